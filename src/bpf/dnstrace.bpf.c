@@ -1,0 +1,730 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * dnstrace kernel side: sees every packet leaving (net_dev_queue) and
+ * entering (netif_receive_skb) any interface in any network namespace,
+ * keeps the DNS queries, pairs each with its response at the observation
+ * point nearest the client, and sends only finished transactions to user
+ * space. Unanswered queries are expired by dt_sweep, which user space runs
+ * periodically.
+ *
+ * Two readers of packet bytes are built from the same code: the dynptr
+ * reader (bpf_dynptr_from_skb, reads page fragments too; recent kernels
+ * allow it in tp_btf programs) and the linear reader (bpf_probe_read_kernel
+ * of the skb's linear area, for older kernels). User space loads one pair.
+ */
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "dnstrace.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Filters and settings, written by user space before load. */
+const volatile __u16 dt_ports[DT_MAX_PORTS] = { 53 };
+const volatile __u32 dt_nports = 1;
+const volatile __u16 dt_ids[DT_MAX_IDS] = {};
+const volatile __u32 dt_nids = 0;
+const volatile __u64 dt_min_latency_ns = 0;
+const volatile __u64 dt_timeout_ns = 5000000000ULL;
+/* Bit n: report rcode n; bit DT_RCODE_TIMEOUT_BIT: report timeouts. */
+const volatile __u32 dt_rcode_mask = 0xffffffff;
+
+/* Entries seen by the last sweep: user space derives evictions from it. */
+__u64 dt_last_occupancy = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dt_key);
+	__type(value, struct dt_pending);
+} dt_pending SEC(".maps");
+
+/* Recently completed transactions: tells a later sighting of an answered
+ * response (on lo it passes both hooks) from a response to no query. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct dt_key);
+	__type(value, __u64);
+} dt_recent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} dt_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} dt_stats SEC(".maps");
+
+/* Per-CPU room for what does not fit on the 512-byte BPF stack. */
+struct dt_scratch {
+	struct dt_pending query;
+	__u8 resp_name[DT_QBUF_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dt_scratch);
+} dt_scratch_map SEC(".maps");
+
+/* Make the event type visible in the object's BTF for the skeleton. */
+struct dt_event dt_event_type = {};
+
+extern int bpf_dynptr_from_skb(struct __sk_buff *skb, __u64 flags,
+			       struct bpf_dynptr *ptr__uninit) __ksym __weak;
+extern void *bpf_dynptr_slice(const struct bpf_dynptr *ptr, __u32 offset,
+			      void *buffer__opt, __u32 buffer__szk) __ksym __weak;
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&dt_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/*
+ * Whether each CPU is serving a softirq right now. In a softirq `current`
+ * is whoever was interrupted, so a packet sent there must not be attributed
+ * to it. The preempt count would tell, but its per-CPU symbol is not
+ * resolvable on kernels built without CONFIG_KALLSYMS_ALL; the softirq
+ * tracepoints work everywhere. Softirqs do not nest on a CPU, so a flag is
+ * enough.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} dt_in_softirq SEC(".maps");
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(dt_softirq_entry, unsigned int vec_nr)
+{
+	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
+
+	if (flag)
+		*flag = 1;
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(dt_softirq_exit, unsigned int vec_nr)
+{
+	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
+
+	if (flag)
+		*flag = 0;
+	return 0;
+}
+
+/* True only when the program runs in the task that sent the packet. */
+static __always_inline bool in_task_context(void)
+{
+	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
+
+	return flag && *flag == 0;
+}
+
+struct dt_reader {
+	struct bpf_dynptr dp;
+	unsigned char *data;	/* skb->data, for the linear reader */
+	__u32 headlen;		/* linear bytes from skb->data */
+	__u32 len;		/* all bytes from skb->data */
+};
+
+/* Pointer to size bytes at off (from skb->data), copied into buf if needed;
+ * NULL when the packet is shorter. size must be a constant. */
+static __always_inline void *rd_slice(struct dt_reader *r, bool dyn, __u32 off,
+				      void *buf, __u32 size)
+{
+	if (dyn)
+		return bpf_dynptr_slice(&r->dp, off, buf, size);
+	if (off > r->headlen || size > r->headlen - off)
+		return NULL;
+	if (bpf_probe_read_kernel(buf, size, r->data + off))
+		return NULL;
+	return buf;
+}
+
+/* Copy len (<= DT_QBUF_LEN) bytes at off into buf; 0 on success. */
+static __always_inline int rd_copy(struct dt_reader *r, bool dyn, __u32 off,
+				   void *buf, __u32 len)
+{
+	if (len > DT_QBUF_LEN)
+		return -1;
+	if (dyn)
+		return bpf_dynptr_read(buf, len, &r->dp, off, 0);
+	if (off > r->headlen || len > r->headlen - off) {
+		stat_inc(DT_STAT_NONLINEAR);
+		return -1;
+	}
+	return bpf_probe_read_kernel(buf, len, r->data + off);
+}
+
+struct dt_packet {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 dns_off;		/* from skb->data */
+	__u32 dns_len;		/* DNS message bytes */
+	__u8 family;
+	__u8 proto;
+};
+
+struct dt_dnshdr {
+	__be16 id;
+	__be16 flags;
+	__be16 qdcount;
+	__be16 ancount;
+	__be16 nscount;
+	__be16 arcount;
+};
+
+struct dt_ip4hdr {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__be16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+struct dt_ip6hdr {
+	__be32 ver_tc_flow;
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct dt_udphdr {
+	__be16 source;
+	__be16 dest;
+	__be16 len;
+	__be16 check;
+};
+
+static __always_inline bool is_dns_port(__u16 port)
+{
+	for (int i = 0; i < DT_MAX_PORTS; i++) {
+		if (i >= dt_nports)
+			break;
+		if (dt_ports[i] == port)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool id_wanted(__u16 id)
+{
+	if (dt_nids == 0)
+		return true;
+	for (int i = 0; i < DT_MAX_IDS; i++) {
+		if (i >= dt_nids)
+			break;
+		if (dt_ids[i] == id)
+			return true;
+	}
+	return false;
+}
+
+/* Walks the IP headers to the UDP payload. 0 when it is DNS-shaped. */
+static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_off,
+				      __u16 l3proto, struct dt_packet *p)
+{
+	__u32 l4_off, l4_len;
+	__u8 next;
+
+	if (l3proto == bpf_htons(ETH_P_IP)) {
+		struct dt_ip4hdr buf, *ip;
+		__u32 ihl;
+
+		ip = rd_slice(r, dyn, net_off, &buf, sizeof(buf));
+		if (!ip || (ip->ver_ihl >> 4) != 4)
+			return -1;
+		ihl = (ip->ver_ihl & 0xf) * 4;
+		if (ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
+			return -1;
+		next = ip->protocol;
+		if (next != IPPROTO_UDP)
+			return -1;
+		if (bpf_ntohs(ip->frag_off) & 0x1fff) {
+			stat_inc(DT_STAT_IP_FRAGMENT);
+			return -1;
+		}
+		__builtin_memset(p->saddr, 0, 32);
+		__builtin_memcpy(p->saddr, &ip->saddr, 4);
+		__builtin_memcpy(p->daddr, &ip->daddr, 4);
+		p->family = 4;
+		l4_off = net_off + ihl;
+		l4_len = bpf_ntohs(ip->tot_len) - ihl;
+	} else {
+		struct dt_ip6hdr buf, *ip6;
+
+		ip6 = rd_slice(r, dyn, net_off, &buf, sizeof(buf));
+		if (!ip6 || (bpf_ntohl(ip6->ver_tc_flow) >> 28) != 6)
+			return -1;
+		__builtin_memcpy(p->saddr, ip6->saddr, 16);
+		__builtin_memcpy(p->daddr, ip6->daddr, 16);
+		p->family = 6;
+		next = ip6->nexthdr;
+		l4_off = net_off + sizeof(*ip6);
+		l4_len = bpf_ntohs(ip6->payload_len);
+
+		/* Extension headers, a bounded number of them. */
+		for (int i = 0; i < 6; i++) {
+			struct {
+				__u8 next;
+				__u8 len;
+				__be16 frag_off;
+			} ebuf, *ext;
+			__u32 ext_len;
+
+			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
+			    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT &&
+			    next != IPPROTO_AH)
+				break;
+			ext = rd_slice(r, dyn, l4_off, &ebuf, sizeof(ebuf));
+			if (!ext)
+				return -1;
+			if (next == IPPROTO_FRAGMENT) {
+				if (bpf_ntohs(ext->frag_off) & 0xfff8) {
+					stat_inc(DT_STAT_IP_FRAGMENT);
+					return -1;
+				}
+				ext_len = 8;
+			} else if (next == IPPROTO_AH) {
+				ext_len = ((__u32)ext->len + 2) * 4;
+			} else {
+				ext_len = ((__u32)ext->len + 1) * 8;
+			}
+			if (ext_len > l4_len)
+				return -1;
+			next = ext->next;
+			l4_off += ext_len;
+			l4_len -= ext_len;
+		}
+		if (next != IPPROTO_UDP)
+			return -1;
+	}
+
+	struct dt_udphdr ubuf, *udp;
+	__u32 ulen;
+
+	udp = rd_slice(r, dyn, l4_off, &ubuf, sizeof(ubuf));
+	if (!udp)
+		return -1;
+	p->sport = bpf_ntohs(udp->source);
+	p->dport = bpf_ntohs(udp->dest);
+	if (!is_dns_port(p->dport) && !is_dns_port(p->sport))
+		return -1;
+	ulen = bpf_ntohs(udp->len);
+	/* Trust the smallest of the UDP length, the IP length and the skb. */
+	if (ulen > l4_len)
+		ulen = l4_len;
+	if (ulen < sizeof(*udp))
+		return -1;
+	p->proto = DT_PROTO_UDP;
+	p->dns_off = l4_off + sizeof(*udp);
+	p->dns_len = ulen - sizeof(*udp);
+	if (p->dns_off > r->len)
+		return -1;
+	if (p->dns_len > r->len - p->dns_off)
+		p->dns_len = r->len - p->dns_off;
+	return 0;
+}
+
+/*
+ * Reads the first question into buf (name then qtype, qclass). Returns the
+ * name's wire length (root label included), or -1 after counting why the
+ * question is unusable.
+ */
+static __always_inline int read_question(struct dt_reader *r, bool dyn,
+					 struct dt_packet *p, __u8 *buf,
+					 __u16 *qtype, __u16 *qclass)
+{
+	__u32 avail = p->dns_len - sizeof(struct dt_dnshdr);
+	__u32 pos = 0;
+
+	if (avail > DT_NAME_WIRE_MAX + 4)
+		avail = DT_NAME_WIRE_MAX + 4;
+	if (avail < 5) {
+		stat_inc(DT_STAT_MAL_TRUNCATED);
+		return -1;
+	}
+	if (rd_copy(r, dyn, p->dns_off + sizeof(struct dt_dnshdr), buf, avail))
+		return -1;
+
+	for (int i = 0; i < 128; i++) {
+		__u8 label;
+
+		if (pos >= avail) {
+			stat_inc(DT_STAT_MAL_TRUNCATED);
+			return -1;
+		}
+		if (pos >= DT_NAME_WIRE_MAX) {
+			stat_inc(DT_STAT_MAL_NAME_LONG);
+			return -1;
+		}
+		label = buf[pos];
+		if (label == 0) {
+			/* pos <= 254 here; the mask restates it for the
+			 * verifier, and the barrier keeps clang from
+			 * dropping the mask as redundant. */
+			__u32 end = pos + 1;
+
+			barrier_var(end);
+			end &= 0xff;
+
+			if (end + 4 > avail) {
+				stat_inc(DT_STAT_MAL_TRUNCATED);
+				return -1;
+			}
+			*qtype = ((__u16)buf[end] << 8) | buf[end + 1];
+			*qclass = ((__u16)buf[end + 2] << 8) | buf[end + 3];
+			return end;
+		}
+		if ((label & 0xc0) == 0xc0) {
+			stat_inc(DT_STAT_MAL_POINTER);
+			return -1;
+		}
+		if (label & 0xc0) {
+			stat_inc(DT_STAT_MAL_LABEL);
+			return -1;
+		}
+		pos += label + 1;
+	}
+	stat_inc(DT_STAT_MAL_NAME_LONG);
+	return -1;
+}
+
+static __always_inline bool is_loopback(const __u8 *addr, __u8 family)
+{
+	if (family == 4)
+		return addr[0] == 127;
+	for (int i = 0; i < 15; i++)
+		if (addr[i])
+			return false;
+	return addr[15] == 1;
+}
+
+static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *r,
+					 bool dyn, __u8 dir, struct dt_packet *p,
+					 struct dt_dnshdr *h, __u32 netns,
+					 struct net_device *dev)
+{
+	struct dt_pending *q;
+	struct dt_scratch *s;
+	struct dt_key key = {};
+	__u32 zero = 0;
+	int name_len;
+	long err;
+
+	if (!is_dns_port(p->dport))
+		return;
+	if (!h->qdcount) {
+		stat_inc(DT_STAT_MAL_NO_QUESTION);
+		return;
+	}
+	if (!id_wanted(bpf_ntohs(h->id)))
+		return;
+
+	__builtin_memcpy(key.client_addr, p->saddr, 16);
+	__builtin_memcpy(key.server_addr, p->daddr, 16);
+	key.client_port = p->sport;
+	key.server_port = p->dport;
+	key.id = bpf_ntohs(h->id);
+	key.proto = p->proto;
+	key.family = p->family;
+	if (is_loopback(p->daddr, p->family))
+		key.netns = netns;
+
+	/* The common repeat (the same query on the next hop) stops here. */
+	if (bpf_map_lookup_elem(&dt_pending, &key)) {
+		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
+		return;
+	}
+
+	s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
+	if (!s)
+		return;
+	q = &s->query;
+	name_len = read_question(r, dyn, p, q->name, &q->qtype, &q->qclass);
+	if (name_len < 0)
+		return;
+
+	q->ts = bpf_ktime_get_ns();
+	q->netns = netns;
+	q->ifindex = dev->ifindex;
+	q->name_len = name_len;
+	q->qflags = bpf_ntohs(h->flags);
+	q->query_size = p->dns_len;
+	q->dir = dir;
+	bpf_probe_read_kernel_str(q->ifname, sizeof(q->ifname), dev->name);
+	q->pid = 0;
+	q->comm[0] = 0;
+	if (dir == DT_DIR_EGRESS && skb->sk && in_task_context()) {
+		q->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(q->comm, sizeof(q->comm));
+	}
+
+	err = bpf_map_update_elem(&dt_pending, &key, q, BPF_NOEXIST);
+	if (err == 0)
+		stat_inc(DT_STAT_QUERIES);
+	else if (err == -17 /* EEXIST: another CPU was first */)
+		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
+	else
+		stat_inc(DT_STAT_INSERT_FAILED);
+}
+
+static __always_inline void fill_event(struct dt_event *e, const struct dt_key *key,
+				       const struct dt_pending *q)
+{
+	e->ts = q->ts;
+	e->netns = q->netns;
+	e->ifindex = q->ifindex;
+	e->pid = q->pid;
+	e->proto = key->proto;
+	e->family = key->family;
+	e->dir = q->dir;
+	__builtin_memcpy(e->client_addr, key->client_addr, 16);
+	__builtin_memcpy(e->server_addr, key->server_addr, 16);
+	e->client_port = key->client_port;
+	e->server_port = key->server_port;
+	e->id = key->id;
+	e->qtype = q->qtype;
+	e->qclass = q->qclass;
+	e->qflags = q->qflags;
+	e->query_size = q->query_size;
+	e->name_len = q->name_len;
+	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
+	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
+	__builtin_memcpy(e->name, q->name, sizeof(e->name));
+}
+
+static __always_inline void handle_response(struct dt_reader *r, bool dyn,
+					    struct dt_packet *p, struct dt_dnshdr *h,
+					    __u32 netns, struct net_device *dev)
+{
+	struct dt_pending *q;
+	struct dt_event *e = NULL;
+	struct dt_key key = {};
+	__u16 rflags = bpf_ntohs(h->flags);
+	__u32 rcode = rflags & 0xf;
+	__u64 now, latency;
+
+	if (!is_dns_port(p->sport))
+		return;
+
+	__builtin_memcpy(key.client_addr, p->daddr, 16);
+	__builtin_memcpy(key.server_addr, p->saddr, 16);
+	key.client_port = p->dport;
+	key.server_port = p->sport;
+	key.id = bpf_ntohs(h->id);
+	key.proto = p->proto;
+	key.family = p->family;
+	if (is_loopback(p->saddr, p->family))
+		key.netns = netns;
+
+	q = bpf_map_lookup_elem(&dt_pending, &key);
+	if (!q) {
+		if (bpf_map_lookup_elem(&dt_recent, &key))
+			stat_inc(DT_STAT_RESP_REPEAT);
+		else if (id_wanted(key.id))
+			stat_inc(DT_STAT_RESP_NO_QUERY);
+		return;
+	}
+	/* Complete only where the query was first seen (nearest the client). */
+	if (q->netns != netns || q->ifindex != dev->ifindex)
+		return;
+
+	/* A response that echoes another question is not this query's answer. */
+	if (h->qdcount) {
+		struct dt_scratch *s;
+		__u16 qtype = 0, qclass = 0;
+		__u32 zero = 0;
+		int name_len;
+
+		s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
+		if (!s)
+			return;
+		name_len = read_question(r, dyn, p, s->resp_name, &qtype, &qclass);
+		if (name_len < 0)
+			return;
+		if (name_len != q->name_len || qtype != q->qtype || qclass != q->qclass) {
+			stat_inc(DT_STAT_RESP_MISMATCH);
+			return;
+		}
+	}
+
+	now = bpf_ktime_get_ns();
+	latency = now - q->ts;
+	if (latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode))) {
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e)
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+	}
+	if (e) {
+		fill_event(e, &key, q);
+		e->kind = DT_KIND_ANSWERED;
+		e->latency_ns = latency;
+		e->rflags = rflags;
+		e->ancount = bpf_ntohs(h->ancount);
+		e->nscount = bpf_ntohs(h->nscount);
+		e->arcount = bpf_ntohs(h->arcount);
+		e->resp_size = p->dns_len;
+	}
+	/* Whoever deletes the entry owns the transaction: exactly one report
+	 * even if the sweep or another CPU races with us. */
+	if (bpf_map_delete_elem(&dt_pending, &key)) {
+		if (e)
+			bpf_ringbuf_discard(e, 0);
+		return;
+	}
+	stat_inc(DT_STAT_ANSWERED);
+	bpf_map_update_elem(&dt_recent, &key, &now, BPF_ANY);
+	if (e)
+		bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
+{
+	struct dt_reader r;
+	struct dt_packet p;
+	struct dt_dnshdr hbuf, *h;
+	struct net_device *dev;
+	__u16 l3proto = skb->protocol;
+	__u16 nh;
+	long net_off;
+	__u32 netns;
+
+	if (l3proto != bpf_htons(ETH_P_IP) && l3proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	nh = skb->network_header;
+	if (nh == 0xffff)
+		return 0;
+	r.data = skb->data;
+	net_off = (long)nh - (long)(r.data - skb->head);
+	if (net_off < 0 || net_off > 1024)
+		return 0;
+	r.len = skb->len;
+	r.headlen = r.len - skb->data_len;
+	if (dyn) {
+		if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &r.dp))
+			return 0;
+	}
+
+	if (parse_l3l4(&r, dyn, net_off, l3proto, &p))
+		return 0;
+	stat_inc(DT_STAT_DNS_PACKETS);
+
+	if (p.dns_len < sizeof(*h)) {
+		stat_inc(DT_STAT_MAL_SHORT);
+		return 0;
+	}
+	h = rd_slice(&r, dyn, p.dns_off, &hbuf, sizeof(hbuf));
+	if (!h) {
+		stat_inc(DT_STAT_MAL_SHORT);
+		return 0;
+	}
+
+	dev = skb->dev;
+	if (!dev)
+		return 0;
+	netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+
+	if (bpf_ntohs(h->flags) & 0x8000)
+		handle_response(&r, dyn, &p, h, netns, dev);
+	else
+		handle_query(skb, &r, dyn, dir, &p, h, netns, dev);
+	return 0;
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(dt_egress, struct sk_buff *skb)
+{
+	return handle_skb(skb, DT_DIR_EGRESS, true);
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(dt_ingress, struct sk_buff *skb)
+{
+	return handle_skb(skb, DT_DIR_INGRESS, true);
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(dt_egress_linear, struct sk_buff *skb)
+{
+	return handle_skb(skb, DT_DIR_EGRESS, false);
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(dt_ingress_linear, struct sk_buff *skb)
+{
+	return handle_skb(skb, DT_DIR_INGRESS, false);
+}
+
+struct dt_sweep_ctx {
+	__u64 now;
+	__u64 seen;
+};
+
+static long sweep_one(void *map, struct dt_key *key, struct dt_pending *q,
+		      struct dt_sweep_ctx *c)
+{
+	struct dt_event *e = NULL;
+
+	c->seen++;
+	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns)
+		return 0;
+	if (dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT)) {
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e)
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+	}
+	if (e) {
+		fill_event(e, key, q);
+		e->kind = DT_KIND_TIMEOUT;
+		e->latency_ns = 0;
+		e->rflags = 0;
+		e->ancount = 0;
+		e->nscount = 0;
+		e->arcount = 0;
+		e->resp_size = 0;
+	}
+	if (bpf_map_delete_elem(map, key)) {
+		if (e)
+			bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
+	stat_inc(DT_STAT_TIMEOUTS);
+	if (e)
+		bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Run by user space (BPF_PROG_RUN) every few hundred milliseconds. */
+SEC("syscall")
+int dt_sweep(void *ctx)
+{
+	struct dt_sweep_ctx c = { .now = bpf_ktime_get_ns(), .seen = 0 };
+
+	bpf_for_each_map_elem(&dt_pending, sweep_one, &c, 0);
+	dt_last_occupancy = c.seen;
+	return 0;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The contract between the kernel program and user space. Every type here
+ * is mirrored by the generated skeleton (src/bpf.rs checks the sizes), so a
+ * change here is a change on both sides.
+ */
+#ifndef DNSTRACE_H
+#define DNSTRACE_H
+
+/* Longest name on the wire is 255 bytes including the root label; the
+ * buffer also holds the 4 bytes of qtype and qclass that follow it. */
+#define DT_NAME_WIRE_MAX 255
+#define DT_QBUF_LEN 264
+#define DT_MAX_PORTS 16
+#define DT_MAX_IDS 16
+#define DT_IFNAMSIZ 16
+#define DT_COMM_LEN 16
+
+/* Bit of dt_rcode_mask standing for an unanswered query. */
+#define DT_RCODE_TIMEOUT_BIT 16
+
+enum dt_kind {
+	DT_KIND_ANSWERED = 0,
+	DT_KIND_TIMEOUT = 1,
+};
+
+enum dt_dir {
+	DT_DIR_EGRESS = 0,
+	DT_DIR_INGRESS = 1,
+};
+
+enum dt_proto {
+	DT_PROTO_UDP = 17,
+	DT_PROTO_TCP = 6,
+};
+
+/* Per-CPU counters; user space sums them. Keep in step with src/stats.rs. */
+enum dt_stat {
+	DT_STAT_DNS_PACKETS = 0,	/* packets on a DNS port, every sighting */
+	DT_STAT_QUERIES,		/* distinct queries now tracked */
+	DT_STAT_QUERY_SEEN_AGAIN,	/* retransmits and later sightings of a tracked query */
+	DT_STAT_ANSWERED,		/* transactions completed by a response */
+	DT_STAT_TIMEOUTS,		/* transactions expired without a response */
+	DT_STAT_RINGBUF_DROPS,		/* finished transactions lost: ring buffer full */
+	DT_STAT_INSERT_FAILED,		/* query not tracked: map update failed */
+	DT_STAT_RESP_NO_QUERY,		/* response to no tracked query */
+	DT_STAT_RESP_REPEAT,		/* response seen again after its transaction completed */
+	DT_STAT_RESP_MISMATCH,		/* response whose question differs from the query's */
+	DT_STAT_MAL_SHORT,		/* DNS message shorter than its header */
+	DT_STAT_MAL_NO_QUESTION,	/* query with qdcount 0 */
+	DT_STAT_MAL_TRUNCATED,		/* question runs past the end of the packet */
+	DT_STAT_MAL_LABEL,		/* reserved label type (0x40, 0x80) */
+	DT_STAT_MAL_POINTER,		/* compression pointer in the question name */
+	DT_STAT_MAL_NAME_LONG,		/* question name over 255 bytes */
+	DT_STAT_NONLINEAR,		/* payload in page fragments, unreadable by the linear reader */
+	DT_STAT_IP_FRAGMENT,		/* later IP fragment: no UDP header to read */
+	DT_STAT_MAX,
+};
+
+/*
+ * A query, keyed so that every sighting of it on the host maps to the same
+ * entry. Addresses are 16 bytes; IPv4 uses the first 4.
+ */
+struct dt_key {
+	__u8 client_addr[16];
+	__u8 server_addr[16];
+	__u16 client_port;
+	__u16 server_port;
+	__u16 id;
+	__u8 proto;
+	__u8 family;
+	__u32 netns;		/* only for loopback addresses, else 0 */
+};
+
+/* What is remembered of a query until its response or its timeout. */
+struct dt_pending {
+	__u64 ts;		/* bpf_ktime_get_ns() at first sighting */
+	__u32 netns;		/* observation point of the first sighting */
+	__u32 ifindex;
+	__u32 pid;		/* 0: not known */
+	__u16 qtype;
+	__u16 qclass;
+	__u16 qflags;		/* header flags of the query */
+	__u16 name_len;		/* wire length of the name, root label included */
+	__u16 query_size;	/* DNS message bytes */
+	__u8 dir;		/* enum dt_dir of the first sighting */
+	__u8 _pad[1];
+	char comm[DT_COMM_LEN];
+	char ifname[DT_IFNAMSIZ];
+	__u8 name[DT_QBUF_LEN];	/* wire-format question name */
+};
+
+/* One finished transaction, sent to user space. */
+struct dt_event {
+	__u64 ts;		/* bpf_ktime_get_ns() of the query */
+	__u64 latency_ns;	/* 0 for a timeout */
+	__u32 netns;
+	__u32 ifindex;
+	__u32 pid;
+	__u8 kind;		/* enum dt_kind */
+	__u8 proto;		/* enum dt_proto */
+	__u8 family;		/* 4 or 6 */
+	__u8 dir;		/* enum dt_dir where the query was first seen */
+	__u8 client_addr[16];
+	__u8 server_addr[16];
+	__u16 client_port;
+	__u16 server_port;
+	__u16 id;
+	__u16 qtype;
+	__u16 qclass;
+	__u16 qflags;
+	__u16 rflags;		/* header flags of the response: QR..RCODE */
+	__u16 ancount;
+	__u16 nscount;
+	__u16 arcount;
+	__u16 query_size;
+	__u16 resp_size;
+	__u16 name_len;
+	__u8 _pad[6];
+	char comm[DT_COMM_LEN];
+	char ifname[DT_IFNAMSIZ];
+	__u8 name[DT_QBUF_LEN];
+};
+
+#endif /* DNSTRACE_H */

@@ -1,0 +1,393 @@
+//! The command line. Flag and JSON names are fixed (users' scripts rely on
+//! them): see the README's reference before renaming anything.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+use ipnet::IpNet;
+
+use crate::dns::{self, NameGlob};
+
+const EXAMPLES: &str = "\
+Examples:
+  sudo dnstrace                                   # every DNS transaction on the host
+  sudo dnstrace --min-latency 50ms                # only the slow ones (and timeouts)
+  sudo dnstrace --rcode NXDOMAIN --name '*.svc.cluster.local'
+  sudo dnstrace --errors --server 10.96.0.10      # failures from one resolver
+  sudo dnstrace --json | jq -r 'select(.rcode != \"NOERROR\") | .qname'
+  sudo dnstrace --json -d 30s | jq -s 'group_by(.server_ip) | map({server: .[0].server_ip, n: length})'
+
+Exit status: 0 on success (also when stopped by Ctrl-C, --duration, --count or a closed pipe),
+1 on a runtime error, 2 on a usage error, 3 without the privileges to load BPF programs,
+4 when the kernel lacks what dnstrace needs (BTF, tracepoints, BPF features).";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Live table (for now the text lines with a header)
+    Table,
+    /// One aligned line per transaction
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReaderChoice {
+    /// dynptr when the kernel allows it, else linear
+    Auto,
+    /// bpf_dynptr_from_skb: reads page fragments too (kernel 6.14 or so)
+    Dynptr,
+    /// bpf_probe_read_kernel of the linear part: older kernels, UDP only
+    Linear,
+}
+
+/// A response code to keep: a header rcode (0-15) or an unanswered query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcodeFilter {
+    Code(u16),
+    Timeout,
+}
+
+fn parse_rcode_filter(s: &str) -> Result<RcodeFilter, String> {
+    if s.eq_ignore_ascii_case("TIMEOUT") {
+        return Ok(RcodeFilter::Timeout);
+    }
+    match dns::parse_rcode(s) {
+        Some(v) if v <= 15 => Ok(RcodeFilter::Code(v)),
+        Some(v) => Err(format!(
+            "rcode {v} is an extended (EDNS) rcode; only header rcodes 0-15 and TIMEOUT can be filtered"
+        )),
+        None => Err(format!(
+            "unknown rcode '{s}': use a name (NOERROR, SERVFAIL, NXDOMAIN, REFUSED, ...), a number 0-15 or TIMEOUT"
+        )),
+    }
+}
+
+fn parse_qtype(s: &str) -> Result<u16, String> {
+    dns::parse_qtype(s).ok_or_else(|| {
+        format!(
+            "unknown query type '{s}': use a name (A, AAAA, MX, ...), TYPE<n> or a number 0-65535"
+        )
+    })
+}
+
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net);
+    }
+    s.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("'{s}' is neither an IP address nor a CIDR (10.0.0.0/8, fd00::/8)"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 50ms, 1s, 2m: {e}"))
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(10) || d > Duration::from_secs(3600) {
+        return Err(format!("--timeout must be between 10ms and 1h, not {s}"));
+    }
+    Ok(d)
+}
+
+fn parse_name(s: &str) -> Result<NameGlob, String> {
+    NameGlob::new(s)
+}
+
+fn parse_comm(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("an empty process name matches nothing".into());
+    }
+    Ok(s.to_string())
+}
+
+/// Trace DNS transactions on this host with eBPF: who asked what, which
+/// server answered, with which response code, and how long it took.
+///
+/// Every network namespace and interface is covered. Queries are paired
+/// with their responses in the kernel; unanswered ones are reported as
+/// TIMEOUT. Repeating a filter flag ORs its values; different filter flags
+/// AND together.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dnstrace",
+    version,
+    override_usage = "sudo dnstrace [OPTIONS]",
+    after_help = EXAMPLES,
+    max_term_width = 100
+)]
+pub struct Args {
+    /// Output format [default: table on a terminal, text otherwise]
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// Same as --output json
+    #[arg(long, conflicts_with = "output")]
+    pub json: bool,
+
+    /// Only transactions at least this slow (timeouts always qualify)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Filters")]
+    pub min_latency: Option<Duration>,
+
+    /// Only this DNS transaction id (up to 16 times)
+    #[arg(long, value_name = "ID", help_heading = "Filters")]
+    pub id: Vec<u16>,
+
+    /// Only this response code: NOERROR, NXDOMAIN, ..., a number, or TIMEOUT
+    #[arg(long, value_name = "NAME|NUMBER|TIMEOUT", value_parser = parse_rcode_filter, help_heading = "Filters")]
+    pub rcode: Vec<RcodeFilter>,
+
+    /// Only failures: any rcode but NOERROR, and timeouts
+    #[arg(long, help_heading = "Filters")]
+    pub errors: bool,
+
+    /// Only names matching this case-insensitive glob ('*' spans dots)
+    #[arg(long, value_name = "GLOB", value_parser = parse_name, help_heading = "Filters")]
+    pub name: Vec<NameGlob>,
+
+    /// Only this query type: A, AAAA, MX, TYPE65280, ...
+    #[arg(long, value_name = "TYPE", value_parser = parse_qtype, help_heading = "Filters")]
+    pub qtype: Vec<u16>,
+
+    /// Only queries from this client address or network
+    #[arg(long, value_name = "IP|CIDR", value_parser = parse_net, help_heading = "Filters")]
+    pub client: Vec<IpNet>,
+
+    /// Only queries to this server address or network
+    #[arg(long, value_name = "IP|CIDR", value_parser = parse_net, help_heading = "Filters")]
+    pub server: Vec<IpNet>,
+
+    /// Only transactions seen first on this interface (any namespace)
+    #[arg(short = 'i', long, value_name = "NAME", help_heading = "Filters")]
+    pub interface: Vec<String>,
+
+    /// Only queries sent by this process id
+    #[arg(short = 'p', long, value_name = "PID", help_heading = "Filters")]
+    pub pid: Vec<u32>,
+
+    /// Only queries sent by a process of this name (as in /proc/PID/comm)
+    #[arg(long, value_name = "NAME", value_parser = parse_comm, help_heading = "Filters")]
+    pub comm: Vec<String>,
+
+    /// Also trace DNS on this port, besides 53 (up to 15 times)
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Filters")]
+    pub port: Vec<u16>,
+
+    /// Report a query unanswered after this long as TIMEOUT
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// Stop after this long
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop after this many transactions have been shown
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// More detail: the loader's choices and every counter at exit (-vv: libbpf's log)
+    #[arg(short = 'v', long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Queries tracked at once; the oldest are evicted (and counted) beyond it
+    #[arg(long, value_name = "N", default_value_t = 65536,
+          value_parser = clap::value_parser!(u32).range(64..=16_777_216), help_heading = "Advanced")]
+    pub max_pending: u32,
+
+    /// BTF file describing the running kernel, for kernels without /sys/kernel/btf/vmlinux
+    #[arg(long, value_name = "PATH", help_heading = "Advanced")]
+    pub btf: Option<PathBuf>,
+
+    /// How the kernel program reads packet bytes
+    #[arg(
+        long,
+        value_enum,
+        value_name = "READER",
+        default_value = "auto",
+        help_heading = "Advanced"
+    )]
+    pub reader: ReaderChoice,
+
+    /// Do not print the summary at exit
+    #[arg(long)]
+    pub no_summary: bool,
+}
+
+impl Args {
+    /// The output format after defaults: table on a terminal, text otherwise.
+    pub fn output_format(&self, stdout_is_tty: bool) -> OutputFormat {
+        if self.json {
+            return OutputFormat::Json;
+        }
+        self.output.unwrap_or(if stdout_is_tty {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Text
+        })
+    }
+
+    /// Checks that clap's per-value parsers cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.len() > crate::bpf::MAX_IDS {
+            return Err(format!(
+                "--id can be given at most {} times",
+                crate::bpf::MAX_IDS
+            ));
+        }
+        let mut ports = self.port.clone();
+        ports.sort_unstable();
+        ports.dedup();
+        ports.retain(|p| *p != 53);
+        if ports.len() + 1 > crate::bpf::MAX_PORTS {
+            return Err(format!(
+                "--port can add at most {} ports besides 53",
+                crate::bpf::MAX_PORTS - 1
+            ));
+        }
+        if let Some(p) = &self.btf {
+            if !p.is_file() {
+                return Err(format!("--btf {}: no such file", p.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("dnstrace").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.timeout, Duration::from_secs(5));
+        assert_eq!(a.output_format(true), OutputFormat::Table);
+        assert_eq!(a.output_format(false), OutputFormat::Text);
+        assert_eq!(a.max_pending, 65536);
+        assert_eq!(a.reader, ReaderChoice::Auto);
+        assert!(a.validate().is_ok());
+    }
+
+    #[test]
+    fn fixed_flag_names() {
+        let a = parse(&[
+            "-o",
+            "json",
+            "--min-latency",
+            "50ms",
+            "--id",
+            "7",
+            "--rcode",
+            "NXDOMAIN",
+            "--rcode",
+            "timeout",
+            "--errors",
+            "--name",
+            "*.example",
+            "--qtype",
+            "AAAA",
+            "--client",
+            "10.0.0.0/8",
+            "--server",
+            "fd00::1",
+            "-i",
+            "eth0",
+            "-p",
+            "42",
+            "--comm",
+            "dig",
+            "--port",
+            "5353",
+            "--timeout",
+            "2s",
+            "-d",
+            "1m",
+            "-c",
+            "10",
+            "-vv",
+        ])
+        .unwrap();
+        assert_eq!(a.output_format(true), OutputFormat::Json);
+        assert_eq!(a.min_latency, Some(Duration::from_millis(50)));
+        assert_eq!(a.id, vec![7]);
+        assert_eq!(a.rcode, vec![RcodeFilter::Code(3), RcodeFilter::Timeout]);
+        assert!(a.errors);
+        assert_eq!(a.qtype, vec![28]);
+        assert_eq!(a.client, vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]);
+        assert_eq!(a.server, vec!["fd00::1/128".parse::<IpNet>().unwrap()]);
+        assert_eq!(a.interface, vec!["eth0"]);
+        assert_eq!(a.pid, vec![42]);
+        assert_eq!(a.comm, vec!["dig"]);
+        assert_eq!(a.port, vec![5353]);
+        assert_eq!(a.timeout, Duration::from_secs(2));
+        assert_eq!(a.duration, Some(Duration::from_secs(60)));
+        assert_eq!(a.count, Some(10));
+        assert_eq!(a.verbose, 2);
+        assert_eq!(
+            parse(&["--json"]).unwrap().output_format(true),
+            OutputFormat::Json
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_clearly() {
+        let err = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert!(err(&["--rcode", "BOGUS"]).contains("unknown rcode 'BOGUS'"));
+        assert!(err(&["--rcode", "23"]).contains("extended"));
+        assert!(err(&["--qtype", "NOPE"]).contains("unknown query type"));
+        assert!(err(&["--client", "10.0.0.300"]).contains("neither an IP address nor a CIDR"));
+        assert!(err(&["--min-latency", "fast"]).contains("not a duration"));
+        assert!(err(&["--timeout", "0s"]).contains("between 10ms and 1h"));
+        assert!(err(&["--port", "0"]).contains("0"));
+        assert!(err(&["--count", "0"]).contains("0"));
+        assert!(err(&["--json", "-o", "text"]).contains("cannot be used with"));
+        assert!(err(&["--name", ""]).contains("empty"));
+        let many: Vec<String> = (0..17)
+            .flat_map(|i| ["--id".to_string(), i.to_string()])
+            .collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(parse(&refs)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .contains("--id"));
+        let ports: Vec<String> = (1000..1016)
+            .flat_map(|p| ["--port".to_string(), p.to_string()])
+            .collect();
+        let refs: Vec<&str> = ports.iter().map(String::as_str).collect();
+        assert!(parse(&refs)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .contains("--port"));
+        assert!(parse(&["--btf", "/nonexistent/btf"])
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .contains("no such file"));
+    }
+
+    #[test]
+    fn help_shows_examples() {
+        let help = Args::command().render_long_help().to_string();
+        assert!(help.contains("--min-latency 50ms"));
+        assert!(help.contains("--json | jq"));
+        assert!(help.contains("--rcode NXDOMAIN --name '*.svc.cluster.local'"));
+        assert!(help.contains("Exit status"));
+    }
+}

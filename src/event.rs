@@ -1,0 +1,364 @@
+//! A finished transaction as the kernel reports it, decoded into plain Rust
+//! data. Decoding is a pure function of the record's bytes, so it is tested
+//! and fuzzed without a kernel.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::bpf::RawEvent;
+use crate::dns;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// Where the query was first seen, relative to that interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Egress,
+    Ingress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Egress => "egress",
+            Direction::Ingress => "ingress",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The record is shorter than the kernel's struct.
+    Short(usize),
+    /// A field holds a value the kernel never writes.
+    Invalid(&'static str),
+    /// The question name in the record cannot be read.
+    Name(dns::NameError),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Short(n) => write!(f, "record of {n} bytes is too short"),
+            DecodeError::Invalid(what) => write!(f, "invalid {what}"),
+            DecodeError::Name(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// One DNS transaction: a query and its response, or a query that timed out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    /// CLOCK_MONOTONIC nanoseconds when the query was first seen.
+    pub mono_ns: u64,
+    /// None for a timeout.
+    pub latency_ns: Option<u64>,
+    pub netns: u32,
+    pub ifindex: u32,
+    pub interface: String,
+    pub direction: Direction,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+    pub proto: Proto,
+    pub id: u16,
+    /// Presentation form, escaped, without the trailing dot.
+    pub qname: String,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// Header flags of the query and (if any) of the response.
+    pub qflags: u16,
+    pub rflags: Option<u16>,
+    pub ancount: u16,
+    pub nscount: u16,
+    pub arcount: u16,
+    pub query_size: u16,
+    pub response_size: Option<u16>,
+}
+
+const KIND_ANSWERED: u8 = 0;
+const KIND_TIMEOUT: u8 = 1;
+
+fn addr(bytes: &[u8; 16], family: u8) -> Result<IpAddr, DecodeError> {
+    match family {
+        4 => Ok(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
+        6 => Ok(IpAddr::V6(Ipv6Addr::from(*bytes))),
+        _ => Err(DecodeError::Invalid("address family")),
+    }
+}
+
+/// A NUL-terminated kernel string, with anything unprintable escaped as
+/// `\xNN` (process names are chosen by the process, so they are untrusted).
+pub fn kernel_str(raw: &[i8]) -> String {
+    let mut s = String::with_capacity(raw.len());
+    for &c in raw {
+        let b = c as u8;
+        if b == 0 {
+            break;
+        }
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
+}
+
+impl Transaction {
+    /// Decodes one ring-buffer record.
+    pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
+        let mut ev = RawEvent::default();
+        plain::copy_from_bytes(&mut ev, bytes).map_err(|_| DecodeError::Short(bytes.len()))?;
+        Transaction::from_raw(&ev)
+    }
+
+    pub fn from_raw(ev: &RawEvent) -> Result<Transaction, DecodeError> {
+        let answered = match ev.kind {
+            KIND_ANSWERED => true,
+            KIND_TIMEOUT => false,
+            _ => return Err(DecodeError::Invalid("kind")),
+        };
+        let proto = match ev.proto {
+            17 => Proto::Udp,
+            6 => Proto::Tcp,
+            _ => return Err(DecodeError::Invalid("protocol")),
+        };
+        let direction = match ev.dir {
+            0 => Direction::Egress,
+            1 => Direction::Ingress,
+            _ => return Err(DecodeError::Invalid("direction")),
+        };
+        let name_len = usize::from(ev.name_len);
+        if name_len == 0 || name_len > ev.name.len() {
+            return Err(DecodeError::Invalid("name length"));
+        }
+        let qname = dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?;
+        let comm = kernel_str(&ev.comm);
+        Ok(Transaction {
+            mono_ns: ev.ts,
+            latency_ns: answered.then_some(ev.latency_ns),
+            netns: ev.netns,
+            ifindex: ev.ifindex,
+            interface: kernel_str(&ev.ifname),
+            direction,
+            pid: (ev.pid != 0).then_some(ev.pid),
+            comm: (ev.pid != 0 && !comm.is_empty()).then_some(comm),
+            client: addr(&ev.client_addr, ev.family)?,
+            client_port: ev.client_port,
+            server: addr(&ev.server_addr, ev.family)?,
+            server_port: ev.server_port,
+            proto,
+            id: ev.id,
+            qname,
+            qtype: ev.qtype,
+            qclass: ev.qclass,
+            qflags: ev.qflags,
+            rflags: answered.then_some(ev.rflags),
+            ancount: ev.ancount,
+            nscount: ev.nscount,
+            arcount: ev.arcount,
+            query_size: ev.query_size,
+            response_size: answered.then_some(ev.resp_size),
+        })
+    }
+
+    /// The header rcode of the response; None for a timeout.
+    pub fn rcode(&self) -> Option<u16> {
+        self.rflags.map(|f| f & 0xf)
+    }
+
+    /// "NOERROR", "NXDOMAIN", ..., or "TIMEOUT".
+    pub fn rcode_name(&self) -> std::borrow::Cow<'static, str> {
+        match self.rcode() {
+            Some(r) => dns::rcode_name(r),
+            None => "TIMEOUT".into(),
+        }
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        self.latency_ns.is_none()
+    }
+
+    pub fn opcode(&self) -> u16 {
+        (self.qflags >> 11) & 0xf
+    }
+
+    /// Header flags in dig's order: the query's RD and CD, the response's
+    /// AA, TC, RA and AD.
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let r = self.rflags.unwrap_or(0);
+        if r & 0x0400 != 0 {
+            v.push("aa");
+        }
+        if r & 0x0200 != 0 {
+            v.push("tc");
+        }
+        if self.qflags & 0x0100 != 0 {
+            v.push("rd");
+        }
+        if r & 0x0080 != 0 {
+            v.push("ra");
+        }
+        if r & 0x0020 != 0 {
+            v.push("ad");
+        }
+        if self.qflags & 0x0010 != 0 {
+            v.push("cd");
+        }
+        v
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.rflags.is_some_and(|r| r & 0x0200 != 0)
+    }
+
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.latency_ns.map(|ns| ns as f64 / 1e6)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A raw record as the kernel would write it.
+    pub(crate) fn raw(name: &[u8]) -> RawEvent {
+        let mut ev = RawEvent {
+            ts: 1_000_000_000,
+            latency_ns: 2_500_000,
+            netns: 4026531840,
+            ifindex: 2,
+            pid: 4242,
+            kind: KIND_ANSWERED,
+            proto: 17,
+            family: 4,
+            dir: 0,
+            client_port: 40000,
+            server_port: 53,
+            id: 0xbeef,
+            qtype: 28,
+            qclass: 1,
+            qflags: 0x0100,
+            rflags: 0x8183,
+            ancount: 0,
+            nscount: 1,
+            arcount: 1,
+            query_size: 40,
+            resp_size: 100,
+            ..RawEvent::default()
+        };
+        ev.client_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        ev.server_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        for (d, s) in ev.comm.iter_mut().zip(b"dig") {
+            *d = *s as i8;
+        }
+        for (d, s) in ev.ifname.iter_mut().zip(b"veth0") {
+            *d = *s as i8;
+        }
+        ev.name[..name.len()].copy_from_slice(name);
+        ev.name_len = name.len() as u16;
+        ev
+    }
+
+    pub(crate) fn bytes_of(ev: &RawEvent) -> Vec<u8> {
+        // SAFETY: RawEvent is a plain C struct without padding holes that
+        // could hold uninitialised bytes (it is built from a zeroed default).
+        unsafe { plain::as_bytes(ev) }.to_vec()
+    }
+
+    const EXAMPLE: &[u8] = b"\x03www\x07example\x03com\x00";
+
+    #[test]
+    fn decodes_an_answered_record() {
+        let t = Transaction::decode(&bytes_of(&raw(EXAMPLE))).unwrap();
+        assert_eq!(t.qname, "www.example.com");
+        assert_eq!(t.id, 0xbeef);
+        assert_eq!(t.qtype, 28);
+        assert_eq!(t.rcode(), Some(3));
+        assert_eq!(t.rcode_name(), "NXDOMAIN");
+        assert_eq!(t.latency_ms(), Some(2.5));
+        assert_eq!(t.client, "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(t.server, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(t.pid, Some(4242));
+        assert_eq!(t.comm.as_deref(), Some("dig"));
+        assert_eq!(t.interface, "veth0");
+        assert_eq!(t.proto, Proto::Udp);
+        assert_eq!(t.direction, Direction::Egress);
+        assert_eq!(t.flag_names(), vec!["rd", "ra"]);
+        assert_eq!(t.opcode(), 0);
+        assert!(!t.truncated());
+    }
+
+    #[test]
+    fn decodes_a_timeout_and_ipv6() {
+        let mut ev = raw(EXAMPLE);
+        ev.kind = KIND_TIMEOUT;
+        ev.family = 6;
+        ev.pid = 0;
+        ev.client_addr = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
+        ev.server_addr = "fd00::1".parse::<Ipv6Addr>().unwrap().octets();
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert!(t.is_timeout());
+        assert_eq!(t.rcode_name(), "TIMEOUT");
+        assert_eq!(t.latency_ms(), None);
+        assert_eq!(t.response_size, None);
+        assert_eq!(t.pid, None);
+        assert_eq!(t.comm, None, "no process name without a pid");
+        assert_eq!(t.server, "fd00::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn rejects_bad_records() {
+        let good = bytes_of(&raw(EXAMPLE));
+        assert_eq!(
+            Transaction::decode(&good[..10]),
+            Err(DecodeError::Short(10))
+        );
+        let mut ev = raw(EXAMPLE);
+        ev.kind = 9;
+        assert!(Transaction::decode(&bytes_of(&ev)).is_err());
+        let mut ev = raw(EXAMPLE);
+        ev.family = 5;
+        assert!(Transaction::decode(&bytes_of(&ev)).is_err());
+        let mut ev = raw(EXAMPLE);
+        ev.name_len = 1000;
+        assert!(Transaction::decode(&bytes_of(&ev)).is_err());
+        let ev = raw(b"\xc0\x0c");
+        assert!(matches!(
+            Transaction::decode(&bytes_of(&ev)),
+            Err(DecodeError::Name(_))
+        ));
+    }
+
+    #[test]
+    fn hostile_strings_are_escaped() {
+        let mut ev = raw(b"\x08\x1b[31mred\x07example\x00");
+        for (d, s) in ev.comm.iter_mut().zip(b"ev\x1bil\\") {
+            *d = *s as i8;
+        }
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.qname, "\\027[31mred.example");
+        assert_eq!(t.comm.as_deref(), Some("ev\\x1bil\\x5c"));
+    }
+}

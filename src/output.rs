@@ -1,0 +1,340 @@
+//! Rendering transactions as aligned text lines and as JSON lines. Both are
+//! pure functions of a transaction and a clock, tested without a kernel.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::dns;
+use crate::event::Transaction;
+
+/// Turns the kernel's CLOCK_MONOTONIC timestamps into wall-clock time.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds.
+    mono_to_real_ns: i128,
+    /// Seconds east of UTC, for the text output's local time of day.
+    utc_offset_s: i64,
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+fn local_utc_offset() -> i64 {
+    // SAFETY: time(NULL) has no preconditions; localtime_r writes into the
+    // tm we own and reads the time zone, which nothing else here modifies.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return 0;
+        }
+        tm.tm_gmtoff
+    }
+}
+
+impl Clock {
+    pub fn now() -> Clock {
+        Clock {
+            mono_to_real_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC),
+            utc_offset_s: local_utc_offset(),
+        }
+    }
+
+    /// A clock for tests: monotonic 0 is `epoch_ns` after 1970, in UTC.
+    pub fn fixed(epoch_ns: i128) -> Clock {
+        Clock {
+            mono_to_real_ns: epoch_ns,
+            utc_offset_s: 0,
+        }
+    }
+
+    pub fn system_time(&self, mono_ns: u64) -> SystemTime {
+        let real = (i128::from(mono_ns) + self.mono_to_real_ns).max(0);
+        UNIX_EPOCH + Duration::from_nanos(real as u64)
+    }
+
+    /// RFC 3339 in UTC with microseconds: 2026-11-27T18:31:02.123456Z.
+    pub fn rfc3339(&self, mono_ns: u64) -> String {
+        humantime::format_rfc3339_micros(self.system_time(mono_ns)).to_string()
+    }
+
+    /// Local time of day with microseconds: 18:31:02.123456.
+    pub fn time_of_day(&self, mono_ns: u64, out: &mut String) {
+        let real = i128::from(mono_ns)
+            + self.mono_to_real_ns
+            + i128::from(self.utc_offset_s) * 1_000_000_000;
+        let real = real.max(0);
+        let secs = (real / 1_000_000_000) as u64;
+        let micros = ((real % 1_000_000_000) / 1000) as u64;
+        let day = secs % 86400;
+        let _ = write!(
+            out,
+            "{:02}:{:02}:{:02}.{:06}",
+            day / 3600,
+            day / 60 % 60,
+            day % 60,
+            micros
+        );
+    }
+}
+
+fn endpoint(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+    }
+}
+
+/// "dig[1234]", or "-" when the sending process is not known.
+pub fn process(t: &Transaction) -> String {
+    match (t.pid, &t.comm) {
+        (Some(pid), Some(comm)) => format!("{comm}[{pid}]"),
+        (Some(pid), None) => format!("[{pid}]"),
+        _ => "-".to_string(),
+    }
+}
+
+/// Latency as people read it: 850us, 12.3ms, 1.20s.
+pub fn human_latency(ns: u64) -> String {
+    if ns < 1_000_000 {
+        format!("{}us", ns / 1000)
+    } else if ns < 100_000_000 {
+        format!("{:.2}ms", ns as f64 / 1e6)
+    } else if ns < 1_000_000_000 {
+        format!("{:.1}ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.2}s", ns as f64 / 1e9)
+    }
+}
+
+pub const TEXT_HEADER: &str = "TIME            PROCESS              CLIENT                     SERVER                   PROTO    ID TYPE   NAME                                     RCODE     LATENCY";
+
+/// One aligned line (no newline).
+pub fn text_line(t: &Transaction, clock: &Clock, out: &mut String) {
+    clock.time_of_day(t.mono_ns, out);
+    let latency = match t.latency_ns {
+        Some(ns) => human_latency(ns),
+        None => "-".into(),
+    };
+    let mut rcode = t.rcode_name().into_owned();
+    if t.truncated() {
+        rcode.push_str(",TC");
+    }
+    let _ = write!(
+        out,
+        " {:<20} {:>26} -> {:<24} {:<5} {:>5} {:<6} {:<40} {:<9} {:>8}",
+        process(t),
+        endpoint(t.client, t.client_port),
+        endpoint(t.server, t.server_port),
+        t.proto.as_str(),
+        t.id,
+        dns::qtype_name(t.qtype),
+        t.qname,
+        rcode,
+        latency
+    );
+}
+
+/// The JSON object of one transaction. The first fields are fixed names
+/// that users' scripts rely on; never rename them.
+#[derive(Debug, Serialize)]
+pub struct JsonRecord<'a> {
+    pub ts: String,
+    pub id: u16,
+    pub qname: &'a str,
+    pub qtype: String,
+    pub rcode: String,
+    pub latency_ms: Option<f64>,
+    pub client_ip: String,
+    pub client_port: u16,
+    pub server_ip: String,
+    pub server_port: u16,
+    pub proto: &'static str,
+    pub interface: &'a str,
+    pub pid: Option<u32>,
+    pub comm: Option<&'a str>,
+    pub qclass: String,
+    pub opcode: String,
+    pub flags: Vec<&'static str>,
+    pub truncated: bool,
+    pub answers: Option<u16>,
+    pub authority: Option<u16>,
+    pub additional: Option<u16>,
+    pub query_size: u16,
+    pub response_size: Option<u16>,
+    pub netns: u32,
+    pub ifindex: u32,
+    pub direction: &'static str,
+}
+
+impl<'a> JsonRecord<'a> {
+    pub fn new(t: &'a Transaction, clock: &Clock) -> JsonRecord<'a> {
+        let answered = !t.is_timeout();
+        JsonRecord {
+            ts: clock.rfc3339(t.mono_ns),
+            id: t.id,
+            qname: &t.qname,
+            qtype: dns::qtype_name(t.qtype).into_owned(),
+            rcode: t.rcode_name().into_owned(),
+            latency_ms: t.latency_ns.map(|ns| (ns / 1000) as f64 / 1000.0),
+            client_ip: t.client.to_string(),
+            client_port: t.client_port,
+            server_ip: t.server.to_string(),
+            server_port: t.server_port,
+            proto: t.proto.as_str(),
+            interface: &t.interface,
+            pid: t.pid,
+            comm: t.comm.as_deref(),
+            qclass: dns::qclass_name(t.qclass).into_owned(),
+            opcode: dns::opcode_name(t.opcode()).into_owned(),
+            flags: t.flag_names(),
+            truncated: t.truncated(),
+            answers: answered.then_some(t.ancount),
+            authority: answered.then_some(t.nscount),
+            additional: answered.then_some(t.arcount),
+            query_size: t.query_size,
+            response_size: t.response_size,
+            netns: t.netns,
+            ifindex: t.ifindex,
+            direction: t.direction.as_str(),
+        }
+    }
+}
+
+/// One JSON object (no newline).
+pub fn json_line(t: &Transaction, clock: &Clock, out: &mut String) {
+    let rec = JsonRecord::new(t, clock);
+    // Serializing plain strings and numbers into a String cannot fail.
+    out.push_str(&serde_json::to_string(&rec).expect("JSON of a transaction"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::{bytes_of, raw};
+    use serde_json::Value;
+
+    // 2026-11-27T18:00:00Z in nanoseconds since 1970.
+    const EPOCH: i128 = 1_795_802_400 * 1_000_000_000;
+
+    fn txn(f: impl FnOnce(&mut crate::bpf::RawEvent)) -> Transaction {
+        let mut ev = raw(b"\x03www\x07example\x03com\x00");
+        f(&mut ev);
+        Transaction::decode(&bytes_of(&ev)).unwrap()
+    }
+
+    #[test]
+    fn json_fields_and_types() {
+        let t = txn(|_| {});
+        let mut s = String::new();
+        json_line(&t, &Clock::fixed(EPOCH), &mut s);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["ts"], "2026-11-27T18:00:01.000000Z");
+        assert_eq!(v["id"], 0xbeef);
+        assert_eq!(v["qname"], "www.example.com");
+        assert_eq!(v["qtype"], "AAAA");
+        assert_eq!(v["rcode"], "NXDOMAIN");
+        assert_eq!(v["latency_ms"], 2.5);
+        assert_eq!(v["client_ip"], "10.0.0.2");
+        assert_eq!(v["client_port"], 40000);
+        assert_eq!(v["server_ip"], "10.0.0.1");
+        assert_eq!(v["server_port"], 53);
+        assert_eq!(v["proto"], "udp");
+        assert_eq!(v["interface"], "veth0");
+        assert_eq!(v["pid"], 4242);
+        assert_eq!(v["comm"], "dig");
+        assert_eq!(v["flags"], serde_json::json!(["rd", "ra"]));
+        assert_eq!(v["answers"], 0);
+        assert_eq!(v["direction"], "egress");
+        assert!(!s.contains('\n'));
+    }
+
+    #[test]
+    fn json_timeout_has_nulls() {
+        let t = txn(|e| {
+            e.kind = 1;
+            e.pid = 0;
+            e.qtype = 65280;
+        });
+        let mut s = String::new();
+        json_line(&t, &Clock::fixed(EPOCH), &mut s);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["rcode"], "TIMEOUT");
+        assert!(v["latency_ms"].is_null());
+        assert!(v["pid"].is_null());
+        assert!(v["comm"].is_null());
+        assert!(v["response_size"].is_null());
+        assert_eq!(v["qtype"], "TYPE65280");
+    }
+
+    #[test]
+    fn json_stays_valid_with_hostile_names() {
+        let mut ev = raw(b"\x06a\"b\x1b\\c\x00");
+        ev.comm[0] = 0x07;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        let mut s = String::new();
+        json_line(&t, &Clock::fixed(EPOCH), &mut s);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["qname"], "a\"b\\027\\\\c");
+        assert!(s.bytes().all(|b| b >= 0x20), "no raw control bytes: {s:?}");
+    }
+
+    #[test]
+    fn text_line_is_aligned_and_readable() {
+        let clock = Clock::fixed(EPOCH);
+        let mut a = String::new();
+        text_line(&txn(|_| {}), &clock, &mut a);
+        assert!(a.starts_with("18:00:01.000000 dig[4242]"), "{a}");
+        assert!(a.contains("10.0.0.2:40000 -> 10.0.0.1:53"), "{a}");
+        assert!(a.contains(" 48879 AAAA   www.example.com"), "{a}");
+        assert!(a.contains("NXDOMAIN"), "{a}");
+        assert!(a.trim_end().ends_with("2.50ms"), "{a}");
+        let mut b = String::new();
+        text_line(
+            &txn(|e| {
+                e.kind = 1;
+                e.pid = 0;
+            }),
+            &clock,
+            &mut b,
+        );
+        assert!(b.contains(" - "), "{b}");
+        assert!(b.contains("TIMEOUT"), "{b}");
+        // Same column for the name in both lines.
+        assert_eq!(a.find("www.example.com"), b.find("www.example.com"));
+        // The header names every column in the same order.
+        let cols = [
+            "TIME", "PROCESS", "CLIENT", "SERVER", "PROTO", "ID", "TYPE", "NAME", "RCODE",
+            "LATENCY",
+        ];
+        let mut last = 0;
+        for c in cols {
+            let at = TEXT_HEADER[last..].find(c).map(|i| i + last).unwrap();
+            assert!(at >= last);
+            last = at;
+        }
+    }
+
+    #[test]
+    fn latency_is_human() {
+        assert_eq!(human_latency(850_000), "850us");
+        assert_eq!(human_latency(12_345_678), "12.35ms");
+        assert_eq!(human_latency(250_000_000), "250.0ms");
+        assert_eq!(human_latency(1_200_000_000), "1.20s");
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        assert_eq!(endpoint("fd00::1".parse().unwrap(), 53), "[fd00::1]:53");
+    }
+}

@@ -1,0 +1,133 @@
+//! Where ring-buffer records go: decoded, filtered, formatted into a reused
+//! buffer and written to a buffered stdout, flushed once per batch.
+
+use std::io::{self, BufWriter, ErrorKind, Write};
+
+use crate::cli::OutputFormat;
+use crate::event::Transaction;
+use crate::filter::Filter;
+use crate::output::{self, Clock};
+
+/// Returned to libbpf to stop consuming the current batch.
+const STOP: i32 = -libc::ECANCELED;
+
+pub struct Sink {
+    out: BufWriter<io::Stdout>,
+    format: OutputFormat,
+    filter: Filter,
+    clock: Clock,
+    line: String,
+    limit: Option<u64>,
+    shown: u64,
+    filtered: u64,
+    decode_errors: u64,
+    pipe_closed: bool,
+    write_error: Option<io::Error>,
+}
+
+impl Sink {
+    pub fn new(format: OutputFormat, filter: Filter, clock: Clock, limit: Option<u64>) -> Sink {
+        Sink {
+            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+            format,
+            filter,
+            clock,
+            line: String::with_capacity(512),
+            limit,
+            shown: 0,
+            filtered: 0,
+            decode_errors: 0,
+            pipe_closed: false,
+            write_error: None,
+        }
+    }
+
+    pub fn header(&mut self) {
+        self.line.clear();
+        self.line.push_str(output::TEXT_HEADER);
+        self.line.push('\n');
+        self.write_line();
+    }
+
+    /// The ring-buffer callback: 0 to go on, negative to stop the batch.
+    pub fn on_record(&mut self, data: &[u8]) -> i32 {
+        if self.done() {
+            return STOP;
+        }
+        let t = match Transaction::decode(data) {
+            Ok(t) => t,
+            Err(_) => {
+                self.decode_errors += 1;
+                return 0;
+            }
+        };
+        if !self.filter.matches(&t) {
+            self.filtered += 1;
+            return 0;
+        }
+        self.line.clear();
+        match self.format {
+            OutputFormat::Json => output::json_line(&t, &self.clock, &mut self.line),
+            OutputFormat::Text | OutputFormat::Table => {
+                output::text_line(&t, &self.clock, &mut self.line)
+            }
+        }
+        self.line.push('\n');
+        self.write_line();
+        self.shown += 1;
+        if self.done() {
+            self.flush();
+            return STOP;
+        }
+        0
+    }
+
+    fn write_line(&mut self) {
+        if self.pipe_closed || self.write_error.is_some() {
+            return;
+        }
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.note_error(e);
+        }
+    }
+
+    fn note_error(&mut self, e: io::Error) {
+        if e.kind() == ErrorKind::BrokenPipe {
+            self.pipe_closed = true;
+        } else {
+            self.write_error = Some(e);
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if self.pipe_closed || self.write_error.is_some() {
+            return;
+        }
+        if let Err(e) = self.out.flush() {
+            self.note_error(e);
+        }
+    }
+
+    /// Nothing more to do: the count is reached or the reader went away.
+    pub fn done(&self) -> bool {
+        self.pipe_closed
+            || self.write_error.is_some()
+            || self.limit.is_some_and(|n| self.shown >= n)
+    }
+
+    pub fn pipe_closed(&self) -> bool {
+        self.pipe_closed
+    }
+
+    pub fn take_write_error(&mut self) -> Option<io::Error> {
+        self.write_error.take()
+    }
+
+    pub fn shown(&self) -> u64 {
+        self.shown
+    }
+
+    pub fn decode_errors(&self) -> u64 {
+        self.decode_errors
+    }
+}
