@@ -36,7 +36,6 @@ unsafe impl plain::Plain for RawEvent {}
 /// Sizes fixed by src/bpf/dnstrace.h.
 pub const MAX_PORTS: usize = 16;
 pub const MAX_IDS: usize = 16;
-pub const RAW_EVENT_SIZE: usize = 392;
 
 /// The kernel's per-CPU counters, in the order of `enum dt_stat` in
 /// src/bpf/dnstrace.h (a test keeps the two in step): C name, short key
@@ -376,10 +375,11 @@ mod tests {
 
     #[test]
     fn event_layout_matches_the_kernel() {
-        assert_eq!(std::mem::size_of::<RawEvent>(), RAW_EVENT_SIZE);
+        assert_eq!(std::mem::size_of::<RawEvent>(), 392);
         assert_eq!(std::mem::size_of::<skel::types::dt_key>(), 44);
         assert_eq!(std::mem::size_of::<skel::types::dt_pending>(), 328);
-        let ro = skel::types::rodata::default();
+        // SAFETY: rodata is plain integers; all-zero is a valid value.
+        let ro: skel::types::rodata = unsafe { std::mem::zeroed() };
         assert_eq!(ro.dt_ports.len(), MAX_PORTS);
         assert_eq!(ro.dt_ids.len(), MAX_IDS);
     }
@@ -394,7 +394,7 @@ mod tests {
             .expect("enum dt_stat in dnstrace.h");
         let names: Vec<&str> = body
             .lines()
-            .filter_map(|l| l.trim().split(|c: char| c == ',' || c == ' ').next())
+            .filter_map(|l| l.trim().split([',', ' ']).next())
             .filter(|n| n.starts_with("DT_STAT_") && *n != "DT_STAT_MAX")
             .collect();
         let ours: Vec<&str> = STATS.iter().map(|(c, _, _)| *c).collect();

@@ -363,11 +363,11 @@ mod tests {
         assert_eq!(name_to_string(&[0xc0, 12]), Err(NameError::BadLabel));
         assert_eq!(name_to_string(&[0x40, 1, 0]), Err(NameError::BadLabel));
         // 5 labels of 63 bytes: 320 bytes on the wire.
-        let long = [b"x".repeat(63)].repeat(5);
+        let long = vec![b"x".repeat(63); 5];
         let refs: Vec<&[u8]> = long.iter().map(|v| v.as_slice()).collect();
         assert_eq!(name_to_string(&wire(&refs)), Err(NameError::TooLong));
         // Exactly 255 bytes is fine: 3 x 63 + 61 + 4 length bytes + root.
-        let mut ok: Vec<Vec<u8>> = [b"y".repeat(63)].repeat(3);
+        let mut ok: Vec<Vec<u8>> = vec![b"y".repeat(63); 3];
         ok.push(b"z".repeat(61));
         let refs: Vec<&[u8]> = ok.iter().map(|v| v.as_slice()).collect();
         let w = wire(&refs);

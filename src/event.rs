@@ -233,6 +233,7 @@ impl Transaction {
         self.rflags.is_some_and(|r| r & 0x0200 != 0)
     }
 
+    #[cfg(test)]
     pub fn latency_ms(&self) -> Option<f64> {
         self.latency_ns.map(|ns| ns as f64 / 1e6)
     }

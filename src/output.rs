@@ -51,6 +51,7 @@ impl Clock {
     }
 
     /// A clock for tests: monotonic 0 is `epoch_ns` after 1970, in UTC.
+    #[cfg(test)]
     pub fn fixed(epoch_ns: i128) -> Clock {
         Clock {
             mono_to_real_ns: epoch_ns,

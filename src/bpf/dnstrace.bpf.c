@@ -159,6 +159,8 @@ static __always_inline void *rd_slice(struct dt_reader *r, bool dyn, __u32 off,
 static __always_inline int rd_copy(struct dt_reader *r, bool dyn, __u32 off,
 				   void *buf, __u32 len)
 {
+	/* Bound the very register the helper gets, whatever clang did. */
+	barrier_var(len);
 	if (len > DT_QBUF_LEN)
 		return -1;
 	if (dyn)
@@ -381,7 +383,12 @@ static __always_inline int read_question(struct dt_reader *r, bool dyn,
 			stat_inc(DT_STAT_MAL_NAME_LONG);
 			return -1;
 		}
-		label = buf[pos];
+		/* Restated bounds for the verifier, which may see pos through
+		 * a register the comparisons above did not narrow. */
+		__u32 idx = pos;
+
+		barrier_var(idx);
+		label = buf[idx & 0xff];
 		if (label == 0) {
 			/* pos <= 254 here; the mask restates it for the
 			 * verifier, and the barrier keeps clang from
@@ -479,8 +486,12 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	q->pid = 0;
 	q->comm[0] = 0;
 	if (dir == DT_DIR_EGRESS && skb->sk && in_task_context()) {
+		/* The process, not the thread: resolvers often send from
+		 * worker threads with names of their own. */
+		struct task_struct *task = bpf_get_current_task_btf();
+
 		q->pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_get_current_comm(q->comm, sizeof(q->comm));
+		bpf_core_read_str(q->comm, sizeof(q->comm), &task->group_leader->comm);
 	}
 
 	err = bpf_map_update_elem(&dt_pending, &key, q, BPF_NOEXIST);

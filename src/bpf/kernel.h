@@ -89,4 +89,9 @@ struct sk_buff {
 	unsigned char *data;
 } __attribute__((preserve_access_index));
 
+struct task_struct {
+	struct task_struct *group_leader;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
 #endif /* DNSTRACE_KERNEL_H */

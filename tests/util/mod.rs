@@ -1,0 +1,553 @@
+//! Test bed for the end-to-end tests: network namespaces joined by veth
+//! pairs, DNS servers and clients inside them, and the real dnstrace binary
+//! watching it all. Everything a test creates is removed when its handle is
+//! dropped, also when the test fails.
+
+#![allow(dead_code)]
+
+pub mod dns;
+pub mod tap;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const DNSTRACE: &str = env!("CARGO_BIN_EXE_dnstrace");
+
+/// The privileged tests share the kernel's global tracepoints, so they run
+/// one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Some(guard) when the test can run: root. Otherwise prints a SKIPPED
+/// line, or fails when DNSTRACE_REQUIRE_PRIVILEGED=1 (as in CI).
+pub fn privileged(test: &str) -> Option<MutexGuard<'static, ()>> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        if std::env::var("DNSTRACE_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+            panic!("{test} needs root, and DNSTRACE_REQUIRE_PRIVILEGED=1 forbids skipping it");
+        }
+        println!("SKIPPED: {test} (needs root to load BPF programs and create network namespaces)");
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+pub fn run(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "dt{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = unique(tag);
+        run("ip", &["netns", "add", &name]);
+        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        Netns { name }
+    }
+
+    /// A command run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        run("ip", &all);
+    }
+
+    /// Runs `f` on a thread that has entered this namespace; sockets it
+    /// creates belong to the namespace.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            enter_netns(&path);
+            f()
+        })
+    }
+
+    pub fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn(f)
+            .join()
+            .expect("thread inside the namespace panicked")
+    }
+}
+
+pub fn enter_netns(path: &str) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+    // SAFETY: setns on a valid namespace fd affects only the calling thread.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Kill whatever still runs inside, then remove the namespace.
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    // SAFETY: sending a signal has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A client namespace and a server namespace joined by a veth pair, with
+/// IPv4 and IPv6 addresses and permanent neighbour entries (so that no
+/// query waits for ARP or neighbour discovery and leaves from a softirq).
+pub struct Link {
+    pub client: Netns,
+    pub server: Netns,
+    pub client_if: String,
+    pub server_if: String,
+    pub client_v4: Ipv4Addr,
+    pub server_v4: Ipv4Addr,
+    pub client_v6: Ipv6Addr,
+    pub server_v6: Ipv6Addr,
+}
+
+impl Link {
+    /// `subnet` keeps the addresses of different tests apart (1-250).
+    pub fn new(tag: &str, subnet: u8) -> Link {
+        let client = Netns::new(&format!("{tag}c"));
+        let server = Netns::new(&format!("{tag}s"));
+        let client_if = format!("dtc{subnet}");
+        let server_if = format!("dts{subnet}");
+        let cmac = format!("02:dc:00:00:{subnet:02x}:02");
+        let smac = format!("02:dc:00:00:{subnet:02x}:01");
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                &client_if,
+                "netns",
+                &client.name,
+                "address",
+                &cmac,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &server_if,
+                "netns",
+                &server.name,
+                "address",
+                &smac,
+            ],
+        );
+        let client_v4 = Ipv4Addr::new(10, 77, subnet, 2);
+        let server_v4 = Ipv4Addr::new(10, 77, subnet, 1);
+        let client_v6: Ipv6Addr = format!("fd77:{subnet:x}::2").parse().unwrap();
+        let server_v6: Ipv6Addr = format!("fd77:{subnet:x}::1").parse().unwrap();
+        for (ns, ifname, v4, v6, peer_v4, peer_v6, peer_mac) in [
+            (
+                &client, &client_if, client_v4, client_v6, server_v4, server_v6, &smac,
+            ),
+            (
+                &server, &server_if, server_v4, server_v6, client_v4, client_v6, &cmac,
+            ),
+        ] {
+            ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", ifname]);
+            ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", ifname, "nodad"]);
+            ns.ip(&["link", "set", ifname, "up"]);
+            for peer in [peer_v4.to_string(), peer_v6.to_string()] {
+                ns.ip(&[
+                    "neigh",
+                    "replace",
+                    &peer,
+                    "lladdr",
+                    peer_mac,
+                    "dev",
+                    ifname,
+                    "nud",
+                    "permanent",
+                ]);
+            }
+        }
+        Link {
+            client,
+            server,
+            client_if,
+            server_if,
+            client_v4,
+            server_v4,
+            client_v6,
+            server_v6,
+        }
+    }
+}
+
+/// A DNS responder on UDP that answers by the labels of the name asked:
+/// `delay-N` waits N ms, `rcode-X` answers with rcode X (a name or number),
+/// `drop` never answers. Anything else: NOERROR.
+pub struct Responder {
+    stop: Arc<AtomicBool>,
+    pub answered: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Responder {
+    pub fn start(ns: &Netns, addr: SocketAddr) -> Responder {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (stop2, answered2) = (stop.clone(), answered.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = ns.spawn(move || {
+            let sock =
+                Arc::new(UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}")));
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let mut buf = [0u8; 1500];
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let query = buf[..n].to_vec();
+                let Some((name, _, _)) = dns::parse_question(&query) else {
+                    continue;
+                };
+                let mut delay = 0u64;
+                let mut rcode = 0u16;
+                let mut drop = false;
+                for label in name.split('.') {
+                    if let Some(ms) = label.strip_prefix("delay-") {
+                        delay = ms.parse().unwrap_or(0);
+                    } else if let Some(r) = label.strip_prefix("rcode-") {
+                        rcode = dns::rcode_value(r);
+                    } else if label == "drop" {
+                        drop = true;
+                    }
+                }
+                if drop {
+                    continue;
+                }
+                let Some(reply) = dns::build_response(&query, rcode) else {
+                    continue;
+                };
+                let (sock, answered) = (sock.clone(), answered2.clone());
+                let send = move || {
+                    if sock.send_to(&reply, peer).is_ok() {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                };
+                if delay == 0 {
+                    send();
+                } else {
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(delay));
+                        send();
+                    });
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("responder did not start");
+        Responder {
+            stop,
+            answered,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// dnsmasq answering locally: `*.ok.test` A 10.1.2.3, `*.nx.test` NXDOMAIN,
+/// anything else REFUSED (no upstream).
+pub struct Dnsmasq {
+    child: Child,
+}
+
+impl Dnsmasq {
+    pub fn start(ns: &Netns, listen: &[IpAddr]) -> Dnsmasq {
+        let addrs: Vec<String> = listen.iter().map(IpAddr::to_string).collect();
+        let child = ns
+            .command("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+                "--bind-interfaces",
+                "--user=root",
+                "--pid-file=",
+                "--port=53",
+                "--address=/nx.test/",
+                "--address=/ok.test/10.1.2.3",
+                "--log-facility=-",
+            ])
+            .arg(format!("--listen-address={}", addrs.join(",")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dnsmasq (apt-get install dnsmasq-base)");
+        // Ready when it answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let server = listen[0];
+        loop {
+            let probe = dig(ns, server, "ready.ok.test", &["+tries=1", "+timeout=1"]);
+            if probe.status == "NOERROR" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "dnsmasq did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Dnsmasq { child }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What dig printed of one query.
+#[derive(Debug)]
+pub struct Dig {
+    pub id: Option<u16>,
+    pub status: String,
+    pub stdout: String,
+}
+
+/// Runs dig inside `ns` (one try, no retries, so one query on the wire).
+pub fn dig(ns: &Netns, server: IpAddr, name: &str, extra: &[&str]) -> Dig {
+    let out = ns
+        .command("dig")
+        .arg(format!("@{server}"))
+        .arg(name)
+        .args(["+tries=1", "+timeout=2", "+noedns"])
+        .args(extra)
+        .output()
+        .expect("running dig (apt-get install dnsutils)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let header = stdout.lines().find(|l| l.contains("->>HEADER<<-"));
+    let field = |key: &str| {
+        header.and_then(|h| {
+            h.split(',')
+                .find_map(|part| part.trim().strip_prefix(key).map(|v| v.trim().to_string()))
+        })
+    };
+    Dig {
+        id: field("id:").and_then(|v| v.parse().ok()),
+        status: field("status:").unwrap_or_else(|| "NO-ANSWER".into()),
+        stdout,
+    }
+}
+
+/// Sends one query with a chosen id from inside `ns` and waits for the
+/// answer (None on timeout).
+pub fn query(ns: &Netns, server: SocketAddr, id: u16, name: &str, qtype: u16) -> Option<Vec<u8>> {
+    let msg = dns::build_query(id, name, qtype);
+    ns.within(move || {
+        let bind: SocketAddr = if server.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        }
+        .parse()
+        .unwrap();
+        let sock = UdpSocket::bind(bind).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        sock.send_to(&msg, server).unwrap();
+        let mut buf = [0u8; 1500];
+        sock.recv_from(&mut buf)
+            .ok()
+            .map(|(n, _)| buf[..n].to_vec())
+    })
+}
+
+/// A running dnstrace with JSON output.
+pub struct Tracer {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    stdout_thread: Option<JoinHandle<String>>,
+    stderr_thread: Option<JoinHandle<()>>,
+}
+
+pub struct TraceOutput {
+    pub records: Vec<Value>,
+    pub stdout: String,
+    pub stderr: String,
+    pub status: ExitStatus,
+}
+
+impl TraceOutput {
+    /// Records whose field `key` equals `value`.
+    pub fn with(&self, key: &str, value: &Value) -> Vec<&Value> {
+        self.records.iter().filter(|r| &r[key] == value).collect()
+    }
+
+    /// The one record with this DNS id; fails unless there is exactly one.
+    pub fn by_id(&self, id: u16) -> &Value {
+        let found = self.with("id", &Value::from(id));
+        assert_eq!(
+            found.len(),
+            1,
+            "expected exactly one record with id {id}, got {found:#?}\nall: {}",
+            self.stdout
+        );
+        found[0]
+    }
+
+    /// How many records each qname has.
+    pub fn counts_by_name(&self) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for r in &self.records {
+            *m.entry(r["qname"].as_str().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+        m
+    }
+}
+
+impl Tracer {
+    /// Starts dnstrace (--json plus `args`) and waits until it is attached.
+    pub fn start(args: &[&str]) -> Tracer {
+        let mut child = Command::new(DNSTRACE)
+            .arg("--json")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting dnstrace");
+        let mut stdout = child.stdout.take().unwrap();
+        let stderr_pipe = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stderr2 = stderr.clone();
+        let stderr_thread = std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                if line.contains("tracing DNS") {
+                    let _ = ready_tx.send(());
+                }
+                let mut s = stderr2.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let stdout_thread = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let mut t = Tracer {
+            child,
+            stderr,
+            stdout_thread: Some(stdout_thread),
+            stderr_thread: Some(stderr_thread),
+        };
+        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = t.child.kill();
+            let out = t.finish();
+            panic!("dnstrace did not start: {}\n{}", out.status, out.stderr);
+        }
+        t
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Ctrl-C, then everything it printed.
+    pub fn stop(self) -> TraceOutput {
+        self.signal(libc::SIGINT)
+    }
+
+    pub fn signal(self, sig: i32) -> TraceOutput {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.pid(), sig) };
+        self.finish()
+    }
+
+    /// Waits for it to exit by itself (--duration, --count), 30 s at most.
+    pub fn finish(mut self) -> TraceOutput {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("dnstrace did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = self.stdout_thread.take().unwrap().join().unwrap();
+        self.stderr_thread.take().unwrap().join().unwrap();
+        let stderr = self.stderr.lock().unwrap().clone();
+        let records = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}"))
+            })
+            .collect();
+        TraceOutput {
+            records,
+            stdout,
+            stderr,
+            status,
+        }
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
