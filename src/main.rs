@@ -26,6 +26,9 @@ use crate::output::Clock;
 use crate::preflight::{PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES, EXIT_RUNTIME};
 use crate::sink::Sink;
 
+/// Longest wait for ring-buffer records between two reads.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let args = Args::parse();
@@ -166,18 +169,22 @@ fn run(args: &Args, started: Instant) -> Result<()> {
         if deadline.is_some_and(|d| now >= d) {
             break;
         }
-        let mut wait = next_sweep
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(100));
+        // The kernel wakes us only when much is waiting (wakeups are
+        // costly there), so a short timer bounds how late a line shows.
+        let mut wait = next_sweep.saturating_duration_since(now).min(POLL_INTERVAL);
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(now));
         }
-        if let Err(e) = rb.poll(wait) {
-            // EINTR from a signal, or our callback asking to stop: the loop
-            // condition decides; anything else is a real error.
-            let interrupted = e.kind() == libbpf_rs::ErrorKind::Interrupted;
-            if !interrupted && !sink.borrow().done() && !stop.load(Ordering::Relaxed) {
-                return Err(e).context("reading the ring buffer");
+        // poll() reads only after a wakeup; consume() takes what arrived
+        // without one.
+        for res in [rb.poll(wait), rb.consume()] {
+            if let Err(e) = res {
+                // EINTR from a signal, or our callback asking to stop: the
+                // loop condition decides; anything else is a real error.
+                let interrupted = e.kind() == libbpf_rs::ErrorKind::Interrupted;
+                if !interrupted && !sink.borrow().done() && !stop.load(Ordering::Relaxed) {
+                    return Err(e).context("reading the ring buffer");
+                }
             }
         }
         sink.borrow_mut().flush();

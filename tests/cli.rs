@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 const DNSTRACE: &str = env!("CARGO_BIN_EXE_dnstrace");
 
 fn dnstrace(args: &[&str]) -> Output {
-    Command::new(DNSTRACE).args(args).output().expect("running dnstrace")
+    Command::new(DNSTRACE)
+        .args(args)
+        .output()
+        .expect("running dnstrace")
 }
 
 fn stderr(o: &Output) -> String {
@@ -41,16 +44,26 @@ fn usage_errors_exit_2_with_a_clear_message() {
     for (args, needle) in [
         (&["--rcode", "NOPE"][..], "unknown rcode 'NOPE'"),
         (&["--min-latency", "soon"][..], "not a duration"),
-        (&["--server", "300.1.1.1"][..], "neither an IP address nor a CIDR"),
+        (
+            &["--server", "300.1.1.1"][..],
+            "neither an IP address nor a CIDR",
+        ),
         (&["--output", "xml"][..], "invalid value 'xml'"),
-        (&["--btf", "/nonexistent/vmlinux"][..], "--btf /nonexistent/vmlinux: no such file"),
+        (
+            &["--btf", "/nonexistent/vmlinux"][..],
+            "--btf /nonexistent/vmlinux: no such file",
+        ),
         (&["--bogus"][..], "unexpected argument '--bogus'"),
     ] {
         let out = dnstrace(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains(needle), "{args:?}: {err}");
-        assert_eq!(err.matches("error:").count(), 1, "the error is printed once: {err}");
+        assert_eq!(
+            err.matches("error:").count(),
+            1,
+            "the error is printed once: {err}"
+        );
     }
 }
 
@@ -61,7 +74,13 @@ fn without_privileges_it_says_to_use_sudo_and_exits_3() {
     let out = if root {
         // Drop to nobody with no capabilities, as a plain user would run it.
         Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ])
             .arg(DNSTRACE)
             .args(["--duration", "1s"])
             .output()

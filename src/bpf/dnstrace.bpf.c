@@ -31,6 +31,11 @@ const volatile __u64 dt_timeout_ns = 5000000000ULL;
 /* Bit n: report rcode n; bit DT_RCODE_TIMEOUT_BIT: report timeouts. */
 const volatile __u32 dt_rcode_mask = 0xffffffff;
 
+/* Wake the reader only once this much is waiting: a wakeup costs more
+ * than the rest of the program (an IPI; several microseconds in a VM),
+ * and the reader polls on a short timer anyway. */
+const volatile __u64 dt_wakeup_bytes = 1 << 20;
+
 /* Entries seen by the last sweep: user space derives evictions from it. */
 __u64 dt_last_occupancy = 0;
 
@@ -82,6 +87,14 @@ extern int bpf_dynptr_from_skb(struct __sk_buff *skb, __u64 flags,
 			       struct bpf_dynptr *ptr__uninit) __ksym __weak;
 extern void *bpf_dynptr_slice(const struct bpf_dynptr *ptr, __u32 offset,
 			      void *buffer__opt, __u32 buffer__szk) __ksym __weak;
+
+static __always_inline void submit_event(struct dt_event *e)
+{
+	__u64 waiting = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(e, waiting >= dt_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+							 : BPF_RB_NO_WAKEUP);
+}
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -610,7 +623,7 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 	stat_inc(DT_STAT_ANSWERED);
 	bpf_map_update_elem(&dt_recent, &key, &now, BPF_ANY);
 	if (e)
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 }
 
 static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
@@ -725,7 +738,7 @@ static long sweep_one(void *map, struct dt_key *key, struct dt_pending *q,
 	}
 	stat_inc(DT_STAT_TIMEOUTS);
 	if (e)
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 	return 0;
 }
 

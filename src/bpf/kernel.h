@@ -34,6 +34,12 @@ enum bpf_map_type {
 };
 
 enum {
+	BPF_RB_AVAIL_DATA = 0,
+	BPF_RB_NO_WAKEUP = 1,
+	BPF_RB_FORCE_WAKEUP = 2,
+};
+
+enum {
 	BPF_ANY = 0,
 	BPF_NOEXIST = 1,
 	BPF_EXIST = 2,
