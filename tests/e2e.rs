@@ -59,6 +59,11 @@ fn udp_ipv4_against_dnsmasq() {
         assert_eq!(r["interface"], link.client_if.as_str());
         assert_eq!(r["comm"], "dig", "the querying process is named: {r}");
         assert!(r["pid"].as_u64().is_some_and(|p| p > 1), "{r}");
+        assert_eq!(
+            r["response_size"].as_u64(),
+            d.size,
+            "reply size as dig got it: {r}"
+        );
         let ms = latency(r);
         assert!(ms > 0.0 && ms < 200.0, "local dnsmasq latency {ms} ms");
     }

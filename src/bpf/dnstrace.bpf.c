@@ -191,7 +191,8 @@ struct dt_packet {
 	__u16 sport;
 	__u16 dport;
 	__u32 dns_off;		/* from skb->data */
-	__u32 dns_len;		/* DNS message bytes */
+	__u32 dns_len;		/* DNS message bytes in this packet */
+	__u32 msg_size;		/* DNS message bytes the UDP header declares */
 	__u8 family;
 	__u8 proto;
 };
@@ -349,7 +350,12 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 	if (!is_dns_port(p->dport) && !is_dns_port(p->sport))
 		return -1;
 	ulen = bpf_ntohs(udp->len);
-	/* Trust the smallest of the UDP length, the IP length and the skb. */
+	if (ulen < sizeof(*udp))
+		return -1;
+	/* The first fragment of a large reply declares the whole datagram. */
+	p->msg_size = ulen - sizeof(*udp);
+	/* Read no further than the smallest of the UDP length, the IP
+	 * length and the skb. */
 	if (ulen > l4_len)
 		ulen = l4_len;
 	if (ulen < sizeof(*udp))
@@ -493,18 +499,23 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	q->ifindex = dev->ifindex;
 	q->name_len = name_len;
 	q->qflags = bpf_ntohs(h->flags);
-	q->query_size = p->dns_len;
+	q->query_size = p->msg_size;
 	q->dir = dir;
 	bpf_probe_read_kernel_str(q->ifname, sizeof(q->ifname), dev->name);
 	q->pid = 0;
 	q->comm[0] = 0;
 	if (dir == DT_DIR_EGRESS && skb->sk && in_task_context()) {
-		/* The process, not the thread: resolvers often send from
-		 * worker threads with names of their own. */
 		struct task_struct *task = bpf_get_current_task_btf();
 
-		q->pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_core_read_str(q->comm, sizeof(q->comm), &task->group_leader->comm);
+		/* Kernel threads (threaded NAPI, workqueues) only relay
+		 * packets for others. */
+		if (!(task->flags & PF_KTHREAD)) {
+			/* The process, not the thread: resolvers often send
+			 * from worker threads with names of their own. */
+			q->pid = bpf_get_current_pid_tgid() >> 32;
+			bpf_core_read_str(q->comm, sizeof(q->comm),
+					  &task->group_leader->comm);
+		}
 	}
 
 	err = bpf_map_update_elem(&dt_pending, &key, q, BPF_NOEXIST);
@@ -611,7 +622,7 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 		e->ancount = bpf_ntohs(h->ancount);
 		e->nscount = bpf_ntohs(h->nscount);
 		e->arcount = bpf_ntohs(h->arcount);
-		e->resp_size = p->dns_len;
+		e->resp_size = p->msg_size;
 	}
 	/* Whoever deletes the entry owns the transaction: exactly one report
 	 * even if the sweep or another CPU races with us. */

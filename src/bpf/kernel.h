@@ -95,7 +95,10 @@ struct sk_buff {
 	unsigned char *data;
 } __attribute__((preserve_access_index));
 
+#define PF_KTHREAD 0x00200000
+
 struct task_struct {
+	unsigned int flags;
 	struct task_struct *group_leader;
 	char comm[16];
 } __attribute__((preserve_access_index));

@@ -359,6 +359,8 @@ impl Drop for Dnsmasq {
 #[derive(Debug)]
 pub struct Dig {
     pub id: Option<u16>,
+    /// ";; MSG SIZE  rcvd: N"
+    pub size: Option<u64>,
     pub status: String,
     pub stdout: String,
 }
@@ -381,8 +383,13 @@ pub fn dig(ns: &Netns, server: IpAddr, name: &str, extra: &[&str]) -> Dig {
                 .find_map(|part| part.trim().strip_prefix(key).map(|v| v.trim().to_string()))
         })
     };
+    let size = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(";; MSG SIZE  rcvd:"))
+        .and_then(|v| v.trim().parse().ok());
     Dig {
         id: field("id:").and_then(|v| v.parse().ok()),
+        size,
         status: field("status:").unwrap_or_else(|| "NO-ANSWER".into()),
         stdout,
     }
