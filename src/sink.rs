@@ -44,7 +44,7 @@ impl Sink {
 
     pub fn header(&mut self) {
         self.line.clear();
-        self.line.push_str(output::TEXT_HEADER);
+        self.line.push_str(&output::text_header());
         self.line.push('\n');
         self.write_line();
     }
