@@ -1,13 +1,5 @@
 //! dnstrace: every DNS transaction on a Linux host, traced with eBPF.
 
-mod bpf;
-mod cli;
-mod dns;
-mod event;
-mod filter;
-mod output;
-mod preflight;
-mod sink;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -19,12 +11,12 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use libbpf_rs::{PrintLevel, RingBufferBuilder};
 
-use crate::bpf::{Config, Counters, ObjectStorage, Tracer};
-use crate::cli::{Args, OutputFormat};
-use crate::filter::Filter;
-use crate::output::Clock;
-use crate::preflight::{PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES, EXIT_RUNTIME};
-use crate::sink::Sink;
+use dnstrace::bpf::{self, Config, Counters, ObjectStorage, Tracer};
+use dnstrace::cli::{Args, OutputFormat};
+use dnstrace::filter::Filter;
+use dnstrace::output::Clock;
+use dnstrace::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES, EXIT_RUNTIME};
+use dnstrace::sink::Sink;
 
 /// Longest wait for ring-buffer records between two reads.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);

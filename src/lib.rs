@@ -1,0 +1,12 @@
+//! dnstrace as a library: the kernel program's loader and the pure parts
+//! (decoding, filtering, rendering) that the binary, the tests and the
+//! fuzzers share.
+
+pub mod bpf;
+pub mod cli;
+pub mod dns;
+pub mod event;
+pub mod filter;
+pub mod output;
+pub mod preflight;
+pub mod sink;
