@@ -9,6 +9,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
 
 use crate::dns::{self, NameGlob};
+use crate::tui::Column;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -97,6 +98,10 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 fn parse_name(s: &str) -> Result<NameGlob, String> {
     NameGlob::new(s)
+}
+
+fn parse_column(s: &str) -> Result<Column, String> {
+    Column::parse(s)
 }
 
 fn parse_comm(s: &str) -> Result<String, String> {
@@ -213,9 +218,14 @@ pub struct Args {
     )]
     pub reader: ReaderChoice,
 
-    /// Do not print the summary at exit
+    /// Do not print the summary at exit (losses are still reported)
     #[arg(long)]
     pub no_summary: bool,
+
+    /// Columns of the table, in order: time, process, client, server, proto, id, type, name,
+    /// rcode, latency, or any JSON field
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_column, num_args = 1..)]
+    pub columns: Option<Vec<Column>>,
 }
 
 impl Args {

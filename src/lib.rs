@@ -2,6 +2,7 @@
 //! (decoding, filtering, rendering) that the binary, the tests and the
 //! fuzzers share.
 
+pub mod aggregate;
 pub mod bpf;
 pub mod cli;
 pub mod dns;
@@ -10,3 +11,5 @@ pub mod filter;
 pub mod output;
 pub mod preflight;
 pub mod sink;
+pub mod summary;
+pub mod tui;

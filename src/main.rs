@@ -1,6 +1,5 @@
 //! dnstrace: every DNS transaction on a Linux host, traced with eBPF.
 
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +10,14 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use libbpf_rs::{PrintLevel, RingBufferBuilder};
 
-use dnstrace::bpf::{self, Config, Counters, ObjectStorage, Tracer};
+use dnstrace::bpf::{self, Config, ObjectStorage, Tracer};
 use dnstrace::cli::{Args, OutputFormat};
 use dnstrace::filter::Filter;
 use dnstrace::output::Clock;
 use dnstrace::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES, EXIT_RUNTIME};
 use dnstrace::sink::Sink;
+use dnstrace::summary::{self, RunFacts};
+use dnstrace::tui::{self, Action, Column, Screen, Snapshot, Status, ViewState};
 
 /// Longest wait for ring-buffer records between two reads.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -83,7 +84,12 @@ fn classify_load_error(err: anyhow::Error) -> anyhow::Error {
 }
 
 fn run(args: &Args, started: Instant) -> Result<()> {
-    let format = args.output_format(std::io::stdout().is_terminal());
+    let stdout_tty = std::io::stdout().is_terminal();
+    let mut format = args.output_format(stdout_tty);
+    if format == OutputFormat::Table && !stdout_tty {
+        // A table needs a terminal to draw on; lines serve a pipe better.
+        format = OutputFormat::Text;
+    }
     let filter = Filter::from_args(args);
 
     preflight::run_all(args.btf.as_deref())?;
@@ -133,11 +139,14 @@ fn run(args: &Args, started: Instant) -> Result<()> {
         eprintln!("dnstrace: packet reader: {}", tracer.reader.describe());
     }
 
-    let sink = std::cell::RefCell::new(Sink::new(format, filter.clone(), Clock::now(), args.count));
-    if format == OutputFormat::Table {
-        // The live table is still to come; until then a header over the text lines.
-        sink.borrow_mut().header();
-    }
+    let clock = Clock::now();
+    let sink = std::cell::RefCell::new(Sink::new(
+        format,
+        filter.clone(),
+        clock,
+        args.count,
+        format == OutputFormat::Text && stdout_tty,
+    ));
     let mut rb = RingBufferBuilder::new();
     rb.add(tracer.events_map(), |data| {
         sink.borrow_mut().on_record(data)
@@ -145,6 +154,10 @@ fn run(args: &Args, started: Instant) -> Result<()> {
     .context("setting up the ring buffer")?;
     let rb = rb.build().context("setting up the ring buffer")?;
 
+    let mut live = match format {
+        OutputFormat::Table => Some(Live::new(args, filters)?),
+        _ => None,
+    };
     let sweep_every =
         (args.timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(200));
     let deadline = args.duration.map(|d| attached + d);
@@ -187,25 +200,44 @@ fn run(args: &Args, started: Instant) -> Result<()> {
             next_sweep = now + sweep_every;
             if !occupancy_warned && pending * 10 >= u64::from(tracer.max_pending) * 9 {
                 occupancy_warned = true;
-                eprintln!(
-                    "dnstrace: warning: {pending} queries pending, near the limit of {}: the oldest are being evicted; raise --max-pending or lower --timeout",
+                let msg = format!(
+                    "warning: {pending} queries pending, near the limit of {}: the oldest are being evicted; raise --max-pending or lower --timeout",
                     tracer.max_pending
                 );
+                match &mut live {
+                    Some(l) => l.status.warning = Some(msg),
+                    None => eprintln!("dnstrace: {msg}"),
+                }
             }
         }
         if now >= next_check {
             next_check = now + Duration::from_secs(1);
             let drops = tracer.counters()?.get("ringbuf_drops");
             if drops > reported_drops {
-                eprintln!(
-                    "dnstrace: warning: {} transactions lost so far: ring buffer full (the reader is too slow)",
-                    drops
-                );
                 reported_drops = drops;
+                let msg = format!(
+                    "warning: {drops} transactions lost so far: ring buffer full (the reader is too slow)"
+                );
+                match &mut live {
+                    Some(l) => l.status.warning = Some(msg),
+                    None => eprintln!("dnstrace: {msg}"),
+                }
             }
+            if let Some(l) = &mut live {
+                l.status.drops = drops;
+                l.tick_rate(sink.borrow().shown());
+            }
+        }
+        if let Some(l) = &mut live {
+            if l.handle_keys(&mut sink.borrow_mut())? {
+                break;
+            }
+            l.draw(&sink.borrow(), &clock, attached.elapsed())?;
         }
     }
 
+    // Leave the alternate screen before anything else is printed.
+    drop(live);
     // Stop watching packets, expire what has timed out, and deliver what is
     // already in the ring buffer, unless the reader is gone.
     tracer.detach();
@@ -220,63 +252,117 @@ fn run(args: &Args, started: Instant) -> Result<()> {
     if let Some(e) = sink.take_write_error() {
         return Err(e).context("writing the output");
     }
-    if !args.no_summary && !sink.pipe_closed() {
-        summary(
-            &counters,
-            &sink,
+    if !sink.pipe_closed() {
+        let facts = RunFacts {
+            counters: &counters,
             in_flight,
-            attached.elapsed(),
-            args.verbose,
-        );
+            shown: sink.shown(),
+            decode_errors: sink.decode_errors(),
+            elapsed: attached.elapsed(),
+            verbose: args.verbose,
+        };
+        let text = summary::render(&sink.agg, &facts, !args.no_summary);
+        if args.no_summary {
+            // The counts of what was lost are never silent.
+            if counters.get("ringbuf_drops") > 0 || facts.evicted() > 0 {
+                eprint!("{text}");
+            }
+        } else {
+            sink.write_summary(&text);
+        }
     }
     Ok(())
 }
 
-fn summary(c: &Counters, sink: &Sink, in_flight: u64, elapsed: Duration, verbose: u8) {
-    let answered = c.get("answered");
-    let timeouts = c.get("timeouts");
-    let queries = c.get("queries");
-    let evicted = queries.saturating_sub(answered + timeouts + in_flight);
-    eprintln!(
-        "dnstrace: {} transactions in {:.1}s: {} answered, {} timed out; {} shown",
-        answered + timeouts,
-        elapsed.as_secs_f64(),
-        answered,
-        timeouts,
-        sink.shown()
-    );
-    eprintln!(
-        "dnstrace: lost: {} (ring buffer full), {} (evicted from the pending map), {} (not tracked: map update failed); {} queries still pending at exit",
-        c.get("ringbuf_drops"),
-        evicted,
-        c.get("insert_failed"),
-        in_flight
-    );
-    let malformed = c.malformed();
-    if !malformed.is_empty() {
-        let total: u64 = malformed.iter().map(|(_, n)| n).sum();
-        let parts: Vec<String> = malformed
-            .iter()
-            .map(|(what, n)| format!("{n} {what}"))
-            .collect();
-        eprintln!(
-            "dnstrace: skipped {total} malformed DNS packets: {}",
-            parts.join(", ")
-        );
+/// The live table: the terminal, the view's state, and a frozen copy of
+/// the data while paused.
+struct Live {
+    screen: Screen,
+    state: ViewState,
+    status: Status,
+    frozen: Option<Snapshot>,
+    last_draw: Option<Instant>,
+    dirty: bool,
+    rate_mark: (Instant, u64),
+}
+
+/// At most this many redraws a second: drawing must never hold up the
+/// ring-buffer reader.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
+
+impl Live {
+    fn new(args: &Args, filters: String) -> Result<Live> {
+        let columns = match &args.columns {
+            Some(c) => c.clone(),
+            None => Column::defaults(),
+        };
+        Ok(Live {
+            screen: Screen::enter().context("setting up the terminal")?,
+            state: ViewState::new(columns, tui::color_wanted()),
+            status: Status {
+                filters,
+                ..Status::default()
+            },
+            frozen: None,
+            last_draw: None,
+            dirty: true,
+            rate_mark: (Instant::now(), 0),
+        })
     }
-    if sink.decode_errors() > 0 {
-        eprintln!(
-            "dnstrace: {} records from the kernel could not be decoded",
-            sink.decode_errors()
-        );
-    }
-    if verbose > 0 {
-        for (i, (_, key, what)) in bpf::STATS.iter().enumerate() {
-            eprintln!("dnstrace:   {key:<24} {:>12}  {what}", c.0[i]);
+
+    fn tick_rate(&mut self, shown: u64) {
+        let (then, before) = self.rate_mark;
+        let secs = then.elapsed().as_secs_f64();
+        if secs > 0.0 {
+            self.status.rate = (shown - before) as f64 / secs;
         }
-        eprintln!(
-            "dnstrace:   {:<24} {:>12}  queries evicted (derived)",
-            "evicted", evicted
-        );
+        self.rate_mark = (Instant::now(), shown);
+    }
+
+    /// Applies the pending keys; true to quit.
+    fn handle_keys(&mut self, sink: &mut Sink) -> Result<bool> {
+        for action in tui::pending_actions(self.state.help)? {
+            self.dirty = true;
+            match action {
+                Action::Quit => return Ok(true),
+                Action::Pause => {
+                    self.state.paused = !self.state.paused;
+                    self.frozen = self.state.paused.then(|| Snapshot {
+                        recent: sink.recent.clone(),
+                        agg: sink.agg.clone(),
+                    });
+                }
+                Action::NextView => {
+                    self.state.view = self.state.view.next();
+                    self.state.sort = 0;
+                }
+                Action::NextSort => self.state.sort += 1,
+                Action::Reset => sink.agg.reset(),
+                Action::Help => self.state.help = !self.state.help,
+                Action::Redraw => {}
+            }
+        }
+        Ok(false)
+    }
+
+    fn draw(&mut self, sink: &Sink, clock: &Clock, elapsed: Duration) -> Result<()> {
+        // A key redraws at once; new data at most REDRAW_EVERY, and not
+        // while paused.
+        let due = self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW_EVERY);
+        let live_update = due && !self.state.paused;
+        if !(self.dirty || live_update) {
+            return Ok(());
+        }
+        self.status.elapsed = elapsed;
+        let (w, h) = self.screen.size();
+        let (recent, agg) = match &self.frozen {
+            Some(f) => (&f.recent, &f.agg),
+            None => (&sink.recent, &sink.agg),
+        };
+        let lines = tui::render(&self.state, recent, agg, &self.status, clock, w, h);
+        self.screen.draw(&lines).context("drawing the table")?;
+        self.last_draw = Some(Instant::now());
+        self.dirty = false;
+        Ok(())
     }
 }

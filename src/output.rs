@@ -152,6 +152,36 @@ pub fn text_line(t: &Transaction, clock: &Clock, out: &mut String) {
     );
 }
 
+/// Every field of the JSON record, in order (a test keeps them in step).
+pub const JSON_FIELDS: &[&str] = &[
+    "ts",
+    "id",
+    "qname",
+    "qtype",
+    "rcode",
+    "latency_ms",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "proto",
+    "interface",
+    "pid",
+    "comm",
+    "qclass",
+    "opcode",
+    "flags",
+    "truncated",
+    "answers",
+    "authority",
+    "additional",
+    "query_size",
+    "response_size",
+    "netns",
+    "ifindex",
+    "direction",
+];
+
 /// The JSON object of one transaction. The first fields are fixed names
 /// that users' scripts rely on; never rename them.
 #[derive(Debug, Serialize)]
@@ -264,6 +294,17 @@ mod tests {
         assert_eq!(v["answers"], 0);
         assert_eq!(v["direction"], "egress");
         assert!(!s.contains('\n'));
+    }
+
+    #[test]
+    fn json_field_list_is_complete() {
+        let t = txn(|_| {});
+        let v = serde_json::to_value(JsonRecord::new(&t, &Clock::fixed(EPOCH))).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut listed = JSON_FIELDS.to_vec();
+        keys.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(keys, listed);
     }
 
     #[test]

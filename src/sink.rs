@@ -1,8 +1,10 @@
 //! Where ring-buffer records go: decoded, filtered, formatted into a reused
 //! buffer and written to a buffered stdout, flushed once per batch.
 
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, ErrorKind, Write};
 
+use crate::aggregate::Aggregates;
 use crate::cli::OutputFormat;
 use crate::event::Transaction;
 use crate::filter::Filter;
@@ -23,11 +25,25 @@ pub struct Sink {
     decode_errors: u64,
     pipe_closed: bool,
     write_error: Option<io::Error>,
+    /// Statistics of what was shown, for the views and the summary.
+    pub agg: Aggregates,
+    /// The newest transactions shown (table mode only).
+    pub recent: VecDeque<Transaction>,
 }
 
+/// Keys kept per aggregate dimension (servers, names, clients).
+pub const MAX_KEYS: usize = 4096;
+
 impl Sink {
-    pub fn new(format: OutputFormat, filter: Filter, clock: Clock, limit: Option<u64>) -> Sink {
-        Sink {
+    /// `header`: print the column titles first (text on a terminal).
+    pub fn new(
+        format: OutputFormat,
+        filter: Filter,
+        clock: Clock,
+        limit: Option<u64>,
+        header: bool,
+    ) -> Sink {
+        let mut sink = Sink {
             out: BufWriter::with_capacity(64 * 1024, io::stdout()),
             format,
             filter,
@@ -39,14 +55,15 @@ impl Sink {
             decode_errors: 0,
             pipe_closed: false,
             write_error: None,
+            agg: Aggregates::new(MAX_KEYS),
+            recent: VecDeque::new(),
+        };
+        if header {
+            sink.line.push_str(&output::text_header());
+            sink.line.push('\n');
+            sink.write_line();
         }
-    }
-
-    pub fn header(&mut self) {
-        self.line.clear();
-        self.line.push_str(&output::text_header());
-        self.line.push('\n');
-        self.write_line();
+        sink
     }
 
     /// The ring-buffer callback: 0 to go on, negative to stop the batch.
@@ -65,16 +82,22 @@ impl Sink {
             self.filtered += 1;
             return 0;
         }
+        self.agg.observe(&t);
+        self.shown += 1;
         self.line.clear();
         match self.format {
             OutputFormat::Json => output::json_line(&t, &self.clock, &mut self.line),
-            OutputFormat::Text | OutputFormat::Table => {
-                output::text_line(&t, &self.clock, &mut self.line)
+            OutputFormat::Text => output::text_line(&t, &self.clock, &mut self.line),
+            OutputFormat::Table => {
+                if self.recent.len() >= crate::tui::RECENT {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(t);
+                return if self.done() { STOP } else { 0 };
             }
         }
         self.line.push('\n');
         self.write_line();
-        self.shown += 1;
         if self.done() {
             self.flush();
             return STOP;
@@ -117,6 +140,19 @@ impl Sink {
 
     pub fn pipe_closed(&self) -> bool {
         self.pipe_closed
+    }
+
+    /// Writes the summary where this output mode puts it: stdout, except
+    /// for JSON, which keeps stdout to JSON lines.
+    pub fn write_summary(&mut self, text: &str) {
+        if self.format == OutputFormat::Json {
+            eprint!("{text}");
+            return;
+        }
+        self.line.clear();
+        self.line.push_str(text);
+        self.write_line();
+        self.flush();
     }
 
     pub fn take_write_error(&mut self) -> Option<io::Error> {

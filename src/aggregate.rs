@@ -1,0 +1,375 @@
+//! Running aggregates over the transactions shown: latency histograms,
+//! response codes, and per-server, per-name and per-client statistics for
+//! the live views and the exit summary. Each transaction costs O(1)
+//! (amortised): a few hash lookups and histogram increments. The number of
+//! keys per dimension is bounded; the least recently seen are evicted, in
+//! batches, and counted.
+
+use std::collections::HashMap;
+
+use crate::event::Transaction;
+
+/// Slots per response code breakdown: rcodes 0-15, then TIMEOUT.
+pub const RCODE_SLOTS: usize = 17;
+pub const TIMEOUT_SLOT: usize = 16;
+
+/// A log-linear latency histogram in microseconds: 2^SUB_BITS buckets per
+/// power of two, so any percentile is within 100/2^SUB_BITS % of the truth.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram<const SUB_BITS: u32> {
+    buckets: Vec<u32>,
+    count: u64,
+    max_us: u64,
+}
+
+impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
+    const SUB: u64 = 1 << SUB_BITS;
+
+    fn index(us: u64) -> usize {
+        if us < Self::SUB {
+            return us as usize;
+        }
+        let msb = 63 - us.leading_zeros();
+        let shift = msb - SUB_BITS;
+        ((u64::from(shift) + 1) * Self::SUB + ((us >> shift) - Self::SUB)) as usize
+    }
+
+    /// The smallest value that lands in bucket `i`, and the bucket's width.
+    fn bounds(i: usize) -> (u64, u64) {
+        let i = i as u64;
+        if i < Self::SUB {
+            return (i, 1);
+        }
+        let shift = i / Self::SUB - 1;
+        let low = (Self::SUB + i % Self::SUB) << shift;
+        (low, 1 << shift)
+    }
+
+    pub fn record(&mut self, us: u64) {
+        let i = Self::index(us);
+        if i >= self.buckets.len() {
+            self.buckets.resize(i + 1, 0);
+        }
+        self.buckets[i] = self.buckets[i].saturating_add(1);
+        self.count += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn max_us(&self) -> u64 {
+        self.max_us
+    }
+
+    /// The q-quantile (0 < q <= 1) in microseconds: the middle of the bucket
+    /// holding it, never above the maximum seen. None when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0u64;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= rank {
+                let (low, width) = Self::bounds(i);
+                return Some((low + width / 2).min(self.max_us));
+            }
+        }
+        Some(self.max_us)
+    }
+
+    /// Counts per power of two of microseconds: (low, high, count), the
+    /// way bcc's tools draw latency distributions.
+    pub fn log2_buckets(&self) -> Vec<(u64, u64, u64)> {
+        let mut out: Vec<(u64, u64, u64)> = Vec::new();
+        for (i, &n) in self.buckets.iter().enumerate() {
+            let (low, _) = Self::bounds(i);
+            let (lo, hi) = if low < 2 {
+                (0, 1)
+            } else {
+                let p = 63 - low.leading_zeros();
+                (1u64 << p, (1u64 << (p + 1)) - 1)
+            };
+            match out.last_mut() {
+                Some(last) if last.0 == lo => last.2 += u64::from(n),
+                _ => out.push((lo, hi, u64::from(n))),
+            }
+        }
+        // Fill the gaps so the bars read as one distribution.
+        let mut filled: Vec<(u64, u64, u64)> = Vec::new();
+        for b in out {
+            while let Some(last) = filled.last() {
+                let next_lo = last.1 + 1;
+                if next_lo >= b.0 {
+                    break;
+                }
+                filled.push((next_lo, next_lo * 2 - 1, 0));
+            }
+            filled.push(b);
+        }
+        while filled.first().is_some_and(|b| b.2 == 0) {
+            filled.remove(0);
+        }
+        filled
+    }
+}
+
+/// Statistics of one server, name or client.
+#[derive(Debug, Clone, Default)]
+pub struct KeyStats {
+    pub count: u64,
+    pub answered: u64,
+    pub sum_ns: u64,
+    pub hist: Histogram<3>,
+    pub rcodes: [u64; RCODE_SLOTS],
+    last_seen: u64,
+}
+
+impl KeyStats {
+    pub fn avg_us(&self) -> Option<u64> {
+        (self.answered > 0).then(|| self.sum_ns / self.answered / 1000)
+    }
+
+    pub fn p95_us(&self) -> Option<u64> {
+        self.hist.quantile(0.95)
+    }
+
+    pub fn max_us(&self) -> Option<u64> {
+        (self.answered > 0).then(|| self.hist.max_us())
+    }
+
+    pub fn timeouts(&self) -> u64 {
+        self.rcodes[TIMEOUT_SLOT]
+    }
+
+    /// Anything but NOERROR, timeouts included.
+    pub fn errors(&self) -> u64 {
+        self.count - self.rcodes[0]
+    }
+}
+
+fn rcode_slot(t: &Transaction) -> usize {
+    match t.rcode() {
+        Some(r) => usize::from(r).min(15),
+        None => TIMEOUT_SLOT,
+    }
+}
+
+/// Statistics per key of one kind, at most `max_keys` of them.
+#[derive(Debug, Clone)]
+pub struct Dimension {
+    map: HashMap<String, KeyStats>,
+    max_keys: usize,
+    tick: u64,
+    pub evicted: u64,
+}
+
+impl Dimension {
+    pub fn new(max_keys: usize) -> Dimension {
+        Dimension {
+            map: HashMap::new(),
+            max_keys: max_keys.max(8),
+            tick: 0,
+            evicted: 0,
+        }
+    }
+
+    pub fn observe(&mut self, key: &str, t: &Transaction) {
+        self.tick += 1;
+        if !self.map.contains_key(key) {
+            if self.map.len() >= self.max_keys {
+                self.evict_oldest();
+            }
+            self.map.insert(key.to_string(), KeyStats::default());
+        }
+        let s = self.map.get_mut(key).expect("inserted above");
+        s.last_seen = self.tick;
+        s.count += 1;
+        s.rcodes[rcode_slot(t)] += 1;
+        if let Some(ns) = t.latency_ns {
+            s.answered += 1;
+            s.sum_ns = s.sum_ns.saturating_add(ns);
+            s.hist.record(ns / 1000);
+        }
+    }
+
+    /// Drops the least recently seen eighth: one O(n) selection every n/8
+    /// new keys keeps the cost per transaction constant on average.
+    fn evict_oldest(&mut self) {
+        let mut ages: Vec<u64> = self.map.values().map(|s| s.last_seen).collect();
+        let k = (ages.len() / 8).max(1) - 1;
+        let (_, cutoff, _) = ages.select_nth_unstable(k);
+        let cutoff = *cutoff;
+        let before = self.map.len();
+        self.map.retain(|_, s| s.last_seen > cutoff);
+        self.evicted += (before - self.map.len()) as u64;
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &KeyStats)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// Everything the views and the summary need.
+#[derive(Debug, Clone)]
+pub struct Aggregates {
+    pub total: u64,
+    pub timeouts: u64,
+    pub errors: u64,
+    pub latency: Histogram<5>,
+    pub rcodes: [u64; RCODE_SLOTS],
+    pub by_server: Dimension,
+    pub by_name: Dimension,
+    pub by_client: Dimension,
+    key: String,
+}
+
+impl Aggregates {
+    pub fn new(max_keys: usize) -> Aggregates {
+        Aggregates {
+            total: 0,
+            timeouts: 0,
+            errors: 0,
+            latency: Histogram::default(),
+            rcodes: [0; RCODE_SLOTS],
+            by_server: Dimension::new(max_keys),
+            by_name: Dimension::new(max_keys),
+            by_client: Dimension::new(max_keys),
+            key: String::with_capacity(64),
+        }
+    }
+
+    pub fn observe(&mut self, t: &Transaction) {
+        use std::fmt::Write;
+        self.total += 1;
+        let slot = rcode_slot(t);
+        self.rcodes[slot] += 1;
+        if slot != 0 {
+            self.errors += 1;
+        }
+        match t.latency_ns {
+            Some(ns) => self.latency.record(ns / 1000),
+            None => self.timeouts += 1,
+        }
+        self.key.clear();
+        if t.server_port == 53 {
+            let _ = write!(self.key, "{}", t.server);
+        } else {
+            let _ = write!(self.key, "{}:{}", t.server, t.server_port);
+        }
+        self.by_server.observe(&self.key, t);
+        self.by_name.observe(&t.qname, t);
+        self.key.clear();
+        let _ = write!(self.key, "{}", t.client);
+        self.by_client.observe(&self.key, t);
+    }
+
+    pub fn reset(&mut self) {
+        *self = Aggregates::new(self.by_server.max_keys);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::{bytes_of, raw};
+
+    fn txn(name: &[u8], latency_us: Option<u64>, rflags: u16) -> Transaction {
+        let mut ev = raw(name);
+        match latency_us {
+            Some(us) => ev.latency_ns = us * 1000,
+            None => ev.kind = 1,
+        }
+        ev.rflags = rflags;
+        Transaction::decode(&bytes_of(&ev)).unwrap()
+    }
+
+    #[test]
+    fn histogram_quantiles_are_close() {
+        let mut h: Histogram<5> = Histogram::default();
+        for us in 1..=10_000u64 {
+            h.record(us);
+        }
+        for (q, truth) in [(0.5, 5000.0), (0.95, 9500.0), (0.99, 9900.0)] {
+            let got = h.quantile(q).unwrap() as f64;
+            assert!((got - truth).abs() / truth < 0.04, "q{q}: {got} vs {truth}");
+        }
+        assert_eq!(h.quantile(1.0), Some(10_000));
+        assert_eq!(h.max_us(), 10_000);
+        assert_eq!(Histogram::<5>::default().quantile(0.5), None);
+        // Every value maps into a bucket whose bounds contain it.
+        for us in [0u64, 1, 31, 32, 33, 1000, 123_456, u32::MAX as u64] {
+            let (low, width) = Histogram::<5>::bounds(Histogram::<5>::index(us));
+            assert!(low <= us && us < low + width, "{us} in [{low}, +{width})");
+        }
+    }
+
+    #[test]
+    fn log2_buckets_cover_the_range() {
+        let mut h: Histogram<5> = Histogram::default();
+        for us in [3u64, 3, 200, 5000] {
+            h.record(us);
+        }
+        let b = h.log2_buckets();
+        assert_eq!(b.first(), Some(&(2, 3, 2)));
+        assert!(b.contains(&(128, 255, 1)));
+        assert!(b.contains(&(4096, 8191, 1)));
+        // Contiguous, and counts add up.
+        for w in b.windows(2) {
+            assert_eq!(w[0].1 + 1, w[1].0);
+        }
+        assert_eq!(b.iter().map(|x| x.2).sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn aggregates_count_by_key_and_rcode() {
+        let mut a = Aggregates::new(100);
+        a.observe(&txn(b"\x01a\x00", Some(1000), 0x8180));
+        a.observe(&txn(b"\x01a\x00", Some(3000), 0x8183));
+        a.observe(&txn(b"\x01b\x00", None, 0));
+        assert_eq!((a.total, a.timeouts, a.errors), (3, 1, 2));
+        assert_eq!(a.rcodes[0], 1);
+        assert_eq!(a.rcodes[3], 1);
+        assert_eq!(a.rcodes[TIMEOUT_SLOT], 1);
+        let (_, s) = a.by_name.iter().find(|(k, _)| *k == "a").unwrap();
+        assert_eq!(s.count, 2);
+        assert_eq!(s.avg_us(), Some(2000));
+        assert_eq!(s.errors(), 1);
+        let (k, srv) = a.by_server.iter().next().unwrap();
+        assert_eq!(k, "10.0.0.1");
+        assert_eq!(srv.count, 3);
+        assert_eq!(srv.timeouts(), 1);
+        a.reset();
+        assert_eq!(a.total, 0);
+        assert!(a.by_name.is_empty());
+    }
+
+    #[test]
+    fn keys_are_bounded_and_the_oldest_go_first() {
+        let mut a = Aggregates::new(16);
+        a.observe(&txn(b"\x04keep\x00", Some(10), 0x8180));
+        for i in 0..200u32 {
+            let label = format!("n{i}");
+            let mut wire = vec![label.len() as u8];
+            wire.extend_from_slice(label.as_bytes());
+            wire.push(0);
+            a.observe(&txn(&wire, Some(10), 0x8180));
+            // Seen again all along: never the least recent for long.
+            a.observe(&txn(b"\x04keep\x00", Some(10), 0x8180));
+        }
+        assert!(a.by_name.len() <= 16);
+        assert!(a.by_name.evicted >= 200 + 1 - 16);
+        assert!(a.by_name.iter().any(|(k, _)| k == "keep"));
+    }
+}

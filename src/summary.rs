@@ -1,0 +1,291 @@
+//! The report printed at exit: what was seen, what was lost and why, and
+//! the shape of the latencies. A pure function of the data, so it is tested
+//! without a kernel.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::aggregate::{Aggregates, Dimension, KeyStats, RCODE_SLOTS, TIMEOUT_SLOT};
+use crate::bpf::{Counters, STATS};
+use crate::dns;
+use crate::output::human_latency;
+
+/// What the run saw besides the aggregates.
+pub struct RunFacts<'a> {
+    pub counters: &'a Counters,
+    pub in_flight: u64,
+    pub shown: u64,
+    pub decode_errors: u64,
+    pub elapsed: Duration,
+    pub verbose: u8,
+}
+
+impl RunFacts<'_> {
+    /// Queries that left the pending map without an answer, a timeout, or
+    /// still being there at exit: the LRU evicted them.
+    pub fn evicted(&self) -> u64 {
+        let c = self.counters;
+        c.get("queries")
+            .saturating_sub(c.get("answered") + c.get("timeouts") + self.in_flight)
+    }
+}
+
+fn us(v: u64) -> String {
+    human_latency(v * 1000)
+}
+
+fn rcode_label(slot: usize) -> String {
+    if slot == TIMEOUT_SLOT {
+        "TIMEOUT".into()
+    } else {
+        dns::rcode_name(slot as u16).into_owned()
+    }
+}
+
+/// bcc-style log2 histogram of microseconds.
+pub fn histogram(agg: &Aggregates, out: &mut String) {
+    let buckets = agg.latency.log2_buckets();
+    let peak = buckets.iter().map(|b| b.2).max().unwrap_or(0).max(1);
+    let _ = writeln!(out, "{:>22} : {:<9} distribution", "usecs", "count");
+    for (lo, hi, n) in buckets {
+        let stars = ((n * 40).div_ceil(peak)) as usize;
+        let _ = writeln!(
+            out,
+            "{:>9} -> {:<9} : {:<9} |{:<40}|",
+            lo,
+            hi,
+            n,
+            "*".repeat(stars)
+        );
+    }
+}
+
+fn slowest(title: &str, dim: &Dimension, out: &mut String) {
+    let mut rows: Vec<(&str, &KeyStats)> = dim.iter().filter(|(_, s)| s.answered > 0).collect();
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort_by(|a, b| {
+        b.1.p95_us()
+            .cmp(&a.1.p95_us())
+            .then(b.1.count.cmp(&a.1.count))
+    });
+    let _ = writeln!(out, "{title} (by p95):");
+    for (key, s) in rows.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "  {:<40} n={:<7} avg {:>8}  p95 {:>8}  max {:>8}  timeouts {}",
+            key,
+            s.count,
+            s.avg_us().map_or("-".into(), us),
+            s.p95_us().map_or("-".into(), us),
+            s.max_us().map_or("-".into(), us),
+            s.timeouts()
+        );
+    }
+}
+
+/// The whole report; `full` adds the histogram and the breakdowns.
+pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
+    let c = facts.counters;
+    let mut out = String::new();
+    let answered = c.get("answered");
+    let timeouts = c.get("timeouts");
+    let _ = writeln!(
+        out,
+        "dnstrace: {} transactions in {:.1}s: {} answered, {} timed out; {} shown",
+        answered + timeouts,
+        facts.elapsed.as_secs_f64(),
+        answered,
+        timeouts,
+        facts.shown
+    );
+    let _ = writeln!(
+        out,
+        "dnstrace: lost: {} (ring buffer full), {} (evicted from the pending map), {} (not tracked: map update failed); {} queries still pending at exit",
+        c.get("ringbuf_drops"),
+        facts.evicted(),
+        c.get("insert_failed"),
+        facts.in_flight
+    );
+    let malformed = c.malformed();
+    if !malformed.is_empty() {
+        let total: u64 = malformed.iter().map(|(_, n)| n).sum();
+        let parts: Vec<String> = malformed
+            .iter()
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "dnstrace: skipped {total} malformed DNS packets: {}",
+            parts.join(", ")
+        );
+    }
+    if facts.decode_errors > 0 {
+        let _ = writeln!(
+            out,
+            "dnstrace: {} records from the kernel could not be decoded",
+            facts.decode_errors
+        );
+    }
+    if facts.verbose > 0 {
+        for (i, (_, key, what)) in STATS.iter().enumerate() {
+            let _ = writeln!(out, "dnstrace:   {key:<24} {:>12}  {what}", c.0[i]);
+        }
+        let _ = writeln!(
+            out,
+            "dnstrace:   {:<24} {:>12}  queries evicted (derived)",
+            "evicted",
+            facts.evicted()
+        );
+    }
+    if !full || agg.total == 0 {
+        return out;
+    }
+
+    let _ = writeln!(
+        out,
+        "\nLatency of the {} answered transactions shown:",
+        agg.latency.count()
+    );
+    if agg.latency.count() > 0 {
+        histogram(agg, &mut out);
+        let q = |p: f64| agg.latency.quantile(p).map_or("-".into(), us);
+        let _ = writeln!(
+            out,
+            "p50 {}  p95 {}  p99 {}  max {}",
+            q(0.5),
+            q(0.95),
+            q(0.99),
+            us(agg.latency.max_us())
+        );
+    }
+
+    let _ = writeln!(out, "\nResponse codes:");
+    let mut codes: Vec<(usize, u64)> = (0..RCODE_SLOTS)
+        .map(|s| (s, agg.rcodes[s]))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    codes.sort_by_key(|c| std::cmp::Reverse(c.1));
+    for (slot, n) in codes {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>9}  {:>5.1}%",
+            rcode_label(slot),
+            n,
+            n as f64 * 100.0 / agg.total as f64
+        );
+    }
+    out.push('\n');
+    slowest("Slowest servers", &agg.by_server, &mut out);
+    slowest("Slowest names", &agg.by_name, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::{bytes_of, raw};
+    use crate::event::Transaction;
+
+    fn counters(pairs: &[(&str, u64)]) -> Counters {
+        let mut c = Counters(vec![0; STATS.len()]);
+        for (k, v) in pairs {
+            c.0[crate::bpf::stat_index(k)] = *v;
+        }
+        c
+    }
+
+    fn sample() -> Aggregates {
+        let mut a = Aggregates::new(64);
+        for (name, lat, rflags) in [
+            (&b"\x04fast\x00"[..], Some(300u64), 0x8180u16),
+            (b"\x04fast\x00", Some(500), 0x8180),
+            (b"\x04slow\x00", Some(80_000), 0x8180),
+            (b"\x02nx\x00", Some(1000), 0x8183),
+            (b"\x04dead\x00", None, 0),
+        ] {
+            let mut ev = raw(name);
+            match lat {
+                Some(us) => ev.latency_ns = us * 1000,
+                None => ev.kind = 1,
+            }
+            ev.rflags = rflags;
+            a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        }
+        a
+    }
+
+    #[test]
+    fn summary_reports_counts_losses_and_shape() {
+        let c = counters(&[
+            ("queries", 10),
+            ("answered", 4),
+            ("timeouts", 1),
+            ("ringbuf_drops", 2),
+            ("malformed_pointer", 3),
+        ]);
+        let facts = RunFacts {
+            counters: &c,
+            in_flight: 1,
+            shown: 5,
+            decode_errors: 0,
+            elapsed: Duration::from_millis(2500),
+            verbose: 0,
+        };
+        assert_eq!(facts.evicted(), 4);
+        let s = render(&sample(), &facts, true);
+        assert!(
+            s.contains("5 transactions in 2.5s: 4 answered, 1 timed out; 5 shown"),
+            "{s}"
+        );
+        assert!(
+            s.contains("lost: 2 (ring buffer full), 4 (evicted from the pending map)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("skipped 3 malformed DNS packets: 3 compression pointer"),
+            "{s}"
+        );
+        assert!(s.contains("usecs"), "{s}");
+        assert!(s.contains("256 -> 511"), "{s}");
+        assert!(s.contains("65536 -> 131071"), "{s}");
+        assert!(s.contains("p50 "), "{s}");
+        assert!(s.contains("max 80.00ms"), "{s}");
+        assert!(s.contains("NOERROR            3   60.0%"), "{s}");
+        assert!(s.contains("TIMEOUT            1   20.0%"), "{s}");
+        let slow = s.split("Slowest names").nth(1).unwrap();
+        let first = slow.lines().nth(1).unwrap();
+        assert!(
+            first.trim_start().starts_with("slow"),
+            "slowest first: {slow}"
+        );
+        // The short form stops after the counts.
+        let short = render(&sample(), &facts, false);
+        assert!(!short.contains("usecs"));
+        assert!(short.lines().count() == 3, "{short}");
+    }
+
+    #[test]
+    fn histogram_bars_scale_to_the_peak() {
+        let s = render(
+            &sample(),
+            &RunFacts {
+                counters: &counters(&[]),
+                in_flight: 0,
+                shown: 5,
+                decode_errors: 0,
+                elapsed: Duration::from_secs(1),
+                verbose: 0,
+            },
+            true,
+        );
+        let bars: Vec<usize> = s
+            .lines()
+            .filter(|l| l.contains(" -> "))
+            .map(|l| l.matches('*').count())
+            .collect();
+        assert_eq!(bars.iter().max(), Some(&40));
+        assert!(bars.iter().all(|&b| b <= 40));
+    }
+}

@@ -1,0 +1,226 @@
+//! The live table, end to end, as root: dnstrace runs in tmux while dig
+//! queries a server in a test namespace; the screen is read back with
+//! capture-pane and driven with send-keys.
+
+mod util;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use util::{dig, privileged, Link, Responder};
+
+/// A tmux session running one command, killed on drop.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("dttest{}-{n}", std::process::id());
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &name])
+            .status();
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "40"])
+            .arg(command)
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("running tmux (apt-get install tmux)");
+        assert!(ok.success());
+        util::run("tmux", &["set-option", "-t", &name, "remain-on-exit", "on"]);
+        Tmux { name }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn format(&self, f: &str) -> String {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, f])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn keys(&self, keys: &str) {
+        util::run("tmux", &["send-keys", "-t", &self.name, keys]);
+    }
+
+    /// Waits until the screen satisfies `pred`; fails with the screen.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn live_table_shows_rows_switches_views_and_quits_cleanly() {
+    let Some(_serial) = privileged("live_table_shows_rows_switches_views_and_quits_cleanly") else {
+        return;
+    };
+    let link = Link::new("tui", 21);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tmux = Tmux::start(&format!(
+        "{} --server {} --timeout 500ms; echo dnstrace-exit=$?",
+        util::DNSTRACE,
+        link.server_v4
+    ));
+    tmux.wait_for("the table", |s| {
+        s.contains("dnstrace 00:") && s.contains("LATENCY")
+    });
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "the table uses the alternate screen"
+    );
+
+    let ok = dig(&link.client, server.ip(), "fine.tui.test", &[]);
+    let nx = dig(
+        &link.client,
+        server.ip(),
+        "rcode-nxdomain.tui.test",
+        &["AAAA"],
+    );
+    let _lost = dig(&link.client, server.ip(), "drop.tui.test", &["+timeout=1"]);
+    let screen = tmux.wait_for("three rows", |s| {
+        s.contains("drop.tui.test") && s.contains("TIMEOUT")
+    });
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{screen}"))
+            .to_string()
+    };
+    let fine = row("fine.tui.test");
+    assert!(
+        fine.contains("NOERROR")
+            && fine.contains("dig[")
+            && fine.contains(&ok.id.unwrap().to_string()),
+        "{fine}"
+    );
+    let nxrow = row("rcode-nxdomain.tui.test");
+    assert!(
+        nxrow.contains("NXDOMAIN")
+            && nxrow.contains("AAAA")
+            && nxrow.contains(&nx.id.unwrap().to_string()),
+        "{nxrow}"
+    );
+    // Newest first.
+    let pos = |name: &str| screen.find(name).unwrap();
+    assert!(pos("drop.tui.test") < pos("rcode-nxdomain.tui.test"));
+    assert!(pos("rcode-nxdomain.tui.test") < pos("fine.tui.test"));
+    assert!(
+        screen.contains("3 shown") && screen.contains("1 timeouts"),
+        "{screen}"
+    );
+
+    tmux.keys("t");
+    let s = tmux.wait_for("latency by server", |s| s.contains("latency by server"));
+    let srv = s
+        .lines()
+        .find(|l| l.starts_with(&link.server_v4.to_string()))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        srv.split_whitespace().nth(1) == Some("3"),
+        "three transactions: {srv}"
+    );
+    tmux.keys("s");
+    tmux.wait_for("sort by avg", |s| s.contains("sort: avg"));
+    tmux.keys("t");
+    tmux.wait_for("latency by name", |s| {
+        s.contains("latency by name") && s.contains("fine.tui.test")
+    });
+    tmux.keys("tt");
+    let s = tmux.wait_for("response codes by server", |s| {
+        s.contains("response codes by server")
+    });
+    assert!(
+        s.contains("bars:") && s.contains('T') && s.contains('N'),
+        "{s}"
+    );
+    tmux.keys("?");
+    tmux.wait_for("help", |s| s.contains("pause or resume"));
+    tmux.keys("x");
+    tmux.wait_for("help closed", |s| !s.contains("pause or resume"));
+    tmux.keys(" ");
+    tmux.wait_for("paused", |s| s.contains("PAUSED"));
+    tmux.keys(" ");
+    tmux.wait_for("resumed", |s| !s.contains("PAUSED"));
+
+    tmux.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.format("#{pane_dead}") != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "q did not quit:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "no alternate screen left behind"
+    );
+    let after = tmux.screen();
+    assert!(after.contains("dnstrace-exit=0"), "exit status 0:\n{after}");
+    assert!(
+        after.contains("3 transactions in"),
+        "summary after quitting:\n{after}"
+    );
+    assert!(
+        after.contains("usecs") && after.contains("NXDOMAIN"),
+        "{after}"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let Some(_serial) = privileged("sigterm_restores_the_terminal") else {
+        return;
+    };
+    let tmux = Tmux::start(&format!(
+        "{} --server 192.0.2.53; echo dnstrace-exit=$?",
+        util::DNSTRACE
+    ));
+    tmux.wait_for("the table", |s| s.contains("dnstrace 00:"));
+    let shell = tmux.format("#{pane_pid}");
+    let out = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+    let pid: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("dnstrace's pid");
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let after = tmux.wait_for("exit", |s| s.contains("dnstrace-exit="));
+    assert!(after.contains("dnstrace-exit=0"), "{after}");
+    assert_eq!(tmux.format("#{alternate_on}"), "0");
+}
