@@ -19,6 +19,7 @@ pub const TIMEOUT_SLOT: usize = 16;
 pub struct Histogram<const SUB_BITS: u32> {
     buckets: Vec<u32>,
     count: u64,
+    min_us: u64,
     max_us: u64,
 }
 
@@ -51,6 +52,11 @@ impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
             self.buckets.resize(i + 1, 0);
         }
         self.buckets[i] = self.buckets[i].saturating_add(1);
+        self.min_us = if self.count == 0 {
+            us
+        } else {
+            self.min_us.min(us)
+        };
         self.count += 1;
         self.max_us = self.max_us.max(us);
     }
@@ -64,7 +70,8 @@ impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
     }
 
     /// The q-quantile (0 < q <= 1) in microseconds: the middle of the bucket
-    /// holding it, never above the maximum seen. None when empty.
+    /// holding it, kept within the smallest and largest values seen. None
+    /// when empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
@@ -75,7 +82,7 @@ impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
             seen += u64::from(n);
             if seen >= rank {
                 let (low, width) = Self::bounds(i);
-                return Some((low + width / 2).min(self.max_us));
+                return Some((low + width / 2).clamp(self.min_us, self.max_us));
             }
         }
         Some(self.max_us)
@@ -308,6 +315,9 @@ mod tests {
         assert_eq!(h.quantile(1.0), Some(10_000));
         assert_eq!(h.max_us(), 10_000);
         assert_eq!(Histogram::<5>::default().quantile(0.5), None);
+        let mut one: Histogram<3> = Histogram::default();
+        one.record(158);
+        assert_eq!(one.quantile(0.95), Some(158), "one value is every quantile");
         // Every value maps into a bucket whose bounds contain it.
         for us in [0u64, 1, 31, 32, 33, 1000, 123_456, u32::MAX as u64] {
             let (low, width) = Histogram::<5>::bounds(Histogram::<5>::index(us));
