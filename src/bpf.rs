@@ -119,6 +119,16 @@ pub const STATS: &[(&str, &str, &str)] = &[
         "ip_fragment",
         "later IP fragments (no UDP header) skipped",
     ),
+    (
+        "DT_STAT_TCP_RESYNC",
+        "tcp_resync",
+        "TCP stream position lost (a segment missed): restarted at the next",
+    ),
+    (
+        "DT_STAT_TCP_SKIPPED",
+        "tcp_skipped",
+        "TCP messages beyond 16 in one segment, skipped",
+    ),
 ];
 
 /// Index of a counter by its short key.

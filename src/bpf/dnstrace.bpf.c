@@ -70,6 +70,7 @@ struct {
 /* Per-CPU room for what does not fit on the 512-byte BPF stack. */
 struct dt_scratch {
 	struct dt_pending query;
+	struct dt_key key;
 	__u8 resp_name[DT_QBUF_LEN];
 };
 
@@ -148,7 +149,7 @@ static __always_inline bool in_task_context(void)
 }
 
 struct dt_reader {
-	struct bpf_dynptr dp;
+	struct bpf_dynptr *dp;
 	unsigned char *data;	/* skb->data, for the linear reader */
 	__u32 headlen;		/* linear bytes from skb->data */
 	__u32 len;		/* all bytes from skb->data */
@@ -160,7 +161,7 @@ static __always_inline void *rd_slice(struct dt_reader *r, bool dyn, __u32 off,
 				      void *buf, __u32 size)
 {
 	if (dyn)
-		return bpf_dynptr_slice(&r->dp, off, buf, size);
+		return bpf_dynptr_slice(r->dp, off, buf, size);
 	if (off > r->headlen || size > r->headlen - off)
 		return NULL;
 	if (bpf_probe_read_kernel(buf, size, r->data + off))
@@ -177,7 +178,7 @@ static __always_inline int rd_copy(struct dt_reader *r, bool dyn, __u32 off,
 	if (len > DT_QBUF_LEN)
 		return -1;
 	if (dyn)
-		return bpf_dynptr_read(buf, len, &r->dp, off, 0);
+		return bpf_dynptr_read(buf, len, r->dp, off, 0);
 	if (off > r->headlen || len > r->headlen - off) {
 		stat_inc(DT_STAT_NONLINEAR);
 		return -1;
@@ -190,9 +191,11 @@ struct dt_packet {
 	__u8 daddr[16];
 	__u16 sport;
 	__u16 dport;
-	__u32 dns_off;		/* from skb->data */
-	__u32 dns_len;		/* DNS message bytes in this packet */
+	__u32 dns_off;		/* from skb->data: the UDP or TCP payload */
+	__u32 dns_len;		/* payload bytes in this packet */
 	__u32 msg_size;		/* DNS message bytes the UDP header declares */
+	__u32 seq;		/* TCP sequence number of the payload */
+	__u8 tcp_flags;
 	__u8 family;
 	__u8 proto;
 };
@@ -234,6 +237,22 @@ struct dt_udphdr {
 	__be16 len;
 	__be16 check;
 };
+
+struct dt_tcphdr {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u8 doff_res;
+	__u8 flags;
+	__be16 window;
+	__be16 check;
+	__be16 urg_ptr;
+};
+
+#define DT_TH_FIN 0x01
+#define DT_TH_SYN 0x02
+#define DT_TH_RST 0x04
 
 static __always_inline bool is_dns_port(__u16 port)
 {
@@ -277,7 +296,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 		if (ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
 			return -1;
 		next = ip->protocol;
-		if (next != IPPROTO_UDP)
+		if (next != IPPROTO_UDP && next != IPPROTO_TCP)
 			return -1;
 		if (bpf_ntohs(ip->frag_off) & 0x1fff) {
 			stat_inc(DT_STAT_IP_FRAGMENT);
@@ -335,8 +354,35 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 			l4_off += ext_len;
 			l4_len -= ext_len;
 		}
-		if (next != IPPROTO_UDP)
+		if (next != IPPROTO_UDP && next != IPPROTO_TCP)
 			return -1;
+	}
+
+	if (next == IPPROTO_TCP) {
+		struct dt_tcphdr tbuf, *tcp;
+		__u32 doff;
+
+		tcp = rd_slice(r, dyn, l4_off, &tbuf, sizeof(tbuf));
+		if (!tcp)
+			return -1;
+		p->sport = bpf_ntohs(tcp->source);
+		p->dport = bpf_ntohs(tcp->dest);
+		if (!is_dns_port(p->dport) && !is_dns_port(p->sport))
+			return -1;
+		doff = (tcp->doff_res >> 4) * 4;
+		if (doff < sizeof(*tcp) || doff > l4_len)
+			return -1;
+		p->proto = DT_PROTO_TCP;
+		p->seq = bpf_ntohl(tcp->seq);
+		p->tcp_flags = tcp->flags;
+		p->dns_off = l4_off + doff;
+		p->dns_len = l4_len - doff;
+		p->msg_size = 0;
+		if (p->dns_off > r->len)
+			return -1;
+		if (p->dns_len > r->len - p->dns_off)
+			p->dns_len = r->len - p->dns_off;
+		return 0;
 	}
 
 	struct dt_udphdr ubuf, *udp;
@@ -456,7 +502,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 {
 	struct dt_pending *q;
 	struct dt_scratch *s;
-	struct dt_key key = {};
+	struct dt_key *key;
 	__u32 zero = 0;
 	int name_len;
 	long err;
@@ -470,25 +516,27 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	if (!id_wanted(bpf_ntohs(h->id)))
 		return;
 
-	__builtin_memcpy(key.client_addr, p->saddr, 16);
-	__builtin_memcpy(key.server_addr, p->daddr, 16);
-	key.client_port = p->sport;
-	key.server_port = p->dport;
-	key.id = bpf_ntohs(h->id);
-	key.proto = p->proto;
-	key.family = p->family;
+	s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
+	if (!s)
+		return;
+	key = &s->key;
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(key->client_addr, p->saddr, 16);
+	__builtin_memcpy(key->server_addr, p->daddr, 16);
+	key->client_port = p->sport;
+	key->server_port = p->dport;
+	key->id = bpf_ntohs(h->id);
+	key->proto = p->proto;
+	key->family = p->family;
 	if (is_loopback(p->daddr, p->family))
-		key.netns = netns;
+		key->netns = netns;
 
 	/* The common repeat (the same query on the next hop) stops here. */
-	if (bpf_map_lookup_elem(&dt_pending, &key)) {
+	if (bpf_map_lookup_elem(&dt_pending, key)) {
 		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
 		return;
 	}
 
-	s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
-	if (!s)
-		return;
 	q = &s->query;
 	name_len = read_question(r, dyn, p, q->name, &q->qtype, &q->qclass);
 	if (name_len < 0)
@@ -518,7 +566,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 		}
 	}
 
-	err = bpf_map_update_elem(&dt_pending, &key, q, BPF_NOEXIST);
+	err = bpf_map_update_elem(&dt_pending, key, q, BPF_NOEXIST);
 	if (err == 0)
 		stat_inc(DT_STAT_QUERIES);
 	else if (err == -17 /* EEXIST: another CPU was first */)
@@ -558,7 +606,9 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 {
 	struct dt_pending *q;
 	struct dt_event *e = NULL;
-	struct dt_key key = {};
+	struct dt_scratch *s;
+	struct dt_key *key;
+	__u32 zero = 0;
 	__u16 rflags = bpf_ntohs(h->flags);
 	__u32 rcode = rflags & 0xf;
 	__u64 now, latency;
@@ -566,21 +616,26 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 	if (!is_dns_port(p->sport))
 		return;
 
-	__builtin_memcpy(key.client_addr, p->daddr, 16);
-	__builtin_memcpy(key.server_addr, p->saddr, 16);
-	key.client_port = p->dport;
-	key.server_port = p->sport;
-	key.id = bpf_ntohs(h->id);
-	key.proto = p->proto;
-	key.family = p->family;
+	s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
+	if (!s)
+		return;
+	key = &s->key;
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(key->client_addr, p->daddr, 16);
+	__builtin_memcpy(key->server_addr, p->saddr, 16);
+	key->client_port = p->dport;
+	key->server_port = p->sport;
+	key->id = bpf_ntohs(h->id);
+	key->proto = p->proto;
+	key->family = p->family;
 	if (is_loopback(p->saddr, p->family))
-		key.netns = netns;
+		key->netns = netns;
 
-	q = bpf_map_lookup_elem(&dt_pending, &key);
+	q = bpf_map_lookup_elem(&dt_pending, key);
 	if (!q) {
-		if (bpf_map_lookup_elem(&dt_recent, &key))
+		if (bpf_map_lookup_elem(&dt_recent, key))
 			stat_inc(DT_STAT_RESP_REPEAT);
-		else if (id_wanted(key.id))
+		else if (id_wanted(key->id))
 			stat_inc(DT_STAT_RESP_NO_QUERY);
 		return;
 	}
@@ -590,14 +645,9 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 
 	/* A response that echoes another question is not this query's answer. */
 	if (h->qdcount) {
-		struct dt_scratch *s;
 		__u16 qtype = 0, qclass = 0;
-		__u32 zero = 0;
 		int name_len;
 
-		s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
-		if (!s)
-			return;
 		name_len = read_question(r, dyn, p, s->resp_name, &qtype, &qclass);
 		if (name_len < 0)
 			return;
@@ -615,7 +665,7 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 			stat_inc(DT_STAT_RINGBUF_DROPS);
 	}
 	if (e) {
-		fill_event(e, &key, q);
+		fill_event(e, key, q);
 		e->kind = DT_KIND_ANSWERED;
 		e->latency_ns = latency;
 		e->rflags = rflags;
@@ -626,27 +676,207 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 	}
 	/* Whoever deletes the entry owns the transaction: exactly one report
 	 * even if the sweep or another CPU races with us. */
-	if (bpf_map_delete_elem(&dt_pending, &key)) {
+	if (bpf_map_delete_elem(&dt_pending, key)) {
 		if (e)
 			bpf_ringbuf_discard(e, 0);
 		return;
 	}
 	stat_inc(DT_STAT_ANSWERED);
-	bpf_map_update_elem(&dt_recent, &key, &now, BPF_ANY);
+	bpf_map_update_elem(&dt_recent, key, &now, BPF_ANY);
 	if (e)
 		submit_event(e);
+}
+
+/* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */
+static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader *r,
+					   bool dyn, __u8 dir, struct dt_packet *p,
+					   __u32 netns)
+{
+	struct net_device *dev = skb->dev;
+	struct dt_dnshdr hbuf, *h;
+
+	if (!dev)
+		return;
+	if (p->dns_len < sizeof(*h)) {
+		stat_inc(DT_STAT_MAL_SHORT);
+		return;
+	}
+	h = rd_slice(r, dyn, p->dns_off, &hbuf, sizeof(hbuf));
+	if (!h) {
+		stat_inc(DT_STAT_MAL_SHORT);
+		return;
+	}
+	if (bpf_ntohs(h->flags) & 0x8000)
+		handle_response(r, dyn, p, h, netns, dev);
+	else
+		handle_query(skb, r, dyn, dir, p, h, netns, dev);
+}
+
+/*
+ * The same for the dynptr reader, as a global function: the verifier checks
+ * it once, not once per message of every TCP segment, which would exceed
+ * its budget.
+ */
+__noinline int dt_message(struct sk_buff *skb __arg_trusted, struct dt_packet *p,
+			  __u32 netns, __u32 dir)
+{
+	struct bpf_dynptr dp;
+	struct dt_reader r = { .dp = &dp };
+
+	/* A pointer to a dynptr does not survive the verifier's spills across
+	 * a call boundary, so the subprogram makes its own. */
+	if (!p || bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
+		return 0;
+	r.len = skb->len;
+	r.headlen = r.len - skb->data_len;
+	handle_message(skb, &r, true, dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS,
+		       p, netns);
+	return 0;
+}
+
+/* Where the next DNS message of a TCP stream starts, as seen at one
+ * observation point (each point sees every segment once). */
+struct dt_tcp_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 family;
+};
+
+struct dt_tcp_state {
+	__u32 next_seq;		/* sequence number of the next length prefix */
+	__u32 body_seq;		/* a message body whose prefix came alone */
+	__u16 body_len;
+	__u8 body_pending;
+	__u8 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct dt_tcp_key);
+	__type(value, struct dt_tcp_state);
+} dt_tcp_streams SEC(".maps");
+
+/* Messages parsed from one TCP segment at most; more are skipped, counted. */
+#define DT_TCP_MAX_MSGS 16
+
+/*
+ * DNS over TCP: each message has a 2-byte length prefix, and a segment may
+ * hold several messages (pipelining), the end of one, or a lone prefix
+ * whose message follows in the next segment. The stream position is kept
+ * per observation point, so that retransmissions are not parsed twice and
+ * a segment that starts inside a message is not mistaken for one.
+ */
+static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
+				       __u8 dir, struct dt_packet *p,
+				       __u32 netns, struct net_device *dev)
+{
+	const bool dyn = true;
+	struct dt_tcp_state fresh = {}, *st;
+	struct dt_tcp_key k = {};
+	__u32 seq = p->seq, plen = p->dns_len, payload = p->dns_off;
+	__u32 boundary, parsed = 0;
+	bool body_first;
+
+	__builtin_memcpy(k.saddr, p->saddr, 16);
+	__builtin_memcpy(k.daddr, p->daddr, 16);
+	k.sport = p->sport;
+	k.dport = p->dport;
+	k.netns = netns;
+	k.ifindex = dev->ifindex;
+	k.family = p->family;
+
+	if (p->tcp_flags & DT_TH_SYN) {
+		/* The SYN takes one sequence number; data starts after it. */
+		fresh.next_seq = seq + 1;
+		bpf_map_update_elem(&dt_tcp_streams, &k, &fresh, BPF_ANY);
+		return;
+	}
+	if (plen == 0) {
+		if (p->tcp_flags & (DT_TH_FIN | DT_TH_RST))
+			bpf_map_delete_elem(&dt_tcp_streams, &k);
+		return;
+	}
+	st = bpf_map_lookup_elem(&dt_tcp_streams, &k);
+	if (!st) {
+		/* A stream that began before tracing: take this segment as
+		 * starting with a message, as DNS clients write them. */
+		fresh.next_seq = seq;
+		bpf_map_update_elem(&dt_tcp_streams, &k, &fresh, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&dt_tcp_streams, &k);
+		if (!st)
+			return;
+	}
+
+	body_first = st->body_pending && st->body_seq == seq;
+	boundary = st->next_seq;
+	if (!body_first && (__s32)(boundary - seq) < 0) {
+		/* A segment was missed (or arrived before the one we wait
+		 * for): start again from this one. */
+		stat_inc(DT_STAT_TCP_RESYNC);
+		boundary = seq;
+	}
+
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < DT_TCP_MAX_MSGS + 1; i++) {
+		__u32 msg_off, msg_len;
+
+		if (body_first) {
+			body_first = false;
+			st->body_pending = 0;
+			msg_off = 0;
+			msg_len = st->body_len;
+		} else {
+			__u32 off = boundary - seq;
+			__be16 lbuf, *lp;
+
+			/* Past this segment, or a retransmission of what was
+			 * already parsed. */
+			if ((__s32)off < 0 || off + 2 > plen)
+				break;
+			lp = rd_slice(r, dyn, payload + off, &lbuf, sizeof(lbuf));
+			if (!lp)
+				break;
+			msg_len = bpf_ntohs(*lp);
+			boundary += 2 + msg_len;
+			if (off + 2 >= plen) {
+				st->body_pending = 1;
+				st->body_seq = seq + off + 2;
+				st->body_len = msg_len;
+				break;
+			}
+			msg_off = off + 2;
+		}
+		if (parsed >= DT_TCP_MAX_MSGS) {
+			stat_inc(DT_STAT_TCP_SKIPPED);
+			continue;
+		}
+		parsed++;
+		p->dns_off = payload + msg_off;
+		p->dns_len = plen - msg_off < msg_len ? plen - msg_off : msg_len;
+		p->msg_size = msg_len;
+		dt_message(skb, p, netns, dir);
+	}
+	if ((__s32)(boundary - st->next_seq) > 0)
+		st->next_seq = boundary;
+	if (p->tcp_flags & (DT_TH_FIN | DT_TH_RST))
+		bpf_map_delete_elem(&dt_tcp_streams, &k);
 }
 
 static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 {
 	struct dt_reader r;
 	struct dt_packet p;
-	struct dt_dnshdr hbuf, *h;
 	struct net_device *dev;
 	__u16 l3proto = skb->protocol;
 	__u16 nh;
 	long net_off;
 	__u32 netns;
+	struct bpf_dynptr dp;
 
 	if (l3proto != bpf_htons(ETH_P_IP) && l3proto != bpf_htons(ETH_P_IPV6))
 		return 0;
@@ -659,8 +889,9 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 		return 0;
 	r.len = skb->len;
 	r.headlen = r.len - skb->data_len;
+	r.dp = &dp;
 	if (dyn) {
-		if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &r.dp))
+		if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
 			return 0;
 	}
 
@@ -668,25 +899,22 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 		return 0;
 	stat_inc(DT_STAT_DNS_PACKETS);
 
-	if (p.dns_len < sizeof(*h)) {
-		stat_inc(DT_STAT_MAL_SHORT);
-		return 0;
-	}
-	h = rd_slice(&r, dyn, p.dns_off, &hbuf, sizeof(hbuf));
-	if (!h) {
-		stat_inc(DT_STAT_MAL_SHORT);
-		return 0;
-	}
-
 	dev = skb->dev;
 	if (!dev)
 		return 0;
 	netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 
-	if (bpf_ntohs(h->flags) & 0x8000)
-		handle_response(&r, dyn, &p, h, netns, dev);
-	else
-		handle_query(skb, &r, dyn, dir, &p, h, netns, dev);
+	if (!dyn) {
+		/* TCP payloads sit in page fragments: UDP only here. */
+		if (p.proto == DT_PROTO_TCP)
+			stat_inc(DT_STAT_NONLINEAR);
+		else
+			handle_message(skb, &r, false, dir, &p, netns);
+	} else if (p.proto == DT_PROTO_TCP) {
+		handle_tcp(skb, &r, dir, &p, netns, dev);
+	} else {
+		dt_message(skb, &p, netns, dir);
+	}
 	return 0;
 }
 

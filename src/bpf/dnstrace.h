@@ -54,6 +54,8 @@ enum dt_stat {
 	DT_STAT_MAL_NAME_LONG,		/* question name over 255 bytes */
 	DT_STAT_NONLINEAR,		/* payload in page fragments, unreadable by the linear reader */
 	DT_STAT_IP_FRAGMENT,		/* later IP fragment: no UDP header to read */
+	DT_STAT_TCP_RESYNC,		/* TCP stream position lost: restarted at a segment */
+	DT_STAT_TCP_SKIPPED,		/* TCP messages beyond the per-segment limit, skipped */
 	DT_STAT_MAX,
 };
 
