@@ -516,3 +516,136 @@ fn count_duration_signals_and_closed_pipes_exit_cleanly() {
     assert!(status.success(), "{status:?}: {err}");
     assert!(!err.contains("error"), "quiet on a closed pipe: {err}");
 }
+
+#[test]
+fn dns_over_tcp_single_pipelined_and_split() {
+    let Some(_serial) = privileged("dns_over_tcp_single_pipelined_and_split") else {
+        return;
+    };
+    let link = Link::new("tcp", 22);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let server6 = SocketAddr::new(IpAddr::V6(link.server_v6), 53);
+    let _resp = Responder::start(&link.server, server);
+    let _resp6 = Responder::start(&link.server, server6);
+    let tracer = Tracer::start(&[
+        "--server",
+        &link.server_v4.to_string(),
+        "--server",
+        &link.server_v6.to_string(),
+    ]);
+    let one = dig(
+        &link.client,
+        server.ip(),
+        "rcode-nxdomain.tcp.test",
+        &["+tcp"],
+    );
+    let six = dig(
+        &link.client,
+        server6.ip(),
+        "six.tcp.test",
+        &["+tcp", "AAAA"],
+    );
+    // Three queries in one segment of one connection, before any reply.
+    let piped = util::tcp_pipeline(
+        &link.client,
+        server,
+        &[
+            (101, "p1.tcp.test", 1),
+            (102, "p2.tcp.test", 28),
+            (103, "delay-40.p3.tcp.test", 1),
+        ],
+    );
+    assert_eq!(piped, 3);
+    // The reply's length prefix and its message in separate segments.
+    let split = dig(&link.client, server.ip(), "split.tcp.test", &["+tcp"]);
+    assert_eq!(split.status, "NOERROR", "{}", split.stdout);
+    let out = tracer.stop();
+    assert_eq!(out.records.len(), 6, "{}", out.stdout);
+    assert!(
+        out.records.iter().all(|r| r["proto"] == "tcp"),
+        "{}",
+        out.stdout
+    );
+    let r = out.by_id(one.id.unwrap());
+    assert_eq!(
+        (r["qname"].as_str(), r["rcode"].as_str()),
+        (Some("rcode-nxdomain.tcp.test"), Some("NXDOMAIN"))
+    );
+    assert_eq!(r["comm"], "dig");
+    let r = out.by_id(six.id.unwrap());
+    assert_eq!(
+        (r["qtype"].as_str(), r["server_ip"].as_str()),
+        (Some("AAAA"), Some(link.server_v6.to_string().as_str()))
+    );
+    let names = out.counts_by_name();
+    for n in [
+        "p1.tcp.test",
+        "p2.tcp.test",
+        "delay-40.p3.tcp.test",
+        "split.tcp.test",
+    ] {
+        assert_eq!(names.get(n), Some(&1), "{n} once: {}", out.stdout);
+    }
+    let p3 = &out.with("qname", &Value::from("delay-40.p3.tcp.test"))[0];
+    assert!(latency(p3) >= 40.0, "{p3}");
+    // All three pipelined queries went over one connection.
+    let port = |n: &str| out.with("qname", &Value::from(n))[0]["client_port"].clone();
+    assert_eq!(port("p1.tcp.test"), port("p2.tcp.test"));
+    assert_eq!(port("p1.tcp.test"), port("delay-40.p3.tcp.test"));
+    assert_eq!(out.by_id(102)["qtype"], "AAAA");
+    let sp = &out.with("qname", &Value::from("split.tcp.test"))[0];
+    assert_eq!(sp["response_size"].as_u64(), split.size, "{sp}");
+}
+
+#[test]
+fn truncated_udp_reply_then_tcp_retry_are_two_transactions() {
+    let Some(_serial) = privileged("truncated_udp_reply_then_tcp_retry_are_two_transactions")
+    else {
+        return;
+    };
+    let link = Link::new("tc", 23);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&["--server", &link.server_v4.to_string()]);
+    // dig retries over TCP by itself when the UDP reply has TC set.
+    let d = dig(&link.client, server.ip(), "tc.retry.test", &[]);
+    assert_eq!(d.status, "NOERROR", "{}", d.stdout);
+    let out = tracer.stop();
+    assert_eq!(out.records.len(), 2, "{}", out.stdout);
+    let udp = &out.with("proto", &Value::from("udp"))[0];
+    let tcp = &out.with("proto", &Value::from("tcp"))[0];
+    assert_eq!(udp["truncated"], true);
+    assert!(udp["flags"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("tc")));
+    assert_eq!(tcp["truncated"], false);
+    assert_eq!(tcp["answers"], 1);
+    assert_eq!(udp["qname"], "tc.retry.test");
+    assert_eq!(tcp["qname"], "tc.retry.test");
+}
+
+#[test]
+fn large_udp_reply_in_ip_fragments() {
+    let Some(_serial) = privileged("large_udp_reply_in_ip_fragments") else {
+        return;
+    };
+    let link = Link::new("big", 24);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&["--server", &link.server_v4.to_string()]);
+    let d = dig(
+        &link.client,
+        server.ip(),
+        "big.frag.test",
+        &["+bufsize=4096", "+ignore"],
+    );
+    let out = tracer.stop();
+    assert_eq!(out.records.len(), 1, "{}", out.stdout);
+    let r = out.by_id(d.id.unwrap());
+    assert_eq!(r["rcode"], "NOERROR");
+    assert_eq!(r["answers"], 200);
+    // The whole message's size, though the first fragment holds only part.
+    assert_eq!(r["response_size"].as_u64(), d.size, "{r}");
+    assert!(r["response_size"].as_u64().unwrap() > 1500);
+}

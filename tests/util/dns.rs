@@ -63,20 +63,48 @@ pub fn rcode_value(name: &str) -> u16 {
 }
 
 /// The answer the test responder gives: same id and question, QR, RA and
-/// RD copied, the given rcode, and one A record (192.0.2.1) for a
-/// NOERROR answer to an A query.
+/// RD copied, the given rcode, and `answers` A records (192.0.2.x) for a
+/// NOERROR answer to an A query. `tc` sets the truncation flag and drops
+/// the answers, as a server does when a UDP reply would not fit.
 pub fn build_response(query: &[u8], rcode: u16) -> Option<Vec<u8>> {
+    build_response_with(query, rcode, 1, false)
+}
+
+pub fn build_response_with(query: &[u8], rcode: u16, answers: u16, tc: bool) -> Option<Vec<u8>> {
     let (_, qtype, end) = parse_question(query)?;
-    let mut m = Vec::with_capacity(end + 16);
+    let mut m = Vec::with_capacity(end + 16 * usize::from(answers));
     m.extend_from_slice(&query[..2]);
     let rd = u16::from_be_bytes([query[2], query[3]]) & 0x0100;
-    let flags = 0x8000 | rd | 0x0080 | (rcode & 0xf);
+    let flags = 0x8000 | rd | 0x0080 | (rcode & 0xf) | if tc { 0x0200 } else { 0 };
     m.extend_from_slice(&flags.to_be_bytes());
-    let answer = rcode == 0 && qtype == 1;
-    m.extend_from_slice(&[0, 1, 0, answer as u8, 0, 0, 0, 0]);
+    let n = if rcode == 0 && qtype == 1 && !tc {
+        answers
+    } else {
+        0
+    };
+    m.extend_from_slice(&[0, 1]);
+    m.extend_from_slice(&n.to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
     m.extend_from_slice(&query[12..end]);
-    if answer {
-        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+    for i in 0..n {
+        m.extend_from_slice(&[
+            0xc0,
+            12,
+            0,
+            1,
+            0,
+            1,
+            0,
+            0,
+            0,
+            60,
+            0,
+            4,
+            192,
+            0,
+            2,
+            (i % 250) as u8 + 1,
+        ]);
     }
     Some(m)
 }

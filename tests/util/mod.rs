@@ -220,13 +220,109 @@ impl Link {
     }
 }
 
-/// A DNS responder on UDP that answers by the labels of the name asked:
-/// `delay-N` waits N ms, `rcode-X` answers with rcode X (a name or number),
-/// `drop` never answers. Anything else: NOERROR.
+/// How the responder answers a name, from its labels: `delay-N` waits N ms,
+/// `rcode-X` answers with rcode X (a name or number), `drop` never answers,
+/// `tc` answers UDP with the truncation flag (TCP normally), `big` answers
+/// with 200 A records, `split` sends a TCP reply's length prefix and its
+/// message in two segments. Anything else: NOERROR.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Behaviour {
+    pub delay_ms: u64,
+    pub rcode: u16,
+    pub drop: bool,
+    pub tc: bool,
+    pub big: bool,
+    pub split: bool,
+}
+
+impl Behaviour {
+    pub fn of(name: &str) -> Behaviour {
+        let mut b = Behaviour::default();
+        for label in name.split('.') {
+            if let Some(ms) = label.strip_prefix("delay-") {
+                b.delay_ms = ms.parse().unwrap_or(0);
+            } else if let Some(r) = label.strip_prefix("rcode-") {
+                b.rcode = dns::rcode_value(r);
+            } else {
+                match label {
+                    "drop" => b.drop = true,
+                    "tc" => b.tc = true,
+                    "big" => b.big = true,
+                    "split" => b.split = true,
+                    _ => {}
+                }
+            }
+        }
+        b
+    }
+
+    fn reply(&self, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+        let answers = if self.big { 200 } else { 1 };
+        dns::build_response_with(query, self.rcode, answers, self.tc && !tcp)
+    }
+}
+
+/// A DNS responder on UDP and TCP that answers by the labels of the name
+/// asked (see [`Behaviour`]).
 pub struct Responder {
     stop: Arc<AtomicBool>,
     pub answered: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
+}
+
+fn serve_tcp_conn(
+    mut conn: std::net::TcpStream,
+    answered: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    use std::io::Write;
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+    loop {
+        let mut len = [0u8; 2];
+        match std::io::Read::read_exact(&mut conn, &mut len) {
+            Ok(()) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        }
+        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if std::io::Read::read_exact(&mut conn, &mut query).is_err() {
+            return;
+        }
+        let Some((name, _, _)) = dns::parse_question(&query) else {
+            continue;
+        };
+        let b = Behaviour::of(&name);
+        if b.drop {
+            continue;
+        }
+        let Some(reply) = b.reply(&query, true) else {
+            continue;
+        };
+        std::thread::sleep(Duration::from_millis(b.delay_ms));
+        let prefix = (reply.len() as u16).to_be_bytes();
+        let sent = if b.split {
+            conn.write_all(&prefix).is_ok() && {
+                std::thread::sleep(Duration::from_millis(20));
+                conn.write_all(&reply).is_ok()
+            }
+        } else {
+            let mut framed = prefix.to_vec();
+            framed.extend_from_slice(&reply);
+            conn.write_all(&framed).is_ok()
+        };
+        if sent {
+            answered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Responder {
@@ -240,6 +336,27 @@ impl Responder {
                 Arc::new(UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}")));
             sock.set_read_timeout(Some(Duration::from_millis(50)))
                 .unwrap();
+            // TCP on the same address; threads made here stay in the namespace.
+            let listener =
+                std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("listen {addr}: {e}"));
+            listener.set_nonblocking(true).unwrap();
+            let (stop3, answered3) = (stop2.clone(), answered2.clone());
+            let tcp = std::thread::spawn(move || {
+                let mut conns = Vec::new();
+                while !stop3.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
+                            let _ = conn.set_nonblocking(false);
+                            let (a, s) = (answered3.clone(), stop3.clone());
+                            conns.push(std::thread::spawn(move || serve_tcp_conn(conn, a, s)));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+                for c in conns {
+                    let _ = c.join();
+                }
+            });
             ready_tx.send(()).unwrap();
             let mut buf = [0u8; 1500];
             while !stop2.load(Ordering::Relaxed) {
@@ -250,22 +367,11 @@ impl Responder {
                 let Some((name, _, _)) = dns::parse_question(&query) else {
                     continue;
                 };
-                let mut delay = 0u64;
-                let mut rcode = 0u16;
-                let mut drop = false;
-                for label in name.split('.') {
-                    if let Some(ms) = label.strip_prefix("delay-") {
-                        delay = ms.parse().unwrap_or(0);
-                    } else if let Some(r) = label.strip_prefix("rcode-") {
-                        rcode = dns::rcode_value(r);
-                    } else if label == "drop" {
-                        drop = true;
-                    }
-                }
-                if drop {
+                let b = Behaviour::of(&name);
+                if b.drop {
                     continue;
                 }
-                let Some(reply) = dns::build_response(&query, rcode) else {
+                let Some(reply) = b.reply(&query, false) else {
                     continue;
                 };
                 let (sock, answered) = (sock.clone(), answered2.clone());
@@ -274,15 +380,16 @@ impl Responder {
                         answered.fetch_add(1, Ordering::Relaxed);
                     }
                 };
-                if delay == 0 {
+                if b.delay_ms == 0 {
                     send();
                 } else {
                     std::thread::spawn(move || {
-                        std::thread::sleep(Duration::from_millis(delay));
+                        std::thread::sleep(Duration::from_millis(b.delay_ms));
                         send();
                     });
                 }
             }
+            let _ = tcp.join();
         });
         ready_rx
             .recv_timeout(Duration::from_secs(5))
@@ -414,6 +521,38 @@ pub fn query(ns: &Netns, server: SocketAddr, id: u16, name: &str, qtype: u16) ->
         sock.recv_from(&mut buf)
             .ok()
             .map(|(n, _)| buf[..n].to_vec())
+    })
+}
+
+/// Sends several queries on one TCP connection in a single write (one
+/// segment holding them all), then reads as many replies.
+pub fn tcp_pipeline(ns: &Netns, server: SocketAddr, queries: &[(u16, &str, u16)]) -> usize {
+    let mut framed = Vec::new();
+    for (id, name, qtype) in queries {
+        let q = dns::build_query(*id, name, *qtype);
+        framed.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&q);
+    }
+    let n = queries.len();
+    ns.within(move || {
+        use std::io::{Read, Write};
+        let mut conn =
+            std::net::TcpStream::connect_timeout(&server, Duration::from_secs(2)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        conn.write_all(&framed).unwrap();
+        let mut got = 0;
+        for _ in 0..n {
+            let mut len = [0u8; 2];
+            if conn.read_exact(&mut len).is_err() {
+                break;
+            }
+            let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            if conn.read_exact(&mut msg).is_err() {
+                break;
+            }
+            got += 1;
+        }
+        got
     })
 }
 
