@@ -1,6 +1,5 @@
 //! dnstrace: every DNS transaction on a Linux host, traced with eBPF.
 
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -235,8 +234,7 @@ fn run(args: &Args, started: Instant) -> Result<()> {
 fn summary(c: &Counters, sink: &Sink, in_flight: u64, elapsed: Duration, verbose: u8) {
     let answered = c.get("answered");
     let timeouts = c.get("timeouts");
-    let queries = c.get("queries");
-    let evicted = queries.saturating_sub(answered + timeouts + in_flight);
+    let evicted = c.evicted(in_flight);
     eprintln!(
         "dnstrace: {} transactions in {:.1}s: {} answered, {} timed out; {} shown",
         answered + timeouts,
