@@ -6,6 +6,7 @@ use std::io::{self, BufWriter, ErrorKind, Write};
 use crate::cli::OutputFormat;
 use crate::event::Transaction;
 use crate::filter::Filter;
+use crate::metrics::Metrics;
 use crate::output::{self, Clock};
 
 /// Returned to libbpf to stop consuming the current batch.
@@ -23,6 +24,7 @@ pub struct Sink {
     decode_errors: u64,
     pipe_closed: bool,
     write_error: Option<io::Error>,
+    metrics: Option<Metrics>,
 }
 
 impl Sink {
@@ -39,7 +41,21 @@ impl Sink {
             decode_errors: 0,
             pipe_closed: false,
             write_error: None,
+            metrics: None,
         }
+    }
+
+    /// Also counts every transaction that passes the filter into `m`.
+    pub fn set_metrics(&mut self, m: Metrics) {
+        self.metrics = Some(m);
+    }
+
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
+    }
+
+    pub fn metrics_mut(&mut self) -> Option<&mut Metrics> {
+        self.metrics.as_mut()
     }
 
     pub fn header(&mut self) {
@@ -64,6 +80,9 @@ impl Sink {
         if !self.filter.matches(&t) {
             self.filtered += 1;
             return 0;
+        }
+        if let Some(m) = &mut self.metrics {
+            m.observe(&t);
         }
         self.line.clear();
         match self.format {
