@@ -158,6 +158,18 @@ impl Counters {
             .filter(|(_, n)| *n > 0)
             .collect()
     }
+
+    /// Queries evicted from the full pending map before an answer or a
+    /// timeout. The kernel cannot count these (the LRU map evicts silently),
+    /// so they are what is left of the tracked queries once the answered,
+    /// the timed out and the `pending` ones are taken away. Exact once
+    /// tracing has stopped; while it runs, queries that arrive between the
+    /// sweep that returned `pending` and the reading of the counters make
+    /// it slightly off.
+    pub fn evicted(&self, pending: u64) -> u64 {
+        self.get("queries")
+            .saturating_sub(self.get("answered") + self.get("timeouts") + pending)
+    }
 }
 
 /// How the kernel program reads packet bytes.
@@ -421,5 +433,15 @@ mod tests {
             vec![("compression pointer in the question", 3)]
         );
         assert_eq!(c.get("queries"), 9);
+    }
+
+    #[test]
+    fn evictions_are_the_unaccounted_queries() {
+        let mut c = Counters(vec![0; STATS.len()]);
+        c.0[stat_index("queries")] = 100;
+        c.0[stat_index("answered")] = 70;
+        c.0[stat_index("timeouts")] = 10;
+        assert_eq!(c.evicted(15), 5);
+        assert_eq!(c.evicted(30), 0, "never below zero");
     }
 }

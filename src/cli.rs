@@ -1,7 +1,7 @@
 //! The command line. Flag and JSON names are fixed (users' scripts rely on
 //! them): see the README's reference before renaming anything.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,6 +81,14 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
     s.parse::<IpAddr>()
         .map(IpNet::from)
         .map_err(|_| format!("'{s}' is neither an IP address nor a CIDR (10.0.0.0/8, fd00::/8)"))
+}
+
+fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "'{s}' is not an address to listen on: use IP:PORT, like 127.0.0.1:9253 or [::]:9253"
+        )
+    })
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -226,6 +234,17 @@ pub struct Args {
     /// rcode, latency, or any JSON field
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_column, num_args = 1..)]
     pub columns: Option<Vec<Column>>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or
+    /// [::]:9253 (counts the transactions that pass the filters)
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, help_heading = "Metrics")]
+    pub metrics: Option<SocketAddr>,
+
+    /// Servers with their own label in the metrics (the busiest); the rest are "other"
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "metrics",
+          value_parser = clap::value_parser!(u32).range(0..=crate::metrics::MAX_SERVERS_LIMIT as i64),
+          help_heading = "Metrics")]
+    pub metrics_max_servers: u32,
 }
 
 impl Args {
@@ -290,6 +309,8 @@ mod tests {
         assert_eq!(a.output_format(false), OutputFormat::Text);
         assert_eq!(a.max_pending, 65536);
         assert_eq!(a.reader, ReaderChoice::Auto);
+        assert_eq!(a.metrics, None);
+        assert_eq!(a.metrics_max_servers, 20);
         assert!(a.validate().is_ok());
     }
 
@@ -352,6 +373,20 @@ mod tests {
             parse(&["--json"]).unwrap().output_format(true),
             OutputFormat::Json
         );
+    }
+
+    #[test]
+    fn metrics_flags() {
+        let a = parse(&["--metrics", "[::]:9253", "--metrics-max-servers", "5"]).unwrap();
+        assert_eq!(a.metrics, Some("[::]:9253".parse().unwrap()));
+        assert_eq!(a.metrics_max_servers, 5);
+        let a = parse(&["--metrics", "127.0.0.1:9253"]).unwrap();
+        assert_eq!(a.metrics, Some("127.0.0.1:9253".parse().unwrap()));
+        let err = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert!(err(&["--metrics", "localhost"]).contains("use IP:PORT"));
+        assert!(err(&["--metrics", "9253"]).contains("use IP:PORT"));
+        assert!(err(&["--metrics-max-servers", "3"]).contains("--metrics <ADDR>"));
+        assert!(err(&["--metrics", "[::]:1", "--metrics-max-servers", "1001"]).contains("1001"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod dns;
 pub mod event;
 pub mod filter;
+pub mod metrics;
 pub mod output;
 pub mod preflight;
 pub mod sink;

@@ -13,6 +13,7 @@ use libbpf_rs::{PrintLevel, RingBufferBuilder};
 use dnstrace::bpf::{self, Config, ObjectStorage, Tracer};
 use dnstrace::cli::{Args, OutputFormat};
 use dnstrace::filter::Filter;
+use dnstrace::metrics::{Metrics, MetricsServer};
 use dnstrace::output::Clock;
 use dnstrace::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES, EXIT_RUNTIME};
 use dnstrace::sink::Sink;
@@ -104,6 +105,16 @@ fn run(args: &Args, started: Instant) -> Result<()> {
         _ => libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print))),
     };
 
+    // Listening before the programs load: a taken port stops dnstrace
+    // before it traces anything.
+    let mut metrics_server = args.metrics.map(MetricsServer::start).transpose()?;
+    if let Some(server) = &metrics_server {
+        eprintln!(
+            "dnstrace: serving Prometheus metrics at http://{}/metrics",
+            server.local_addr()
+        );
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -140,13 +151,17 @@ fn run(args: &Args, started: Instant) -> Result<()> {
     }
 
     let clock = Clock::now();
-    let sink = std::cell::RefCell::new(Sink::new(
+    let mut sink = Sink::new(
         format,
         filter.clone(),
         clock,
         args.count,
         format == OutputFormat::Text && stdout_tty,
-    ));
+    );
+    if metrics_server.is_some() {
+        sink.set_metrics(Metrics::new(args.metrics_max_servers as usize));
+    }
+    let sink = std::cell::RefCell::new(sink);
     let mut rb = RingBufferBuilder::new();
     rb.add(tracer.events_map(), |data| {
         sink.borrow_mut().on_record(data)
@@ -193,6 +208,9 @@ fn run(args: &Args, started: Instant) -> Result<()> {
             }
         }
         sink.borrow_mut().flush();
+        if let (Some(server), Some(m)) = (&mut metrics_server, sink.borrow().metrics()) {
+            server.publish(m);
+        }
 
         let now = Instant::now();
         if now >= next_sweep {
@@ -212,7 +230,18 @@ fn run(args: &Args, started: Instant) -> Result<()> {
         }
         if now >= next_check {
             next_check = now + Duration::from_secs(1);
-            let drops = tracer.counters()?.get("ringbuf_drops");
+            // For the metrics, a sweep right before reading the counters,
+            // so that the evictions derived from both are nearly exact.
+            let pending = if metrics_server.is_some() {
+                tracer.sweep()?
+            } else {
+                0
+            };
+            let counters = tracer.counters()?;
+            if let Some(m) = sink.borrow_mut().metrics_mut() {
+                m.update_kernel(&counters, counters.evicted(pending));
+            }
+            let drops = counters.get("ringbuf_drops");
             if drops > reported_drops {
                 reported_drops = drops;
                 let msg = format!(
@@ -238,6 +267,7 @@ fn run(args: &Args, started: Instant) -> Result<()> {
 
     // Leave the alternate screen before anything else is printed.
     drop(live);
+    drop(metrics_server);
     // Stop watching packets, expire what has timed out, and deliver what is
     // already in the ring buffer, unless the reader is gone.
     tracer.detach();

@@ -8,6 +8,7 @@ use crate::aggregate::Aggregates;
 use crate::cli::OutputFormat;
 use crate::event::Transaction;
 use crate::filter::Filter;
+use crate::metrics::Metrics;
 use crate::output::{self, Clock};
 
 /// Returned to libbpf to stop consuming the current batch.
@@ -29,6 +30,7 @@ pub struct Sink {
     pub agg: Aggregates,
     /// The newest transactions shown (table mode only).
     pub recent: VecDeque<Transaction>,
+    metrics: Option<Metrics>,
 }
 
 /// Keys kept per aggregate dimension (servers, names, clients).
@@ -57,6 +59,7 @@ impl Sink {
             write_error: None,
             agg: Aggregates::new(MAX_KEYS),
             recent: VecDeque::new(),
+            metrics: None,
         };
         if header {
             sink.line.push_str(&output::text_header());
@@ -64,6 +67,19 @@ impl Sink {
             sink.write_line();
         }
         sink
+    }
+
+    /// Also counts every transaction that passes the filter into `m`.
+    pub fn set_metrics(&mut self, m: Metrics) {
+        self.metrics = Some(m);
+    }
+
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
+    }
+
+    pub fn metrics_mut(&mut self) -> Option<&mut Metrics> {
+        self.metrics.as_mut()
     }
 
     /// The ring-buffer callback: 0 to go on, negative to stop the batch.
@@ -84,6 +100,9 @@ impl Sink {
         }
         self.agg.observe(&t);
         self.shown += 1;
+        if let Some(m) = &mut self.metrics {
+            m.observe(&t);
+        }
         self.line.clear();
         match self.format {
             OutputFormat::Json => output::json_line(&t, &self.clock, &mut self.line),

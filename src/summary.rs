@@ -24,9 +24,7 @@ impl RunFacts<'_> {
     /// Queries that left the pending map without an answer, a timeout, or
     /// still being there at exit: the LRU evicted them.
     pub fn evicted(&self) -> u64 {
-        let c = self.counters;
-        c.get("queries")
-            .saturating_sub(c.get("answered") + c.get("timeouts") + self.in_flight)
+        self.counters.evicted(self.in_flight)
     }
 }
 

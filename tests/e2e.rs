@@ -73,7 +73,9 @@ fn udp_ipv4_against_dnsmasq() {
         .as_array()
         .unwrap()
         .contains(&Value::from("aa")));
-    assert!(out.stderr.contains("3 transactions"), "{}", out.stderr);
+    // Other traffic on the host may add to the kernel's totals, not to
+    // what passed the filter.
+    assert!(out.stderr.contains("; 3 shown"), "{}", out.stderr);
 }
 
 #[test]
@@ -262,7 +264,11 @@ fn unanswered_query_becomes_timeout() {
     assert!(t[0]["answers"].is_null());
     assert_eq!(t[0]["comm"], "dig");
     assert_eq!(out.by_id(answered.id.unwrap())["rcode"], "NOERROR");
-    assert!(out.stderr.contains("1 timed out"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("  TIMEOUT            1"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -1,0 +1,380 @@
+//! The metrics endpoint end to end, as root: dnstrace traces a dig workload
+//! in network namespaces with `--metrics`, a real Prometheus server (the
+//! Debian package) scrapes it on loopback, and its query API must show the
+//! series with the values the workload implies. `promtool check metrics`
+//! lints a scraped body.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use util::{dig, privileged, Link, Responder, Tracer, DNSTRACE};
+
+const METRICS_ADDR: &str = "127.0.0.1:19253";
+const PROMETHEUS_ADDR: &str = "127.0.0.1:19090";
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("dnstrace-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One HTTP/1.0 request (so that no server answers in chunks): status,
+/// headers, body.
+fn http(addr: &str, method: &str, target: &str) -> (u16, String, String) {
+    let mut conn = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(conn, "{method} {target} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, head.to_string(), body.to_string())
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A Prometheus server on loopback with its own configuration and storage
+/// in a temporary directory; killed, and the directory removed, on drop.
+struct Prometheus {
+    child: Child,
+    dir: TempDir,
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Prometheus {
+        let dir = TempDir::new("prometheus");
+        let config = dir.0.join("prometheus.yml");
+        // Only the one target: no alerting, no remote write, no service
+        // discovery, so nothing leaves the host (Prometheus itself has no
+        // update check or telemetry).
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: dnstrace\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.0.join("prometheus.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            // The default is 0.0.0.0:9090: every interface, and a port
+            // that a system Prometheus may hold.
+            .arg(format!("--web.listen-address={PROMETHEUS_ADDR}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting prometheus (apt-get install prometheus; see .ci/setup)");
+        let p = Prometheus { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(PROMETHEUS_ADDR).is_err()
+            || http(PROMETHEUS_ADDR, "GET", "/-/ready").0 != 200
+        {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not come up:\n{}",
+                p.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        p
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// An instant query through the HTTP API: the whole JSON answer.
+    fn query(&self, promql: &str) -> Value {
+        let (status, _, body) = http(
+            PROMETHEUS_ADDR,
+            "GET",
+            &format!("/api/v1/query?query={}", percent_encode(promql)),
+        );
+        assert_eq!(status, 200, "{promql}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{promql}: {e}: {body}"))
+    }
+
+    /// The value of a query that yields one sample; None while it yields
+    /// none.
+    fn value(&self, promql: &str) -> Option<f64> {
+        let answer = self.query(promql);
+        let result = answer["data"]["result"].as_array().unwrap();
+        assert!(result.len() <= 1, "{promql}: {answer}");
+        result
+            .first()
+            .map(|r| r["value"][1].as_str().unwrap().parse().unwrap())
+    }
+
+    /// Waits until `promql` yields `expected` (scrapes come every second).
+    fn wait_for(&self, promql: &str, expected: f64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = self.value(promql);
+            if got == Some(expected) {
+                return self.query(promql);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{promql}: {got:?}, expected {expected}\n{}\n{}",
+                self.query("up"),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Then the TempDir field removes the configuration and the data.
+    }
+}
+
+fn promtool_check(body: &str, dir: &Path) -> (bool, String) {
+    let file = dir.join("scraped.prom");
+    std::fs::write(&file, body).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("running promtool (apt-get install prometheus)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// One sample's value in an exposition body.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn prometheus_scrapes_what_dnstrace_saw() {
+    let Some(_serial) = privileged("prometheus_scrapes_what_dnstrace_saw") else {
+        return;
+    };
+    let link = Link::new("pm", 240);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let server_ip = link.server_v4.to_string();
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&[
+        "--server",
+        &server_ip,
+        "--timeout",
+        "1s",
+        "--metrics",
+        METRICS_ADDR,
+    ]);
+    assert!(
+        TcpStream::connect(METRICS_ADDR).is_ok(),
+        "listening once tracing"
+    );
+
+    // A second dnstrace cannot have the same port: status 1, said clearly,
+    // before it traces anything.
+    let taken = Command::new(DNSTRACE)
+        .args(["--json", "--metrics", METRICS_ADDR])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&taken.stderr);
+    assert_eq!(taken.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("--metrics {METRICS_ADDR}: cannot listen there"))
+            && err.contains("in use"),
+        "{err}"
+    );
+    assert!(!err.contains("tracing DNS"), "{err}");
+
+    // 11 transactions: 4 NXDOMAIN (one of them AAAA), 4 answers after
+    // 30 ms, 2 at once, and 1 never answered.
+    for i in 0..3 {
+        let d = dig(
+            &link.client,
+            server.ip(),
+            &format!("rcode-nxdomain.n{i}.pm.test"),
+            &[],
+        );
+        assert_eq!(d.status, "NXDOMAIN");
+    }
+    let d = dig(
+        &link.client,
+        server.ip(),
+        "rcode-nxdomain.six.pm.test",
+        &["AAAA"],
+    );
+    assert_eq!(d.status, "NXDOMAIN");
+    for i in 0..4 {
+        let d = dig(
+            &link.client,
+            server.ip(),
+            &format!("delay-30.d{i}.pm.test"),
+            &[],
+        );
+        assert_eq!(d.status, "NOERROR");
+    }
+    for i in 0..2 {
+        let d = dig(&link.client, server.ip(), &format!("ok{i}.pm.test"), &[]);
+        assert_eq!(d.status, "NOERROR");
+    }
+    let d = dig(&link.client, server.ip(), "drop.pm.test", &["+timeout=1"]);
+    assert_eq!(d.status, "NO-ANSWER");
+
+    // The endpoint itself, until the timeout has been counted.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let body = loop {
+        let (status, head, body) = http(METRICS_ADDR, "GET", "/metrics");
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("Content-Type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        if sample(
+            &body,
+            r#"dnstrace_transactions_total{rcode="TIMEOUT",qtype="A"}"#,
+        ) == Some(1.0)
+        {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no TIMEOUT counted:\n{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (status, head, empty) = http(METRICS_ADDR, "HEAD", "/metrics");
+    assert_eq!((status, empty.as_str()), (200, ""), "{head}");
+    assert_eq!(http(METRICS_ADDR, "GET", "/favicon.ico").0, 404);
+    assert_eq!(http(METRICS_ADDR, "GET", "/").0, 200);
+
+    let scratch = TempDir::new("promtool");
+    let (ok, lint) = promtool_check(&body, &scratch.0);
+    println!(
+        "promtool check metrics: {}\n{lint}",
+        if ok { "passed" } else { "FAILED" }
+    );
+    assert!(ok, "promtool check metrics failed:\n{lint}\n{body}");
+    assert!(lint.trim().is_empty(), "promtool has remarks:\n{lint}");
+
+    let prom = Prometheus::start(METRICS_ADDR);
+    prom.wait_for(r#"up{job="dnstrace"}"#, 1.0);
+    let nx = prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="NXDOMAIN"})"#, 4.0);
+    println!("sum(dnstrace_transactions_total{{rcode=\"NXDOMAIN\"}}) -> {nx}");
+    prom.wait_for(
+        r#"dnstrace_transactions_total{rcode="NXDOMAIN",qtype="AAAA"}"#,
+        1.0,
+    );
+    prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="TIMEOUT"})"#, 1.0);
+    prom.wait_for(r#"sum(dnstrace_transactions_total)"#, 11.0);
+    let count = format!(r#"dnstrace_latency_seconds_count{{server="{server_ip}"}}"#);
+    let counted = prom.wait_for(&count, 10.0);
+    println!("{count} -> {counted}");
+    // The 30 ms answers are above the 25 ms bound, the others below.
+    prom.wait_for(
+        &format!(r#"dnstrace_latency_seconds_bucket{{server="{server_ip}",le="0.025"}}"#),
+        6.0,
+    );
+    prom.wait_for(
+        &format!(r#"dnstrace_latency_seconds_bucket{{server="{server_ip}",le="+Inf"}}"#),
+        10.0,
+    );
+    let sum = prom
+        .value(&format!(
+            r#"dnstrace_latency_seconds_sum{{server="{server_ip}"}}"#
+        ))
+        .unwrap();
+    assert!((0.120..1.0).contains(&sum), "latency sum {sum}");
+    let p90 = format!(
+        r#"histogram_quantile(0.9, dnstrace_latency_seconds_bucket{{server="{server_ip}"}})"#
+    );
+    let q = prom.value(&p90).unwrap();
+    assert!(q > 0.025, "{p90} = {q}");
+    println!("{p90} -> {q}");
+    prom.wait_for(
+        &format!(
+            r#"dnstrace_build_info{{version="{}"}}"#,
+            env!("CARGO_PKG_VERSION")
+        ),
+        1.0,
+    );
+    // Kernel counters cover every traced query on the host, whatever the
+    // filters: at least the one that timed out here.
+    assert!(prom.value("dnstrace_timeouts_total").unwrap() >= 1.0);
+    for name in [
+        "dnstrace_ringbuf_drops_total",
+        "dnstrace_pending_evictions_total",
+        "dnstrace_pending_insert_failures_total",
+    ] {
+        assert!(prom.value(name).is_some(), "{name} missing");
+    }
+    assert_eq!(
+        prom.query("dnstrace_malformed_packets_total")["data"]["result"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6,
+        "one series per reason"
+    );
+    drop(prom);
+
+    let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.records.len(), 11, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("serving Prometheus metrics at http://127.0.0.1:19253/metrics"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        TcpStream::connect(METRICS_ADDR).is_err(),
+        "the port is free after exit"
+    );
+}
