@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::event::Transaction;
+use crate::event::{Kind, Transaction};
 
 /// Slots per response code breakdown: rcodes 0-15, then TIMEOUT.
 pub const RCODE_SLOTS: usize = 17;
@@ -259,6 +259,10 @@ impl Aggregates {
 
     pub fn observe(&mut self, t: &Transaction) {
         use std::fmt::Write;
+        // Connections and announcements are no query to time.
+        if !matches!(t.kind, Kind::Answered | Kind::Timeout) {
+            return;
+        }
         self.total += 1;
         let slot = rcode_slot(t);
         self.rcodes[slot] += 1;

@@ -129,6 +129,21 @@ pub const STATS: &[(&str, &str, &str)] = &[
         "tcp_skipped",
         "TCP messages beyond 16 in one segment, skipped",
     ),
+    (
+        "DT_STAT_MDNS_QUERIES",
+        "mdns_queries",
+        "mDNS queries tracked",
+    ),
+    (
+        "DT_STAT_MDNS_ANNOUNCEMENTS",
+        "mdns_announcements",
+        "mDNS answers to no query seen (announcements)",
+    ),
+    (
+        "DT_STAT_ENCRYPTED_CONNS",
+        "encrypted_connections",
+        "DoT and DoQ connections seen",
+    ),
 ];
 
 /// Index of a counter by its short key.
@@ -190,6 +205,7 @@ impl Reader {
 
 pub struct Config<'a> {
     pub filter: &'a Filter,
+    pub announcements: bool,
     pub timeout: Duration,
     pub max_pending: u32,
     pub btf: Option<PathBuf>,
@@ -237,6 +253,7 @@ fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &Config<'_>, reader: Reader) 
     ro.dt_min_latency_ns = f.min_latency.map_or(0, |d| d.as_nanos() as u64);
     ro.dt_timeout_ns = cfg.timeout.as_nanos() as u64;
     ro.dt_rcode_mask = f.rcode_mask;
+    ro.dt_show_announcements = cfg.announcements;
 
     open.maps
         .dt_pending
@@ -347,6 +364,15 @@ impl<'obj> Tracer<'obj> {
         self.links.clear();
     }
 
+    /// The last sweep, at exit: open encrypted connections are reported
+    /// too, as they stand.
+    pub fn final_sweep(&mut self) -> Result<u64> {
+        if let Some(bss) = self.skel.maps.bss_data.as_deref_mut() {
+            bss.dt_sweep_flush = 1;
+        }
+        self.sweep()
+    }
+
     /// Expires queries older than the timeout (they become TIMEOUT records
     /// in the ring buffer) and returns how many queries are still pending.
     pub fn sweep(&self) -> Result<u64> {
@@ -397,7 +423,7 @@ mod tests {
 
     #[test]
     fn event_layout_matches_the_kernel() {
-        assert_eq!(std::mem::size_of::<RawEvent>(), 392);
+        assert_eq!(std::mem::size_of::<RawEvent>(), 408);
         assert_eq!(std::mem::size_of::<skel::types::dt_key>(), 44);
         assert_eq!(std::mem::size_of::<skel::types::dt_pending>(), 328);
         // SAFETY: rodata is plain integers; all-zero is a valid value.

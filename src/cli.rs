@@ -49,11 +49,16 @@ pub enum ReaderChoice {
 pub enum RcodeFilter {
     Code(u16),
     Timeout,
+    /// DoT and DoQ connections, which have no rcode to show.
+    Encrypted,
 }
 
 fn parse_rcode_filter(s: &str) -> Result<RcodeFilter, String> {
     if s.eq_ignore_ascii_case("TIMEOUT") {
         return Ok(RcodeFilter::Timeout);
+    }
+    if s.eq_ignore_ascii_case("ENCRYPTED") {
+        return Ok(RcodeFilter::Encrypted);
     }
     match dns::parse_rcode(s) {
         Some(v) if v <= 15 => Ok(RcodeFilter::Code(v)),
@@ -151,7 +156,8 @@ pub struct Args {
     #[arg(long, value_name = "ID", help_heading = "Filters")]
     pub id: Vec<u16>,
 
-    /// Only this response code: NOERROR, NXDOMAIN, ..., a number, or TIMEOUT
+    /// Only this response code: NOERROR, NXDOMAIN, ..., a number, TIMEOUT, or ENCRYPTED (DoT and
+    /// DoQ connections)
     #[arg(long, value_name = "NAME|NUMBER|TIMEOUT", value_parser = parse_rcode_filter, help_heading = "Filters")]
     pub rcode: Vec<RcodeFilter>,
 
@@ -225,6 +231,10 @@ pub struct Args {
         help_heading = "Advanced"
     )]
     pub reader: ReaderChoice,
+
+    /// Also show mDNS answers that no query asked for (they are always counted)
+    #[arg(long)]
+    pub announcements: bool,
 
     /// Do not print the summary at exit (losses are still reported)
     #[arg(long)]

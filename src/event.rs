@@ -22,6 +22,49 @@ impl Proto {
     }
 }
 
+/// What a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A query and its response.
+    Answered,
+    /// A query no response came for.
+    Timeout,
+    /// An mDNS answer to no query seen (shown with --announcements).
+    Announcement,
+    /// A DoT or DoQ connection: who talked, how much, how long.
+    Encrypted,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Answered | Kind::Timeout => "transaction",
+            Kind::Announcement => "announcement",
+            Kind::Encrypted => "encrypted",
+        }
+    }
+}
+
+/// The protocol on the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Dns,
+    Mdns,
+    Dot,
+    Doq,
+}
+
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Dns => "dns",
+            Service::Mdns => "mdns",
+            Service::Dot => "dot",
+            Service::Doq => "doq",
+        }
+    }
+}
+
 /// Where the query was first seen, relative to that interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -63,10 +106,17 @@ impl std::error::Error for DecodeError {}
 /// One DNS transaction: a query and its response, or a query that timed out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
-    /// CLOCK_MONOTONIC nanoseconds when the query was first seen.
+    pub kind: Kind,
+    pub service: Service,
+    /// CLOCK_MONOTONIC nanoseconds when the query (or connection) was first
+    /// seen.
     pub mono_ns: u64,
-    /// None for a timeout.
+    /// Query to response; None but for answered queries.
     pub latency_ns: Option<u64>,
+    /// Encrypted connections: how long, and bytes each way.
+    pub duration_ns: Option<u64>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
     pub netns: u32,
     pub ifindex: u32,
     pub interface: String,
@@ -95,6 +145,8 @@ pub struct Transaction {
 
 const KIND_ANSWERED: u8 = 0;
 const KIND_TIMEOUT: u8 = 1;
+const KIND_ANNOUNCEMENT: u8 = 2;
+const KIND_ENCRYPTED: u8 = 3;
 
 fn addr(bytes: &[u8; 16], family: u8) -> Result<IpAddr, DecodeError> {
     match family {
@@ -133,11 +185,22 @@ impl Transaction {
     }
 
     pub fn from_raw(ev: &RawEvent) -> Result<Transaction, DecodeError> {
-        let answered = match ev.kind {
-            KIND_ANSWERED => true,
-            KIND_TIMEOUT => false,
+        let kind = match ev.kind {
+            KIND_ANSWERED => Kind::Answered,
+            KIND_TIMEOUT => Kind::Timeout,
+            KIND_ANNOUNCEMENT => Kind::Announcement,
+            KIND_ENCRYPTED => Kind::Encrypted,
             _ => return Err(DecodeError::Invalid("kind")),
         };
+        let service = match ev.service {
+            0 => Service::Dns,
+            1 => Service::Mdns,
+            2 => Service::Dot,
+            3 => Service::Doq,
+            _ => return Err(DecodeError::Invalid("service")),
+        };
+        let answered = kind == Kind::Answered;
+        let has_response = matches!(kind, Kind::Answered | Kind::Announcement);
         let proto = match ev.proto {
             17 => Proto::Udp,
             6 => Proto::Tcp,
@@ -149,14 +212,23 @@ impl Transaction {
             _ => return Err(DecodeError::Invalid("direction")),
         };
         let name_len = usize::from(ev.name_len);
-        if name_len == 0 || name_len > ev.name.len() {
-            return Err(DecodeError::Invalid("name length"));
-        }
-        let qname = dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?;
+        let qname = if kind == Kind::Encrypted {
+            String::new()
+        } else {
+            if name_len == 0 || name_len > ev.name.len() {
+                return Err(DecodeError::Invalid("name length"));
+            }
+            dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?
+        };
         let comm = kernel_str(&ev.comm);
         Ok(Transaction {
+            kind,
+            service,
             mono_ns: ev.ts,
             latency_ns: answered.then_some(ev.latency_ns),
+            duration_ns: (kind == Kind::Encrypted).then_some(ev.latency_ns),
+            bytes_out: ev.bytes_out,
+            bytes_in: ev.bytes_in,
             netns: ev.netns,
             ifindex: ev.ifindex,
             interface: kernel_str(&ev.ifname),
@@ -173,12 +245,12 @@ impl Transaction {
             qtype: ev.qtype,
             qclass: ev.qclass,
             qflags: ev.qflags,
-            rflags: answered.then_some(ev.rflags),
+            rflags: has_response.then_some(ev.rflags),
             ancount: ev.ancount,
             nscount: ev.nscount,
             arcount: ev.arcount,
             query_size: ev.query_size,
-            response_size: answered.then_some(ev.resp_size),
+            response_size: has_response.then_some(ev.resp_size),
         })
     }
 
@@ -187,16 +259,17 @@ impl Transaction {
         self.rflags.map(|f| f & 0xf)
     }
 
-    /// "NOERROR", "NXDOMAIN", ..., or "TIMEOUT".
+    /// "NOERROR", "NXDOMAIN", ..., "TIMEOUT", or "ENCRYPTED".
     pub fn rcode_name(&self) -> std::borrow::Cow<'static, str> {
-        match self.rcode() {
-            Some(r) => dns::rcode_name(r),
-            None => "TIMEOUT".into(),
+        match (self.kind, self.rcode()) {
+            (Kind::Encrypted, _) => "ENCRYPTED".into(),
+            (_, Some(r)) => dns::rcode_name(r),
+            (_, None) => "TIMEOUT".into(),
         }
     }
 
     pub fn is_timeout(&self) -> bool {
-        self.latency_ns.is_none()
+        self.kind == Kind::Timeout
     }
 
     pub fn opcode(&self) -> u16 {
@@ -345,11 +418,46 @@ pub(crate) mod tests {
         let mut ev = raw(EXAMPLE);
         ev.name_len = 1000;
         assert!(Transaction::decode(&bytes_of(&ev)).is_err());
+        let mut ev = raw(EXAMPLE);
+        ev.service = 9;
+        assert!(Transaction::decode(&bytes_of(&ev)).is_err());
         let ev = raw(b"\xc0\x0c");
         assert!(matches!(
             Transaction::decode(&bytes_of(&ev)),
             Err(DecodeError::Name(_))
         ));
+    }
+
+    #[test]
+    fn decodes_encrypted_connections_and_announcements() {
+        let mut ev = raw(b"");
+        ev.kind = KIND_ENCRYPTED;
+        ev.service = 2;
+        ev.proto = 6;
+        ev.server_port = 853;
+        ev.latency_ns = 3_000_000_000;
+        ev.bytes_out = 1200;
+        ev.bytes_in = 3400;
+        ev.name_len = 0;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.kind, Kind::Encrypted);
+        assert_eq!(t.service, Service::Dot);
+        assert_eq!(t.rcode_name(), "ENCRYPTED");
+        assert_eq!(t.duration_ns, Some(3_000_000_000));
+        assert_eq!(t.latency_ns, None);
+        assert_eq!((t.bytes_out, t.bytes_in), (1200, 3400));
+        assert!(t.qname.is_empty());
+        assert!(!t.is_timeout());
+
+        let mut ev = raw(EXAMPLE);
+        ev.kind = KIND_ANNOUNCEMENT;
+        ev.service = 1;
+        ev.rflags = 0x8400;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.kind, Kind::Announcement);
+        assert_eq!(t.rcode_name(), "NOERROR");
+        assert_eq!(t.latency_ns, None);
+        assert!(!t.is_timeout());
     }
 
     #[test]

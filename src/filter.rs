@@ -12,11 +12,13 @@ use ipnet::IpNet;
 
 use crate::cli::{Args, RcodeFilter};
 use crate::dns::NameGlob;
-use crate::event::Transaction;
+use crate::event::{Kind, Transaction};
 
 /// Bit in the rcode mask that stands for an unanswered query.
 pub const TIMEOUT_BIT: u32 = 16;
-const ALL_RCODES: u32 = (1 << (TIMEOUT_BIT + 1)) - 1;
+/// Bit that stands for an encrypted (DoT, DoQ) connection.
+pub const ENCRYPTED_BIT: u32 = 17;
+const ALL_RCODES: u32 = (1 << (ENCRYPTED_BIT + 1)) - 1;
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -58,11 +60,13 @@ impl Filter {
                 m | match r {
                     RcodeFilter::Code(c) => 1 << c,
                     RcodeFilter::Timeout => 1 << TIMEOUT_BIT,
+                    RcodeFilter::Encrypted => 1 << ENCRYPTED_BIT,
                 }
             })
         };
         if args.errors {
-            rcode_mask &= !1;
+            // Failures only: an encrypted connection is not one.
+            rcode_mask &= !(1 | 1 << ENCRYPTED_BIT);
         }
         Filter {
             ports,
@@ -80,10 +84,11 @@ impl Filter {
     }
 
     pub fn matches(&self, t: &Transaction) -> bool {
-        let rcode_bit = match t.rcode() {
-            Some(r) if r < 16 => 1u32 << r,
-            Some(_) => 0,
-            None => 1 << TIMEOUT_BIT,
+        let rcode_bit = match (t.kind, t.rcode()) {
+            (Kind::Encrypted, _) => 1 << ENCRYPTED_BIT,
+            (_, Some(r)) if r < 16 => 1u32 << r,
+            (_, Some(_)) => 0,
+            (_, None) => 1 << TIMEOUT_BIT,
         };
         if self.rcode_mask & rcode_bit == 0 {
             return false;
@@ -113,6 +118,9 @@ impl Filter {
                 .collect();
             if self.rcode_mask & (1 << TIMEOUT_BIT) != 0 {
                 codes.push("TIMEOUT".into());
+            }
+            if self.rcode_mask & (1 << ENCRYPTED_BIT) != 0 {
+                codes.push("ENCRYPTED".into());
             }
             parts.push(format!("rcode {}", codes.join("|")));
         }
@@ -214,6 +222,15 @@ mod tests {
         assert!(!e.matches(&txn(|e| e.rflags = 0x8180)));
         assert!(e.matches(&txn(|e| e.rflags = 0x8185)));
         assert!(e.matches(&txn(|e| e.kind = 1)));
+        let enc = txn(|e| {
+            e.kind = 3;
+            e.service = 2;
+            e.name_len = 0;
+        });
+        assert!(!e.matches(&enc));
+        assert!(filter(&[]).matches(&enc));
+        assert!(filter(&["--rcode", "ENCRYPTED"]).matches(&enc));
+        assert!(!filter(&["--rcode", "NXDOMAIN"]).matches(&enc));
         let none = filter(&["--errors", "--rcode", "NOERROR"]);
         assert!(!none.matches(&txn(|e| e.rflags = 0x8180)));
         assert_eq!(none.rcode_mask, 0);

@@ -123,6 +123,7 @@ fn run(args: &Args, started: Instant) -> Result<()> {
 
     let cfg = Config {
         filter: &filter,
+        announcements: args.announcements,
         timeout: args.timeout,
         max_pending: args.max_pending,
         btf: args.btf.clone(),
@@ -136,8 +137,16 @@ fn run(args: &Args, started: Instant) -> Result<()> {
     let ports: Vec<String> = filter.ports.iter().map(u16::to_string).collect();
     let filters = filter.describe();
     eprintln!(
-        "dnstrace: tracing DNS over UDP on port {} in every network namespace ({}ms to attach, {}){}{}; Ctrl-C to stop",
+        "dnstrace: tracing DNS over {} on port {} ({}DoT/DoQ on 853) in every network namespace ({}ms to attach, {}){}{}; Ctrl-C to stop",
+        match tracer.reader {
+            bpf::Reader::Dynptr => "UDP and TCP",
+            bpf::Reader::Linear => "UDP",
+        },
         ports.join(","),
+        match tracer.reader {
+            bpf::Reader::Dynptr => "mDNS on 5353, ",
+            bpf::Reader::Linear => "",
+        },
         attached.duration_since(started).as_millis(),
         match tracer.reader {
             bpf::Reader::Dynptr => "dynptr reader",
@@ -271,7 +280,7 @@ fn run(args: &Args, started: Instant) -> Result<()> {
     // Stop watching packets, expire what has timed out, and deliver what is
     // already in the ring buffer, unless the reader is gone.
     tracer.detach();
-    let in_flight = tracer.sweep()?;
+    let in_flight = tracer.final_sweep()?;
     if !sink.borrow().done() {
         rb.consume().ok();
     }

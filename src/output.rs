@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::dns;
-use crate::event::Transaction;
+use crate::event::{Kind, Transaction};
 
 /// Turns the kernel's CLOCK_MONOTONIC timestamps into wall-clock time.
 #[derive(Debug, Clone, Copy)]
@@ -145,8 +145,12 @@ pub fn text_line(t: &Transaction, clock: &Clock, out: &mut String) {
         endpoint(t.server, t.server_port),
         t.proto.as_str(),
         t.id,
-        dns::qtype_name(t.qtype),
-        t.qname,
+        if t.kind == Kind::Encrypted {
+            "-".into()
+        } else {
+            dns::qtype_name(t.qtype)
+        },
+        name_cell(t),
         rcode,
         latency
     );
@@ -168,6 +172,8 @@ pub const JSON_FIELDS: &[&str] = &[
     "interface",
     "pid",
     "comm",
+    "kind",
+    "service",
     "qclass",
     "opcode",
     "flags",
@@ -177,6 +183,9 @@ pub const JSON_FIELDS: &[&str] = &[
     "additional",
     "query_size",
     "response_size",
+    "duration_ms",
+    "bytes_sent",
+    "bytes_received",
     "netns",
     "ifindex",
     "direction",
@@ -187,9 +196,9 @@ pub const JSON_FIELDS: &[&str] = &[
 #[derive(Debug, Serialize)]
 pub struct JsonRecord<'a> {
     pub ts: String,
-    pub id: u16,
-    pub qname: &'a str,
-    pub qtype: String,
+    pub id: Option<u16>,
+    pub qname: Option<&'a str>,
+    pub qtype: Option<String>,
     pub rcode: String,
     pub latency_ms: Option<f64>,
     pub client_ip: String,
@@ -200,15 +209,23 @@ pub struct JsonRecord<'a> {
     pub interface: &'a str,
     pub pid: Option<u32>,
     pub comm: Option<&'a str>,
-    pub qclass: String,
-    pub opcode: String,
+    /// "transaction", "announcement" (mDNS, with --announcements) or
+    /// "encrypted" (a DoT or DoQ connection: no name, no id).
+    pub kind: &'static str,
+    /// "dns", "mdns", "dot" or "doq".
+    pub service: &'static str,
+    pub qclass: Option<String>,
+    pub opcode: Option<String>,
     pub flags: Vec<&'static str>,
     pub truncated: bool,
     pub answers: Option<u16>,
     pub authority: Option<u16>,
     pub additional: Option<u16>,
-    pub query_size: u16,
+    pub query_size: Option<u16>,
     pub response_size: Option<u16>,
+    pub duration_ms: Option<f64>,
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
     pub netns: u32,
     pub ifindex: u32,
     pub direction: &'static str,
@@ -216,14 +233,16 @@ pub struct JsonRecord<'a> {
 
 impl<'a> JsonRecord<'a> {
     pub fn new(t: &'a Transaction, clock: &Clock) -> JsonRecord<'a> {
-        let answered = !t.is_timeout();
+        let has_response = t.rflags.is_some();
+        let dns = t.kind != Kind::Encrypted;
+        let ms = |ns: u64| (ns / 1000) as f64 / 1000.0;
         JsonRecord {
             ts: clock.rfc3339(t.mono_ns),
-            id: t.id,
-            qname: &t.qname,
-            qtype: dns::qtype_name(t.qtype).into_owned(),
+            id: dns.then_some(t.id),
+            qname: dns.then_some(t.qname.as_str()),
+            qtype: dns.then(|| dns::qtype_name(t.qtype).into_owned()),
             rcode: t.rcode_name().into_owned(),
-            latency_ms: t.latency_ns.map(|ns| (ns / 1000) as f64 / 1000.0),
+            latency_ms: t.latency_ns.map(ms),
             client_ip: t.client.to_string(),
             client_port: t.client_port,
             server_ip: t.server.to_string(),
@@ -232,19 +251,56 @@ impl<'a> JsonRecord<'a> {
             interface: &t.interface,
             pid: t.pid,
             comm: t.comm.as_deref(),
-            qclass: dns::qclass_name(t.qclass).into_owned(),
-            opcode: dns::opcode_name(t.opcode()).into_owned(),
+            kind: t.kind.as_str(),
+            service: t.service.as_str(),
+            qclass: dns.then(|| dns::qclass_name(t.qclass).into_owned()),
+            opcode: dns.then(|| dns::opcode_name(t.opcode()).into_owned()),
             flags: t.flag_names(),
             truncated: t.truncated(),
-            answers: answered.then_some(t.ancount),
-            authority: answered.then_some(t.nscount),
-            additional: answered.then_some(t.arcount),
-            query_size: t.query_size,
+            answers: has_response.then_some(t.ancount),
+            authority: has_response.then_some(t.nscount),
+            additional: has_response.then_some(t.arcount),
+            query_size: (t.kind != Kind::Encrypted && t.kind != Kind::Announcement)
+                .then_some(t.query_size),
             response_size: t.response_size,
+            duration_ms: t.duration_ns.map(ms),
+            bytes_sent: (!dns).then_some(t.bytes_out),
+            bytes_received: (!dns).then_some(t.bytes_in),
             netns: t.netns,
             ifindex: t.ifindex,
             direction: t.direction.as_str(),
         }
+    }
+}
+
+/// Bytes as people read them: 950 B, 12.3 kB, 4.5 MB.
+pub fn human_bytes(n: u64) -> String {
+    if n < 1000 {
+        format!("{n} B")
+    } else if n < 1_000_000 {
+        format!("{:.1} kB", n as f64 / 1e3)
+    } else {
+        format!("{:.1} MB", n as f64 / 1e6)
+    }
+}
+
+/// What the name column shows: the name, or for an encrypted connection
+/// what can be known of it.
+pub fn name_cell(t: &Transaction) -> String {
+    match t.kind {
+        Kind::Encrypted => format!(
+            "[{} {} out, {} in, {}]",
+            t.service
+                .as_str()
+                .to_uppercase()
+                .replace("DOT", "DoT")
+                .replace("DOQ", "DoQ"),
+            human_bytes(t.bytes_out),
+            human_bytes(t.bytes_in),
+            t.duration_ns.map_or("-".into(), human_latency)
+        ),
+        Kind::Announcement => format!("{} (announced)", t.qname),
+        _ => t.qname.clone(),
     }
 }
 
@@ -305,6 +361,36 @@ mod tests {
         keys.sort_unstable();
         listed.sort_unstable();
         assert_eq!(keys, listed);
+    }
+
+    #[test]
+    fn json_of_an_encrypted_connection() {
+        let t = txn(|e| {
+            e.kind = 3;
+            e.service = 2;
+            e.proto = 6;
+            e.server_port = 853;
+            e.latency_ns = 2_500_000_000;
+            e.bytes_out = 1500;
+            e.bytes_in = 42;
+            e.name_len = 0;
+        });
+        let mut s = String::new();
+        json_line(&t, &Clock::fixed(EPOCH), &mut s);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["kind"], "encrypted");
+        assert_eq!(v["service"], "dot");
+        assert_eq!(v["rcode"], "ENCRYPTED");
+        assert!(v["qname"].is_null() && v["id"].is_null() && v["latency_ms"].is_null());
+        assert_eq!(v["duration_ms"], 2500.0);
+        assert_eq!(
+            (v["bytes_sent"].as_u64(), v["bytes_received"].as_u64()),
+            (Some(1500), Some(42))
+        );
+        let mut line = String::new();
+        text_line(&t, &Clock::fixed(EPOCH), &mut line);
+        assert!(line.contains("[DoT 1.5 kB out, 42 B in, 2.50s]"), "{line}");
+        assert!(line.contains("ENCRYPTED"), "{line}");
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
         Column::Proto => (t.proto.as_str().into(), None),
         Column::Id => (t.id.to_string(), None),
         Column::Type => (crate::dns::qtype_name(t.qtype).into_owned(), None),
-        Column::Name => (t.qname.clone(), None),
+        Column::Name => (output::name_cell(t), None),
         Column::Rcode => {
             let mut r = t.rcode_name().into_owned();
             let color = rcode_color(&r);

@@ -655,3 +655,177 @@ fn large_udp_reply_in_ip_fragments() {
     assert_eq!(r["response_size"].as_u64(), d.size, "{r}");
     assert!(r["response_size"].as_u64().unwrap() > 1500);
 }
+
+/// An mDNS answer: no question, one A record for `name` (cache-flush set).
+fn mdns_answer(name: &str, addr: [u8; 4]) -> Vec<u8> {
+    let mut m = vec![0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    m.extend_from_slice(&util::dns::encode_name(name));
+    m.extend_from_slice(&[0, 1, 0x80, 1, 0, 0, 0, 120, 0, 4]);
+    m.extend_from_slice(&addr);
+    m
+}
+
+fn mdns_send(ns: &Netns, msg: Vec<u8>) {
+    ns.within(move || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:5353").unwrap();
+        sock.set_multicast_loop_v4(false).unwrap();
+        sock.send_to(&msg, "224.0.0.251:5353").unwrap();
+    });
+}
+
+#[test]
+fn mdns_queries_pair_with_the_first_answer() {
+    let Some(_serial) = privileged("mdns_queries_pair_with_the_first_answer") else {
+        return;
+    };
+    let link = Link::new("mdns", 25);
+    for (ns, ifname) in [
+        (&link.client, &link.client_if),
+        (&link.server, &link.server_if),
+    ] {
+        ns.ip(&["route", "add", "224.0.0.0/4", "dev", ifname]);
+    }
+    let shown = Tracer::start(&["--client", &link.client_v4.to_string(), "--announcements"]);
+    let plain = Tracer::start(&["-i", &link.client_if, "--rcode", "NOERROR", "-v"]);
+    // A query, answered 30 ms later by another host.
+    mdns_send(&link.client, util::dns::build_query(0, "printer.local", 1));
+    std::thread::sleep(Duration::from_millis(30));
+    mdns_send(&link.server, mdns_answer("Printer.local", [10, 77, 25, 1]));
+    // A query nobody answers.
+    mdns_send(&link.client, util::dns::build_query(0, "nobody.local", 28));
+    // An answer nobody asked for.
+    mdns_send(&link.server, mdns_answer("announce.local", [10, 77, 25, 1]));
+    std::thread::sleep(Duration::from_millis(1600));
+    let out = shown.stop();
+    let plain = plain.stop();
+
+    let answered = out.with("qname", &Value::from("printer.local"));
+    assert_eq!(answered.len(), 1, "{}", out.stdout);
+    let r = answered[0];
+    assert_eq!(
+        (r["service"].as_str(), r["kind"].as_str()),
+        (Some("mdns"), Some("transaction"))
+    );
+    assert_eq!(r["rcode"], "NOERROR");
+    assert_eq!(r["server_ip"], link.server_v4.to_string(), "who answered");
+    assert_eq!(r["client_ip"], link.client_v4.to_string());
+    assert_eq!(r["answers"], 1);
+    let ms = latency(r);
+    assert!((30.0..100.0).contains(&ms), "{ms}");
+    let t = out.with("qname", &Value::from("nobody.local"));
+    assert_eq!(t.len(), 1, "{}", out.stdout);
+    assert_eq!(t[0]["rcode"], "TIMEOUT");
+    assert_eq!(t[0]["qtype"], "AAAA");
+    // The announcement goes to the group: its client is the group address.
+    let a = out.with("kind", &Value::from("announcement"));
+    assert!(a.is_empty(), "--client excludes the group: {}", out.stdout);
+    // Without --announcements they are only counted.
+    assert!(plain.records.iter().all(|r| r["kind"] != "announcement"));
+    assert_eq!(plain.with("qname", &Value::from("printer.local")).len(), 1);
+    let count = |name: &str| {
+        plain
+            .stderr
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert!(count("mdns_announcements") >= Some(1), "{}", plain.stderr);
+    assert!(count("mdns_queries") >= Some(2), "{}", plain.stderr);
+}
+
+#[test]
+fn mdns_announcements_when_asked() {
+    let Some(_serial) = privileged("mdns_announcements_when_asked") else {
+        return;
+    };
+    let link = Link::new("mdna", 26);
+    for (ns, ifname) in [
+        (&link.client, &link.client_if),
+        (&link.server, &link.server_if),
+    ] {
+        ns.ip(&["route", "add", "224.0.0.0/4", "dev", ifname]);
+    }
+    let tracer = Tracer::start(&["--server", &link.server_v4.to_string(), "--announcements"]);
+    mdns_send(&link.server, mdns_answer("announce.local", [10, 77, 26, 1]));
+    std::thread::sleep(Duration::from_millis(300));
+    let out = tracer.stop();
+    let a = out.with("kind", &Value::from("announcement"));
+    assert_eq!(a.len(), 1, "seen once, where it left: {}", out.stdout);
+    assert_eq!(a[0]["qname"], "announce.local");
+    assert_eq!(a[0]["service"], "mdns");
+    assert_eq!(a[0]["client_ip"], "224.0.0.251");
+    assert!(a[0]["latency_ms"].is_null());
+}
+
+#[test]
+fn encrypted_dns_connections_are_shown() {
+    let Some(_serial) = privileged("encrypted_dns_connections_are_shown") else {
+        return;
+    };
+    let link = Link::new("enc", 27);
+    let s = link.server_v4.to_string();
+    let tracer = Tracer::start(&["--server", &s]);
+    let dot = SocketAddr::new(IpAddr::V4(link.server_v4), 853);
+    // A TLS-like exchange over TCP 853: 517 bytes up, 1400 down, then close.
+    let server = link.server.spawn(move || {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind(dot).unwrap();
+        let (mut c, _) = l.accept().unwrap();
+        let mut hello = [0u8; 517];
+        c.read_exact(&mut hello).unwrap();
+        c.write_all(&[0x16; 1400]).unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    link.client.within(move || {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(dot).unwrap();
+        c.write_all(&[0x16; 517]).unwrap();
+        let mut reply = [0u8; 1400];
+        c.read_exact(&mut reply).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+    });
+    server.join().unwrap();
+    // DoQ: QUIC over UDP 853, no end to see; reported at exit.
+    let doq = SocketAddr::new(IpAddr::V4(link.server_v4), 853);
+    let echo = link.server.spawn(move || {
+        let sock = std::net::UdpSocket::bind(doq).unwrap();
+        let mut buf = [0u8; 1500];
+        let (_, peer) = sock.recv_from(&mut buf).unwrap();
+        sock.send_to(&[0xc0; 300], peer).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    link.client.within(move || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        sock.send_to(&[0xc0; 1200], doq).unwrap();
+        let mut buf = [0u8; 1500];
+        sock.recv_from(&mut buf).unwrap();
+    });
+    echo.join().unwrap();
+    let out = tracer.stop();
+    let conns = out.with("kind", &Value::from("encrypted"));
+    assert_eq!(conns.len(), 2, "{}", out.stdout);
+    let dot_rec = out.with("service", &Value::from("dot"));
+    assert_eq!(dot_rec.len(), 1);
+    let d = dot_rec[0];
+    assert_eq!(d["rcode"], "ENCRYPTED");
+    assert_eq!(d["proto"], "tcp");
+    assert_eq!(
+        (d["bytes_sent"].as_u64(), d["bytes_received"].as_u64()),
+        (Some(517), Some(1400)),
+        "{d}"
+    );
+    assert!(d["duration_ms"].as_f64().unwrap() >= 60.0, "{d}");
+    assert_eq!(d["pid"], std::process::id(), "the connecting process: {d}");
+    assert!(d["qname"].is_null());
+    let q = &out.with("service", &Value::from("doq"))[0];
+    assert_eq!(q["proto"], "udp");
+    assert_eq!(
+        (q["bytes_sent"].as_u64(), q["bytes_received"].as_u64()),
+        (Some(1200), Some(300)),
+        "{q}"
+    );
+}

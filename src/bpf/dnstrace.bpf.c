@@ -31,6 +31,16 @@ const volatile __u64 dt_timeout_ns = 5000000000ULL;
 /* Bit n: report rcode n; bit DT_RCODE_TIMEOUT_BIT: report timeouts. */
 const volatile __u32 dt_rcode_mask = 0xffffffff;
 
+/* Unanswered mDNS queries expire after this (answers come at once or
+ * not at all); encrypted connections are reported after this long idle. */
+const volatile __u64 dt_mdns_window_ns = 1000000000ULL;
+const volatile __u64 dt_conn_idle_ns = 30000000000ULL;
+/* Report mDNS announcements (answers to no query) as records. */
+const volatile bool dt_show_announcements = false;
+/* Watch mDNS (5353) and encrypted DNS (853) as well. */
+const volatile bool dt_watch_mdns = true;
+const volatile bool dt_watch_encrypted = true;
+
 /* Wake the reader only once this much is waiting: a wakeup costs more
  * than the rest of the program (an IPI; several microseconds in a VM),
  * and the reader polls on a short timer anyway. */
@@ -38,6 +48,9 @@ const volatile __u64 dt_wakeup_bytes = 1 << 20;
 
 /* Entries seen by the last sweep: user space derives evictions from it. */
 __u64 dt_last_occupancy = 0;
+/* Set by user space before its last sweep: report every open encrypted
+ * connection now. */
+__u32 dt_sweep_flush = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -198,6 +211,7 @@ struct dt_packet {
 	__u8 tcp_flags;
 	__u8 family;
 	__u8 proto;
+	__u8 service;		/* enum dt_service */
 };
 
 struct dt_dnshdr {
@@ -265,6 +279,18 @@ static __always_inline bool is_dns_port(__u16 port)
 	return false;
 }
 
+/* What the packet is, by its ports; -1 when none of ours. */
+static __always_inline int classify_ports(__u16 sport, __u16 dport, bool tcp)
+{
+	if (is_dns_port(dport) || is_dns_port(sport))
+		return DT_SERVICE_DNS;
+	if (dt_watch_mdns && !tcp && (dport == DT_MDNS_PORT || sport == DT_MDNS_PORT))
+		return DT_SERVICE_MDNS;
+	if (dt_watch_encrypted && (dport == DT_ENCRYPTED_PORT || sport == DT_ENCRYPTED_PORT))
+		return tcp ? DT_SERVICE_DOT : DT_SERVICE_DOQ;
+	return -1;
+}
+
 static __always_inline bool id_wanted(__u16 id)
 {
 	if (dt_nids == 0)
@@ -284,6 +310,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 {
 	__u32 l4_off, l4_len;
 	__u8 next;
+	int svc;
 
 	if (l3proto == bpf_htons(ETH_P_IP)) {
 		struct dt_ip4hdr buf, *ip;
@@ -367,8 +394,10 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 			return -1;
 		p->sport = bpf_ntohs(tcp->source);
 		p->dport = bpf_ntohs(tcp->dest);
-		if (!is_dns_port(p->dport) && !is_dns_port(p->sport))
+		svc = classify_ports(p->sport, p->dport, true);
+		if (svc < 0)
 			return -1;
+		p->service = svc;
 		doff = (tcp->doff_res >> 4) * 4;
 		if (doff < sizeof(*tcp) || doff > l4_len)
 			return -1;
@@ -393,8 +422,10 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 		return -1;
 	p->sport = bpf_ntohs(udp->source);
 	p->dport = bpf_ntohs(udp->dest);
-	if (!is_dns_port(p->dport) && !is_dns_port(p->sport))
+	svc = classify_ports(p->sport, p->dport, false);
+	if (svc < 0)
 		return -1;
+	p->service = svc;
 	ulen = bpf_ntohs(udp->len);
 	if (ulen < sizeof(*udp))
 		return -1;
@@ -575,9 +606,31 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 		stat_inc(DT_STAT_INSERT_FAILED);
 }
 
+/* The part of an event that comes from the remembered query. Everything
+ * before the name is cleared first: ring-buffer memory is not zeroed. */
+static __always_inline void fill_from_query(struct dt_event *e, const struct dt_pending *q)
+{
+	__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
+	e->ts = q->ts;
+	e->netns = q->netns;
+	e->ifindex = q->ifindex;
+	e->pid = q->pid;
+	e->dir = q->dir;
+	e->qtype = q->qtype;
+	e->qclass = q->qclass;
+	e->qflags = q->qflags;
+	e->query_size = q->query_size;
+	e->name_len = q->name_len;
+	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
+	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
+	__builtin_memcpy(e->name, q->name, sizeof(e->name));
+}
+
 static __always_inline void fill_event(struct dt_event *e, const struct dt_key *key,
 				       const struct dt_pending *q)
 {
+	fill_from_query(e, q);
+	e->service = DT_SERVICE_DNS;
 	e->ts = q->ts;
 	e->netns = q->netns;
 	e->ifindex = q->ifindex;
@@ -867,6 +920,378 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 		bpf_map_delete_elem(&dt_tcp_streams, &k);
 }
 
+/*
+ * Multicast DNS. Queries (id 0, to the group) are keyed by name and type
+ * rather than by addresses, since the answer comes from whoever has the
+ * name and goes to the group; the first answer within the window pairs
+ * with the query. mDNS answers usually carry no question: the first
+ * record, answer or question, names what it is about.
+ */
+/* No namespace in the key: a multicast packet reaches every namespace on
+ * the link, and is the same query (or answer) in all of them. */
+struct dt_mdns_key {
+	__u64 name_hash;
+	__u32 responder;	/* announcements only: who announced */
+	__u16 qtype;
+	__u16 name_len;
+};
+
+struct dt_mdns_pending {
+	struct dt_pending q;
+	__u8 client_addr[16];
+	__u16 client_port;
+	__u8 family;
+	__u8 _pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct dt_mdns_key);
+	__type(value, struct dt_mdns_pending);
+} dt_mdns_pending SEC(".maps");
+
+/* Announcements seen lately, so that one seen in several namespaces is
+ * counted (and shown) once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct dt_mdns_key);
+	__type(value, __u64);
+} dt_mdns_announced SEC(".maps");
+
+struct dt_mdns_scratch {
+	struct dt_mdns_pending mq;
+	struct dt_mdns_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dt_mdns_scratch);
+} dt_mdns_scratch SEC(".maps");
+
+/* FNV-1a over the wire name, case folded: mDNS names match regardless of
+ * case. */
+static __always_inline __u64 name_hash(const __u8 *name, __u32 len)
+{
+	__u64 h = 14695981039346656037ULL;
+
+	for (int i = 0; i < DT_NAME_WIRE_MAX; i++) {
+		__u8 c;
+
+		if (i >= len)
+			break;
+		c = name[i & 0xff];
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		h ^= c;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+__noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, __u32 netns,
+		       __u32 dir)
+{
+	struct bpf_dynptr dp;
+	struct dt_reader r = { .dp = &dp };
+	struct dt_dnshdr hbuf, *h;
+	struct dt_mdns_scratch *s;
+	struct dt_mdns_pending *m;
+	struct net_device *dev;
+	struct dt_event *e = NULL;
+	__u16 qtype = 0, qclass = 0, flags;
+	__u32 zero = 0;
+	int name_len;
+	__u64 now;
+
+	if (!p || bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
+		return 0;
+	dev = skb->dev;
+	if (!dev)
+		return 0;
+	r.len = skb->len;
+	if (p->dns_len < sizeof(*h)) {
+		stat_inc(DT_STAT_MAL_SHORT);
+		return 0;
+	}
+	h = bpf_dynptr_slice(&dp, p->dns_off, &hbuf, sizeof(hbuf));
+	if (!h) {
+		stat_inc(DT_STAT_MAL_SHORT);
+		return 0;
+	}
+	flags = bpf_ntohs(h->flags);
+	if (!h->qdcount && (!(flags & 0x8000) || !h->ancount)) {
+		stat_inc(DT_STAT_MAL_NO_QUESTION);
+		return 0;
+	}
+	s = bpf_map_lookup_elem(&dt_mdns_scratch, &zero);
+	if (!s)
+		return 0;
+	m = &s->mq;
+	name_len = read_question(&r, true, p, m->q.name, &qtype, &qclass);
+	if (name_len < 0)
+		return 0;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.name_hash = name_hash(m->q.name, name_len);
+	s->key.qtype = qtype;
+	s->key.name_len = name_len;
+
+	if (!(flags & 0x8000)) {
+		if (bpf_map_lookup_elem(&dt_mdns_pending, &s->key)) {
+			stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
+			return 0;
+		}
+		m->q.ts = bpf_ktime_get_ns();
+		m->q.netns = netns;
+		m->q.ifindex = dev->ifindex;
+		m->q.name_len = name_len;
+		m->q.qtype = qtype;
+		m->q.qclass = qclass & 0x7fff;	/* the unicast-response bit */
+		m->q.qflags = flags;
+		m->q.query_size = p->msg_size;
+		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
+		bpf_probe_read_kernel_str(m->q.ifname, sizeof(m->q.ifname), dev->name);
+		m->q.pid = 0;
+		m->q.comm[0] = 0;
+		if (m->q.dir == DT_DIR_EGRESS && skb->sk && in_task_context()) {
+			struct task_struct *task = bpf_get_current_task_btf();
+
+			if (!(task->flags & PF_KTHREAD)) {
+				m->q.pid = bpf_get_current_pid_tgid() >> 32;
+				bpf_core_read_str(m->q.comm, sizeof(m->q.comm),
+						  &task->group_leader->comm);
+			}
+		}
+		__builtin_memcpy(m->client_addr, p->saddr, 16);
+		m->client_port = p->sport;
+		m->family = p->family;
+		if (!bpf_map_update_elem(&dt_mdns_pending, &s->key, m, BPF_NOEXIST))
+			stat_inc(DT_STAT_MDNS_QUERIES);
+		return 0;
+	}
+
+	/* An answer: to a query of this type, or of type ANY. */
+	struct dt_mdns_pending *q = bpf_map_lookup_elem(&dt_mdns_pending, &s->key);
+
+	if (!q) {
+		s->key.qtype = 255;
+		q = bpf_map_lookup_elem(&dt_mdns_pending, &s->key);
+	}
+	now = bpf_ktime_get_ns();
+	if (!q) {
+		__u64 *seen;
+
+		s->key.qtype = qtype;
+		__builtin_memcpy(&s->key.responder, &p->saddr[12], 4);
+		s->key.responder ^= *(__u32 *)&p->saddr[0];
+		seen = bpf_map_lookup_elem(&dt_mdns_announced, &s->key);
+		if (seen && now - *seen < dt_mdns_window_ns)
+			return 0;
+		bpf_map_update_elem(&dt_mdns_announced, &s->key, &now, BPF_ANY);
+		stat_inc(DT_STAT_MDNS_ANNOUNCEMENTS);
+		if (!dt_show_announcements)
+			return 0;
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e) {
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+			return 0;
+		}
+		/* Describe it with the answer's own name and type. */
+		m->q.ts = now;
+		m->q.netns = netns;
+		m->q.ifindex = dev->ifindex;
+		m->q.pid = 0;
+		m->q.comm[0] = 0;
+		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
+		m->q.qtype = qtype;
+		m->q.qclass = qclass & 0x7fff;
+		m->q.qflags = 0;
+		m->q.query_size = 0;
+		m->q.name_len = name_len;
+		bpf_probe_read_kernel_str(m->q.ifname, sizeof(m->q.ifname), dev->name);
+		fill_from_query(e, &m->q);
+		e->kind = DT_KIND_ANNOUNCEMENT;
+		e->service = DT_SERVICE_MDNS;
+		e->proto = DT_PROTO_UDP;
+		e->family = p->family;
+		__builtin_memcpy(e->client_addr, p->daddr, 16);
+		__builtin_memcpy(e->server_addr, p->saddr, 16);
+		e->client_port = p->dport;
+		e->server_port = p->sport;
+		e->rflags = flags;
+		e->ancount = bpf_ntohs(h->ancount);
+		e->nscount = bpf_ntohs(h->nscount);
+		e->arcount = bpf_ntohs(h->arcount);
+		e->resp_size = p->msg_size;
+		submit_event(e);
+		return 0;
+	}
+	if (q->q.netns != netns || q->q.ifindex != dev->ifindex)
+		return 0;
+	if (dt_rcode_mask & (1U << (flags & 0xf))) {
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e)
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+	}
+	if (e) {
+		fill_from_query(e, &q->q);
+		e->kind = DT_KIND_ANSWERED;
+		e->service = DT_SERVICE_MDNS;
+		e->proto = DT_PROTO_UDP;
+		e->family = q->family;
+		__builtin_memcpy(e->client_addr, q->client_addr, 16);
+		__builtin_memcpy(e->server_addr, p->saddr, 16);
+		e->client_port = q->client_port;
+		e->server_port = p->sport;
+		e->latency_ns = now - q->q.ts;
+		e->rflags = flags;
+		e->ancount = bpf_ntohs(h->ancount);
+		e->nscount = bpf_ntohs(h->nscount);
+		e->arcount = bpf_ntohs(h->arcount);
+		e->resp_size = p->msg_size;
+	}
+	if (bpf_map_delete_elem(&dt_mdns_pending, &s->key)) {
+		if (e)
+			bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
+	stat_inc(DT_STAT_ANSWERED);
+	if (e)
+		submit_event(e);
+	return 0;
+}
+
+/*
+ * Encrypted DNS (DoT on TCP 853, DoQ on UDP 853): nothing to decode, but
+ * the operator should know that it happens, between whom, how much, and
+ * for how long. Counted at the first observation point only.
+ */
+struct dt_conn {
+	__u64 first_ts;
+	__u64 last_ts;
+	__u64 bytes_out;
+	__u64 bytes_in;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 pid;
+	__u8 dir;
+	__u8 service;
+	__u8 _pad[2];
+	char comm[DT_COMM_LEN];
+	char ifname[DT_IFNAMSIZ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct dt_key);
+	__type(value, struct dt_conn);
+} dt_conns SEC(".maps");
+
+static __always_inline void emit_conn(const struct dt_key *key, const struct dt_conn *c,
+				      void *map)
+{
+	struct dt_event *e = NULL;
+
+	if (dt_rcode_mask & (1U << DT_RCODE_ENCRYPTED_BIT)) {
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e)
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+	}
+	if (e) {
+		__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
+		e->kind = DT_KIND_ENCRYPTED;
+		e->service = c->service;
+		e->ts = c->first_ts;
+		e->latency_ns = c->last_ts - c->first_ts;
+		e->bytes_out = c->bytes_out;
+		e->bytes_in = c->bytes_in;
+		e->netns = c->netns;
+		e->ifindex = c->ifindex;
+		e->pid = c->pid;
+		e->dir = c->dir;
+		e->proto = key->proto;
+		e->family = key->family;
+		__builtin_memcpy(e->client_addr, key->client_addr, 16);
+		__builtin_memcpy(e->server_addr, key->server_addr, 16);
+		e->client_port = key->client_port;
+		e->server_port = key->server_port;
+		__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
+		__builtin_memcpy(e->ifname, c->ifname, sizeof(e->ifname));
+	}
+	if (bpf_map_delete_elem(map, key)) {
+		if (e)
+			bpf_ringbuf_discard(e, 0);
+		return;
+	}
+	if (e)
+		submit_event(e);
+}
+
+static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_packet *p,
+					     __u8 dir, __u32 netns, struct net_device *dev)
+{
+	struct dt_key key = {};
+	struct dt_conn *c;
+	bool to_server = p->dport == DT_ENCRYPTED_PORT;
+	__u64 now = bpf_ktime_get_ns();
+
+	__builtin_memcpy(key.client_addr, to_server ? p->saddr : p->daddr, 16);
+	__builtin_memcpy(key.server_addr, to_server ? p->daddr : p->saddr, 16);
+	key.client_port = to_server ? p->sport : p->dport;
+	key.server_port = to_server ? p->dport : p->sport;
+	key.proto = p->proto;
+	key.family = p->family;
+	if (is_loopback(key.server_addr, p->family))
+		key.netns = netns;
+
+	c = bpf_map_lookup_elem(&dt_conns, &key);
+	if (!c) {
+		struct dt_conn fresh = {};
+
+		/* A TCP connection starts with its SYN, or (begun before
+		 * tracing) with data; its closing handshake, pure ACKs and
+		 * FINs, is no reason to start tracking it. */
+		if (p->proto == DT_PROTO_TCP && !(p->tcp_flags & DT_TH_SYN) &&
+		    (p->dns_len == 0 || (p->tcp_flags & (DT_TH_FIN | DT_TH_RST))))
+			return;
+		fresh.first_ts = now;
+		fresh.last_ts = now;
+		fresh.netns = netns;
+		fresh.ifindex = dev->ifindex;
+		fresh.dir = dir;
+		fresh.service = p->service;
+		bpf_probe_read_kernel_str(fresh.ifname, sizeof(fresh.ifname), dev->name);
+		if (dir == DT_DIR_EGRESS && to_server && skb->sk && in_task_context()) {
+			struct task_struct *task = bpf_get_current_task_btf();
+
+			if (!(task->flags & PF_KTHREAD)) {
+				fresh.pid = bpf_get_current_pid_tgid() >> 32;
+				bpf_core_read_str(fresh.comm, sizeof(fresh.comm),
+						  &task->group_leader->comm);
+			}
+		}
+		if (bpf_map_update_elem(&dt_conns, &key, &fresh, BPF_NOEXIST))
+			return;
+		stat_inc(DT_STAT_ENCRYPTED_CONNS);
+		c = bpf_map_lookup_elem(&dt_conns, &key);
+		if (!c)
+			return;
+	}
+	if (c->netns != netns || c->ifindex != dev->ifindex)
+		return;
+	c->last_ts = now;
+	if (to_server)
+		__sync_fetch_and_add(&c->bytes_out, p->dns_len);
+	else
+		__sync_fetch_and_add(&c->bytes_in, p->dns_len);
+	if (p->proto == DT_PROTO_TCP && (p->tcp_flags & (DT_TH_FIN | DT_TH_RST)))
+		emit_conn(&key, c, &dt_conns);
+}
+
 static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 {
 	struct dt_reader r;
@@ -904,12 +1329,16 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 		return 0;
 	netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 
-	if (!dyn) {
-		/* TCP payloads sit in page fragments: UDP only here. */
-		if (p.proto == DT_PROTO_TCP)
+	if (p.service == DT_SERVICE_DOT || p.service == DT_SERVICE_DOQ) {
+		handle_encrypted(skb, &p, dir, netns, dev);
+	} else if (!dyn) {
+		/* TCP payloads sit in page fragments: plain UDP DNS only. */
+		if (p.proto == DT_PROTO_TCP || p.service == DT_SERVICE_MDNS)
 			stat_inc(DT_STAT_NONLINEAR);
 		else
 			handle_message(skb, &r, false, dir, &p, netns);
+	} else if (p.service == DT_SERVICE_MDNS) {
+		dt_mdns(skb, &p, netns, dir);
 	} else if (p.proto == DT_PROTO_TCP) {
 		handle_tcp(skb, &r, dir, &p, netns, dev);
 	} else {
@@ -981,6 +1410,56 @@ static long sweep_one(void *map, struct dt_key *key, struct dt_pending *q,
 	return 0;
 }
 
+static long sweep_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pending *m,
+		       struct dt_sweep_ctx *c)
+{
+	struct dt_event *e = NULL;
+
+	if ((__s64)(c->now - m->q.ts) < (__s64)dt_mdns_window_ns)
+		return 0;
+	if (dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT)) {
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e)
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+	}
+	if (e) {
+		fill_from_query(e, &m->q);
+		e->kind = DT_KIND_TIMEOUT;
+		e->service = DT_SERVICE_MDNS;
+		e->proto = DT_PROTO_UDP;
+		e->family = m->family;
+		__builtin_memcpy(e->client_addr, m->client_addr, 16);
+		/* Asked of the group: no server answered. */
+		if (m->family == 4) {
+			e->server_addr[0] = 224;
+			e->server_addr[3] = 251;
+		} else {
+			e->server_addr[0] = 0xff;
+			e->server_addr[1] = 0x02;
+			e->server_addr[15] = 0xfb;
+		}
+		e->client_port = m->client_port;
+		e->server_port = DT_MDNS_PORT;
+	}
+	if (bpf_map_delete_elem(map, key)) {
+		if (e)
+			bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
+	stat_inc(DT_STAT_TIMEOUTS);
+	if (e)
+		submit_event(e);
+	return 0;
+}
+
+static long sweep_conn(void *map, struct dt_key *key, struct dt_conn *conn,
+		       struct dt_sweep_ctx *c)
+{
+	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)dt_conn_idle_ns)
+		emit_conn(key, conn, map);
+	return 0;
+}
+
 /* Run by user space (BPF_PROG_RUN) every few hundred milliseconds. */
 SEC("syscall")
 int dt_sweep(void *ctx)
@@ -989,5 +1468,7 @@ int dt_sweep(void *ctx)
 
 	bpf_for_each_map_elem(&dt_pending, sweep_one, &c, 0);
 	dt_last_occupancy = c.seen;
+	bpf_for_each_map_elem(&dt_mdns_pending, sweep_mdns, &c, 0);
+	bpf_for_each_map_elem(&dt_conns, sweep_conn, &c, 0);
 	return 0;
 }

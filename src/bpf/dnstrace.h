@@ -16,13 +16,28 @@
 #define DT_IFNAMSIZ 16
 #define DT_COMM_LEN 16
 
-/* Bit of dt_rcode_mask standing for an unanswered query. */
+/* Bits of dt_rcode_mask standing for an unanswered query and for an
+ * encrypted connection. */
 #define DT_RCODE_TIMEOUT_BIT 16
+#define DT_RCODE_ENCRYPTED_BIT 17
 
 enum dt_kind {
 	DT_KIND_ANSWERED = 0,
 	DT_KIND_TIMEOUT = 1,
+	DT_KIND_ANNOUNCEMENT = 2,	/* mDNS answer nobody asked for */
+	DT_KIND_ENCRYPTED = 3,		/* a DoT or DoQ connection */
 };
+
+/* What runs on the port: plain DNS, multicast DNS, or encrypted DNS. */
+enum dt_service {
+	DT_SERVICE_DNS = 0,
+	DT_SERVICE_MDNS = 1,
+	DT_SERVICE_DOT = 2,
+	DT_SERVICE_DOQ = 3,
+};
+
+#define DT_MDNS_PORT 5353
+#define DT_ENCRYPTED_PORT 853
 
 enum dt_dir {
 	DT_DIR_EGRESS = 0,
@@ -56,6 +71,9 @@ enum dt_stat {
 	DT_STAT_IP_FRAGMENT,		/* later IP fragment: no UDP header to read */
 	DT_STAT_TCP_RESYNC,		/* TCP stream position lost: restarted at a segment */
 	DT_STAT_TCP_SKIPPED,		/* TCP messages beyond the per-segment limit, skipped */
+	DT_STAT_MDNS_QUERIES,		/* mDNS queries tracked */
+	DT_STAT_MDNS_ANNOUNCEMENTS,	/* mDNS answers to no tracked query */
+	DT_STAT_ENCRYPTED_CONNS,	/* DoT and DoQ connections seen */
 	DT_STAT_MAX,
 };
 
@@ -95,7 +113,9 @@ struct dt_pending {
 /* One finished transaction, sent to user space. */
 struct dt_event {
 	__u64 ts;		/* bpf_ktime_get_ns() of the query */
-	__u64 latency_ns;	/* 0 for a timeout */
+	__u64 latency_ns;	/* 0 for a timeout; an encrypted connection's duration */
+	__u64 bytes_out;	/* encrypted connections: client to server */
+	__u64 bytes_in;		/* and server to client */
 	__u32 netns;
 	__u32 ifindex;
 	__u32 pid;
@@ -118,7 +138,8 @@ struct dt_event {
 	__u16 query_size;
 	__u16 resp_size;
 	__u16 name_len;
-	__u8 _pad[6];
+	__u8 service;		/* enum dt_service */
+	__u8 _pad[5];
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 	__u8 name[DT_QBUF_LEN];
