@@ -366,16 +366,18 @@ impl<'obj> Tracer<'obj> {
 
     /// The last sweep, at exit: open encrypted connections are reported
     /// too, as they stand.
-    pub fn final_sweep(&mut self) -> Result<u64> {
+    pub fn final_sweep(&mut self) -> Result<(u64, bool)> {
         if let Some(bss) = self.skel.maps.bss_data.as_deref_mut() {
             bss.dt_sweep_flush = 1;
         }
-        self.sweep()
+        self.sweep_once()
     }
 
     /// Expires queries older than the timeout (they become TIMEOUT records
-    /// in the ring buffer) and returns how many queries are still pending.
-    pub fn sweep(&self) -> Result<u64> {
+    /// in the ring buffer) and returns how many queries are still pending
+    /// and whether the sweep stopped at its budget (more is due: read the
+    /// ring buffer, then sweep again).
+    pub fn sweep_once(&self) -> Result<(u64, bool)> {
         self.skel
             .progs
             .dt_sweep
@@ -387,9 +389,20 @@ impl<'obj> Tracer<'obj> {
             .bss_data
             .as_deref()
             .context("the BPF object has no .bss section")?;
-        // SAFETY: the sweep program wrote this field and has returned; a
-        // volatile read keeps the compiler from caching an older value.
-        Ok(unsafe { std::ptr::read_volatile(&bss.dt_last_occupancy) })
+        // SAFETY: the sweep program wrote these fields and has returned; a
+        // volatile read keeps the compiler from caching older values.
+        let (pending, more) = unsafe {
+            (
+                std::ptr::read_volatile(&bss.dt_last_occupancy),
+                std::ptr::read_volatile(&bss.dt_last_budget_used) != 0,
+            )
+        };
+        Ok((pending, more))
+    }
+
+    /// A sweep, for callers that do not read the ring buffer in between.
+    pub fn sweep(&self) -> Result<u64> {
+        Ok(self.sweep_once()?.0)
     }
 
     pub fn counters(&self) -> Result<Counters> {

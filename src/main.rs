@@ -223,8 +223,10 @@ fn run(args: &Args, started: Instant) -> Result<()> {
 
         let now = Instant::now();
         if now >= next_sweep {
-            let pending = tracer.sweep()?;
-            next_sweep = now + sweep_every;
+            let (pending, more) = tracer.sweep_once()?;
+            // A sweep that stopped at its budget has left expired queries:
+            // read what it reported and come back at once.
+            next_sweep = if more { now } else { now + sweep_every };
             if !occupancy_warned && pending * 10 >= u64::from(tracer.max_pending) * 9 {
                 occupancy_warned = true;
                 let msg = format!(
@@ -280,10 +282,19 @@ fn run(args: &Args, started: Instant) -> Result<()> {
     // Stop watching packets, expire what has timed out, and deliver what is
     // already in the ring buffer, unless the reader is gone.
     tracer.detach();
-    let in_flight = tracer.final_sweep()?;
-    if !sink.borrow().done() {
-        rb.consume().ok();
-    }
+    // Each round reports at most the sweep's budget. A flood's backlog may
+    // take a few, but Ctrl-C must not wait long: what is left counts as
+    // pending at exit.
+    let exit_by = Instant::now() + Duration::from_secs(1);
+    let in_flight = loop {
+        let (pending, more) = tracer.final_sweep()?;
+        if !sink.borrow().done() {
+            rb.consume().ok();
+        }
+        if !more || Instant::now() >= exit_by {
+            break pending;
+        }
+    };
     drop(rb);
     let mut sink = sink.into_inner();
     sink.flush();

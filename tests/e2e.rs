@@ -36,6 +36,9 @@ fn udp_ipv4_against_dnsmasq() {
     assert_eq!(refused.status, "REFUSED");
     let out = tracer.stop();
     assert!(out.status.success(), "{}", out.stderr);
+    // This kernel allows bpf_dynptr_from_skb in tracing programs: a dynptr
+    // program that fails to load must not hide behind the fallback.
+    assert!(out.stderr.contains("dynptr reader"), "{}", out.stderr);
     assert_eq!(
         out.records.len(),
         3,

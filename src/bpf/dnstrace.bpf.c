@@ -48,6 +48,8 @@ const volatile __u64 dt_wakeup_bytes = 1 << 20;
 
 /* Entries seen by the last sweep: user space derives evictions from it. */
 __u64 dt_last_occupancy = 0;
+/* The last sweep stopped at its budget: more is waiting to expire. */
+__u32 dt_last_budget_used = 0;
 /* Set by user space before its last sweep: report every open encrypted
  * connection now. */
 __u32 dt_sweep_flush = 0;
@@ -1376,14 +1378,25 @@ struct dt_sweep_ctx {
 	__u64 seen;
 };
 
+/* Expired so far in this sweep. A global, not a field of the callbacks'
+ * context: the verifier would track a context counter compared against the
+ * budget exactly, one state per value, and give up. */
+__u64 dt_sweep_expired = 0;
+
+/* Timeouts one sweep may report: about 6.5 MiB of the 8 MiB ring buffer,
+ * so that a flood of unanswered queries cannot overflow it. User space
+ * reads the records and sweeps again when a sweep used it all. */
+#define DT_SWEEP_BUDGET 16384
+
 static long sweep_one(void *map, struct dt_key *key, struct dt_pending *q,
 		      struct dt_sweep_ctx *c)
 {
 	struct dt_event *e = NULL;
 
 	c->seen++;
-	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns)
+	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
+	dt_sweep_expired++;
 	if (dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT)) {
 		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
 		if (!e)
@@ -1415,8 +1428,9 @@ static long sweep_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pendin
 {
 	struct dt_event *e = NULL;
 
-	if ((__s64)(c->now - m->q.ts) < (__s64)dt_mdns_window_ns)
+	if ((__s64)(c->now - m->q.ts) < (__s64)dt_mdns_window_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
+	dt_sweep_expired++;
 	if (dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT)) {
 		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
 		if (!e)
@@ -1455,8 +1469,12 @@ static long sweep_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pendin
 static long sweep_conn(void *map, struct dt_key *key, struct dt_conn *conn,
 		       struct dt_sweep_ctx *c)
 {
-	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)dt_conn_idle_ns)
+	if (dt_sweep_expired >= DT_SWEEP_BUDGET)
+		return 0;
+	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)dt_conn_idle_ns) {
+		dt_sweep_expired++;
 		emit_conn(key, conn, map);
+	}
 	return 0;
 }
 
@@ -1464,11 +1482,13 @@ static long sweep_conn(void *map, struct dt_key *key, struct dt_conn *conn,
 SEC("syscall")
 int dt_sweep(void *ctx)
 {
-	struct dt_sweep_ctx c = { .now = bpf_ktime_get_ns(), .seen = 0 };
+	struct dt_sweep_ctx c = { .now = bpf_ktime_get_ns() };
 
+	dt_sweep_expired = 0;
 	bpf_for_each_map_elem(&dt_pending, sweep_one, &c, 0);
 	dt_last_occupancy = c.seen;
 	bpf_for_each_map_elem(&dt_mdns_pending, sweep_mdns, &c, 0);
 	bpf_for_each_map_elem(&dt_conns, sweep_conn, &c, 0);
+	dt_last_budget_used = dt_sweep_expired >= DT_SWEEP_BUDGET;
 	return 0;
 }

@@ -1,0 +1,159 @@
+//! A flood of a million queries that are never answered, as root: the
+//! pending map stays bounded, each query is reported as TIMEOUT or counted
+//! as evicted, and dnstrace stays live and small.
+
+mod util;
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use util::{privileged, Link, Responder};
+
+/// A counter's value from the `-v` summary lines.
+fn counter(stderr: &str, key: &str) -> u64 {
+    stderr
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(key))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {key} in:\n{stderr}"))
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_million_unanswered_queries() {
+    let Some(_serial) = privileged("a_million_unanswered_queries") else {
+        return;
+    };
+    let link = Link::new("flood", 28);
+    // Nobody has .99: the queries leave and are dropped on the other side.
+    let dead: std::net::Ipv4Addr = "10.77.28.99".parse().unwrap();
+    link.client.ip(&[
+        "neigh",
+        "replace",
+        &dead.to_string(),
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        &link.client_if,
+        "nud",
+        "permanent",
+    ]);
+    let live = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, live);
+
+    let out_path = std::env::temp_dir().join(format!("dnstrace-flood-{}.json", std::process::id()));
+    let out_file = std::fs::File::create(&out_path).unwrap();
+    let bin = std::env::var("DNSTRACE_BIN").unwrap_or_else(|_| util::DNSTRACE.to_string());
+    let mut child = Command::new(bin)
+        .args([
+            "--json",
+            "-v",
+            "--timeout",
+            "1s",
+            "--server",
+            &dead.to_string(),
+            "--server",
+            &link.server_v4.to_string(),
+        ])
+        .stdout(out_file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Read stderr all along: a full pipe would block dnstrace.
+    let mut err_pipe = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // 16 sockets x 65536 ids: 1,048,576 distinct queries.
+    let started = Instant::now();
+    let sent = link.client.within(move || {
+        let target = SocketAddr::new(IpAddr::V4(dead), 53);
+        let mut sent = 0u64;
+        for s in 0..16u32 {
+            let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+            for id in 0..=u16::MAX {
+                let q = util::dns::build_query(id, &format!("q{s}-{id}.flood.test"), 1);
+                if sock.send_to(&q, target).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        sent
+    });
+    let flood_secs = started.elapsed().as_secs_f64();
+    // Still live: a real query in the middle of the backlog is reported.
+    let answer = util::query(&link.client, live, 4242, "alive.flood.test", 1);
+    assert!(answer.is_some());
+    std::thread::sleep(Duration::from_millis(2500));
+    let hwm = vm_hwm_kib(pid);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dnstrace did not exit after the flood"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = err_reader.join().unwrap();
+    assert!(status.success(), "{stderr}");
+
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let _ = std::fs::remove_file(&out_path);
+    let timeout_lines = text
+        .lines()
+        .filter(|l| l.contains("\"rcode\":\"TIMEOUT\""))
+        .count() as u64;
+    let alive = text
+        .lines()
+        .filter(|l| l.contains("alive.flood.test"))
+        .count();
+
+    let queries = counter(&stderr, "queries");
+    let timeouts = counter(&stderr, "timeouts");
+    let evicted = counter(&stderr, "evicted");
+    let drops = counter(&stderr, "ringbuf_drops");
+    let insert_failed = counter(&stderr, "insert_failed");
+    let pending: u64 = stderr
+        .lines()
+        .find_map(|l| {
+            l.split("; ")
+                .nth(1)
+                .and_then(|p| p.strip_suffix(" queries still pending at exit"))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    println!(
+        "flood: sent {sent} in {flood_secs:.1}s; tracked {queries}, timed out {timeouts} ({timeout_lines} reported, {drops} dropped), evicted {evicted}, pending {pending}, insert failed {insert_failed}; dnstrace peak RSS {} MiB",
+        hwm / 1024
+    );
+    assert_eq!(sent, 1 << 20, "every query left");
+    // Every query is accounted for, once.
+    assert_eq!(queries + insert_failed, sent + 1, "{stderr}");
+    assert_eq!(timeouts + evicted + pending, sent, "{stderr}");
+    assert!(evicted > 0, "the 65536-entry map cannot hold a million");
+    // Every timeout the kernel counted was reported, or dropped and counted.
+    assert_eq!(timeout_lines + drops, timeouts, "{stderr}");
+    assert_eq!(alive, 1, "the live query among the flood");
+    assert!(hwm > 0 && hwm < 64 * 1024, "peak RSS {hwm} KiB");
+}
