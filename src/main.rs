@@ -1,6 +1,5 @@
 //! dnstrace: every DNS transaction on a Linux host, traced with eBPF.
 
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
