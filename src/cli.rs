@@ -216,6 +216,12 @@ pub struct Args {
     /// Do not print the summary at exit
     #[arg(long)]
     pub no_summary: bool,
+
+    // Hidden: for packagers, and for refreshing the committed copies
+    // (`cargo run -- --generate-assets .`); it needs no privileges.
+    /// Write shell completions and the man page under DIR, then exit
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub generate_assets: Option<PathBuf>,
 }
 
 impl Args {

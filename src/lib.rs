@@ -2,6 +2,7 @@
 //! (decoding, filtering, rendering) that the binary, the tests and the
 //! fuzzers share.
 
+pub mod assets;
 pub mod bpf;
 pub mod cli;
 pub mod dns;

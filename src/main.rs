@@ -82,6 +82,9 @@ fn classify_load_error(err: anyhow::Error) -> anyhow::Error {
 }
 
 fn run(args: &Args, started: Instant) -> Result<()> {
+    if let Some(dir) = &args.generate_assets {
+        return dnstrace::assets::write_all(dir).context("writing completions and the man page");
+    }
     let format = args.output_format(std::io::stdout().is_terminal());
     let filter = Filter::from_args(args);
 
