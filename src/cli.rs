@@ -256,9 +256,7 @@ impl Args {
             ));
         }
         if let Some(p) = &self.btf {
-            if !p.is_file() {
-                return Err(format!("--btf {}: no such file", p.display()));
-            }
+            crate::preflight::check_btf_file(p)?;
         }
         Ok(())
     }
