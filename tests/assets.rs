@@ -2,9 +2,11 @@
 //! generates today, and the man page documents every flag and every JSON
 //! field the code has.
 
+mod util;
+
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use clap::CommandFactory;
@@ -12,31 +14,12 @@ use dnstrace::assets;
 use dnstrace::cli::Args;
 use dnstrace::event::{Direction, Proto, Transaction};
 use dnstrace::output::{Clock, JsonRecord};
+use util::{TempDir, DNSTRACE};
 
-const DNSTRACE: &str = env!("CARGO_BIN_EXE_dnstrace");
 const REFRESH: &str = "cargo run -- --generate-assets .";
 
 /// The directories that hold generated files, relative to the repository.
 const GENERATED_DIRS: [&str; 2] = ["completions", "man"];
-
-/// A fresh empty directory under the system's temporary directory, removed
-/// on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("dnstrace-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Every file under the generated directories of `root`, relative to it.
 fn generated_files(root: &Path) -> Vec<String> {
@@ -61,7 +44,7 @@ fn committed_completions_and_man_page_are_fresh() {
     let tmp = TempDir::new("assets");
     let out = Command::new(DNSTRACE)
         .arg("--generate-assets")
-        .arg(&tmp.0)
+        .arg(&tmp.path)
         .output()
         .expect("running dnstrace --generate-assets");
     assert!(
@@ -71,7 +54,7 @@ fn committed_completions_and_man_page_are_fresh() {
     );
 
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fresh = generated_files(&tmp.0);
+    let fresh = generated_files(&tmp.path);
     assert_eq!(
         fresh.len(),
         assets::files().len(),
@@ -79,7 +62,7 @@ fn committed_completions_and_man_page_are_fresh() {
     );
     let mut stale = Vec::new();
     for rel in &fresh {
-        let want = fs::read(tmp.0.join(rel)).unwrap();
+        let want = fs::read(tmp.path.join(rel)).unwrap();
         match fs::read(repo.join(rel)) {
             Ok(have) if have == want => {}
             Ok(_) => stale.push(format!("{rel} differs")),
@@ -107,7 +90,7 @@ fn generating_needs_no_privileges() {
     let mut cmd = if root {
         // As nobody with no capabilities, into a directory nobody may write.
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&tmp.0, fs::Permissions::from_mode(0o777)).unwrap();
+        fs::set_permissions(&tmp.path, fs::Permissions::from_mode(0o777)).unwrap();
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid=65534",
@@ -123,7 +106,7 @@ fn generating_needs_no_privileges() {
     };
     let out = cmd
         .arg("--generate-assets")
-        .arg(&tmp.0)
+        .arg(&tmp.path)
         .output()
         .expect("running dnstrace --generate-assets (setpriv is in util-linux)");
     assert!(
@@ -131,7 +114,7 @@ fn generating_needs_no_privileges() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(tmp.0.join("man/dnstrace.1").is_file());
+    assert!(tmp.path.join("man/dnstrace.1").is_file());
 }
 
 #[test]
