@@ -284,8 +284,15 @@ fn open_and_load<'obj>(
     }
     let mut open = builder.open(storage).context("opening the BPF object")?;
     configure(&mut open, cfg, reader)?;
-    open.load()
-        .context("loading the BPF programs into the kernel")
+    // With --btf, a load failure is as likely the file's fault (types of
+    // another kernel) as the kernel's: say which file was used.
+    open.load().with_context(|| match &cfg.btf {
+        Some(btf) => format!(
+            "loading the BPF programs into the kernel, relocated with the types in --btf {}",
+            btf.display()
+        ),
+        None => "loading the BPF programs into the kernel".to_string(),
+    })
 }
 
 impl<'obj> Tracer<'obj> {

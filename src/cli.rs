@@ -26,7 +26,7 @@ Exit status: 0 on success (also when stopped by Ctrl-C, --duration, --count or a
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Live table (for now the text lines with a header)
+    /// Live table with views (keys: t, s, space, r, ?, q)
     Table,
     /// One aligned line per transaction
     Text,
@@ -255,6 +255,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(0..=crate::metrics::MAX_SERVERS_LIMIT as i64),
           help_heading = "Metrics")]
     pub metrics_max_servers: u32,
+
+    // Hidden: for packagers, and for refreshing the committed copies
+    // (`cargo run -- --generate-assets .`); it needs no privileges.
+    /// Write shell completions and the man page under DIR, then exit
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub generate_assets: Option<PathBuf>,
 }
 
 impl Args {
@@ -289,9 +295,7 @@ impl Args {
             ));
         }
         if let Some(p) = &self.btf {
-            if !p.is_file() {
-                return Err(format!("--btf {}: no such file", p.display()));
-            }
+            crate::preflight::check_btf_file(p)?;
         }
         Ok(())
     }

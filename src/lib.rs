@@ -3,6 +3,7 @@
 //! fuzzers share.
 
 pub mod aggregate;
+pub mod assets;
 pub mod bpf;
 pub mod cli;
 pub mod dns;

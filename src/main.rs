@@ -85,6 +85,9 @@ fn classify_load_error(err: anyhow::Error) -> anyhow::Error {
 }
 
 fn run(args: &Args, started: Instant) -> Result<()> {
+    if let Some(dir) = &args.generate_assets {
+        return dnstrace::assets::write_all(dir).context("writing completions and the man page");
+    }
     let stdout_tty = std::io::stdout().is_terminal();
     let mut format = args.output_format(stdout_tty);
     if format == OutputFormat::Table && !stdout_tty {

@@ -55,6 +55,28 @@ pub fn check_privileges(status: &str) -> Result<(), PreflightError> {
     })
 }
 
+/// A `--btf` file must be BTF that libbpf can parse (raw, as in
+/// /sys/kernel/btf/vmlinux, or an ELF file with a .BTF section). Checked
+/// before loading, because libbpf's own failure later reads like a kernel
+/// that cannot run the programs.
+pub fn check_btf_file(path: &Path) -> Result<(), String> {
+    match fs::metadata(path) {
+        Err(_) => return Err(format!("--btf {}: no such file", path.display())),
+        Ok(m) if !m.is_file() => return Err(format!("--btf {}: not a file", path.display())),
+        Ok(_) => {}
+    }
+    // libbpf would print its own complaint too; ours says it once.
+    let print = libbpf_rs::set_print(None);
+    let parsed = libbpf_rs::btf::Btf::from_path(path);
+    libbpf_rs::set_print(print);
+    parsed.map(drop).map_err(|e| {
+        format!(
+            "--btf {}: not a BTF file (raw BTF as in /sys/kernel/btf/vmlinux, or ELF with a .BTF section): {e:#}",
+            path.display()
+        )
+    })
+}
+
 /// The kernel's BTF is needed to relocate the program (CO-RE) and to attach
 /// to the typed tracepoints.
 pub fn check_btf(custom: Option<&Path>) -> Result<(), PreflightError> {
@@ -141,6 +163,20 @@ mod tests {
         assert!(e.message.contains("sudo"));
         assert!(check_privileges("CapEff:\t0000000000000000\n").is_err());
         assert!(check_privileges("garbage").is_err());
+    }
+
+    #[test]
+    fn btf_files_are_checked_before_loading() {
+        assert!(check_btf_file(Path::new("/sys/kernel/btf/vmlinux")).is_ok());
+        let e = check_btf_file(Path::new("/nonexistent/vmlinux.btf")).unwrap_err();
+        assert!(
+            e.starts_with("--btf /nonexistent/vmlinux.btf: no such file"),
+            "{e}"
+        );
+        let e = check_btf_file(Path::new("/")).unwrap_err();
+        assert!(e.contains("not a file"), "{e}");
+        let e = check_btf_file(Path::new("/proc/self/status")).unwrap_err();
+        assert!(e.contains("not a BTF file"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,66 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'dnstrace' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'dnstrace'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'dnstrace' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table on a terminal, text otherwise]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table on a terminal, text otherwise]')
+            [CompletionResult]::new('--min-latency', '--min-latency', [CompletionResultType]::ParameterName, 'Only transactions at least this slow (timeouts always qualify)')
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'Only this DNS transaction id (up to 16 times)')
+            [CompletionResult]::new('--rcode', '--rcode', [CompletionResultType]::ParameterName, 'Only this response code: NOERROR, NXDOMAIN, ..., a number, TIMEOUT, or ENCRYPTED (DoT and DoQ connections)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only names matching this case-insensitive glob (''*'' spans dots)')
+            [CompletionResult]::new('--qtype', '--qtype', [CompletionResultType]::ParameterName, 'Only this query type: A, AAAA, MX, TYPE65280, ...')
+            [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Only queries from this client address or network')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Only queries to this server address or network')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Only transactions seen first on this interface (any namespace)')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Only transactions seen first on this interface (any namespace)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Only queries sent by this process id')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only queries sent by this process id')
+            [CompletionResult]::new('--comm', '--comm', [CompletionResultType]::ParameterName, 'Only queries sent by a process of this name (as in /proc/PID/comm)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Also trace DNS on this port, besides 53 (up to 15 times)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Report a query unanswered after this long as TIMEOUT')
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Stop after this long')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Stop after this many transactions have been shown')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many transactions have been shown')
+            [CompletionResult]::new('--max-pending', '--max-pending', [CompletionResultType]::ParameterName, 'Queries tracked at once; the oldest are evicted (and counted) beyond it')
+            [CompletionResult]::new('--btf', '--btf', [CompletionResultType]::ParameterName, 'BTF file describing the running kernel, for kernels without /sys/kernel/btf/vmlinux')
+            [CompletionResult]::new('--reader', '--reader', [CompletionResultType]::ParameterName, 'How the kernel program reads packet bytes')
+            [CompletionResult]::new('--columns', '--columns', [CompletionResultType]::ParameterName, 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field')
+            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)')
+            [CompletionResult]::new('--metrics-max-servers', '--metrics-max-servers', [CompletionResultType]::ParameterName, 'Servers with their own label in the metrics (the busiest); the rest are "other"')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --output json')
+            [CompletionResult]::new('--errors', '--errors', [CompletionResultType]::ParameterName, 'Only failures: any rcode but NOERROR, and timeouts')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: the loader''s choices and every counter at exit (-vv: libbpf''s log)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: the loader''s choices and every counter at exit (-vv: libbpf''s log)')
+            [CompletionResult]::new('--announcements', '--announcements', [CompletionResultType]::ParameterName, 'Also show mDNS answers that no query asked for (they are always counted)')
+            [CompletionResult]::new('--no-summary', '--no-summary', [CompletionResultType]::ParameterName, 'Do not print the summary at exit (losses are still reported)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

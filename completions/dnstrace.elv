@@ -1,0 +1,60 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[dnstrace] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'dnstrace'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'dnstrace'= {
+            cand -o 'Output format [default: table on a terminal, text otherwise]'
+            cand --output 'Output format [default: table on a terminal, text otherwise]'
+            cand --min-latency 'Only transactions at least this slow (timeouts always qualify)'
+            cand --id 'Only this DNS transaction id (up to 16 times)'
+            cand --rcode 'Only this response code: NOERROR, NXDOMAIN, ..., a number, TIMEOUT, or ENCRYPTED (DoT and DoQ connections)'
+            cand --name 'Only names matching this case-insensitive glob (''*'' spans dots)'
+            cand --qtype 'Only this query type: A, AAAA, MX, TYPE65280, ...'
+            cand --client 'Only queries from this client address or network'
+            cand --server 'Only queries to this server address or network'
+            cand -i 'Only transactions seen first on this interface (any namespace)'
+            cand --interface 'Only transactions seen first on this interface (any namespace)'
+            cand -p 'Only queries sent by this process id'
+            cand --pid 'Only queries sent by this process id'
+            cand --comm 'Only queries sent by a process of this name (as in /proc/PID/comm)'
+            cand --port 'Also trace DNS on this port, besides 53 (up to 15 times)'
+            cand --timeout 'Report a query unanswered after this long as TIMEOUT'
+            cand -d 'Stop after this long'
+            cand --duration 'Stop after this long'
+            cand -c 'Stop after this many transactions have been shown'
+            cand --count 'Stop after this many transactions have been shown'
+            cand --max-pending 'Queries tracked at once; the oldest are evicted (and counted) beyond it'
+            cand --btf 'BTF file describing the running kernel, for kernels without /sys/kernel/btf/vmlinux'
+            cand --reader 'How the kernel program reads packet bytes'
+            cand --columns 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field'
+            cand --metrics 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)'
+            cand --metrics-max-servers 'Servers with their own label in the metrics (the busiest); the rest are "other"'
+            cand --json 'Same as --output json'
+            cand --errors 'Only failures: any rcode but NOERROR, and timeouts'
+            cand -v 'More detail: the loader''s choices and every counter at exit (-vv: libbpf''s log)'
+            cand --verbose 'More detail: the loader''s choices and every counter at exit (-vv: libbpf''s log)'
+            cand --announcements 'Also show mDNS answers that no query asked for (they are always counted)'
+            cand --no-summary 'Do not print the summary at exit (losses are still reported)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,380 @@
+//! Shell completions and the man page, generated from the clap definition
+//! so that they cannot disagree with `--help`. Copies are committed under
+//! `completions/` and `man/` for packagers; tests/assets.rs fails when they
+//! are stale (`cargo run -- --generate-assets .` refreshes them).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use clap::CommandFactory;
+use clap_complete::{Generator, Shell};
+use clap_mangen::roff::{bold, italic, roman, Inline, Roff};
+use clap_mangen::Man;
+
+use crate::cli::Args;
+
+const BIN: &str = "dnstrace";
+
+/// Every shell clap_complete knows, each written to its conventional name
+/// (`dnstrace.bash`, `_dnstrace`, `dnstrace.fish`, `dnstrace.elv`,
+/// `_dnstrace.ps1`).
+pub const SHELLS: [Shell; 5] = [
+    Shell::Bash,
+    Shell::Zsh,
+    Shell::Fish,
+    Shell::Elvish,
+    Shell::PowerShell,
+];
+
+/// The JSON fields in the order they are printed: name, type, meaning.
+/// tests/assets.rs checks this list against what `output::JsonRecord`
+/// actually serializes, so the man page cannot miss or invent a field.
+pub const JSON_FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "ts",
+        "string",
+        "When the query was first seen: RFC 3339, UTC, with microseconds.",
+    ),
+    (
+        "id",
+        "number or null",
+        "The DNS transaction id; null for an encrypted connection.",
+    ),
+    (
+        "qname",
+        "string or null",
+        "The question name (null for an encrypted connection), without the trailing dot (\".\" for the root). Bytes outside \
+         printable ASCII, and \".\" or \"\\\" inside a label, are escaped as dig does \
+         (\"\\027\", \"\\.\").",
+    ),
+    (
+        "qtype",
+        "string or null",
+        "A, AAAA, MX, ..., or TYPE<n>; null for an encrypted connection.",
+    ),
+    (
+        "rcode",
+        "string",
+        "NOERROR, NXDOMAIN, SERVFAIL, ..., RCODE<n>, TIMEOUT for a query unanswered \
+         after --timeout, or ENCRYPTED for a DoT or DoQ connection.",
+    ),
+    (
+        "latency_ms",
+        "number or null",
+        "Milliseconds from the query to the response, measured at the observation point \
+         nearest the client; null for TIMEOUT.",
+    ),
+    ("client_ip", "string", "The address that asked."),
+    ("client_port", "number", "The port that asked."),
+    ("server_ip", "string", "The address that was asked."),
+    ("server_port", "number", "The port that was asked."),
+    ("proto", "string", "The transport: udp or tcp."),
+    (
+        "interface",
+        "string",
+        "The interface where the query was first seen.",
+    ),
+    (
+        "pid",
+        "number or null",
+        "The process that sent the query; null when the query did not leave in that \
+         process's own context (a wrong process is worse than none).",
+    ),
+    (
+        "comm",
+        "string or null",
+        "That process's name, as in /proc/PID/comm; null when pid is.",
+    ),
+    (
+        "kind",
+        "string",
+        "transaction (a query and its response or TIMEOUT), announcement (an mDNS answer \
+         to no query, with --announcements) or encrypted (a DoT or DoQ connection).",
+    ),
+    ("service", "string", "dns, mdns, dot or doq."),
+    (
+        "qclass",
+        "string or null",
+        "IN, CH, ...; null for an encrypted connection.",
+    ),
+    (
+        "opcode",
+        "string or null",
+        "QUERY, NOTIFY, UPDATE, ...; null for an encrypted connection.",
+    ),
+    (
+        "flags",
+        "array of strings",
+        "Header flags in dig's order: aa, tc, rd, ra, ad, cd (rd and cd from the query, \
+         the others from the response).",
+    ),
+    ("truncated", "bool", "Whether the response had TC set."),
+    (
+        "answers",
+        "number or null",
+        "Records in the response's answer section; null for TIMEOUT.",
+    ),
+    (
+        "authority",
+        "number or null",
+        "Records in the response's authority section; null for TIMEOUT.",
+    ),
+    (
+        "additional",
+        "number or null",
+        "Records in the response's additional section; null for TIMEOUT.",
+    ),
+    (
+        "query_size",
+        "number or null",
+        "Size of the query's DNS message in bytes; null for an announcement or an encrypted \
+         connection.",
+    ),
+    (
+        "response_size",
+        "number or null",
+        "Size of the response's DNS message in bytes; null for TIMEOUT.",
+    ),
+    (
+        "duration_ms",
+        "number or null",
+        "An encrypted connection's duration, first packet to last; null otherwise.",
+    ),
+    (
+        "bytes_sent",
+        "number or null",
+        "An encrypted connection's payload bytes from client to server; null otherwise.",
+    ),
+    (
+        "bytes_received",
+        "number or null",
+        "An encrypted connection's payload bytes from server to client; null otherwise.",
+    ),
+    (
+        "netns",
+        "number",
+        "Inode of the network namespace of the observation point, as in /proc/PID/ns/net.",
+    ),
+    (
+        "ifindex",
+        "number",
+        "The interface's index in that namespace.",
+    ),
+    (
+        "direction",
+        "string",
+        "egress or ingress: which way the query was going where it was first seen.",
+    ),
+];
+
+/// Exit statuses, as in `--help` and `preflight`'s constants.
+const EXIT_STATUSES: &[(&str, &str)] = &[
+    (
+        "0",
+        "Success, including Ctrl-C, SIGTERM, --duration, --count and a closed pipe \
+         (dnstrace | head).",
+    ),
+    ("1", "A runtime error."),
+    ("2", "A usage error: a bad flag or value."),
+    ("3", "Not privileged enough to load BPF programs."),
+    (
+        "4",
+        "The kernel lacks what dnstrace needs: BTF, the tracepoints, BPF features.",
+    ),
+];
+
+/// What each example shows, and the command.
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "Every DNS transaction on the host, as lines of text:",
+        "sudo dnstrace",
+    ),
+    (
+        "Only the slow ones (timeouts always qualify):",
+        "sudo dnstrace --min-latency 50ms",
+    ),
+    (
+        "Names under a Kubernetes cluster domain that do not exist:",
+        "sudo dnstrace --rcode NXDOMAIN --name '*.svc.cluster.local'",
+    ),
+    (
+        "Any failure from one resolver, for AAAA queries:",
+        "sudo dnstrace --errors --server 10.96.0.10 --qtype AAAA",
+    ),
+    (
+        "Two programs, on eth0, with a 2 s timeout, for a minute:",
+        "sudo dnstrace --comm curl --comm wget -i eth0 --timeout 2s -d 1m",
+    ),
+    (
+        "Names that fail, as they happen:",
+        "sudo dnstrace --json | jq -r 'select(.rcode != \"NOERROR\") | \"\\(.rcode) \\(.qname)\"'",
+    ),
+    (
+        "Mean latency per server over 30 seconds:",
+        "sudo dnstrace --json -d 30s | jq -s 'map(select(.latency_ms)) | group_by(.server_ip)\n  \
+         | map({server: .[0].server_ip, n: length, mean_ms: (map(.latency_ms) | add / length)})'",
+    ),
+    (
+        "Which processes time out:",
+        "sudo dnstrace --json --rcode TIMEOUT | jq -r '\"\\(.comm // \"?\") \\(.qname) -> \\(.server_ip)\"'",
+    ),
+];
+
+/// A tagged paragraph: the term on one line, the text indented below.
+fn item(roff: &mut Roff, term: Vec<Inline>, text: &str) {
+    roff.control("TP", []);
+    roff.text(term);
+    roff.text([roman(text)]);
+}
+
+fn paragraph(roff: &mut Roff, text: &str) {
+    roff.control("PP", []);
+    roff.text([roman(text)]);
+}
+
+/// The sections clap knows nothing about.
+fn extra_sections() -> Roff {
+    let mut roff = Roff::new();
+
+    roff.control("SH", ["OUTPUT"]);
+    roff.text([roman(
+        "One line per transaction, aligned: local time, process (comm[pid], or - when not \
+         known), client -> server, protocol, DNS id, query type, name, response code (with \
+         ,TC when truncated) and latency. With --json, one JSON object per line instead \
+         (see JSON OUTPUT).",
+    )]);
+    paragraph(
+        &mut roff,
+        "At exit, standard error gets a summary: transactions answered and timed out, and \
+         what was lost and why: ring buffer full, evicted from the pending-query map, still \
+         pending at exit, malformed packets skipped by reason. Losses are also reported \
+         while tracing. Standard output carries nothing but the transactions.",
+    );
+
+    roff.control("SH", ["JSON OUTPUT"]);
+    roff.text([roman(
+        "With --json or --output json, each transaction is one JSON object on one line, \
+         with these fields in this order. The names are fixed; fields may be added.",
+    )]);
+    for (name, ty, meaning) in JSON_FIELDS {
+        item(
+            &mut roff,
+            vec![bold(*name), roman(" ("), italic(*ty), roman(")")],
+            meaning,
+        );
+    }
+
+    roff.control("SH", ["EXIT STATUS"]);
+    for (status, meaning) in EXIT_STATUSES {
+        item(&mut roff, vec![bold(*status)], meaning);
+    }
+
+    roff.control("SH", ["REQUIREMENTS"]);
+    roff.text([roman(
+        "Linux 5.14 or later with BTF (/sys/kernel/btf/vmlinux, or --btf PATH with a BTF file \
+         for the running kernel), BPF ring buffers and tp_btf tracepoints; root, or \
+         CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN. Kernels from about 6.14 on let the \
+         program read packets with bpf_dynptr_from_skb; older ones get the linear reader, \
+         chosen at start-up.",
+    )]);
+
+    roff.control("SH", ["EXAMPLES"]);
+    for (what, command) in EXAMPLES {
+        roff.control("PP", []);
+        roff.text([roman(*what)]);
+        roff.control("RS", ["4"]);
+        roff.control("EX", []);
+        roff.text([roman(*command)]);
+        roff.control("EE", []);
+        roff.control("RE", []);
+    }
+
+    roff.control("SH", ["SEE ALSO"]);
+    roff.control("BR", ["dig", "(1),"]);
+    roff.control("BR", ["tcpdump", "(8),"]);
+    roff.control("BR", ["bpftool", "(8)"]);
+    roff
+}
+
+/// The man page, in roff.
+pub fn man_page() -> Vec<u8> {
+    // NAME is one short line; DESCRIPTION keeps the whole of --help's text.
+    let cmd = Args::command().about("trace every DNS transaction on a Linux host with eBPF");
+    // clap_mangen writes an empty date as nothing at all, which shifts the
+    // source and manual into the date's place; "" keeps them in theirs. No
+    // real date: the page must regenerate identically for the staleness test.
+    let man = Man::new(cmd)
+        .title("DNSTRACE")
+        .date("\"\"")
+        .manual("User Commands");
+    // Writing to a Vec cannot fail.
+    let mut page = Vec::new();
+    man.render_title(&mut page).expect("render to memory");
+    // Every render_* call starts with the same preamble; keep only the first.
+    let preamble = Roff::new().render();
+    let mut section = |render: &dyn Fn(&mut Vec<u8>) -> io::Result<()>| {
+        let mut buf = Vec::new();
+        render(&mut buf).expect("render to memory");
+        let body = buf.strip_prefix(preamble.as_bytes()).unwrap_or(&buf);
+        page.extend_from_slice(body);
+    };
+    // Flag names, capabilities and field names read badly when hyphenated.
+    section(&|w| Roff::new().control("nh", []).to_writer(w));
+    section(&|w| man.render_name_section(w));
+    section(&|w| man.render_synopsis_section(w));
+    section(&|w| man.render_description_section(w));
+    section(&|w| man.render_options_section(w));
+    section(&|w| extra_sections().to_writer(w));
+    section(&|w| man.render_version_section(w));
+    page
+}
+
+/// The command as completions should offer it. clap_complete offers hidden
+/// flags too (`--generate-assets`), and clap cannot remove an argument, so
+/// the visible ones are copied into a fresh command.
+fn visible_command() -> clap::Command {
+    let full = Args::command();
+    let visible = full.get_arguments().filter(|a| !a.is_hide_set()).cloned();
+    clap::Command::new(BIN)
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(visible)
+}
+
+/// The completion script for one shell.
+pub fn completion(shell: Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut visible_command(), BIN, &mut out);
+    out
+}
+
+/// Where each generated file goes, relative to the repository (or package)
+/// root, with its contents.
+pub fn files() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = SHELLS
+        .iter()
+        .map(|&shell| {
+            (
+                format!("completions/{}", shell.file_name(BIN)),
+                completion(shell),
+            )
+        })
+        .collect();
+    files.push((format!("man/{BIN}.1"), man_page()));
+    files
+}
+
+/// Writes every completion script and the man page under `dir`.
+pub fn write_all(dir: &Path) -> io::Result<()> {
+    for (rel, contents) in files() {
+        let path = dir.join(&rel);
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(named)?;
+        }
+        fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&contents))
+            .map_err(named)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! `--btf PATH`: the loader relocates the programs against the given file,
+//! a copy of the kernel's BTF traces like the original, and a file that is
+//! not BTF is refused before anything loads. (A missing file is covered in
+//! tests/cli.rs.)
+
+mod util;
+
+use std::fs;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use util::{dig, privileged, Link, Responder, TempDir, Tracer, DNSTRACE};
+
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn dnstrace_with_btf(btf: &Path) -> Output {
+    Command::new(DNSTRACE)
+        .arg("--btf")
+        .arg(btf)
+        .args(["--duration", "1s"])
+        .output()
+        .expect("running dnstrace")
+}
+
+#[test]
+fn a_copy_of_the_kernel_btf_loads_and_traces() {
+    let Some(_serial) = privileged("a_copy_of_the_kernel_btf_loads_and_traces") else {
+        return;
+    };
+    let tmp = TempDir::new("btf");
+    let copy = tmp.path.join("vmlinux.btf");
+    fs::copy(KERNEL_BTF, &copy).expect("copying the kernel's BTF");
+
+    let link = Link::new("btf", 230);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&[
+        "--btf",
+        copy.to_str().unwrap(),
+        "--server",
+        &link.server_v4.to_string(),
+    ]);
+    let d = dig(&link.client, server.ip(), "www.btf.test", &["AAAA"]);
+    assert_eq!(d.status, "NOERROR", "{}", d.stdout);
+    let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.records.len(), 1, "{}", out.stdout);
+    let r = out.by_id(d.id.expect("dig printed an id"));
+    assert_eq!(r["qname"], "www.btf.test");
+    assert_eq!(r["qtype"], "AAAA");
+    assert_eq!(r["rcode"], "NOERROR");
+    assert_eq!(r["interface"], link.client_if.as_str());
+    assert_eq!(r["comm"], "dig");
+    assert!(r["latency_ms"].as_f64().is_some(), "{r}");
+}
+
+#[test]
+fn the_loader_relocates_against_the_given_file() {
+    let Some(_serial) = privileged("the_loader_relocates_against_the_given_file") else {
+        return;
+    };
+    // Valid BTF that describes no type at all: it parses, so only the
+    // loader can reject it, and only if it relocates the programs against
+    // this file rather than the kernel's own BTF, which has every type.
+    let tmp = TempDir::new("btf-empty");
+    let empty = tmp.path.join("empty.btf");
+    let mut btf = Vec::new();
+    btf.extend_from_slice(&0xeb9f_u16.to_le_bytes()); // magic
+    btf.extend_from_slice(&[1, 0]); // version 1, no flags
+    for field in [24u32, 0, 0, 0, 1] {
+        // header length; type section offset and length; string section
+        // offset and length (one byte: the empty string)
+        btf.extend_from_slice(&field.to_le_bytes());
+    }
+    btf.push(0);
+    fs::write(&empty, &btf).unwrap();
+
+    let out = dnstrace_with_btf(&empty);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!("--btf {}", empty.display())),
+        "the failure names the file: {err}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_btf_is_a_usage_error() {
+    // Checked before the preflight, so this needs no privileges.
+    let tmp = TempDir::new("btf-bad");
+    let text = tmp.path.join("not-btf.txt");
+    fs::write(&text, "this is not BTF\n").unwrap();
+    let mut cases = vec![(text, "not a BTF file"), (tmp.path.clone(), "not a file")];
+    if let Ok(kernel) = fs::read(KERNEL_BTF) {
+        let truncated = tmp.path.join("truncated.btf");
+        fs::write(&truncated, &kernel[..kernel.len() / 2]).unwrap();
+        cases.push((truncated, "not a BTF file"));
+    }
+    for (path, why) in cases {
+        let out = dnstrace_with_btf(&path);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
+        assert!(
+            err.contains(&format!("--btf {}: {why}", path.display())),
+            "{err}"
+        );
+        assert_eq!(err.matches("error:").count(), 1, "said once: {err}");
+    }
+}
