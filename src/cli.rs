@@ -218,7 +218,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(64..=16_777_216), help_heading = "Advanced")]
     pub max_pending: u32,
 
-    /// BTF file describing the running kernel, for kernels without /sys/kernel/btf/vmlinux
+    /// BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux (the kernel
+    /// must still expose its own BTF, which the typed tracepoints need)
     #[arg(long, value_name = "PATH", help_heading = "Advanced")]
     pub btf: Option<PathBuf>,
 

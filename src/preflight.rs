@@ -92,10 +92,12 @@ pub fn check_btf(custom: Option<&Path>) -> Result<(), PreflightError> {
     if Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Ok(());
     }
+    // A --btf file would not help: the typed tracepoints dnstrace attaches
+    // to need the kernel's own BTF, not only a description for relocation.
     Err(PreflightError {
         message: "this kernel exposes no BTF at /sys/kernel/btf/vmlinux (it was built without \
-                  CONFIG_DEBUG_INFO_BTF): pass --btf PATH with a BTF file for this exact kernel \
-                  (for example from BTFHub), or use a kernel with BTF"
+                  CONFIG_DEBUG_INFO_BTF), and dnstrace's typed tracepoints need it: use a \
+                  kernel built with BTF (most distributions' kernels since 2020 are)"
             .into(),
         exit_code: EXIT_KERNEL,
     })
