@@ -118,7 +118,7 @@ _dnstrace() {
                     return 0
                     ;;
                 --reader)
-                    COMPREPLY=($(compgen -W "auto dynptr linear" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto dynptr linear tracepoint" -- "${cur}"))
                     return 0
                     ;;
                 --columns)

@@ -19,7 +19,8 @@ complete -c dnstrace -l max-pending -d 'Queries tracked at once; the oldest are 
 complete -c dnstrace -l btf -d 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux (the kernel must still expose its own BTF, which the typed tracepoints need)' -r -F
 complete -c dnstrace -l reader -d 'How the kernel program reads packet bytes' -r -f -a "auto\t'dynptr when the kernel allows it, else linear'
 dynptr\t'bpf_dynptr_from_skb: reads page fragments too (kernel 6.14 or so)'
-linear\t'bpf_probe_read_kernel of the linear part: older kernels, UDP only'"
+linear\t'bpf_probe_read_kernel of the linear part: older kernels, UDP only'
+tracepoint\t'Classic tracepoints and the linear reader: kernels without their own BTF (with --btf)'"
 complete -c dnstrace -l columns -d 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field' -r
 complete -c dnstrace -l metrics -d 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)' -r
 complete -c dnstrace -l metrics-max-servers -d 'Servers with their own label in the metrics (the busiest); the rest are "other"' -r

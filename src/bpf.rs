@@ -192,6 +192,14 @@ impl Counters {
 pub enum Reader {
     Dynptr,
     Linear,
+    /// Classic (untyped) tracepoints, for kernels without BTF of their own.
+    Classic,
+}
+
+/// Whether the running kernel exposes its own BTF, which typed (tp_btf)
+/// tracepoints need.
+pub fn kernel_has_btf() -> bool {
+    std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 
 impl Reader {
@@ -199,6 +207,7 @@ impl Reader {
         match self {
             Reader::Dynptr => "dynptr reader (linear data and page fragments)",
             Reader::Linear => "linear reader (kernel lacks bpf_dynptr_from_skb for tracing; payloads in page fragments are skipped)",
+            Reader::Classic => "classic tracepoints with the linear reader (no kernel BTF: fields read through probes relocated against --btf; plain UDP DNS only)",
         }
     }
 }
@@ -259,14 +268,24 @@ fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &Config<'_>, reader: Reader) 
         .dt_pending
         .set_max_entries(cfg.max_pending)
         .context("sizing the pending-query map")?;
-    let (keep, skip) = match reader {
-        Reader::Dynptr => (true, false),
-        Reader::Linear => (false, true),
-    };
-    open.progs.dt_egress.set_autoload(keep);
-    open.progs.dt_ingress.set_autoload(keep);
-    open.progs.dt_egress_linear.set_autoload(skip);
-    open.progs.dt_ingress_linear.set_autoload(skip);
+    // Load only the programs of the chosen reader: a kernel that cannot
+    // verify the others must not be asked to.
+    let typed = reader != Reader::Classic;
+    let progs = &mut open.progs;
+    progs.dt_egress.set_autoload(reader == Reader::Dynptr);
+    progs.dt_ingress.set_autoload(reader == Reader::Dynptr);
+    progs
+        .dt_egress_linear
+        .set_autoload(reader == Reader::Linear);
+    progs
+        .dt_ingress_linear
+        .set_autoload(reader == Reader::Linear);
+    progs.dt_egress_classic.set_autoload(!typed);
+    progs.dt_ingress_classic.set_autoload(!typed);
+    progs.dt_softirq_entry.set_autoload(typed);
+    progs.dt_softirq_exit.set_autoload(typed);
+    progs.dt_softirq_entry_classic.set_autoload(!typed);
+    progs.dt_softirq_exit_classic.set_autoload(!typed);
     Ok(())
 }
 
@@ -308,6 +327,16 @@ impl<'obj> Tracer<'obj> {
                 open_and_load(&mut storage.first, cfg, Reader::Linear)?,
                 Reader::Linear,
             ),
+            ReaderChoice::Tracepoint => (
+                open_and_load(&mut storage.first, cfg, Reader::Classic)?,
+                Reader::Classic,
+            ),
+            // Typed tracepoints need the kernel's own BTF; without it only
+            // the classic ones, relocated against --btf, can work.
+            ReaderChoice::Auto if !kernel_has_btf() => (
+                open_and_load(&mut storage.first, cfg, Reader::Classic)?,
+                Reader::Classic,
+            ),
             ReaderChoice::Auto => match open_and_load(&mut storage.first, cfg, Reader::Dynptr) {
                 Ok(skel) => (skel, Reader::Dynptr),
                 Err(dynptr_err) => {
@@ -336,11 +365,19 @@ impl<'obj> Tracer<'obj> {
 
     fn attach(&mut self) -> Result<()> {
         let progs = &self.skel.progs;
+        let softirq = if self.reader == Reader::Classic {
+            [
+                &progs.dt_softirq_entry_classic,
+                &progs.dt_softirq_exit_classic,
+            ]
+        } else {
+            [&progs.dt_softirq_entry, &progs.dt_softirq_exit]
+        };
         // Context tracking first, so that no packet is attributed to a
         // process before the softirq flags are being kept.
         for (tp, prog) in [
-            ("irq/softirq_entry", &progs.dt_softirq_entry),
-            ("irq/softirq_exit", &progs.dt_softirq_exit),
+            ("irq/softirq_entry", softirq[0]),
+            ("irq/softirq_exit", softirq[1]),
         ] {
             let link = prog
                 .attach()
@@ -355,6 +392,10 @@ impl<'obj> Tracer<'obj> {
             Reader::Linear => [
                 ("net_dev_queue", &progs.dt_egress_linear),
                 ("netif_receive_skb", &progs.dt_ingress_linear),
+            ],
+            Reader::Classic => [
+                ("net_dev_queue", &progs.dt_egress_classic),
+                ("netif_receive_skb", &progs.dt_ingress_classic),
             ],
         };
         for (tp, prog) in pair {

@@ -42,6 +42,8 @@ pub enum ReaderChoice {
     Dynptr,
     /// bpf_probe_read_kernel of the linear part: older kernels, UDP only
     Linear,
+    /// Classic tracepoints and the linear reader: kernels without their own BTF (with --btf)
+    Tracepoint,
 }
 
 /// A response code to keep: a header rcode (0-15) or an unanswered query.

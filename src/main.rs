@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser};
 use libbpf_rs::{PrintLevel, RingBufferBuilder};
 
 use dnstrace::bpf::{self, Config, ObjectStorage, Tracer};
-use dnstrace::cli::{Args, OutputFormat};
+use dnstrace::cli::{Args, OutputFormat, ReaderChoice};
 use dnstrace::filter::Filter;
 use dnstrace::metrics::{Metrics, MetricsServer};
 use dnstrace::output::Clock;
@@ -124,6 +124,13 @@ fn run(args: &Args, started: Instant) -> Result<()> {
             .context("installing signal handlers")?;
     }
 
+    // Classic tracepoints, chosen or forced by a kernel without BTF, are
+    // looked up in tracefs.
+    if args.reader == ReaderChoice::Tracepoint
+        || (args.reader == ReaderChoice::Auto && !bpf::kernel_has_btf())
+    {
+        preflight::ensure_tracefs()?;
+    }
     let cfg = Config {
         filter: &filter,
         announcements: args.announcements,
@@ -143,17 +150,18 @@ fn run(args: &Args, started: Instant) -> Result<()> {
         "dnstrace: tracing DNS over {} on port {} ({}DoT/DoQ on 853) in every network namespace ({}ms to attach, {}){}{}; Ctrl-C to stop",
         match tracer.reader {
             bpf::Reader::Dynptr => "UDP and TCP",
-            bpf::Reader::Linear => "UDP",
+            bpf::Reader::Linear | bpf::Reader::Classic => "UDP",
         },
         ports.join(","),
         match tracer.reader {
             bpf::Reader::Dynptr => "mDNS on 5353, ",
-            bpf::Reader::Linear => "",
+            bpf::Reader::Linear | bpf::Reader::Classic => "",
         },
         attached.duration_since(started).as_millis(),
         match tracer.reader {
             bpf::Reader::Dynptr => "dynptr reader",
             bpf::Reader::Linear => "linear reader",
+            bpf::Reader::Classic => "classic tracepoints",
         },
         if filters.is_empty() { "" } else { "; filters: " },
         filters

@@ -92,13 +92,46 @@ pub fn check_btf(custom: Option<&Path>) -> Result<(), PreflightError> {
     if Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Ok(());
     }
-    // A --btf file would not help: the typed tracepoints dnstrace attaches
-    // to need the kernel's own BTF, not only a description for relocation.
     Err(PreflightError {
-        message: "this kernel exposes no BTF at /sys/kernel/btf/vmlinux (it was built without \
-                  CONFIG_DEBUG_INFO_BTF), and dnstrace's typed tracepoints need it: use a \
-                  kernel built with BTF (most distributions' kernels since 2020 are)"
-            .into(),
+        message:
+            "this kernel exposes no BTF at /sys/kernel/btf/vmlinux (it was built without \
+                  CONFIG_DEBUG_INFO_BTF): pass --btf PATH with a BTF file for this exact kernel \
+                  (for example from BTFHub); dnstrace then uses classic tracepoints (plain UDP DNS)"
+                .into(),
+        exit_code: EXIT_KERNEL,
+    })
+}
+
+/// Classic tracepoints are found through tracefs (their ids); mount it at
+/// /sys/kernel/tracing when no tracefs is there, as perf and bpftrace do.
+pub fn ensure_tracefs() -> Result<(), PreflightError> {
+    let roots = [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ];
+    if roots.iter().any(|r| Path::new(r).is_dir()) {
+        return Ok(());
+    }
+    let target = c"/sys/kernel/tracing";
+    // SAFETY: both strings are NUL-terminated and live across the call.
+    let rc = unsafe {
+        libc::mount(
+            c"tracefs".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    Err(PreflightError {
+        message: format!(
+            "classic tracepoints need tracefs, which is not mounted and could not be: mount -t \
+             tracefs nodev /sys/kernel/tracing ({})",
+            std::io::Error::last_os_error()
+        ),
         exit_code: EXIT_KERNEL,
     })
 }

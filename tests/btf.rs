@@ -59,6 +59,48 @@ fn a_copy_of_the_kernel_btf_loads_and_traces() {
     assert!(r["latency_ms"].as_f64().is_some(), "{r}");
 }
 
+/// What a kernel without its own BTF gets: classic tracepoints whose every
+/// kernel field read is relocated against the --btf file (this kernel has
+/// BTF, but the classic programs do not use it).
+#[test]
+fn classic_tracepoints_with_a_btf_file_trace_udp() {
+    let Some(_serial) = privileged("classic_tracepoints_with_a_btf_file_trace_udp") else {
+        return;
+    };
+    let tmp = TempDir::new("btf-classic");
+    let copy = tmp.path.join("vmlinux.btf");
+    fs::copy(KERNEL_BTF, &copy).expect("copying the kernel's BTF");
+    let link = Link::new("btfc", 231);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&[
+        "--btf",
+        copy.to_str().unwrap(),
+        "--reader",
+        "tracepoint",
+        "--server",
+        &link.server_v4.to_string(),
+    ]);
+    let d = dig(
+        &link.client,
+        server.ip(),
+        "rcode-nxdomain.classic.test",
+        &[],
+    );
+    let late = dig(&link.client, server.ip(), "delay-30.classic.test", &[]);
+    let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("classic tracepoints"), "{}", out.stderr);
+    assert_eq!(out.records.len(), 2, "{}", out.stdout);
+    let r = out.by_id(d.id.unwrap());
+    assert_eq!(r["qname"], "rcode-nxdomain.classic.test");
+    assert_eq!(r["rcode"], "NXDOMAIN");
+    assert_eq!(r["interface"], link.client_if.as_str());
+    assert_eq!(r["comm"], "dig", "process attribution through probe reads");
+    let r = out.by_id(late.id.unwrap());
+    assert!(r["latency_ms"].as_f64().unwrap() >= 30.0, "{r}");
+}
+
 #[test]
 fn the_loader_relocates_against_the_given_file() {
     let Some(_serial) = privileged("the_loader_relocates_against_the_given_file") else {

@@ -163,6 +163,36 @@ static __always_inline bool in_task_context(void)
 	return flag && *flag == 0;
 }
 
+/*
+ * Field reads that work for both kinds of program: typed (tp_btf) programs
+ * load kernel fields directly, classic tracepoint programs (for kernels
+ * without BTF of their own) read them through CO-RE probe reads. btf is a
+ * constant at every call site, so each program keeps one branch.
+ */
+#define RD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+
+/*
+ * The process that sent a packet, when the hook runs in its context: a
+ * local egress on a socket, not in a softirq and not from a kernel thread
+ * (threaded NAPI, workqueues relay packets for others). Fills comm with
+ * the thread group leader's name (resolvers send from named worker
+ * threads); returns 0 when the sender cannot be trusted.
+ */
+static __always_inline __u32 packet_sender(struct sk_buff *skb, __u8 dir, char *comm, bool btf)
+{
+	struct task_struct *task, *leader;
+
+	comm[0] = 0;
+	if (dir != DT_DIR_EGRESS || !RD(btf, skb, sk) || !in_task_context())
+		return 0;
+	task = btf ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
+	if (RD(btf, task, flags) & PF_KTHREAD)
+		return 0;
+	leader = RD(btf, task, group_leader);
+	bpf_core_read_str(comm, DT_COMM_LEN, &leader->comm);
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
 struct dt_reader {
 	struct bpf_dynptr *dp;
 	unsigned char *data;	/* skb->data, for the linear reader */
@@ -528,7 +558,7 @@ static __always_inline bool is_loopback(const __u8 *addr, __u8 family)
 	return addr[15] == 1;
 }
 
-static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *r,
+static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *r, bool btf,
 					 bool dyn, __u8 dir, struct dt_packet *p,
 					 struct dt_dnshdr *h, __u32 netns,
 					 struct net_device *dev)
@@ -577,27 +607,13 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 
 	q->ts = bpf_ktime_get_ns();
 	q->netns = netns;
-	q->ifindex = dev->ifindex;
+	q->ifindex = RD(btf, dev, ifindex);
 	q->name_len = name_len;
 	q->qflags = bpf_ntohs(h->flags);
 	q->query_size = p->msg_size;
 	q->dir = dir;
 	bpf_probe_read_kernel_str(q->ifname, sizeof(q->ifname), dev->name);
-	q->pid = 0;
-	q->comm[0] = 0;
-	if (dir == DT_DIR_EGRESS && skb->sk && in_task_context()) {
-		struct task_struct *task = bpf_get_current_task_btf();
-
-		/* Kernel threads (threaded NAPI, workqueues) only relay
-		 * packets for others. */
-		if (!(task->flags & PF_KTHREAD)) {
-			/* The process, not the thread: resolvers often send
-			 * from worker threads with names of their own. */
-			q->pid = bpf_get_current_pid_tgid() >> 32;
-			bpf_core_read_str(q->comm, sizeof(q->comm),
-					  &task->group_leader->comm);
-		}
-	}
+	q->pid = packet_sender(skb, dir, q->comm, btf);
 
 	err = bpf_map_update_elem(&dt_pending, key, q, BPF_NOEXIST);
 	if (err == 0)
@@ -655,7 +671,7 @@ static __always_inline void fill_event(struct dt_event *e, const struct dt_key *
 	__builtin_memcpy(e->name, q->name, sizeof(e->name));
 }
 
-static __always_inline void handle_response(struct dt_reader *r, bool dyn,
+static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool btf,
 					    struct dt_packet *p, struct dt_dnshdr *h,
 					    __u32 netns, struct net_device *dev)
 {
@@ -695,7 +711,7 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 		return;
 	}
 	/* Complete only where the query was first seen (nearest the client). */
-	if (q->netns != netns || q->ifindex != dev->ifindex)
+	if (q->netns != netns || q->ifindex != RD(btf, dev, ifindex))
 		return;
 
 	/* A response that echoes another question is not this query's answer. */
@@ -744,10 +760,10 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn,
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */
 static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader *r,
-					   bool dyn, __u8 dir, struct dt_packet *p,
+					   bool dyn, bool btf, __u8 dir, struct dt_packet *p,
 					   __u32 netns)
 {
-	struct net_device *dev = skb->dev;
+	struct net_device *dev = RD(btf, skb, dev);
 	struct dt_dnshdr hbuf, *h;
 
 	if (!dev)
@@ -762,9 +778,9 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 		return;
 	}
 	if (bpf_ntohs(h->flags) & 0x8000)
-		handle_response(r, dyn, p, h, netns, dev);
+		handle_response(r, dyn, btf, p, h, netns, dev);
 	else
-		handle_query(skb, r, dyn, dir, p, h, netns, dev);
+		handle_query(skb, r, btf, dyn, dir, p, h, netns, dev);
 }
 
 /*
@@ -784,7 +800,7 @@ __noinline int dt_message(struct sk_buff *skb __arg_trusted, struct dt_packet *p
 		return 0;
 	r.len = skb->len;
 	r.headlen = r.len - skb->data_len;
-	handle_message(skb, &r, true, dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS,
+	handle_message(skb, &r, true, true, dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS,
 		       p, netns);
 	return 0;
 }
@@ -1056,17 +1072,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		m->q.query_size = p->msg_size;
 		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
 		bpf_probe_read_kernel_str(m->q.ifname, sizeof(m->q.ifname), dev->name);
-		m->q.pid = 0;
-		m->q.comm[0] = 0;
-		if (m->q.dir == DT_DIR_EGRESS && skb->sk && in_task_context()) {
-			struct task_struct *task = bpf_get_current_task_btf();
-
-			if (!(task->flags & PF_KTHREAD)) {
-				m->q.pid = bpf_get_current_pid_tgid() >> 32;
-				bpf_core_read_str(m->q.comm, sizeof(m->q.comm),
-						  &task->group_leader->comm);
-			}
-		}
+		m->q.pid = packet_sender(skb, m->q.dir, m->q.comm, true);
 		__builtin_memcpy(m->client_addr, p->saddr, 16);
 		m->client_port = p->sport;
 		m->family = p->family;
@@ -1234,8 +1240,10 @@ static __always_inline void emit_conn(const struct dt_key *key, const struct dt_
 }
 
 static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_packet *p,
-					     __u8 dir, __u32 netns, struct net_device *dev)
+					     __u8 dir, __u32 netns, struct net_device *dev,
+					     bool btf)
 {
+	__u32 ifindex = RD(btf, dev, ifindex);
 	struct dt_key key = {};
 	struct dt_conn *c;
 	bool to_server = p->dport == DT_ENCRYPTED_PORT;
@@ -1263,19 +1271,12 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 		fresh.first_ts = now;
 		fresh.last_ts = now;
 		fresh.netns = netns;
-		fresh.ifindex = dev->ifindex;
+		fresh.ifindex = ifindex;
 		fresh.dir = dir;
 		fresh.service = p->service;
 		bpf_probe_read_kernel_str(fresh.ifname, sizeof(fresh.ifname), dev->name);
-		if (dir == DT_DIR_EGRESS && to_server && skb->sk && in_task_context()) {
-			struct task_struct *task = bpf_get_current_task_btf();
-
-			if (!(task->flags & PF_KTHREAD)) {
-				fresh.pid = bpf_get_current_pid_tgid() >> 32;
-				bpf_core_read_str(fresh.comm, sizeof(fresh.comm),
-						  &task->group_leader->comm);
-			}
-		}
+		if (to_server)
+			fresh.pid = packet_sender(skb, dir, fresh.comm, btf);
 		if (bpf_map_update_elem(&dt_conns, &key, &fresh, BPF_NOEXIST))
 			return;
 		stat_inc(DT_STAT_ENCRYPTED_CONNS);
@@ -1283,7 +1284,7 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 		if (!c)
 			return;
 	}
-	if (c->netns != netns || c->ifindex != dev->ifindex)
+	if (c->netns != netns || c->ifindex != ifindex)
 		return;
 	c->last_ts = now;
 	if (to_server)
@@ -1294,12 +1295,12 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 		emit_conn(&key, c, &dt_conns);
 }
 
-static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
+static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn, bool btf)
 {
 	struct dt_reader r;
 	struct dt_packet p;
 	struct net_device *dev;
-	__u16 l3proto = skb->protocol;
+	__u16 l3proto = RD(btf, skb, protocol);
 	__u16 nh;
 	long net_off;
 	__u32 netns;
@@ -1307,15 +1308,15 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 
 	if (l3proto != bpf_htons(ETH_P_IP) && l3proto != bpf_htons(ETH_P_IPV6))
 		return 0;
-	nh = skb->network_header;
+	nh = RD(btf, skb, network_header);
 	if (nh == 0xffff)
 		return 0;
-	r.data = skb->data;
-	net_off = (long)nh - (long)(r.data - skb->head);
+	r.data = RD(btf, skb, data);
+	net_off = (long)nh - (long)(r.data - RD(btf, skb, head));
 	if (net_off < 0 || net_off > 1024)
 		return 0;
-	r.len = skb->len;
-	r.headlen = r.len - skb->data_len;
+	r.len = RD(btf, skb, len);
+	r.headlen = r.len - RD(btf, skb, data_len);
 	r.dp = &dp;
 	if (dyn) {
 		if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
@@ -1326,19 +1327,19 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 		return 0;
 	stat_inc(DT_STAT_DNS_PACKETS);
 
-	dev = skb->dev;
+	dev = RD(btf, skb, dev);
 	if (!dev)
 		return 0;
 	netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 
 	if (p.service == DT_SERVICE_DOT || p.service == DT_SERVICE_DOQ) {
-		handle_encrypted(skb, &p, dir, netns, dev);
+		handle_encrypted(skb, &p, dir, netns, dev, btf);
 	} else if (!dyn) {
 		/* TCP payloads sit in page fragments: plain UDP DNS only. */
 		if (p.proto == DT_PROTO_TCP || p.service == DT_SERVICE_MDNS)
 			stat_inc(DT_STAT_NONLINEAR);
 		else
-			handle_message(skb, &r, false, dir, &p, netns);
+			handle_message(skb, &r, false, btf, dir, &p, netns);
 	} else if (p.service == DT_SERVICE_MDNS) {
 		dt_mdns(skb, &p, netns, dir);
 	} else if (p.proto == DT_PROTO_TCP) {
@@ -1352,25 +1353,63 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn)
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dt_egress, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_EGRESS, true);
+	return handle_skb(skb, DT_DIR_EGRESS, true, true);
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dt_ingress, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_INGRESS, true);
+	return handle_skb(skb, DT_DIR_INGRESS, true, true);
 }
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dt_egress_linear, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_EGRESS, false);
+	return handle_skb(skb, DT_DIR_EGRESS, false, true);
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dt_ingress_linear, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_INGRESS, false);
+	return handle_skb(skb, DT_DIR_INGRESS, false, true);
+}
+
+/*
+ * Classic tracepoints, for kernels that expose no BTF of their own (typed
+ * tracepoints need it): the skb comes as an address in the trace event,
+ * every kernel field is read with CO-RE probe reads relocated against the
+ * --btf file, and packets are read by the linear reader. Plain UDP DNS.
+ */
+SEC("tracepoint/net/net_dev_queue")
+int dt_egress_classic(struct trace_event_raw_net_dev_template *ctx)
+{
+	return handle_skb((struct sk_buff *)ctx->skbaddr, DT_DIR_EGRESS, false, false);
+}
+
+SEC("tracepoint/net/netif_receive_skb")
+int dt_ingress_classic(struct trace_event_raw_net_dev_template *ctx)
+{
+	return handle_skb((struct sk_buff *)ctx->skbaddr, DT_DIR_INGRESS, false, false);
+}
+
+SEC("tracepoint/irq/softirq_entry")
+int dt_softirq_entry_classic(void *ctx)
+{
+	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
+
+	if (flag)
+		*flag = 1;
+	return 0;
+}
+
+SEC("tracepoint/irq/softirq_exit")
+int dt_softirq_exit_classic(void *ctx)
+{
+	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
+
+	if (flag)
+		*flag = 0;
+	return 0;
 }
 
 struct dt_sweep_ctx {

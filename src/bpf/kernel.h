@@ -103,4 +103,18 @@ struct task_struct {
 	char comm[16];
 } __attribute__((preserve_access_index));
 
+/* The classic tracepoints' event records. */
+struct trace_entry {
+	unsigned short type;
+	unsigned char flags;
+	unsigned char preempt_count;
+	int pid;
+};
+
+struct trace_event_raw_net_dev_template {
+	struct trace_entry ent;
+	void *skbaddr;
+	unsigned int len;
+} __attribute__((preserve_access_index));
+
 #endif /* DNSTRACE_KERNEL_H */
