@@ -135,24 +135,25 @@ struct {
 	__type(value, __u32);
 } dt_in_softirq SEC(".maps");
 
-SEC("tp_btf/softirq_entry")
-int BPF_PROG(dt_softirq_entry, unsigned int vec_nr)
+static __always_inline int set_in_softirq(__u32 value)
 {
 	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
 
 	if (flag)
-		*flag = 1;
+		*flag = value;
 	return 0;
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(dt_softirq_entry, unsigned int vec_nr)
+{
+	return set_in_softirq(1);
 }
 
 SEC("tp_btf/softirq_exit")
 int BPF_PROG(dt_softirq_exit, unsigned int vec_nr)
 {
-	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
-
-	if (flag)
-		*flag = 0;
-	return 0;
+	return set_in_softirq(0);
 }
 
 /* True only when the program runs in the task that sent the packet. */
@@ -1395,21 +1396,13 @@ int dt_ingress_classic(struct trace_event_raw_net_dev_template *ctx)
 SEC("tracepoint/irq/softirq_entry")
 int dt_softirq_entry_classic(void *ctx)
 {
-	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
-
-	if (flag)
-		*flag = 1;
-	return 0;
+	return set_in_softirq(1);
 }
 
 SEC("tracepoint/irq/softirq_exit")
 int dt_softirq_exit_classic(void *ctx)
 {
-	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
-
-	if (flag)
-		*flag = 0;
-	return 0;
+	return set_in_softirq(0);
 }
 
 struct dt_sweep_ctx {
