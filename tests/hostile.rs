@@ -407,6 +407,7 @@ fn malformed_queries_are_skipped_and_counted_by_reason() {
             "no case for {reason}"
         );
     }
+    println!("expected counters: {expected:?}");
     // Longer than --timeout: a query tracked by mistake would surface.
     std::thread::sleep(Duration::from_millis(1200));
     let out = tracer.stop();
