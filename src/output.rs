@@ -50,8 +50,8 @@ impl Clock {
         }
     }
 
-    /// A clock for tests: monotonic 0 is `epoch_ns` after 1970, in UTC.
-    #[cfg(test)]
+    /// A clock whose monotonic 0 is `epoch_ns` after 1970, in UTC: the
+    /// same output on every run, for tests and the fuzz targets.
     pub fn fixed(epoch_ns: i128) -> Clock {
         Clock {
             mono_to_real_ns: epoch_ns,

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod inject;
 pub mod tap;
 
 use std::collections::HashMap;
@@ -146,6 +147,8 @@ pub struct Link {
     pub server_v4: Ipv4Addr,
     pub client_v6: Ipv6Addr,
     pub server_v6: Ipv6Addr,
+    pub client_mac: [u8; 6],
+    pub server_mac: [u8; 6],
 }
 
 impl Link {
@@ -155,8 +158,10 @@ impl Link {
         let server = Netns::new(&format!("{tag}s"));
         let client_if = format!("dtc{subnet}");
         let server_if = format!("dts{subnet}");
-        let cmac = format!("02:dc:00:00:{subnet:02x}:02");
-        let smac = format!("02:dc:00:00:{subnet:02x}:01");
+        let client_mac = [0x02, 0xdc, 0, 0, subnet, 0x02];
+        let server_mac = [0x02, 0xdc, 0, 0, subnet, 0x01];
+        let mac = |m: [u8; 6]| m.map(|b| format!("{b:02x}")).join(":");
+        let (cmac, smac) = (mac(client_mac), mac(server_mac));
         run(
             "ip",
             &[
@@ -216,6 +221,8 @@ impl Link {
             server_v4,
             client_v6,
             server_v6,
+            client_mac,
+            server_mac,
         }
     }
 }
