@@ -115,7 +115,7 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "dnstrace: skipped {total} malformed DNS packets: {}",
+            "dnstrace: skipped {total} sightings of malformed DNS packets (a packet counts once per interface it crosses): {}",
             parts.join(", ")
         );
     }
@@ -242,7 +242,7 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.contains("skipped 3 malformed DNS packets: 3 compression pointer"),
+            s.contains("skipped 3 sightings of malformed DNS packets (a packet counts once per interface it crosses): 3 compression pointer"),
             "{s}"
         );
         assert!(s.contains("usecs"), "{s}");

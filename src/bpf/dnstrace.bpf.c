@@ -85,8 +85,8 @@ struct {
 /* Per-CPU room for what does not fit on the 512-byte BPF stack. */
 struct dt_scratch {
 	struct dt_pending query;
+	__u8 resp_name[DT_QBUF_LEN];	/* 8-byte aligned, compared in words */
 	struct dt_key key;
-	__u8 resp_name[DT_QBUF_LEN];
 };
 
 struct {
@@ -504,12 +504,14 @@ static __always_inline int read_question(struct dt_reader *r, bool dyn,
 	for (int i = 0; i < 128; i++) {
 		__u8 label;
 
-		if (pos >= avail) {
-			stat_inc(DT_STAT_MAL_TRUNCATED);
-			return -1;
-		}
+		/* Too long first: a name past 255 bytes is that, whether or
+		 * not the packet (or the read window) holds all of it. */
 		if (pos >= DT_NAME_WIRE_MAX) {
 			stat_inc(DT_STAT_MAL_NAME_LONG);
+			return -1;
+		}
+		if (pos >= avail) {
+			stat_inc(DT_STAT_MAL_TRUNCATED);
 			return -1;
 		}
 		/* Restated bounds for the verifier, which may see pos through
@@ -547,6 +549,35 @@ static __always_inline int read_question(struct dt_reader *r, bool dyn,
 	}
 	stat_inc(DT_STAT_MAL_NAME_LONG);
 	return -1;
+}
+
+/*
+ * Whether two wire names of len bytes are the same, byte for byte: servers
+ * echo the question exactly (0x20 case randomisation relies on it), so an
+ * answer naming anything else, even in another case, is not this query's.
+ * Compared 8 bytes at a time; both buffers are 8-byte aligned and longer
+ * than any name.
+ */
+static __always_inline bool same_name(const __u8 *a, const __u8 *b, __u32 len)
+{
+	for (int i = 0; i < (DT_NAME_WIRE_MAX + 8) / 8; i++) {
+		__u32 off = i * 8;
+		__u64 x, y;
+
+		if (off >= len)
+			break;
+		x = *(const __u64 *)(a + off);
+		y = *(const __u64 *)(b + off);
+		if (len - off < 8) {
+			__u64 mask = (1ULL << ((len - off) * 8)) - 1;
+
+			x &= mask;
+			y &= mask;
+		}
+		if (x != y)
+			return false;
+	}
+	return true;
 }
 
 static __always_inline bool is_loopback(const __u8 *addr, __u8 family)
@@ -723,7 +754,8 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool 
 		name_len = read_question(r, dyn, p, s->resp_name, &qtype, &qclass);
 		if (name_len < 0)
 			return;
-		if (name_len != q->name_len || qtype != q->qtype || qclass != q->qclass) {
+		if (name_len != q->name_len || qtype != q->qtype || qclass != q->qclass ||
+		    !same_name(s->resp_name, q->name, name_len)) {
 			stat_inc(DT_STAT_RESP_MISMATCH);
 			return;
 		}
