@@ -330,7 +330,7 @@ start_tracer() {
         echo 'set -g remain-on-exit on' > "$D/tmux.conf"
         rm -f "$D/table.status"
         tmux -L "$TSOCK" -f "$D/tmux.conf" new-session -d -s dt -x 200 -y 50 \
-            "'$BIN' --server $SADDR 2>'$TR_ERR'; echo \$? > '$D/table.status'"
+            "'$BIN' -v --server $SADDR 2>'$TR_ERR'; echo \$? > '$D/table.status'"
         local shell i
         shell=$(tmux -L "$TSOCK" display-message -p -t dt '#{pane_pid}')
         for i in $(seq 100); do
@@ -366,7 +366,7 @@ stop_tracer() {
             sleep 0.1
         done
         rc=$(cat "$D/table.status" 2>/dev/null || true)
-        tmux -L "$TSOCK" capture-pane -p -J -t dt -S -200 > "$D/table.screen"
+        tmux -L "$TSOCK" capture-pane -p -J -t dt -S -1000 > "$D/table.screen"
         tmux -L "$TSOCK" kill-server
     else
         rc=0
@@ -381,6 +381,13 @@ number_before() {
     awk -v t="$1" '{ i = index($0, t); if (i) { s = substr($0, 1, i - 1); if (match(s, /[0-9]+$/)) n = substr(s, RSTART) } } END { print n }' "$2"
 }
 attach_ms() { number_before 'ms to attach' "$1"; }
+# dnstrace's exit summary with -v: ring-buffer drops and every kernel
+# counter, as key=value words (k_NAME; they count every packet on the
+# machine, not only ours).
+dnstrace_counters() {
+    echo "ringbuf_drops=$(number_before ' (ring buffer full)' "$1")"
+    awk '/^dnstrace:   [a-z_]+ +[0-9]+  / { printf "k_%s=%s\n", $2, $3 }' "$1"
+}
 
 ### Scenarios ##############################################################
 
@@ -419,16 +426,16 @@ fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]
         # Lines for our server only (--server): answered ones count.
         timeouts=$(grep -c '"rcode":"TIMEOUT"' "$out" || true)
         reported=$(($(wc -l < "$out") - timeouts))
-        extra="timeouts=$timeouts ringbuf_drops=$(number_before ' (ring buffer full)' "$TR_ERR")"
-        extra+=" attach_ms=$(attach_ms "$TR_ERR")"
-        # The kernel's counters (-v), as k_NAME=N; they count every
-        # packet on the machine, not only ours.
-        extra+=" $(awk '/^dnstrace:   [a-z_]+ +[0-9]+  / { printf "k_%s=%s ", $2, $3 }' "$TR_ERR")"
+        extra="timeouts=$timeouts attach_ms=$(attach_ms "$TR_ERR") $(dnstrace_counters "$TR_ERR" | tr '\n' ' ')"
         ;;
     dnstrace-table)
-        # The exit summary's "N shown": transactions that passed --server.
+        # The exit summary's "N shown" (transactions that passed --server)
+        # less its TIMEOUT line, as for json.
         reported=$(number_before ' shown' "$D/table.screen")
-        extra="attach_ms=$(attach_ms "$TR_ERR")"
+        timeouts=$(awk '$1 == "TIMEOUT" { n = $2 } END { print n + 0 }' "$D/table.screen")
+        [ -z "$reported" ] || reported=$((reported - timeouts))
+        extra="timeouts=$timeouts $(dnstrace_counters "$D/table.screen" | tr '\n' ' ') "
+        extra+="attach_ms=$(attach_ms "$TR_ERR")"
         ;;
     tshark)
         # Responses printed; a frame with several DNS messages (TCP) lists
