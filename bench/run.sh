@@ -21,10 +21,11 @@
 # bench/results-<date>-short.json and -smoke.json.
 #
 # Load goes only to the server address inside the namespaces made here.
-# knotd serves the zone pinned to core 1, dnsperf runs pinned to core 0
-# (unpinned, maximum-throughput runs are bimodal on two cores); the tracer
-# is not pinned, as on a real node. net.core.rmem_default (root namespace
-# only) and kernel.bpf_stats_enabled are restored at exit.
+# knotd serves the zone with every thread pinned to core 1, dnsperf runs
+# pinned to core 0 (unpinned, maximum-throughput runs are bimodal on two
+# cores); the tracer is not pinned, as on a real node.
+# net.core.rmem_default (root namespace only) and kernel.bpf_stats_enabled
+# are restored at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -192,6 +193,14 @@ for _ in $(seq 50); do
 done
 ip netns exec "$CNS" dig +short +tcp +time=1 +tries=1 "@$SADDR" h1.bench.test A | grep -q 192.0.2.2 \
     || die "knotd does not answer on $SADDR (UDP or TCP): $(cat "$D/knot.log")"
+# taskset alone does not keep knotd on core 1: each UDP worker pins itself
+# to CPU (worker number % online CPUs) when it starts, so worker 0 sat on
+# core 0 beside dnsperf and core 1 idled. Pin every thread again now that
+# they have all started, and check.
+taskset -a -p -c 1 "$KNOT" > /dev/null
+for t in /proc/"$KNOT"/task/*; do
+    grep -q '^Cpus_allowed_list:[[:space:]]*1$' "$t/status" || die "knotd thread ${t##*/} is not on core 1"
+done
 
 ### Measuring helpers ######################################################
 
