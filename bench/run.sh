@@ -395,6 +395,9 @@ attach_ms() { number_before 'ms to attach' "$1"; }
 # machine, not only ours).
 dnstrace_counters() {
     echo "ringbuf_drops=$(number_before ' (ring buffer full)' "$1")"
+    # Queries whose response it never paired (stopped long before
+    # --timeout, so they are not TIMEOUT lines).
+    echo "pending_at_exit=$(number_before ' queries still pending at exit' "$1")"
     awk '/^dnstrace:   [a-z_]+ +[0-9]+  / { printf "k_%s=%s\n", $2, $3 }' "$1"
 }
 

@@ -137,7 +137,7 @@ def build(meta, recs):
             **cost(r),
             "ns_per_invocation": None,
         }
-        for k in ("timeouts", "ringbuf_drops", "capture_dropped", "attach_ms", "drain_ms"):
+        for k in ("timeouts", "pending_at_exit", "ringbuf_drops", "capture_dropped", "attach_ms", "drain_ms"):
             if k in r:
                 row[k] = r[k]
         counters = {k[2:]: v for k, v in r.items() if k.startswith("k_")}
