@@ -27,8 +27,6 @@
 # net.core.rmem_default (root namespace only) and kernel.bpf_stats_enabled
 # are restored at exit.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 MODE=full OUT='' BIN=''
 while [ $# -gt 0 ]; do
@@ -44,6 +42,11 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+# Paths given are the caller's, before the cd to the repository.
+[ -z "$OUT" ] || OUT=$(realpath -m "$OUT")
+[ -z "$BIN" ] || BIN=$(realpath -m "$BIN")
+cd "$(dirname "$0")/.."
+ROOT=$PWD
 
 # Fixed rates as proto:queries-per-second. The kernel's cost per program is
 # read over the run at STATS_RATE (UDP).
@@ -78,7 +81,6 @@ if [ -z "$BIN" ]; then
         BIN=$ROOT/target/release/dnstrace
     fi
 fi
-BIN=$(realpath "$BIN")
 [ -x "$BIN" ] || die "no binary at $BIN"
 
 # Names unique to this run: other engineers' tests run on the machine too.
