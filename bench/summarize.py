@@ -198,10 +198,10 @@ def build(meta, recs):
 
     targets = []
 
-    def target(name, figure, ok_if, limit):
+    def target(name, figure, ok_if, limit, note=None):
         value = figure["median"] if isinstance(figure, dict) else figure
-        passed = None if value is None else ok_if(value)
-        targets.append({"target": name, "value": value, "limit": limit, "pass": passed})
+        passed = None if value is None or note else ok_if(value)
+        targets.append({"target": name, "value": value, "limit": limit, "pass": passed, "note": note})
         return passed
 
     marks = {}
@@ -211,9 +211,11 @@ def build(meta, recs):
         if row["proto"] == "udp" and row["target_qps"] == 100000 and row["tracer"] == "dnstrace-json" \
                 and row["scenario"] == "dnstrace json":
             # Every completed query reported: not one missing.
+            reached = isinstance(row["qps"], (int, float)) and row["qps"] >= 0.95 * row["target_qps"]
             marks[(i, "completeness_pct")] = target(
                 "completeness at 100k/s UDP, json", row["completeness_pct"],
-                lambda v: v >= TARGET_COMPLETENESS_PCT, "100.00 %")
+                lambda v: v >= TARGET_COMPLETENESS_PCT, "100.00 %",
+                None if reached else "not judged: dnsperf did not reach the rate")
         if row["rate"] == "max udp":
             marks[(i, "throughput_ratio")] = target(
                 "max UDP throughput with / without dnstrace", row["throughput_ratio"],
