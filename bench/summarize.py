@@ -237,9 +237,12 @@ def build(meta, recs):
     result = {
         "date": meta.get("date"),
         "mode": meta.get("mode"),
-        "machine": {k: meta.get(k) for k in ("nproc", "kernel", "cpu")},
+        "machine": {"nproc": number(meta.get("nproc")), "kernel": meta.get("kernel"), "cpu": meta.get("cpu")},
         "versions": {k: meta.get(k) for k in ("dnstrace", "commit", "knot", "dnsperf", "tshark")},
-        "settings": {k: meta.get(k) for k in ("fixed", "fixed_s", "pairs", "max_s", "stats_rate", "starts")},
+        "settings": {
+            "fixed_rates": meta.get("fixed", "").split(),
+            **{k: number(meta.get(k)) for k in ("fixed_s", "pairs", "max_s", "stats_rate", "starts")},
+        },
         "noise": noise_summary,
         "rows": rows,
         "start_to_attached_ms": start,
