@@ -1,0 +1,554 @@
+#!/usr/bin/env bash
+# Does dnstrace keep up with a busy DNS node? Measures, in one run and side
+# by side with tshark as the reference peer:
+#   completeness   transactions reported / queries dnsperf completed, at
+#                  fixed rates (UDP 10k, 50k, 100k/s; TCP 20k/s)
+#   overhead       the server's maximum throughput with the tracer / without,
+#                  in back-to-back pairs, median of the pair ratios
+#   CPU and RSS    of the tracer's own process, per 1k transactions
+#   kernel cost    ns per BPF program invocation (kernel.bpf_stats_enabled),
+#                  on DNS packets and on packets to a non-DNS port
+#   start          dnstrace's own "(<N>ms to attach" figure, median of 5
+#
+# Usage, as root:  bench/run.sh [--short | --smoke] [--out FILE] [--bin PATH]
+#   (default)  20 s per fixed rate, 3 overhead pairs of 10 s runs: ~15-20 min
+#   --short    3 s per fixed rate, 1 pair of 2 s runs: ~3 min, for development
+#   --smoke    ~1 s per scenario, one rate each; asserts only that every
+#              number was produced, exits 1 otherwise (for CI, under 2 min)
+#   --out FILE also write the results there
+#   --bin PATH benchmark this binary instead of building one
+# The full run writes bench/results-<date>.json; --short and --smoke write
+# bench/results-<date>-short.json and -smoke.json.
+#
+# Load goes only to the server address inside the namespaces made here.
+# knotd serves the zone with every thread pinned to core 1, dnsperf runs
+# pinned to core 0 (unpinned, maximum-throughput runs are bimodal on two
+# cores); the tracer is not pinned, as on a real node.
+# net.core.rmem_default (root namespace only) and kernel.bpf_stats_enabled
+# are restored at exit.
+set -euo pipefail
+
+MODE=full OUT='' BIN=''
+while [ $# -gt 0 ]; do
+    case $1 in
+    --short) MODE=short ;;
+    --smoke) MODE=smoke ;;
+    --out) OUT=${2:?--out needs a file}; shift ;;
+    --out=*) OUT=${1#--out=} ;;
+    --bin) BIN=${2:?--bin needs a path}; shift ;;
+    --bin=*) BIN=${1#--bin=} ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+# Paths given are the caller's, before the cd to the repository.
+[ -z "$OUT" ] || OUT=$(realpath -m "$OUT")
+[ -z "$BIN" ] || BIN=$(realpath -m "$BIN")
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# Fixed rates as proto:queries-per-second. The kernel's cost per program is
+# read over the run at STATS_RATE (UDP).
+case $MODE in
+full)  FIXED='udp:10000 udp:50000 udp:100000 tcp:20000'; FIXED_S=20; PAIRS=3; MAX_S=10; NONDNS_S=10; STATS_RATE=50000 ;;
+short) FIXED='udp:10000 udp:50000 udp:100000 tcp:20000'; FIXED_S=3; PAIRS=1; MAX_S=2; NONDNS_S=3; STATS_RATE=50000 ;;
+smoke) FIXED='udp:10000 tcp:20000'; FIXED_S=1; PAIRS=1; MAX_S=1; NONDNS_S=1; STATS_RATE=10000 ;;
+esac
+STARTS=5
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+set -E
+trap 'log "error: line $LINENO: $BASH_COMMAND failed"' ERR
+die() { log "error: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: loading BPF and making network namespaces need it"
+for c in ip taskset knotd dnsperf tshark tmux bpftool python3 dig cargo awk; do
+    command -v "$c" >/dev/null || die "$c not found (apt-get install knot dnsperf tshark tmux bpftool dnsutils)"
+done
+[ "$(nproc)" -ge 2 ] || die "needs two cores: the server and dnsperf are pinned to separate ones"
+
+if [ -z "$BIN" ]; then
+    if [ "$MODE" = smoke ]; then
+        # The smoke run checks that numbers appear, not how good they are;
+        # the debug build is the one CI's cargo test already made.
+        log "building (debug profile, for --smoke)"
+        cargo build --locked >&2
+        BIN=$ROOT/target/debug/dnstrace
+    else
+        log "building (release profile)"
+        cargo build --release --locked >&2
+        BIN=$ROOT/target/release/dnstrace
+    fi
+fi
+[ -x "$BIN" ] || die "no binary at $BIN"
+
+# Names unique to this run: other engineers' tests run on the machine too.
+ID=$$
+D=$(mktemp -d /tmp/dnstrace-bench.XXXXXX)
+CNS=dtb${ID}c SNS=dtb${ID}s CIF=dtb${ID}c SIF=dtb${ID}s
+NET=10.251.$((ID % 250))
+SADDR=$NET.1 CADDR=$NET.2
+TSOCK=dtb$ID
+RAW=$D/raw.txt
+: > "$RAW"
+
+STARTED=()         # background processes of ours still to be ended
+ORIG_RMEM='' ORIG_STATS=''
+FAILED=1
+cleanup() {
+    local rc=$?
+    set +e
+    trap - ERR
+    for p in "${STARTED[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    tmux -L "$TSOCK" kill-server 2>/dev/null
+    # Whatever still runs inside our own namespaces (knotd, dnsperf) is ours.
+    for ns in "$CNS" "$SNS"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    done
+    sleep 0.2
+    ip netns del "$CNS" 2>/dev/null
+    ip netns del "$SNS" 2>/dev/null
+    [ -n "$ORIG_RMEM" ] && sysctl -qw net.core.rmem_default="$ORIG_RMEM"
+    [ -n "$ORIG_STATS" ] && sysctl -qw kernel.bpf_stats_enabled="$ORIG_STATS"
+    if [ "$FAILED" -eq 0 ]; then
+        rm -rf "$D"
+    else
+        log "failed (status $rc); logs kept in $D"
+        [ "$rc" -eq 0 ] && rc=1
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+started() { STARTED+=("$1"); }
+finished() {
+    local p keep=()
+    for p in "${STARTED[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    STARTED=("${keep[@]+"${keep[@]}"}")
+}
+
+# One measurement per line: "rec key=value ...", or "meta<TAB>key<TAB>text".
+rec() { echo "rec $*" >> "$RAW"; }
+meta() { printf 'meta\t%s\t%s\n' "$1" "$2" >> "$RAW"; }
+
+### The test bed ###########################################################
+
+ip netns add "$CNS"
+ip netns add "$SNS"
+ip link add "$CIF" netns "$CNS" type veth peer name "$SIF" netns "$SNS"
+ip -n "$CNS" addr add "$CADDR/24" dev "$CIF"
+ip -n "$SNS" addr add "$SADDR/24" dev "$SIF"
+for ns in "$CNS" "$SNS"; do ip -n "$ns" link set lo up; done
+ip -n "$CNS" link set "$CIF" up
+ip -n "$SNS" link set "$SIF" up
+
+# Bursts at 100k/s overflow the default UDP receive buffers (RcvbufErrors)
+# before they trouble the server. The sysctl is read from the root
+# namespace, and only when a socket is made: raise it before knotd starts.
+ORIG_RMEM=$(sysctl -n net.core.rmem_default)
+sysctl -qw net.core.rmem_default=4194304
+
+# A small zone; Debian's knot loads no rate-limiting module (mod-rrl) unless
+# the configuration names it, and this one does not. One UDP and one TCP
+# worker, since knotd gets a single core. Port 5300 serves the non-DNS-port
+# run: dnstrace watches 53 only there.
+mkdir -p "$D/knot"
+{
+    echo "\$TTL 3600"
+    echo '@ SOA ns.bench.test. admin.bench.test. 1 3600 600 86400 60'
+    echo '@ NS ns'
+    echo "ns A $SADDR"
+    for i in $(seq 0 99); do echo "h$i A 192.0.2.$((i + 1))"; done
+} > "$D/knot/bench.test.zone"
+cat > "$D/knot/knot.conf" <<EOF
+server:
+    rundir: "$D/knot"
+    user: root:root
+    listen: [ $SADDR@53, $SADDR@5300 ]
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$D/knot/db"
+template:
+  - id: default
+    storage: "$D/knot"
+zone:
+  - domain: bench.test
+    file: bench.test.zone
+EOF
+for i in $(seq 0 99); do echo "h$i.bench.test A"; done > "$D/queries"
+
+ip netns exec "$SNS" taskset -c 1 knotd -c "$D/knot/knot.conf" > "$D/knot.log" 2>&1 &
+KNOT=$!
+started "$KNOT"
+for _ in $(seq 50); do
+    ip netns exec "$CNS" dig +short +time=1 +tries=1 "@$SADDR" h1.bench.test A 2>/dev/null | grep -q 192.0.2.2 && break
+    kill -0 "$KNOT" 2>/dev/null || die "knotd exited: $(cat "$D/knot.log")"
+    sleep 0.2
+done
+ip netns exec "$CNS" dig +short +tcp +time=1 +tries=1 "@$SADDR" h1.bench.test A | grep -q 192.0.2.2 \
+    || die "knotd does not answer on $SADDR (UDP or TCP): $(cat "$D/knot.log")"
+# taskset alone does not keep knotd on core 1: each UDP worker pins itself
+# to CPU (worker number % online CPUs) when it starts, so worker 0 sat on
+# core 0 beside dnsperf and core 1 idled. Pin every thread again now that
+# they have all started, and check.
+taskset -a -p -c 1 "$KNOT" > /dev/null
+for t in /proc/"$KNOT"/task/*; do
+    grep -q '^Cpus_allowed_list:[[:space:]]*1$' "$t/status" || die "knotd thread ${t##*/} is not on core 1"
+done
+
+### Measuring helpers ######################################################
+
+# dnsperf from the client namespace, pinned to core 0. RATE 0: as fast as
+# the server answers (-q 500 queries in flight, -c 8 sockets).
+perf() { # OUT PROTO PORT SECONDS RATE
+    local qps=()
+    [ "$5" -gt 0 ] && qps=(-Q "$5")
+    ip netns exec "$CNS" taskset -c 0 dnsperf -m "$2" -s "$SADDR" -p "$3" -d "$D/queries" \
+        -l "$4" -c 8 -T 1 -q 500 -b 8192 "${qps[@]}" > "$1" 2>&1 \
+        || die "dnsperf failed: $(tail -5 "$1")"
+}
+perf_field() { # FILE LABEL: the first number after "LABEL:" in dnsperf's report
+    awk -F: -v k="$2" '{ l = $1; sub(/^ +/, "", l) } l == k { split($2, a, " "); print a[1]; exit }' "$1"
+}
+perf_rec() { # FILE: dnsperf's figures as key=value
+    echo "sent=$(perf_field "$1" 'Queries sent') completed=$(perf_field "$1" 'Queries completed')" \
+        "lost=$(perf_field "$1" 'Queries lost') run_s=$(perf_field "$1" 'Run time (s)')" \
+        "qps=$(perf_field "$1" 'Queries per second')"
+}
+
+# CPU time run by these processes, all their threads, in ns (schedstat is
+# exact; /proc/PID/stat counts in 10 ms ticks).
+cpu_ns() {
+    local total=0 p t v
+    for p in "$@"; do
+        for t in /proc/"$p"/task/*/schedstat; do
+            read -r v _ < "$t" 2>/dev/null && total=$((total + v))
+        done
+    done
+    echo "$total"
+}
+# utime and stime in clock ticks, summed: the user/system split.
+cpu_ticks() {
+    local u=0 s=0 p f a
+    for p in "$@"; do
+        f=$(cat /proc/"$p"/stat 2>/dev/null) || continue
+        # Fields after "pid (comm) ": state is the first, utime the 12th.
+        read -ra a <<< "${f##*) }"
+        u=$((u + a[11])) s=$((s + a[12]))
+    done
+    echo "$u $s"
+}
+hwm_kib() { # peak resident set, summed over the processes
+    local total=0 p v
+    for p in "$@"; do
+        v=$(awk '/^VmHWM:/ { print $2 }' /proc/"$p"/status 2>/dev/null) && total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+# Until the processes stop working off a backlog (under 5 % of a core over
+# half a second: the live table redraws even when idle), at most 240 s:
+# tshark decodes 100k/s at about a quarter of real time here.
+wait_idle() {
+    local a b i
+    for i in $(seq 480); do
+        a=$(cpu_ns "$@")
+        sleep 0.5
+        b=$(cpu_ns "$@")
+        [ $((b - a)) -lt 25000000 ] && return 0
+    done
+    log "warning: tracer still busy 240 s after the load ended"
+}
+wait_for_line() { # FILE PATTERN PID SECONDS
+    local i
+    for i in $(seq $(($4 * 10))); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || die "tracer exited at start: $(cat "$1")"
+        sleep 0.1
+    done
+    die "tracer not ready after $4 s: $(cat "$1")"
+}
+
+# BPF programs of process PID: "id name run_time_ns run_cnt" each.
+bpf_progs() {
+    local ids
+    ids=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -u | tr '\n' ' ')
+    bpftool prog show -j | python3 -c '
+import json, sys
+ids = set(sys.argv[1].split())
+for p in json.load(sys.stdin):
+    if str(p["id"]) in ids:
+        print(p["id"], p.get("name", "?"), p.get("run_time_ns", 0), p.get("run_cnt", 0))
+' "$ids"
+}
+# How busy the machine is besides us, taken while no tracer of ours runs:
+# programs named dt_* then belong to another dnstrace, which runs on every
+# packet of ours too.
+noise() {
+    local n
+    n=$(bpftool prog show -j | python3 -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin) if p.get("name", "").startswith("dt_")))')
+    rec type=noise foreign_dt_progs="$n" load1="$(cut -d' ' -f1 /proc/loadavg)"
+}
+stats_on() {
+    ORIG_STATS=${ORIG_STATS:-$(sysctl -n kernel.bpf_stats_enabled)}
+    sysctl -qw kernel.bpf_stats_enabled=1
+}
+stats_restore() { sysctl -qw kernel.bpf_stats_enabled="$ORIG_STATS"; }
+bpf_rec() { # BEFORE AFTER key=value...: the deltas per program
+    local before=$1 after=$2
+    shift 2
+    local id name ns cnt ns0 cnt0
+    while read -r id name ns cnt; do
+        read -r ns0 cnt0 < <(awk -v id="$id" '$1 == id { print $3, $4 }' "$before")
+        rec type=bpf "$@" prog="$name" run_ns=$((ns - ${ns0:-0})) run_cnt=$((cnt - ${cnt0:-0}))
+    done < "$after"
+}
+
+### Tracers ################################################################
+# start_tracer KIND PROTO OUT: KIND is dnstrace-json, dnstrace-table or
+# tshark. Sets TR_PID (the one to signal), TR_ERR, and TR_PIDS (whose CPU
+# counts).
+
+start_tracer() {
+    local kind=$1 proto=$2 out=$3
+    TR_KIND=$kind
+    TR_ERR=$D/$kind.err
+    : > "$TR_ERR"
+    case $kind in
+    dnstrace-json)
+        # -v: every kernel counter at exit (TCP messages skipped, ...).
+        "$BIN" --json -v --server "$SADDR" > "$out" 2> "$TR_ERR" &
+        TR_PID=$!
+        started "$TR_PID"
+        wait_for_line "$TR_ERR" 'ms to attach' "$TR_PID" 30
+        TR_PIDS=$TR_PID
+        ;;
+    dnstrace-table)
+        # The live table needs a terminal: a detached tmux of our own
+        # (its own socket), 200x50. A shell in the pane waits for dnstrace
+        # and writes its exit status (tmux's own pane_dead_status was
+        # sometimes never set here: a SIGCHLD went missing), and the pane
+        # stays after that, to read the exit summary from.
+        echo 'set -g remain-on-exit on' > "$D/tmux.conf"
+        rm -f "$D/table.status"
+        tmux -L "$TSOCK" -f "$D/tmux.conf" new-session -d -s dt -x 200 -y 50 \
+            "'$BIN' -v --server $SADDR 2>'$TR_ERR'; echo \$? > '$D/table.status'"
+        local shell i
+        shell=$(tmux -L "$TSOCK" display-message -p -t dt '#{pane_pid}')
+        for i in $(seq 100); do
+            TR_PID=$(pgrep -P "$shell" || true)
+            [ -n "$TR_PID" ] && break
+            sleep 0.05
+        done
+        [ -n "$TR_PID" ] || die "dnstrace did not start in tmux"
+        wait_for_line "$TR_ERR" 'ms to attach' "$TR_PID" 30
+        TR_PIDS=$TR_PID
+        ;;
+    tshark)
+        # dumpcap captures, tshark decodes; both count. TMPDIR: where
+        # dumpcap writes its temporary capture file.
+        TMPDIR=$D ip netns exec "$CNS" tshark -i "$CIF" -f "$proto port 53" -n \
+            -T fields -e dns.flags.response -e dns.id -e dns.time > "$out" 2> "$TR_ERR" &
+        TR_PID=$!
+        started "$TR_PID"
+        wait_for_line "$TR_ERR" 'Capturing on' "$TR_PID" 60
+        TR_PIDS="$TR_PID $(pgrep -P "$TR_PID" | tr '\n' ' ')"
+        ;;
+    esac
+}
+
+# Stops the tracer with SIGINT, as Ctrl-C would, so that dnstrace drains
+# its ring buffer; fails unless it exits with status 0.
+stop_tracer() {
+    local rc i
+    kill -INT "$TR_PID"
+    if [ "$TR_KIND" = dnstrace-table ]; then
+        for i in $(seq 300); do
+            [ -s "$D/table.status" ] && break
+            sleep 0.1
+        done
+        rc=$(cat "$D/table.status" 2>/dev/null || true)
+        tmux -L "$TSOCK" capture-pane -p -J -t dt -S -1000 > "$D/table.screen"
+        tmux -L "$TSOCK" kill-server
+    else
+        rc=0
+        wait "$TR_PID" || rc=$?
+        finished "$TR_PID"
+    fi
+    [ "$rc" = 0 ] || die "$TR_KIND exited with status '$rc' on SIGINT: $(tail -5 "$TR_ERR")"
+}
+
+# The last number right before TEXT in FILE, or nothing.
+number_before() {
+    awk -v t="$1" '{ i = index($0, t); if (i) { s = substr($0, 1, i - 1); if (match(s, /[0-9]+$/)) n = substr(s, RSTART) } } END { print n }' "$2"
+}
+attach_ms() { number_before 'ms to attach' "$1"; }
+# dnstrace's exit summary with -v: ring-buffer drops and every kernel
+# counter, as key=value words (k_NAME; they count every packet on the
+# machine, not only ours).
+dnstrace_counters() {
+    echo "ringbuf_drops=$(number_before ' (ring buffer full)' "$1")"
+    # Queries whose response it never paired (stopped long before
+    # --timeout, so they are not TIMEOUT lines).
+    echo "pending_at_exit=$(number_before ' queries still pending at exit' "$1")"
+    awk '/^dnstrace:   [a-z_]+ +[0-9]+  / { printf "k_%s=%s\n", $2, $3 }' "$1"
+}
+
+### Scenarios ##############################################################
+
+# One tracer at one fixed rate: completeness, CPU and RSS; with STATS=1 also
+# the BPF programs' run time over the same run.
+fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]
+    local kind=$1 proto=$2 rate=$3 secs=$4 port=$5 stats=${6:-0}
+    local tag=$kind-$proto-$rate-$port out c0 c1 t0 t1 u0 s0 u1 s1 l1 drain_ms hwm reported timeouts dropped extra=''
+    out=$D/$tag.out
+    log "$kind, $proto at $rate/s to port $port, ${secs}s"
+    noise
+    start_tracer "$kind" "$proto" "$out"
+    if [ "$stats" = 1 ]; then
+        stats_on
+        bpf_progs "$TR_PID" > "$D/$tag.bpf0"
+    fi
+    # shellcheck disable=SC2086 # TR_PIDS is a list
+    c0=$(cpu_ns $TR_PIDS) t0=$(cpu_ticks $TR_PIDS)
+    perf "$D/$tag.perf" "$proto" "$port" "$secs" "$rate"
+    l1=$(date +%s%N)
+    # shellcheck disable=SC2086
+    wait_idle $TR_PIDS
+    # How long the tracer worked off a backlog after the load ended (less
+    # the half second of quiet that ended the wait).
+    drain_ms=$((($(date +%s%N) - l1) / 1000000 - 500))
+    [ "$drain_ms" -ge 0 ] || drain_ms=0
+    # shellcheck disable=SC2086
+    c1=$(cpu_ns $TR_PIDS) t1=$(cpu_ticks $TR_PIDS) hwm=$(hwm_kib $TR_PIDS)
+    if [ "$stats" = 1 ]; then
+        bpf_progs "$TR_PID" > "$D/$tag.bpf1"
+        stats_restore
+    fi
+    stop_tracer
+    case $kind in
+    dnstrace-json)
+        # Lines for our server only (--server): answered ones count.
+        timeouts=$(grep -c '"rcode":"TIMEOUT"' "$out" || true)
+        reported=$(($(wc -l < "$out") - timeouts))
+        extra="timeouts=$timeouts attach_ms=$(attach_ms "$TR_ERR") $(dnstrace_counters "$TR_ERR" | tr '\n' ' ')"
+        ;;
+    dnstrace-table)
+        # The exit summary's "N shown" (transactions that passed --server)
+        # less its TIMEOUT line, as for json.
+        reported=$(number_before ' shown' "$D/table.screen")
+        timeouts=$(awk '$1 == "TIMEOUT" { n = $2 } END { print n + 0 }' "$D/table.screen")
+        [ -z "$reported" ] || reported=$((reported - timeouts))
+        extra="timeouts=$timeouts $(dnstrace_counters "$D/table.screen" | tr '\n' ' ') "
+        extra+="attach_ms=$(attach_ms "$TR_ERR")"
+        ;;
+    tshark)
+        # Responses printed; a frame with several DNS messages (TCP) lists
+        # their fields comma-separated on one line.
+        reported=$(awk -F'\t' '{ n = split($1, a, ","); for (i = 1; i <= n; i++) if (a[i] == "1" || a[i] == "True") c++ } END { print c + 0 }' "$out")
+        # "N packets dropped from IF" when the kernel or dumpcap dropped.
+        dropped=$(number_before ' packets dropped' "$TR_ERR")
+        [ -n "$dropped" ] || dropped=$(number_before ' packet dropped' "$TR_ERR")
+        extra="capture_dropped=${dropped:-0}"
+        ;;
+    esac
+    rm -f "$out"
+    read -r u0 s0 <<< "$t0"
+    read -r u1 s1 <<< "$t1"
+    # shellcheck disable=SC2046,SC2086 # key=value words
+    rec type=fixed tracer="$kind" proto="$proto" rate="$rate" port="$port" secs="$secs" \
+        $(perf_rec "$D/$tag.perf") reported="${reported:-}" cpu_ns=$((c1 - c0)) \
+        utime_ticks=$((u1 - u0)) stime_ticks=$((s1 - s0)) hwm_kib="$hwm" drain_ms="$drain_ms" $extra
+    if [ "$stats" = 1 ]; then
+        # shellcheck disable=SC2046
+        bpf_rec "$D/$tag.bpf0" "$D/$tag.bpf1" port="$port" proto="$proto" rate="$rate" \
+            $(perf_rec "$D/$tag.perf")
+    fi
+}
+
+# Maximum throughput without and with the tracer, back to back, PAIRS times.
+pairs() { # KIND PROTO
+    local kind=$1 proto=$2 i c0 c1 hwm
+    for i in $(seq "$PAIRS"); do
+        log "max $proto throughput, pair $i/$PAIRS: without, then with $kind (${MAX_S}s each)"
+        noise
+        perf "$D/max-$proto-without.perf" "$proto" 53 "$MAX_S" 0
+        start_tracer "$kind" "$proto" /dev/null
+        # shellcheck disable=SC2086
+        c0=$(cpu_ns $TR_PIDS)
+        perf "$D/max-$proto-with.perf" "$proto" 53 "$MAX_S" 0
+        # shellcheck disable=SC2086
+        c1=$(cpu_ns $TR_PIDS) hwm=$(hwm_kib $TR_PIDS)
+        stop_tracer
+        # shellcheck disable=SC2046
+        rec type=max tracer="$kind" proto="$proto" pair="$i" secs="$MAX_S" \
+            qps_without="$(perf_field "$D/max-$proto-without.perf" 'Queries per second')" \
+            $(perf_rec "$D/max-$proto-with.perf") cpu_ns=$((c1 - c0)) hwm_kib="$hwm"
+    done
+}
+
+meta mode "$MODE"
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta nproc "$(nproc)"
+meta kernel "$(uname -r)"
+meta cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+meta dnstrace "$("$BIN" --version 2>/dev/null | head -1)"
+meta commit "$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo '+changes')"
+meta knot "$(knotd -V 2>/dev/null | awk '{ print $NF }')"
+meta dnsperf "$(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }')"
+meta tshark "$(tshark -v 2>/dev/null | head -1 | awk '{ print $3 }')"
+meta fixed "$FIXED"
+meta fixed_s "$FIXED_S"
+meta pairs "$PAIRS"
+meta max_s "$MAX_S"
+meta stats_rate "$STATS_RATE"
+meta starts "$STARTS"
+
+# Warm the server and the caches before anything is recorded.
+perf "$D/warmup.perf" udp 53 1 0
+
+for fr in $FIXED; do
+    proto=${fr%%:*} rate=${fr##*:}
+    # The kernel's cost per invocation is read over the UDP run at
+    # STATS_RATE. Counting run time slows the programs a little (two clock
+    # reads each), not dnstrace's own process, so that run serves both.
+    stats=0
+    [ "$proto:$rate" = "udp:$STATS_RATE" ] && stats=1
+    fixed_run dnstrace-json "$proto" "$rate" "$FIXED_S" 53 "$stats"
+    fixed_run dnstrace-table "$proto" "$rate" "$FIXED_S" 53
+    fixed_run tshark "$proto" "$rate" "$FIXED_S" 53
+done
+# The same load to port 5300, which dnstrace does not watch: what the
+# programs cost a busy node on packets that are not DNS.
+fixed_run dnstrace-json udp "$STATS_RATE" "$NONDNS_S" 5300 1
+
+for proto in udp tcp; do
+    pairs dnstrace-json "$proto"
+    pairs tshark "$proto"
+done
+
+log "start to attached, $STARTS starts"
+for i in $(seq "$STARTS"); do
+    "$BIN" --json --server "$SADDR" -d 200ms > /dev/null 2> "$D/start.err" || die "dnstrace failed to start: $(cat "$D/start.err")"
+    rec type=start n="$i" attach_ms="$(attach_ms "$D/start.err")"
+done
+noise
+
+DAY=$(date -u +%Y-%m-%d)
+case $MODE in
+full) RESULT=$ROOT/bench/results-$DAY.json ;;
+*) RESULT=$ROOT/bench/results-$DAY-$MODE.json ;;
+esac
+CHECK=()
+[ "$MODE" = smoke ] && CHECK=(--check)
+python3 "$ROOT/bench/summarize.py" "$RAW" "$RESULT" ${OUT:+"$OUT"} "${CHECK[@]+"${CHECK[@]}"}"
+FAILED=0

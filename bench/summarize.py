@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw measurements into one table and one JSON file.
+
+    summarize.py RAW RESULT.json [COPY.json] [--check]
+
+RAW has one measurement per line, "rec key=value ..." or
+"meta<TAB>key<TAB>text". --check (the smoke run) exits 1 unless every
+figure of the table was produced and is a finite number.
+"""
+
+import json
+import math
+import statistics
+import sys
+
+# The targets the issue set; each figure they apply to gets pass or miss.
+TARGET_COMPLETENESS_PCT = 100.0  # at 100k/s UDP, dnstrace json
+TARGET_THROUGHPUT_RATIO = 0.95  # max throughput with dnstrace / without
+TARGET_CORES_AT_50K = 0.1  # dnstrace's own CPU at 50k/s, json mode
+TARGET_RSS_MIB = 32.0  # peak RSS, any mode, any rate
+TARGET_ATTACH_MS = 300.0  # start to attached, median
+
+
+def number(text):
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return int(v) if v.is_integer() and "." not in text else v
+
+
+def read_raw(path):
+    meta, recs = {}, []
+    for line in open(path):
+        line = line.rstrip("\n")
+        if line.startswith("meta\t"):
+            _, key, text = line.split("\t", 2)
+            meta[key] = text
+        elif line.startswith("rec "):
+            r = {}
+            for word in line[4:].split():
+                key, _, value = word.partition("=")
+                n = number(value)
+                r[key] = n if n is not None else (value or None)
+            recs.append(r)
+    return meta, recs
+
+
+def ratio(a, b):
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b == 0:
+        return None
+    return a / b
+
+
+def spread(values):
+    """Median, min and max of the values that are numbers; None if none are."""
+    vals = [v for v in values if isinstance(v, (int, float))]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+
+def rate_label(proto, rate):
+    if rate == 0:
+        return f"max {proto}"
+    return f"{rate // 1000}k {proto}" if rate % 1000 == 0 else f"{rate} {proto}"
+
+
+SCENARIO = {
+    "dnstrace-json": "dnstrace json",
+    "dnstrace-table": "dnstrace table",
+    "tshark": "tshark",
+}
+
+
+def cost(r):
+    """CPU and memory of one run: ms per 1k transactions, cores, MiB."""
+    completed = r.get("completed")
+    cpu_ns = r.get("cpu_ns")
+    out = {
+        "cpu_ms_per_1k": None,
+        "cores": ratio(cpu_ns, (r.get("run_s") or 0) * 1e9),
+        "user_share": ratio(r.get("utime_ticks"), (r.get("utime_ticks") or 0) + (r.get("stime_ticks") or 0)),
+        "peak_rss_mib": ratio(r.get("hwm_kib"), 1024),
+    }
+    if isinstance(cpu_ns, (int, float)) and isinstance(completed, (int, float)) and completed > 0:
+        out["cpu_ms_per_1k"] = cpu_ns / 1e6 / (completed / 1000)
+    return out
+
+
+def kernel_cost(bpf_recs):
+    """ns per invocation of each program, over one run."""
+    progs = {}
+    completed = None
+    for b in bpf_recs:
+        completed = b.get("completed")
+        progs[b["prog"]] = {
+            "run_ns": b.get("run_ns"),
+            "run_cnt": b.get("run_cnt"),
+            "ns_per_run": ratio(b.get("run_ns"), b.get("run_cnt")) if b.get("run_cnt") else None,
+        }
+    total = sum(p["run_ns"] for p in progs.values() if isinstance(p["run_ns"], int))
+    return {
+        "programs": progs,
+        "completed": completed,
+        # Everything the programs ran during the run, over the queries the
+        # client completed: the kernel's cost per transaction, all packets
+        # of the machine included.
+        "ns_per_transaction": ratio(total, completed) if progs else None,
+    }
+
+
+def build(meta, recs):
+    fixed = [r for r in recs if r["type"] == "fixed" and r.get("port") == 53]
+    nondns = [r for r in recs if r["type"] == "fixed" and r.get("port") != 53]
+    maxes = [r for r in recs if r["type"] == "max"]
+    bpf = [r for r in recs if r["type"] == "bpf"]
+    starts = [r for r in recs if r["type"] == "start"]
+    noise = [r for r in recs if r["type"] == "noise"]
+    stats_rate = number(meta.get("stats_rate"))
+
+    rows = []
+    for r in fixed:
+        row = {
+            "rate": rate_label(r["proto"], r["rate"]),
+            "proto": r["proto"],
+            "target_qps": r["rate"],
+            "scenario": SCENARIO.get(r["tracer"], r["tracer"]),
+            "tracer": r["tracer"],
+            "qps": r.get("qps"),
+            "sent": r.get("sent"),
+            "completed": r.get("completed"),
+            "reported": r.get("reported"),
+            "completeness_pct": None if ratio(r.get("reported"), r.get("completed")) is None
+            else 100 * ratio(r.get("reported"), r.get("completed")),
+            "throughput_ratio": None,
+            **cost(r),
+            "ns_per_invocation": None,
+        }
+        for k in ("timeouts", "pending_at_exit", "ringbuf_drops", "capture_dropped", "attach_ms", "drain_ms"):
+            if k in r:
+                row[k] = r[k]
+        counters = {k[2:]: v for k, v in r.items() if k.startswith("k_")}
+        if counters:
+            row["kernel_counters"] = counters
+        if r["tracer"] == "dnstrace-json" and r["proto"] == "udp" and r["rate"] == stats_rate:
+            row["kernel"] = kernel_cost([b for b in bpf if b.get("port") == 53])
+        rows.append(row)
+
+    for tracer in ("dnstrace-json", "tshark"):
+        for proto in ("udp", "tcp"):
+            runs = [m for m in maxes if m["tracer"] == tracer and m["proto"] == proto]
+            if not runs:
+                continue
+            costs = [cost(m) for m in runs]
+            rows.append({
+                "rate": rate_label(proto, 0),
+                "proto": proto,
+                "target_qps": 0,
+                "scenario": SCENARIO[tracer],
+                "tracer": tracer,
+                "qps": spread([m.get("qps") for m in runs]),
+                "qps_without": spread([m.get("qps_without") for m in runs]),
+                "completeness_pct": None,
+                "throughput_ratio": spread([ratio(m.get("qps"), m.get("qps_without")) for m in runs]),
+                "cpu_ms_per_1k": spread([c["cpu_ms_per_1k"] for c in costs]),
+                "cores": spread([c["cores"] for c in costs]),
+                "peak_rss_mib": spread([c["peak_rss_mib"] for c in costs]),
+                "ns_per_invocation": None,
+                "pairs": [{"without": m.get("qps_without"), "with": m.get("qps")} for m in runs],
+            })
+
+    for r in nondns:
+        rows.append({
+            "rate": f"{rate_label(r['proto'], r['rate'])}:{r['port']}",
+            "proto": r["proto"],
+            "target_qps": r["rate"],
+            "scenario": "dnstrace json, non-DNS port",
+            "tracer": r["tracer"],
+            "qps": r.get("qps"),
+            "completed": r.get("completed"),
+            "reported": r.get("reported"),
+            "completeness_pct": None,
+            "throughput_ratio": None,
+            **cost(r),
+            "kernel": kernel_cost([b for b in bpf if b.get("port") == r["port"]]),
+        })
+
+    for row in rows:
+        k = row.get("kernel")
+        if k:
+            row["ns_per_invocation"] = {
+                "egress": k["programs"].get("dt_egress", {}).get("ns_per_run"),
+                "ingress": k["programs"].get("dt_ingress", {}).get("ns_per_run"),
+            }
+
+    start = spread([s.get("attach_ms") for s in starts])
+
+    targets = []
+
+    def target(name, figure, ok_if, limit, note=None):
+        value = figure["median"] if isinstance(figure, dict) else figure
+        passed = None if value is None or note else ok_if(value)
+        targets.append({"target": name, "value": value, "limit": limit, "pass": passed, "note": note})
+        return passed
+
+    marks = {}
+    for i, row in enumerate(rows):
+        if not row["tracer"].startswith("dnstrace"):
+            continue
+        if row["proto"] == "udp" and row["target_qps"] == 100000 and row["tracer"] == "dnstrace-json" \
+                and row["scenario"] == "dnstrace json":
+            # Every completed query reported: not one missing.
+            reached = isinstance(row["qps"], (int, float)) and row["qps"] >= 0.95 * row["target_qps"]
+            marks[(i, "completeness_pct")] = target(
+                "completeness at 100k/s UDP, json", row["completeness_pct"],
+                lambda v: v >= TARGET_COMPLETENESS_PCT, "100.00 %",
+                None if reached else "not judged: dnsperf did not reach the rate")
+        if row["rate"] == "max udp":
+            marks[(i, "throughput_ratio")] = target(
+                "max UDP throughput with / without dnstrace", row["throughput_ratio"],
+                lambda v: v >= TARGET_THROUGHPUT_RATIO, ">= 0.95")
+        if row["proto"] == "udp" and row["target_qps"] == 50000 and row["scenario"] == "dnstrace json":
+            marks[(i, "cores")] = target(
+                "dnstrace CPU at 50k/s, json (cores)", row["cores"],
+                lambda v: v <= TARGET_CORES_AT_50K, "<= 0.1")
+        if row["scenario"] in ("dnstrace json", "dnstrace table"):
+            marks[(i, "peak_rss_mib")] = target(
+                f"peak RSS, {row['scenario']} at {row['rate']} (MiB)", row["peak_rss_mib"],
+                lambda v: v <= TARGET_RSS_MIB, "<= 32 MiB")
+    start_pass = target("start to attached (ms, median)", start, lambda v: v < TARGET_ATTACH_MS, "< 300 ms")
+
+    noise_summary = {
+        "load1": spread([n.get("load1") for n in noise]),
+        "foreign_dt_progs_max": max((n.get("foreign_dt_progs") or 0 for n in noise), default=None),
+    }
+    result = {
+        "date": meta.get("date"),
+        "mode": meta.get("mode"),
+        "machine": {"nproc": number(meta.get("nproc")), "kernel": meta.get("kernel"), "cpu": meta.get("cpu")},
+        "versions": {k: meta.get(k) for k in ("dnstrace", "commit", "knot", "dnsperf", "tshark")},
+        "settings": {
+            "fixed_rates": meta.get("fixed", "").split(),
+            **{k: number(meta.get(k)) for k in ("fixed_s", "pairs", "max_s", "stats_rate", "starts")},
+        },
+        "noise": noise_summary,
+        "rows": rows,
+        "start_to_attached_ms": start,
+        "targets": targets,
+        "raw": recs,
+    }
+    return result, marks, start_pass
+
+
+def fmt(v, spec, unit=""):
+    if isinstance(v, dict):
+        if v["n"] == 1:
+            return format(v["median"], spec) + unit
+        return f"{format(v['median'], spec)}{unit} ({format(v['min'], spec)}-{format(v['max'], spec)})"
+    if v is None:
+        return "-"
+    return format(v, spec) + unit
+
+
+def mark(text, passed):
+    if passed is None:
+        return text
+    return f"{text} {'pass' if passed else 'MISS'}"
+
+
+def render(result, marks, start_pass):
+    cols = [
+        ("rate", "rate"), ("scenario", "scenario"), ("qps", "achieved q/s"),
+        ("completeness_pct", "complete %"), ("throughput_ratio", "server max ratio"),
+        ("cpu_ms_per_1k", "CPU ms/1k tx"), ("cores", "cores"), ("peak_rss_mib", "peak RSS MiB"),
+        ("ns_per_invocation", "ns/run egress/ingress"),
+    ]
+    specs = {"qps": ".0f", "completeness_pct": ".2f", "throughput_ratio": ".3f",
+             "cpu_ms_per_1k": ".2f", "cores": ".3f", "peak_rss_mib": ".1f"}
+    table = [[title for _, title in cols]]
+    for i, row in enumerate(result["rows"]):
+        line = []
+        for key, _ in cols:
+            v = row.get(key)
+            if key in ("rate", "scenario"):
+                text = v
+            elif key == "qps" and row["target_qps"] and isinstance(v, (int, float)) \
+                    and v < 0.95 * row["target_qps"]:
+                # The machine could not deliver the rate: figures at this
+                # row describe a lighter load than its label says.
+                text = fmt(v, specs[key]) + "*"
+            elif key == "ns_per_invocation":
+                text = "-" if not v else f"{fmt(v['egress'], '.0f')}/{fmt(v['ingress'], '.0f')}"
+            else:
+                text = fmt(v, specs[key])
+            line.append(mark(text, marks.get((i, key))))
+        table.append(line)
+    widths = [max(len(r[c]) for r in table) for c in range(len(cols))]
+    out = []
+    m = result["machine"]
+    out.append(f"dnstrace benchmark, {result['mode']} run, {result['date']}: {m['nproc']} cores, "
+               f"{m['cpu']}, Linux {m['kernel']}; dnstrace {result['versions']['commit']}")
+    for r in table:
+        out.append("  ".join(c.rjust(w) if j >= 2 else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))))
+    if any(r[2].endswith("*") for r in table[1:]):
+        out.append("* under 95 % of the fixed rate: dnsperf could not deliver it (a busy machine?)")
+    out.append(f"start to attached: {fmt(result['start_to_attached_ms'], '.0f', ' ms')} over "
+               f"{(result['start_to_attached_ms'] or {}).get('n', 0)} starts"
+               + ("" if start_pass is None else f" {'pass' if start_pass else 'MISS'} (< 300 ms)"))
+    for row in result["rows"]:
+        k = row.get("kernel")
+        if not k:
+            continue
+        progs = ", ".join(f"{name} {fmt(p['ns_per_run'], '.0f')} ns x {p['run_cnt']}"
+                          for name, p in sorted(k["programs"].items()))
+        out.append(f"kernel, {row['rate']} ({row['scenario']}): {progs}; "
+                   f"{fmt(k['ns_per_transaction'], '.0f')} ns per completed query")
+    n = result["noise"]
+    out.append(f"noise: load average {fmt(n['load1'], '.2f')}, other dnstrace programs loaded: "
+               f"{n['foreign_dt_progs_max']} (both should be ~0 for a trustworthy run)")
+    return "\n".join(out)
+
+
+def missing_figures(result):
+    """Every figure the table shows, for the smoke run's check."""
+    bad = []
+
+    def need(where, v):
+        if isinstance(v, dict) and "median" in v:
+            v = v["median"]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            bad.append(f"{where}: {v!r}")
+
+    for row in result["rows"]:
+        where = f"{row['rate']} {row['scenario']}"
+        for key in ("qps", "cpu_ms_per_1k", "cores", "peak_rss_mib"):
+            need(f"{where} {key}", row.get(key))
+        if row["target_qps"] and row["scenario"] != "dnstrace json, non-DNS port":
+            need(f"{where} completeness_pct", row.get("completeness_pct"))
+        if not row["target_qps"]:
+            need(f"{where} throughput_ratio", row.get("throughput_ratio"))
+        if "kernel" in row:
+            for name, p in row["kernel"]["programs"].items():
+                need(f"{where} {name} ns/run", p["ns_per_run"])
+            need(f"{where} ns per transaction", row["kernel"]["ns_per_transaction"])
+            for d in ("egress", "ingress"):
+                need(f"{where} {d} ns/run", row["ns_per_invocation"][d])
+    need("start to attached", result["start_to_attached_ms"])
+    for k in ("nproc", "kernel", "cpu"):
+        if not result["machine"].get(k):
+            bad.append(f"machine {k}: empty")
+    # Each scenario must be there at all, not only well-formed when present.
+    scenarios = {(r["scenario"], r["target_qps"] == 0) for r in result["rows"]}
+    for s in ("dnstrace json", "dnstrace table", "tshark"):
+        if (s, False) not in scenarios:
+            bad.append(f"no fixed-rate row for {s}")
+    for s in ("dnstrace json", "tshark"):
+        if (s, True) not in scenarios:
+            bad.append(f"no max-throughput row for {s}")
+    if not any("kernel" in r and r["scenario"] == "dnstrace json" for r in result["rows"]):
+        bad.append("no in-kernel cost on DNS packets")
+    if not any(r["scenario"] == "dnstrace json, non-DNS port" for r in result["rows"]):
+        bad.append("no in-kernel cost on non-DNS packets")
+    return bad
+
+
+def main(argv):
+    check = "--check" in argv
+    args = [a for a in argv if a != "--check"]
+    if len(args) not in (2, 3):
+        sys.exit(__doc__)
+    meta, recs = read_raw(args[0])
+    result, marks, start_pass = build(meta, recs)
+    text = json.dumps(result, indent=1) + "\n"
+    for path in args[1:]:
+        with open(path, "w") as f:
+            f.write(text)
+    print(render(result, marks, start_pass))
+    print(f"results: {', '.join(args[1:])}")
+    if check:
+        bad = missing_figures(result)
+        if bad:
+            print("smoke: figures missing or not numbers:", file=sys.stderr)
+            for b in bad:
+                print(f"  {b}", file=sys.stderr)
+            return 1
+        print("smoke: every figure produced")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
