@@ -786,7 +786,12 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool 
 		return;
 	}
 	stat_inc(DT_STAT_ANSWERED);
-	bpf_map_update_elem(&dt_recent, key, &now, BPF_ANY);
+	/* Only a loopback device shows a response again after the point that
+	 * completed it (lo passes it at egress, then at ingress): remember
+	 * the transaction there only, and spare every other completion a map
+	 * update. */
+	if (RD(btf, dev, flags) & IFF_LOOPBACK)
+		bpf_map_update_elem(&dt_recent, key, &now, BPF_ANY);
 	if (e)
 		submit_event(e);
 }

@@ -76,8 +76,11 @@ typedef struct {
 	struct net *net;
 } __attribute__((preserve_access_index)) possible_net_t;
 
+#define IFF_LOOPBACK 0x8
+
 struct net_device {
 	char name[16];
+	unsigned int flags;
 	int ifindex;
 	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
