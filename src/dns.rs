@@ -270,16 +270,7 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn wire(labels: &[&[u8]]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for l in labels {
-            v.push(l.len() as u8);
-            v.extend_from_slice(l);
-        }
-        v.push(0);
-        v
-    }
+    use crate::fixtures::wire;
 
     #[test]
     fn names_of_codes() {

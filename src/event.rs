@@ -316,50 +316,7 @@ impl Transaction {
 pub(crate) mod tests {
     use super::*;
 
-    /// A raw record as the kernel would write it.
-    pub(crate) fn raw(name: &[u8]) -> RawEvent {
-        let mut ev = RawEvent {
-            ts: 1_000_000_000,
-            latency_ns: 2_500_000,
-            netns: 4026531840,
-            ifindex: 2,
-            pid: 4242,
-            kind: KIND_ANSWERED,
-            proto: 17,
-            family: 4,
-            dir: 0,
-            client_port: 40000,
-            server_port: 53,
-            id: 0xbeef,
-            qtype: 28,
-            qclass: 1,
-            qflags: 0x0100,
-            rflags: 0x8183,
-            ancount: 0,
-            nscount: 1,
-            arcount: 1,
-            query_size: 40,
-            resp_size: 100,
-            ..RawEvent::default()
-        };
-        ev.client_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
-        ev.server_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
-        for (d, s) in ev.comm.iter_mut().zip(b"dig") {
-            *d = *s as i8;
-        }
-        for (d, s) in ev.ifname.iter_mut().zip(b"veth0") {
-            *d = *s as i8;
-        }
-        ev.name[..name.len()].copy_from_slice(name);
-        ev.name_len = name.len() as u16;
-        ev
-    }
-
-    pub(crate) fn bytes_of(ev: &RawEvent) -> Vec<u8> {
-        // SAFETY: RawEvent is a plain C struct without padding holes that
-        // could hold uninitialised bytes (it is built from a zeroed default).
-        unsafe { plain::as_bytes(ev) }.to_vec()
-    }
+    pub(crate) use crate::fixtures::{bytes_of, record as raw};
 
     const EXAMPLE: &[u8] = b"\x03www\x07example\x03com\x00";
 

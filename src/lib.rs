@@ -9,6 +9,8 @@ pub mod cli;
 pub mod dns;
 pub mod event;
 pub mod filter;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod metrics;
 pub mod output;
 pub mod preflight;

@@ -15,6 +15,7 @@ use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 
 use dnstrace::bpf::RawEvent;
+use dnstrace::fixtures::{bytes_of, record, set_str, wire};
 
 const TARGETS: [&str; 2] = ["decode_record", "name"];
 
@@ -34,73 +35,6 @@ fn check(target: &str, data: &[u8]) {
         "name" => checks::name(data),
         _ => unreachable!("no fuzz target {target}"),
     }
-}
-
-fn bytes_of(ev: &RawEvent) -> Vec<u8> {
-    // SAFETY: RawEvent is a C struct of integers and byte arrays with its
-    // padding spelled out as fields, built here from a zeroed default: all
-    // of its bytes are initialised.
-    unsafe {
-        std::slice::from_raw_parts(
-            (ev as *const RawEvent).cast::<u8>(),
-            std::mem::size_of::<RawEvent>(),
-        )
-    }
-    .to_vec()
-}
-
-fn set_str(dst: &mut [i8], s: &[u8]) {
-    dst.fill(0);
-    for (d, b) in dst.iter_mut().zip(s) {
-        *d = *b as i8;
-    }
-}
-
-fn wire(labels: &[&[u8]]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for l in labels {
-        v.push(l.len() as u8);
-        v.extend_from_slice(l);
-    }
-    v.push(0);
-    v
-}
-
-/// A record as the kernel writes it for an answered query; the same
-/// values as the unit tests' `raw()` in src/event.rs.
-fn record(name: &[u8]) -> RawEvent {
-    let mut ev = RawEvent {
-        ts: 1_000_000_000,
-        latency_ns: 2_500_000,
-        netns: 4026531840,
-        ifindex: 2,
-        pid: 4242,
-        kind: 0,
-        proto: 17,
-        family: 4,
-        dir: 0,
-        client_port: 40000,
-        server_port: 53,
-        id: 0xbeef,
-        qtype: 28,
-        qclass: 1,
-        qflags: 0x0100,
-        rflags: 0x8183,
-        ancount: 0,
-        nscount: 1,
-        arcount: 1,
-        query_size: 40,
-        resp_size: 100,
-        ..RawEvent::default()
-    };
-    ev.client_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
-    ev.server_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
-    set_str(&mut ev.comm, b"dig");
-    set_str(&mut ev.ifname, b"veth0");
-    let n = name.len().min(ev.name.len());
-    ev.name[..n].copy_from_slice(&name[..n]);
-    ev.name_len = name.len() as u16;
-    ev
 }
 
 /// Hostile and boundary wire names, shared by both targets.
