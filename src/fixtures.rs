@@ -67,3 +67,178 @@ pub fn wire(labels: &[&[u8]]) -> Vec<u8> {
     v.push(0);
     v
 }
+
+/// Records of every shape the kernel sends, in proportions like a busy
+/// node's (mostly answered A and AAAA queries over IPv4 from a few hundred
+/// clients to a few servers, for about a thousand names), with the rare
+/// shapes mixed in: timeouts, announcements, encrypted connections, IPv6
+/// (IPv4-mapped and compressed forms too), TCP, unnamed types and rcodes,
+/// odd flags, unknown processes and hostile bytes in every string. The
+/// same `seed` gives the same record; records follow each other 20 us
+/// apart (50k/s).
+pub fn varied(seed: u64) -> RawEvent {
+    let mut rng = Rng(seed);
+    let n = rng.below(1000);
+    let name = match rng.below(64) {
+        0 => wire(&[b"we\"ird\\", b"\x1b[1mname", b"a.b", b"example"]),
+        1 => vec![0],
+        2 => wire(&[&[b'x'; 63], &[b'y'; 63], &[b'z'; 63], &[b'w'; 61]]),
+        3 => wire(&[b"caf\xc3\xa9", b"\x00\x7f\xff", b"test"]),
+        _ => {
+            let host = format!("host{n}");
+            let zone: &[u8] = [b"svc" as &[u8], b"pod", b"example", b"internal"][(n % 4) as usize];
+            wire(&[host.as_bytes(), zone, b"cluster", b"local"])
+        }
+    };
+    let mut ev = record(&name);
+    ev.ts = 1_000_000_000 + seed * 20_000;
+    ev.id = rng.below(1 << 16) as u16;
+    ev.client_port = 1024 + rng.below(64512) as u16;
+    let client = rng.below(300);
+    let server = rng.below(4);
+    if rng.below(10) < 8 {
+        ev.family = 4;
+        ev.client_addr = [0; 16];
+        ev.client_addr[..4].copy_from_slice(&[10, 1, (client >> 8) as u8, client as u8]);
+        let servers = [
+            [10, 0, 0, 1],
+            [10, 96, 0, 10],
+            [192, 168, 1, 1],
+            [8, 8, 8, 8],
+        ];
+        ev.server_addr = [0; 16];
+        ev.server_addr[..4].copy_from_slice(&servers[server as usize]);
+    } else {
+        ev.family = 6;
+        let clients: [std::net::Ipv6Addr; 4] = [
+            std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2 + client as u16),
+            std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x0a01, client as u16),
+            std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, client as u16, 0),
+            std::net::Ipv6Addr::LOCALHOST,
+        ];
+        let servers: [std::net::Ipv6Addr; 4] = [
+            std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+            std::net::Ipv6Addr::new(0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888),
+            std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0xc0a8, 0x0101),
+            std::net::Ipv6Addr::UNSPECIFIED,
+        ];
+        ev.client_addr = clients[rng.below(4) as usize].octets();
+        ev.server_addr = servers[server as usize].octets();
+    }
+    ev.server_port = match rng.below(40) {
+        0 => 5353,
+        1 => 5300,
+        _ => 53,
+    };
+    if rng.below(20) == 0 {
+        ev.proto = 6;
+    }
+    ev.dir = (rng.below(5) == 0) as u8;
+    ev.qtype = match rng.below(16) {
+        0..=7 => 1,
+        8..=11 => 28,
+        12 => [5, 15, 2, 12, 6, 33, 16, 64, 65, 255, 257][rng.below(11) as usize],
+        13 => 65280,
+        _ => rng.below(1 << 16) as u16,
+    };
+    ev.qclass = match rng.below(50) {
+        0 => 3,
+        1 => 255,
+        2 => rng.below(1 << 16) as u16,
+        _ => 1,
+    };
+    ev.qflags = match rng.below(30) {
+        0 => rng.below(1 << 16) as u16,
+        1 => 0x0110,
+        2 => 0x0000,
+        _ => 0x0100,
+    };
+    let rcode = match rng.below(20) {
+        0..=14 => 0,
+        15..=17 => 3,
+        18 => 2,
+        _ => rng.below(16),
+    } as u16;
+    ev.rflags = match rng.below(10) {
+        0 => rng.below(1 << 16) as u16 & 0xfff0 | rcode,
+        1 => 0x8780 | rcode,
+        _ => 0x8180 | rcode,
+    };
+    ev.latency_ns = match rng.below(20) {
+        0 => rng.below(1000),
+        1 => 1_000_000_000 + rng.below(10_000_000_000),
+        2 => 999_999,
+        _ => {
+            let scale = 10 + rng.below(16);
+            20_000 + rng.below(1 << scale) * 1000
+        }
+    };
+    ev.ancount = rng.below(8) as u16;
+    ev.nscount = rng.below(3) as u16;
+    ev.arcount = rng.below(3) as u16;
+    ev.query_size = 30 + name.len() as u16;
+    ev.resp_size = ev.query_size + 16 * ev.ancount;
+    ev.netns = 4026531840 + rng.below(3) as u32;
+    ev.ifindex = 1 + rng.below(8) as u32;
+    match rng.below(100) {
+        0..=79 => ev.pid = 1000 + rng.below(50) as u32,
+        80..=94 => ev.pid = 0,
+        _ => {
+            ev.pid = 1;
+            set_str(&mut ev.comm, b"");
+        }
+    }
+    let comm: &[u8] = match rng.below(40) {
+        0 => b"ev\x1bil\\\"\x7f\xff",
+        1 => b"exactly15bytes_",
+        _ => [b"dig" as &[u8], b"coredns", b"systemd-resolve", b"curl"][rng.below(4) as usize],
+    };
+    if ev.pid > 1 {
+        set_str(&mut ev.comm, comm);
+    }
+    let ifname: &[u8] = match rng.below(40) {
+        0 => b"e\x01th\"0\\\xc3",
+        1 => b"veth1234567890a",
+        _ => [b"eth0" as &[u8], b"lo", b"cni0", b"veth3f2a9c1b"][rng.below(4) as usize],
+    };
+    set_str(&mut ev.ifname, ifname);
+    match rng.below(100) {
+        0..=3 => ev.kind = 1,
+        4 => {
+            ev.kind = 2;
+            ev.service = 1;
+            ev.server_port = 5353;
+        }
+        5 => {
+            ev.kind = 3;
+            ev.service = 2 + rng.below(2) as u8;
+            ev.proto = if ev.service == 2 { 6 } else { 17 };
+            ev.server_port = 853;
+            ev.name_len = 0;
+            for bytes in [&mut ev.bytes_out, &mut ev.bytes_in] {
+                let scale = 8 + rng.below(24);
+                *bytes = rng.below(1 << scale);
+            }
+        }
+        _ => {}
+    }
+    ev
+}
+
+/// SplitMix64: deterministic and good enough to pick fixture shapes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// In 0..n.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

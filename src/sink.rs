@@ -14,8 +14,9 @@ use crate::output::{self, Clock};
 /// Returned to libbpf to stop consuming the current batch.
 const STOP: i32 = -libc::ECANCELED;
 
-pub struct Sink {
-    out: BufWriter<io::Stdout>,
+/// `W`: where the lines go; stdout but in the benchmarks.
+pub struct Sink<W: Write = io::Stdout> {
+    out: BufWriter<W>,
     format: OutputFormat,
     filter: Filter,
     clock: Clock,
@@ -45,8 +46,22 @@ impl Sink {
         limit: Option<u64>,
         header: bool,
     ) -> Sink {
+        Sink::with_writer(io::stdout(), format, filter, clock, limit, header)
+    }
+}
+
+impl<W: Write> Sink<W> {
+    /// A sink writing to `out` instead of stdout.
+    pub fn with_writer(
+        out: W,
+        format: OutputFormat,
+        filter: Filter,
+        clock: Clock,
+        limit: Option<u64>,
+        header: bool,
+    ) -> Sink<W> {
         let mut sink = Sink {
-            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+            out: BufWriter::with_capacity(64 * 1024, out),
             format,
             filter,
             clock,
