@@ -278,28 +278,24 @@ impl Transaction {
 
     /// Header flags in dig's order: the query's RD and CD, the response's
     /// AA, TC, RA and AD.
+    pub fn flags(&self) -> impl Iterator<Item = &'static str> {
+        let (q, r) = (self.qflags, self.rflags.unwrap_or(0));
+        [
+            ("aa", r & 0x0400),
+            ("tc", r & 0x0200),
+            ("rd", q & 0x0100),
+            ("ra", r & 0x0080),
+            ("ad", r & 0x0020),
+            ("cd", q & 0x0010),
+        ]
+        .into_iter()
+        .filter(|(_, bit)| *bit != 0)
+        .map(|(name, _)| name)
+    }
+
+    /// [`Transaction::flags`], collected.
     pub fn flag_names(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let r = self.rflags.unwrap_or(0);
-        if r & 0x0400 != 0 {
-            v.push("aa");
-        }
-        if r & 0x0200 != 0 {
-            v.push("tc");
-        }
-        if self.qflags & 0x0100 != 0 {
-            v.push("rd");
-        }
-        if r & 0x0080 != 0 {
-            v.push("ra");
-        }
-        if r & 0x0020 != 0 {
-            v.push("ad");
-        }
-        if self.qflags & 0x0010 != 0 {
-            v.push("cd");
-        }
-        v
+        self.flags().collect()
     }
 
     pub fn truncated(&self) -> bool {

@@ -60,8 +60,12 @@ impl Clock {
     }
 
     pub fn system_time(&self, mono_ns: u64) -> SystemTime {
-        let real = (i128::from(mono_ns) + self.mono_to_real_ns).max(0);
-        UNIX_EPOCH + Duration::from_nanos(real as u64)
+        UNIX_EPOCH + Duration::from_nanos(self.real_ns(mono_ns))
+    }
+
+    /// Nanoseconds since 1970 (never before it).
+    fn real_ns(&self, mono_ns: u64) -> u64 {
+        (i128::from(mono_ns) + self.mono_to_real_ns).max(0) as u64
     }
 
     /// RFC 3339 in UTC with microseconds: 2026-11-27T18:31:02.123456Z.
@@ -304,134 +308,230 @@ pub fn name_cell(t: &Transaction) -> String {
     }
 }
 
+/// The date and time of day of the last second a timestamp was written
+/// for: at thousands of transactions a second, most timestamps fall in the
+/// same second as the one before, so only their microseconds change.
+#[derive(Debug, Default)]
+pub struct TimeCache {
+    /// Seconds since 1970, and "2026-11-27T18:31:02" for them.
+    second: Option<(u64, String)>,
+}
+
+impl TimeCache {
+    /// Appends `real_ns` (nanoseconds since 1970) the way
+    /// `humantime::format_rfc3339_micros` writes it:
+    /// 2026-11-27T18:31:02.123456Z.
+    fn push_rfc3339_micros(&mut self, real_ns: u64, out: &mut String) {
+        let secs = real_ns / 1_000_000_000;
+        let prefix = match &mut self.second {
+            Some((s, prefix)) if *s == secs => prefix,
+            second => {
+                // humantime fails only from the year 10000 on, and a u64
+                // of nanoseconds ends in 2554.
+                let mut prefix =
+                    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs))
+                        .to_string();
+                prefix.truncate("2026-11-27T18:31:02".len());
+                &mut second.insert((secs, prefix)).1
+            }
+        };
+        out.push_str(prefix);
+        out.push('.');
+        // A seventh leading digit keeps the zeros itoa would drop.
+        let micros = real_ns % 1_000_000_000 / 1000 + 1_000_000;
+        out.push_str(&itoa::Buffer::new().format(micros)[1..]);
+        out.push('Z');
+    }
+}
+
 /// One JSON object (no newline).
 ///
 /// Written field by field into `out`, with no allocation: this runs for
 /// every transaction, where building a JsonRecord and serializing it cost
 /// a dozen allocations. A test keeps the two identical.
 pub fn json_line(t: &Transaction, clock: &Clock, out: &mut String) {
+    json_line_cached(t, clock, &mut TimeCache::default(), out);
+}
+
+/// `,"name":`, the text before every field but the first, as one constant
+/// string.
+macro_rules! key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
+/// [`json_line`], reusing the date and time of the previous line's
+/// timestamp when it is in the same second.
+pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, out: &mut String) {
     let dns = t.kind != Kind::Encrypted;
     let has_response = t.rflags.is_some();
-    let w = &mut JsonWriter { out, first: true };
-    w.key("ts");
-    let _ = write!(
-        w.out,
-        "\"{}\"",
-        humantime::format_rfc3339_micros(clock.system_time(t.mono_ns))
+    let w = &mut JsonWriter { out };
+    w.out.push_str("{\"ts\":\"");
+    times.push_rfc3339_micros(clock.real_ns(t.mono_ns), w.out);
+    w.out.push('"');
+    w.num(key!("id"), dns.then_some(u64::from(t.id)));
+    w.string(key!("qname"), dns.then_some(t.qname.as_str()));
+    w.word(
+        key!("qtype"),
+        dns.then(|| dns::qtype_name(t.qtype)).as_deref(),
     );
-    w.num("id", dns.then_some(u64::from(t.id)));
-    w.key("qname");
-    if dns {
-        json_str(w.out, &t.qname);
-    } else {
-        w.out.push_str("null");
-    }
-    w.string("qtype", dns.then(|| dns::qtype_name(t.qtype)).as_deref());
-    w.string("rcode", Some(&t.rcode_name()));
-    w.float("latency_ms", t.latency_ns);
-    w.display("client_ip", &t.client);
-    w.num("client_port", Some(u64::from(t.client_port)));
-    w.display("server_ip", &t.server);
-    w.num("server_port", Some(u64::from(t.server_port)));
-    w.string("proto", Some(t.proto.as_str()));
-    w.string("interface", Some(&t.interface));
-    w.num("pid", t.pid.map(u64::from));
-    w.string("comm", t.comm.as_deref());
-    w.string("kind", Some(t.kind.as_str()));
-    w.string("service", Some(t.service.as_str()));
-    w.string("qclass", dns.then(|| dns::qclass_name(t.qclass)).as_deref());
-    w.string(
-        "opcode",
+    w.word(key!("rcode"), Some(&t.rcode_name()));
+    w.float(key!("latency_ms"), t.latency_ns);
+    w.ip(key!("client_ip"), t.client);
+    w.num(key!("client_port"), Some(u64::from(t.client_port)));
+    w.ip(key!("server_ip"), t.server);
+    w.num(key!("server_port"), Some(u64::from(t.server_port)));
+    w.word(key!("proto"), Some(t.proto.as_str()));
+    w.string(key!("interface"), Some(&t.interface));
+    w.num(key!("pid"), t.pid.map(u64::from));
+    w.string(key!("comm"), t.comm.as_deref());
+    w.word(key!("kind"), Some(t.kind.as_str()));
+    w.word(key!("service"), Some(t.service.as_str()));
+    w.word(
+        key!("qclass"),
+        dns.then(|| dns::qclass_name(t.qclass)).as_deref(),
+    );
+    w.word(
+        key!("opcode"),
         dns.then(|| dns::opcode_name(t.opcode())).as_deref(),
     );
-    w.key("flags");
+    w.out.push_str(key!("flags"));
     w.out.push('[');
-    for (i, f) in t.flag_names().iter().enumerate() {
+    for (i, f) in t.flags().enumerate() {
         if i > 0 {
             w.out.push(',');
         }
-        json_str(w.out, f);
+        w.out.push('"');
+        w.out.push_str(f);
+        w.out.push('"');
     }
     w.out.push(']');
-    w.key("truncated");
+    w.out.push_str(key!("truncated"));
     w.out.push_str(if t.truncated() { "true" } else { "false" });
-    w.num("answers", has_response.then_some(u64::from(t.ancount)));
-    w.num("authority", has_response.then_some(u64::from(t.nscount)));
-    w.num("additional", has_response.then_some(u64::from(t.arcount)));
+    w.num(
+        key!("answers"),
+        has_response.then_some(u64::from(t.ancount)),
+    );
+    w.num(
+        key!("authority"),
+        has_response.then_some(u64::from(t.nscount)),
+    );
+    w.num(
+        key!("additional"),
+        has_response.then_some(u64::from(t.arcount)),
+    );
     let query = t.kind != Kind::Encrypted && t.kind != Kind::Announcement;
-    w.num("query_size", query.then_some(u64::from(t.query_size)));
-    w.num("response_size", t.response_size.map(u64::from));
-    w.float("duration_ms", t.duration_ns);
-    w.num("bytes_sent", (!dns).then_some(t.bytes_out));
-    w.num("bytes_received", (!dns).then_some(t.bytes_in));
-    w.num("netns", Some(u64::from(t.netns)));
-    w.num("ifindex", Some(u64::from(t.ifindex)));
-    w.string("direction", Some(t.direction.as_str()));
+    w.num(key!("query_size"), query.then_some(u64::from(t.query_size)));
+    w.num(key!("response_size"), t.response_size.map(u64::from));
+    w.float(key!("duration_ms"), t.duration_ns);
+    w.num(key!("bytes_sent"), (!dns).then_some(t.bytes_out));
+    w.num(key!("bytes_received"), (!dns).then_some(t.bytes_in));
+    w.num(key!("netns"), Some(u64::from(t.netns)));
+    w.num(key!("ifindex"), Some(u64::from(t.ifindex)));
+    w.word(key!("direction"), Some(t.direction.as_str()));
     w.out.push('}');
 }
 
 /// Appends a JSON string: quotes, and escapes for quotes, backslashes and
 /// control bytes (names are escaped already; this keeps JSON valid anyway).
+/// Runs of bytes that need no escape, all of them as a rule, are copied
+/// at once; bytes of multi-byte characters are never escaped.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut plain = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0..0x20 => "\\u00",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        out.push_str(escape);
+        if b < 0x20 {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
+        plain = i + 1;
     }
+    out.push_str(&s[plain..]);
     out.push('"');
 }
 
+/// Appends an address as its Display form writes it.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(digits.format(octet));
+            }
+        }
+        // Rare, and its zero compression and IPv4 forms are best left to
+        // the standard library.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Writes the fields after the first, each after its `key!`.
 struct JsonWriter<'a> {
     out: &'a mut String,
-    first: bool,
 }
 
 impl JsonWriter<'_> {
-    fn key(&mut self, k: &str) {
-        self.out.push(if self.first { '{' } else { ',' });
-        self.first = false;
-        self.out.push('"');
-        self.out.push_str(k);
-        self.out.push_str("\":");
-    }
-
-    fn num(&mut self, k: &str, v: Option<u64>) {
-        self.key(k);
+    fn num(&mut self, key: &str, v: Option<u64>) {
+        self.out.push_str(key);
         match v {
-            Some(n) => {
-                let _ = write!(self.out, "{n}");
-            }
+            Some(n) => self.out.push_str(itoa::Buffer::new().format(n)),
             None => self.out.push_str("null"),
         }
     }
 
-    fn string(&mut self, k: &str, v: Option<&str>) {
-        self.key(k);
+    fn string(&mut self, key: &str, v: Option<&str>) {
+        self.out.push_str(key);
         match v {
             Some(s) => json_str(self.out, s),
             None => self.out.push_str("null"),
         }
     }
 
-    fn display(&mut self, k: &str, v: &dyn std::fmt::Display) {
-        self.key(k);
-        let _ = write!(self.out, "\"{v}\"");
+    /// A string of dnstrace's own vocabulary (type and rcode names,
+    /// "udp", ...), which never needs escaping.
+    fn word(&mut self, key: &str, v: Option<&str>) {
+        self.out.push_str(key);
+        match v {
+            Some(s) => {
+                self.out.push('"');
+                self.out.push_str(s);
+                self.out.push('"');
+            }
+            None => self.out.push_str("null"),
+        }
+    }
+
+    fn ip(&mut self, key: &str, ip: IpAddr) {
+        self.out.push_str(key);
+        self.out.push('"');
+        push_ip(self.out, ip);
+        self.out.push('"');
     }
 
     /// Nanoseconds as milliseconds with microsecond resolution, always with
     /// a decimal point (so that JSON readers see a float, as before).
-    fn float(&mut self, k: &str, ns: Option<u64>) {
-        self.key(k);
+    fn float(&mut self, key: &str, ns: Option<u64>) {
+        self.out.push_str(key);
         match ns {
             Some(ns) => {
                 let us = ns / 1000;
-                let _ = write!(self.out, "{}.", us / 1000);
+                self.out.push_str(itoa::Buffer::new().format(us / 1000));
+                self.out.push('.');
                 let frac = us % 1000;
                 // Three digits, trailing zeros dropped (but one kept).
                 let d = [
@@ -571,6 +671,158 @@ mod tests {
                 .filter_map(|p| p.rsplit('"').next())
                 .collect();
             assert_eq!(&keys[..JSON_FIELDS.len()], JSON_FIELDS, "field order");
+        }
+    }
+
+    /// Byte for byte what serde writes for the JsonRecord, over records of
+    /// every shape: addresses of both families and all their textual
+    /// forms, hostile strings, every kind, types and rcodes with and
+    /// without names, times across many seconds; with one time cache for
+    /// all, as the sink writes them.
+    #[test]
+    fn json_line_is_serde_byte_for_byte() {
+        let clock = Clock::fixed(EPOCH);
+        let mut times = TimeCache::default();
+        let mut s = String::new();
+        for seed in 0..20_000 {
+            let mut ev = crate::fixtures::varied(seed);
+            // Seconds apart too, not only 20 us.
+            ev.ts = ev.ts.wrapping_mul(seed % 7 + 1);
+            let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+            s.clear();
+            json_line_cached(&t, &clock, &mut times, &mut s);
+            let slow = serde_json::to_string(&JsonRecord::new(&t, &clock)).unwrap();
+            assert_eq!(s, slow, "seed {seed}");
+            s.clear();
+            json_line(&t, &clock, &mut s);
+            assert_eq!(s, slow, "seed {seed}, no cache");
+        }
+    }
+
+    /// The cached date and time of day change exactly where humantime's
+    /// do: at every second, day, month and year, in leap years and in
+    /// century years that are not, moving forwards or back.
+    #[test]
+    fn timestamps_match_humantime() {
+        let mut times = TimeCache::default();
+        let mut check = |real_ns: u64| {
+            let mut s = String::new();
+            times.push_rfc3339_micros(real_ns, &mut s);
+            let t = UNIX_EPOCH + Duration::from_nanos(real_ns);
+            assert_eq!(s, humantime::format_rfc3339_micros(t).to_string());
+        };
+        const DAY: u64 = 86_400_000_000_000;
+        // Around midnight of every day from 1970 to 2110 (2000 is a leap
+        // year, 2100 not), and of every New Year's Day until u64 ends.
+        let mut midnights: Vec<u64> = (1..51_500).map(|d| d * DAY).collect();
+        let mut year_start = 0u64;
+        for year in 1970u64..2554 {
+            let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+            year_start += if leap { 366 } else { 365 } * DAY;
+            midnights.push(year_start);
+        }
+        for m in midnights {
+            for delta in [
+                -1_000_000_000i64,
+                -1000,
+                -1,
+                0,
+                999,
+                1000,
+                1001,
+                999_999_999,
+            ] {
+                check(m.wrapping_add_signed(delta));
+            }
+        }
+        // Leap days themselves.
+        for leap_day in [951_782_400u64, 1_709_164_800, 4_107_456_000] {
+            check(leap_day * 1_000_000_000 + 123_456_789);
+            check((leap_day + 86_399) * 1_000_000_000 + 999_999_999);
+        }
+        check(0);
+        check(u64::MAX);
+        // A walk back and forth, in steps from nanoseconds to years.
+        let mut ns = 1_795_802_400_000_000_000u64;
+        for i in 0..20_000u64 {
+            let step = (i * 2_654_435_761) % (1 << (i % 56));
+            ns = if i % 3 == 0 {
+                ns.saturating_sub(step)
+            } else {
+                ns.saturating_add(step)
+            };
+            check(ns);
+        }
+    }
+
+    /// The escaping json_str did character by character before its fast
+    /// path.
+    fn json_str_by_char(s: &str) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn json_str_escapes_as_before() {
+        let mut out = String::new();
+        json_str(&mut out, "a\"b\\c\u{0}\u{1f} \u{7f}é\u{1d11e}\n\t");
+        assert_eq!(
+            out,
+            "\"a\\\"b\\\\c\\u0000\\u001f \u{7f}é\u{1d11e}\\u000a\\u0009\""
+        );
+        // Every character up to 0x3ff alone, in pairs and inside a run.
+        let chars: Vec<char> = (0..0x400).filter_map(char::from_u32).collect();
+        let mut cases: Vec<String> = vec![String::new(), chars.iter().collect()];
+        for &a in &chars {
+            cases.push(a.to_string());
+            cases.push(format!("ab{a}cd"));
+            for &b in chars.iter().step_by(7) {
+                cases.push(format!("{a}{b}"));
+            }
+        }
+        for s in cases {
+            out.clear();
+            json_str(&mut out, &s);
+            assert_eq!(out, json_str_by_char(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ip_addresses_as_display_writes_them() {
+        let mut out = String::new();
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.1",
+            "1.22.133.9",
+            "100.10.1.0",
+            "::",
+            "::1",
+            "::ffff:10.1.2.3",
+            "fd00::1:0:0:2",
+            "2001:db8:0:1::7:0",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            out.clear();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
+        for n in (0..=u32::MAX).step_by(65_537) {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(n));
+            out.clear();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
         }
     }
 

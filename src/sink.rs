@@ -9,7 +9,7 @@ use crate::cli::OutputFormat;
 use crate::event::Transaction;
 use crate::filter::Filter;
 use crate::metrics::Metrics;
-use crate::output::{self, Clock};
+use crate::output::{self, Clock, TimeCache};
 
 /// Returned to libbpf to stop consuming the current batch.
 const STOP: i32 = -libc::ECANCELED;
@@ -20,6 +20,7 @@ pub struct Sink<W: Write = io::Stdout> {
     format: OutputFormat,
     filter: Filter,
     clock: Clock,
+    times: TimeCache,
     line: String,
     limit: Option<u64>,
     shown: u64,
@@ -65,6 +66,7 @@ impl<W: Write> Sink<W> {
             format,
             filter,
             clock,
+            times: TimeCache::default(),
             line: String::with_capacity(512),
             limit,
             shown: 0,
@@ -120,7 +122,9 @@ impl<W: Write> Sink<W> {
         }
         self.line.clear();
         match self.format {
-            OutputFormat::Json => output::json_line(&t, &self.clock, &mut self.line),
+            OutputFormat::Json => {
+                output::json_line_cached(&t, &self.clock, &mut self.times, &mut self.line)
+            }
             OutputFormat::Text => output::text_line(&t, &self.clock, &mut self.line),
             OutputFormat::Table => {
                 if self.recent.len() >= crate::tui::RECENT {
