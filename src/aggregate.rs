@@ -5,8 +5,11 @@
 //! keys per dimension is bounded; the least recently seen are evicted, in
 //! batches, and counted.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
 
 /// FNV-1a: the aggregate maps hash a few short keys per transaction, where
 /// the default SipHash (built against hostile keys for far larger tables)
@@ -163,6 +166,17 @@ pub struct KeyStats {
 }
 
 impl KeyStats {
+    fn record(&mut self, tick: u64, t: &Transaction) {
+        self.last_seen = tick;
+        self.count += 1;
+        self.rcodes[rcode_slot(t)] += 1;
+        if let Some(ns) = t.latency_ns {
+            self.answered += 1;
+            self.sum_ns = self.sum_ns.saturating_add(ns);
+            self.hist.record(ns / 1000);
+        }
+    }
+
     pub fn avg_us(&self) -> Option<u64> {
         (self.answered > 0).then(|| self.sum_ns / self.answered / 1000)
     }
@@ -192,17 +206,36 @@ fn rcode_slot(t: &Transaction) -> usize {
     }
 }
 
-/// Statistics per key of one kind, at most `max_keys` of them.
+/// A server as the views and the summary show it: its address, and its
+/// port unless 53.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Server {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.port == 53 {
+            write!(f, "{}", self.ip)
+        } else {
+            write!(f, "{}:{}", self.ip, self.port)
+        }
+    }
+}
+
+/// Statistics per key of one kind, at most `max_keys` of them. Keys are
+/// kept as they come (addresses, names), and written out only when shown.
 #[derive(Debug, Clone)]
-pub struct Dimension {
-    map: HashMap<String, KeyStats, BuildHasherDefault<Fnv>>,
+pub struct Dimension<K> {
+    map: HashMap<K, KeyStats, BuildHasherDefault<Fnv>>,
     max_keys: usize,
     tick: u64,
     pub evicted: u64,
 }
 
-impl Dimension {
-    pub fn new(max_keys: usize) -> Dimension {
+impl<K: Hash + Eq> Dimension<K> {
+    pub fn new(max_keys: usize) -> Dimension<K> {
         Dimension {
             map: HashMap::default(),
             max_keys: max_keys.max(8),
@@ -211,23 +244,25 @@ impl Dimension {
         }
     }
 
-    pub fn observe(&mut self, key: &str, t: &Transaction) {
+    /// Counts `t` for `key`, which is copied only when new (a name is
+    /// looked up as a `&str`).
+    pub fn observe<Q>(&mut self, key: &Q, t: &Transaction)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         self.tick += 1;
-        if !self.map.contains_key(key) {
-            if self.map.len() >= self.max_keys {
-                self.evict_oldest();
-            }
-            self.map.insert(key.to_string(), KeyStats::default());
+        if let Some(s) = self.map.get_mut(key) {
+            s.record(self.tick, t);
+            return;
         }
-        let s = self.map.get_mut(key).expect("inserted above");
-        s.last_seen = self.tick;
-        s.count += 1;
-        s.rcodes[rcode_slot(t)] += 1;
-        if let Some(ns) = t.latency_ns {
-            s.answered += 1;
-            s.sum_ns = s.sum_ns.saturating_add(ns);
-            s.hist.record(ns / 1000);
+        if self.map.len() >= self.max_keys {
+            self.evict_oldest();
         }
+        self.map
+            .entry(key.to_owned())
+            .or_default()
+            .record(self.tick, t);
     }
 
     /// Drops the least recently seen eighth: one O(n) selection every n/8
@@ -241,7 +276,9 @@ impl Dimension {
         self.map.retain(|_, s| s.last_seen > cutoff);
         self.evicted += (before - self.map.len()) as u64;
     }
+}
 
+impl<K> Dimension<K> {
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -250,8 +287,8 @@ impl Dimension {
         self.map.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &KeyStats)> {
-        self.map.iter().map(|(k, v)| (k.as_str(), v))
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &KeyStats)> {
+        self.map.iter()
     }
 }
 
@@ -263,10 +300,9 @@ pub struct Aggregates {
     pub errors: u64,
     pub latency: Histogram<5>,
     pub rcodes: [u64; RCODE_SLOTS],
-    pub by_server: Dimension,
-    pub by_name: Dimension,
-    pub by_client: Dimension,
-    key: String,
+    pub by_server: Dimension<Server>,
+    pub by_name: Dimension<String>,
+    pub by_client: Dimension<IpAddr>,
 }
 
 impl Aggregates {
@@ -280,12 +316,10 @@ impl Aggregates {
             by_server: Dimension::new(max_keys),
             by_name: Dimension::new(max_keys),
             by_client: Dimension::new(max_keys),
-            key: String::with_capacity(64),
         }
     }
 
     pub fn observe(&mut self, t: &Transaction) {
-        use std::fmt::Write;
         // Connections and announcements are no query to time.
         if !matches!(t.kind, Kind::Answered | Kind::Timeout) {
             return;
@@ -300,17 +334,13 @@ impl Aggregates {
             Some(ns) => self.latency.record(ns / 1000),
             None => self.timeouts += 1,
         }
-        self.key.clear();
-        if t.server_port == 53 {
-            let _ = write!(self.key, "{}", t.server);
-        } else {
-            let _ = write!(self.key, "{}:{}", t.server, t.server_port);
-        }
-        self.by_server.observe(&self.key, t);
-        self.by_name.observe(&t.qname, t);
-        self.key.clear();
-        let _ = write!(self.key, "{}", t.client);
-        self.by_client.observe(&self.key, t);
+        let server = Server {
+            ip: t.server,
+            port: t.server_port,
+        };
+        self.by_server.observe(&server, t);
+        self.by_name.observe(t.qname.as_str(), t);
+        self.by_client.observe(&t.client, t);
     }
 
     pub fn reset(&mut self) {
@@ -388,12 +418,50 @@ mod tests {
         assert_eq!(s.avg_us(), Some(2000));
         assert_eq!(s.errors(), 1);
         let (k, srv) = a.by_server.iter().next().unwrap();
-        assert_eq!(k, "10.0.0.1");
+        assert_eq!(k.to_string(), "10.0.0.1");
         assert_eq!(srv.count, 3);
         assert_eq!(srv.timeouts(), 1);
         a.reset();
         assert_eq!(a.total, 0);
         assert!(a.by_name.is_empty());
+    }
+
+    #[test]
+    fn servers_show_their_port_unless_53() {
+        let server = |ip: &str, port| {
+            Server {
+                ip: ip.parse().unwrap(),
+                port,
+            }
+            .to_string()
+        };
+        assert_eq!(server("10.0.0.1", 53), "10.0.0.1");
+        assert_eq!(server("10.0.0.1", 5353), "10.0.0.1:5353");
+        assert_eq!(server("fd00::1", 53), "fd00::1");
+        // Unbracketed, as the views have always shown it.
+        assert_eq!(server("fd00::1", 5353), "fd00::1:5353");
+        let mut a = Aggregates::new(100);
+        let mut ev = raw(b"\x01a\x00");
+        ev.server_port = 5300;
+        a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        let (k, _) = a.by_server.iter().next().unwrap();
+        assert_eq!(k.to_string(), "10.0.0.1:5300");
+        let (k, _) = a.by_client.iter().next().unwrap();
+        assert_eq!(k.to_string(), "10.0.0.2");
+    }
+
+    #[test]
+    fn address_keys_are_bounded_too() {
+        let mut a = Aggregates::new(16);
+        for i in 0..200u8 {
+            let mut ev = raw(b"\x01a\x00");
+            ev.client_addr[3] = i;
+            a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        }
+        assert!(a.by_client.len() <= 16);
+        assert_eq!(a.by_client.evicted + a.by_client.len() as u64, 200);
+        let newest: IpAddr = "10.0.0.199".parse().unwrap();
+        assert!(a.by_client.iter().any(|(k, _)| *k == newest));
     }
 
     #[test]

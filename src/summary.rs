@@ -2,7 +2,7 @@
 //! the shape of the latencies. A pure function of the data, so it is tested
 //! without a kernel.
 
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 use std::time::Duration;
 
 use crate::aggregate::{Aggregates, Dimension, KeyStats, RCODE_SLOTS, TIMEOUT_SLOT};
@@ -58,8 +58,8 @@ pub fn histogram(agg: &Aggregates, out: &mut String) {
     }
 }
 
-fn slowest(title: &str, dim: &Dimension, out: &mut String) {
-    let mut rows: Vec<(&str, &KeyStats)> = dim.iter().filter(|(_, s)| s.answered > 0).collect();
+fn slowest<K: Display>(title: &str, dim: &Dimension<K>, out: &mut String) {
+    let mut rows: Vec<(&K, &KeyStats)> = dim.iter().filter(|(_, s)| s.answered > 0).collect();
     if rows.is_empty() {
         return;
     }
@@ -73,7 +73,7 @@ fn slowest(title: &str, dim: &Dimension, out: &mut String) {
         let _ = writeln!(
             out,
             "  {:<40} n={:<7} avg {:>8}  p95 {:>8}  max {:>8}  timeouts {}",
-            key,
+            key.to_string(),
             s.count,
             s.avg_us().map_or("-".into(), us),
             s.p95_us().map_or("-".into(), us),

@@ -3,6 +3,7 @@
 //! mode, alternate screen, restored on every exit path).
 
 use std::collections::VecDeque;
+use std::fmt::Display;
 use std::io::{self, Write};
 use std::sync::Once;
 use std::time::Duration;
@@ -369,8 +370,13 @@ fn fmt_us(v: Option<u64>) -> String {
     v.map_or("-".into(), |us| output::human_latency(us * 1000))
 }
 
-fn latency_rows(dim: &Dimension, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
-    let mut rows: Vec<(&str, &KeyStats)> = dim.iter().collect();
+/// The keys as shown, with their statistics.
+fn labelled<K: Display>(dim: &Dimension<K>) -> Vec<(String, &KeyStats)> {
+    dim.iter().map(|(k, s)| (k.to_string(), s)).collect()
+}
+
+fn latency_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
+    let mut rows = labelled(dim);
     let key = |s: &KeyStats| -> u64 {
         match sort {
             "avg" => s.avg_us().unwrap_or(0),
@@ -380,12 +386,12 @@ fn latency_rows(dim: &Dimension, sort: &str, limit: usize) -> Vec<Vec<CellText>>
             _ => s.p95_us().unwrap_or(0),
         }
     };
-    rows.sort_by(|a, b| key(b.1).cmp(&key(a.1)).then_with(|| a.0.cmp(b.0)));
+    rows.sort_by(|a, b| key(b.1).cmp(&key(a.1)).then_with(|| a.0.cmp(&b.0)));
     rows.into_iter()
         .take(limit)
         .map(|(k, s)| {
             vec![
-                (k.to_string(), None),
+                (k, None),
                 (s.count.to_string(), None),
                 (fmt_us(s.avg_us()), None),
                 (
@@ -450,8 +456,8 @@ pub fn stacked_bar(counts: &[u64; 6], max_total: u64, width: usize) -> String {
     bar
 }
 
-fn rcode_rows(dim: &Dimension, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
-    let mut rows: Vec<(&str, &KeyStats)> = dim.iter().collect();
+fn rcode_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
+    let mut rows = labelled(dim);
     let key = |s: &KeyStats| {
         if sort == "errors" {
             s.errors()
@@ -459,13 +465,13 @@ fn rcode_rows(dim: &Dimension, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
             s.count
         }
     };
-    rows.sort_by(|a, b| key(b.1).cmp(&key(a.1)).then_with(|| a.0.cmp(b.0)));
+    rows.sort_by(|a, b| key(b.1).cmp(&key(a.1)).then_with(|| a.0.cmp(&b.0)));
     rows.truncate(limit);
     let max_total = rows.iter().map(|(_, s)| s.count).max().unwrap_or(0);
     rows.into_iter()
         .map(|(k, s)| {
             let counts = class_counts(s);
-            let mut row = vec![(k.to_string(), None), (s.count.to_string(), None)];
+            let mut row = vec![(k, None), (s.count.to_string(), None)];
             for (i, n) in counts.iter().enumerate() {
                 row.push((n.to_string(), (*n > 0 && i > 0).then_some(CLASSES[i].2)));
             }
@@ -541,35 +547,29 @@ pub fn render(
             table_lines(&titles, &right, rows, width, flex, state.color)
         }
         View::LatencyByServer | View::LatencyByName | View::LatencyByClient => {
-            let (dim, what) = match state.view {
-                View::LatencyByServer => (&agg.by_server, "SERVER"),
-                View::LatencyByName => (&agg.by_name, "NAME"),
-                _ => (&agg.by_client, "CLIENT"),
+            let sort = state.sort_key();
+            let (rows, what) = match state.view {
+                View::LatencyByServer => (latency_rows(&agg.by_server, sort, rows_room), "SERVER"),
+                View::LatencyByName => (latency_rows(&agg.by_name, sort, rows_room), "NAME"),
+                _ => (latency_rows(&agg.by_client, sort, rows_room), "CLIENT"),
             };
             let titles: Vec<String> = [what, "COUNT", "AVG", "P95", "MAX", "TIMEOUTS", "ERRORS"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
             let right = [false, true, true, true, true, true, true];
-            table_lines(
-                &titles,
-                &right,
-                latency_rows(dim, state.sort_key(), rows_room),
-                width,
-                Some(0),
-                state.color,
-            )
+            table_lines(&titles, &right, rows, width, Some(0), state.color)
         }
         View::RcodesByServer | View::RcodesByName => {
-            let (dim, what) = match state.view {
-                View::RcodesByServer => (&agg.by_server, "SERVER"),
-                _ => (&agg.by_name, "NAME"),
+            let (sort, room) = (state.sort_key(), rows_room.saturating_sub(1));
+            let (rows, what) = match state.view {
+                View::RcodesByServer => (rcode_rows(&agg.by_server, sort, room), "SERVER"),
+                _ => (rcode_rows(&agg.by_name, sort, room), "NAME"),
             };
             let mut titles: Vec<String> = vec![what.into(), "TOTAL".into()];
             titles.extend(CLASSES.iter().map(|c| c.0.to_string()));
             titles.push("BAR".into());
             let right = [false, true, true, true, true, true, true, true, false];
-            let rows = rcode_rows(dim, state.sort_key(), rows_room.saturating_sub(1));
             let mut t = table_lines(&titles, &right, rows, width, Some(0), state.color);
             let legend: Vec<String> = CLASSES
                 .iter()
