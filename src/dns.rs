@@ -3,7 +3,6 @@
 //! glob matching used by `--name`.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 
 /// Response codes that fit the 4-bit header field, by value.
 const RCODES: [&str; 11] = [
@@ -153,6 +152,14 @@ impl std::fmt::Display for NameError {
 /// not printable ASCII. The result is plain ASCII with no control bytes, safe
 /// for a terminal and for JSON.
 pub fn write_name(wire: &[u8], out: &mut String) -> Result<(), NameError> {
+    // Built as bytes and checked to be text once, not run by run.
+    let mut bytes = std::mem::take(out).into_bytes();
+    let result = push_name(wire, &mut bytes);
+    *out = String::from_utf8(bytes).expect("a string with ASCII appended");
+    result
+}
+
+fn push_name(wire: &[u8], out: &mut Vec<u8>) -> Result<(), NameError> {
     let start = out.len();
     let mut pos = 0usize;
     loop {
@@ -174,20 +181,9 @@ pub fn write_name(wire: &[u8], out: &mut String) -> Result<(), NameError> {
             return Err(NameError::Truncated);
         };
         if out.len() > start {
-            out.push('.');
+            out.push(b'.');
         }
-        for &b in bytes {
-            match b {
-                b'.' | b'\\' => {
-                    out.push('\\');
-                    out.push(char::from(b));
-                }
-                0x21..=0x7e => out.push(char::from(b)),
-                _ => {
-                    let _ = write!(out, "\\{b:03}");
-                }
-            }
-        }
+        push_label(bytes, out);
         pos += 1 + usize::from(len);
         if pos > 255 {
             out.truncate(start);
@@ -199,14 +195,35 @@ pub fn write_name(wire: &[u8], out: &mut String) -> Result<(), NameError> {
         return Err(NameError::TooLong);
     }
     if out.len() == start {
-        out.push('.');
+        out.push(b'.');
     }
     Ok(())
 }
 
+/// Appends a label's bytes escaped (see [`write_name`]): runs of bytes that
+/// need no escape, as a rule the whole label, in one copy.
+fn push_label(mut bytes: &[u8], out: &mut Vec<u8>) {
+    let needs_escape = |b: &u8| !(0x21..=0x7e).contains(b) || *b == b'.' || *b == b'\\';
+    while !bytes.is_empty() {
+        let plain = bytes.iter().position(needs_escape).unwrap_or(bytes.len());
+        out.extend_from_slice(&bytes[..plain]);
+        let Some(&b) = bytes.get(plain) else {
+            return;
+        };
+        if b == b'.' || b == b'\\' {
+            out.extend_from_slice(&[b'\\', b]);
+        } else {
+            out.extend_from_slice(&[b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10]);
+        }
+        bytes = &bytes[plain + 1..];
+    }
+}
+
 /// The presentation form of a wire name (see [`write_name`]).
 pub fn name_to_string(wire: &[u8]) -> Result<String, NameError> {
-    let mut s = String::new();
+    // The wire form's length: room for the name unless it has escapes (one
+    // dot for each length byte but the first, none for the root label).
+    let mut s = String::with_capacity(wire.len());
     write_name(wire, &mut s).map(|()| s)
 }
 
@@ -341,6 +358,49 @@ mod tests {
         let all: Vec<u8> = (0u8..=62).collect();
         let s = name_to_string(&wire(&[&all])).unwrap();
         assert!(s.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    }
+
+    /// Every byte, alone and among others, escaped as dig does, as
+    /// write_name did byte by byte before it copied runs.
+    #[test]
+    fn every_byte_is_escaped_as_dig_does() {
+        use std::fmt::Write;
+        let by_byte = |label: &[u8]| {
+            let mut out = String::new();
+            for &b in label {
+                match b {
+                    b'.' | b'\\' => {
+                        out.push('\\');
+                        out.push(char::from(b));
+                    }
+                    0x21..=0x7e => out.push(char::from(b)),
+                    _ => {
+                        let _ = write!(out, "\\{b:03}");
+                    }
+                }
+            }
+            out
+        };
+        for b in 0..=255u8 {
+            for label in [
+                vec![b],
+                vec![b'a', b],
+                vec![b, b'z'],
+                vec![b'x', b, b, b'y'],
+            ] {
+                let mut out = Vec::new();
+                push_label(&label, &mut out);
+                assert_eq!(out, by_byte(&label).as_bytes(), "{label:?}");
+            }
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        for label in all.chunks(63) {
+            assert_eq!(
+                name_to_string(&wire(&[label])).unwrap(),
+                by_byte(label),
+                "{label:?}"
+            );
+        }
     }
 
     #[test]

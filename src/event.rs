@@ -170,7 +170,10 @@ pub fn kernel_str(raw: &[i8]) -> String {
         if (0x20..0x7f).contains(&b) && b != b'\\' {
             s.push(char::from(b));
         } else {
-            s.push_str(&format!("\\x{b:02x}"));
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            s.push_str("\\x");
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
     s
@@ -179,6 +182,11 @@ pub fn kernel_str(raw: &[i8]) -> String {
 impl Transaction {
     /// Decodes one ring-buffer record.
     pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
+        // Read in place: ring-buffer records are 8-byte aligned. Bytes
+        // from elsewhere (tests, fuzzers) may not be, and are copied.
+        if let Ok(ev) = plain::from_bytes::<RawEvent>(bytes) {
+            return Transaction::from_raw(ev);
+        }
         let mut ev = RawEvent::default();
         plain::copy_from_bytes(&mut ev, bytes).map_err(|_| DecodeError::Short(bytes.len()))?;
         Transaction::from_raw(&ev)
@@ -353,6 +361,24 @@ pub(crate) mod tests {
         assert_eq!(t.pid, None);
         assert_eq!(t.comm, None, "no process name without a pid");
         assert_eq!(t.server, "fd00::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn decodes_records_at_any_alignment() {
+        let bytes = bytes_of(&raw(EXAMPLE));
+        let expected = Transaction::decode(&bytes).unwrap();
+        let mut buf = vec![0u8; bytes.len() + 16];
+        let aligned = buf.as_ptr().align_offset(8);
+        assert!(aligned < 8);
+        for offset in aligned..aligned + 8 {
+            buf[offset..offset + bytes.len()].copy_from_slice(&bytes);
+            let record = &buf[offset..offset + bytes.len()];
+            assert_eq!(Transaction::decode(record), Ok(expected.clone()));
+            assert_eq!(
+                Transaction::decode(&record[..100]),
+                Err(DecodeError::Short(100))
+            );
+        }
     }
 
     #[test]
