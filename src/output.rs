@@ -435,29 +435,55 @@ pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, o
 
 /// Appends a JSON string: quotes, and escapes for quotes, backslashes and
 /// control bytes (names are escaped already; this keeps JSON valid anyway).
-/// Runs of bytes that need no escape, all of them as a rule, are copied
-/// at once; bytes of multi-byte characters are never escaped.
+/// Runs of bytes that need no escape, all of them as a rule, are found
+/// eight bytes at a time and copied at once; bytes of multi-byte
+/// characters are never escaped.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
+    let bytes = s.as_bytes();
     let mut plain = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            if !any_needs_json_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        i += 1;
         let escape = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             0..0x20 => "\\u00",
             _ => continue,
         };
-        out.push_str(&s[plain..i]);
+        out.push_str(&s[plain..i - 1]);
         out.push_str(escape);
         if b < 0x20 {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
-        plain = i + 1;
+        plain = i;
     }
     out.push_str(&s[plain..]);
     out.push('"');
+}
+
+/// Whether any of the eight bytes in `word` is a quote, a backslash or a
+/// control byte. Each test is exact for the word as a whole (bit tricks
+/// from "Bit Twiddling Hacks": a byte below n, for n <= 128; a zero byte).
+fn any_needs_json_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let below = |n: u64| word.wrapping_sub(ONES * n) & !word & HIGH_BITS;
+    let equal = |b: u64| {
+        let x = word ^ (ONES * b);
+        x.wrapping_sub(ONES) & !x & HIGH_BITS
+    };
+    below(0x20) | equal(u64::from(b'"')) | equal(u64::from(b'\\')) != 0
 }
 
 /// Appends an address as its Display form writes it.
@@ -787,6 +813,12 @@ mod tests {
         for &a in &chars {
             cases.push(a.to_string());
             cases.push(format!("ab{a}cd"));
+            // At every place in and around the words read at once.
+            for at in 0..=17 {
+                let mut s: String = "abcdefghijklmnopq".into();
+                s.insert(at, a);
+                cases.push(s);
+            }
             for &b in chars.iter().step_by(7) {
                 cases.push(format!("{a}{b}"));
             }
@@ -795,6 +827,26 @@ mod tests {
             out.clear();
             json_str(&mut out, &s);
             assert_eq!(out, json_str_by_char(&s), "{s:?}");
+        }
+    }
+
+    /// The word-at-a-time test agrees with the byte-by-byte one for every
+    /// byte value at every place, beside every other.
+    #[test]
+    fn escape_test_reads_every_byte_of_a_word() {
+        let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        for b in 0..=255u8 {
+            for fill in 0..=255u8 {
+                for at in 0..8 {
+                    let mut word = [fill; 8];
+                    word[at] = b;
+                    assert_eq!(
+                        any_needs_json_escape(u64::from_le_bytes(word)),
+                        needs(b) || needs(fill),
+                        "{word:?}"
+                    );
+                }
+            }
         }
     }
 
