@@ -2,7 +2,7 @@
 //! pure functions of a transaction and a clock, tested without a kernel.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -489,20 +489,58 @@ fn any_needs_json_escape(word: u64) -> bool {
 /// Appends an address as its Display form writes it.
 fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
-        IpAddr::V4(v4) => {
-            let mut digits = itoa::Buffer::new();
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                out.push_str(digits.format(octet));
+        IpAddr::V4(v4) => push_ipv4(out, v4),
+        IpAddr::V6(v6) => push_ipv6(out, v6),
+    }
+}
+
+fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(digits.format(octet));
+    }
+}
+
+/// What std's Display writes (RFC 5952): groups in lowercase hex without
+/// leading zeros, the longest run of two or more zero groups (the first
+/// of equals) as "::", and an IPv4-mapped address as ::ffff:a.b.c.d.
+/// Tested against Display for every placement of zero groups.
+fn push_ipv6(out: &mut String, ip: Ipv6Addr) {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        out.push_str("::ffff:");
+        push_ipv4(out, v4);
+        return;
+    }
+    let groups = ip.segments();
+    let (mut zeros, mut zeros_len, mut run_start) = (0, 0, 0);
+    for (i, &g) in groups.iter().enumerate() {
+        if g != 0 {
+            run_start = i + 1;
+        } else if i + 1 - run_start > zeros_len {
+            (zeros, zeros_len) = (run_start, i + 1 - run_start);
+        }
+    }
+    let push_groups = |out: &mut String, groups: &[u16]| {
+        for (i, &g) in groups.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let digits = (u16::BITS - g.leading_zeros()).div_ceil(4).max(1);
+            for d in (0..digits).rev() {
+                out.push(char::from(HEX[usize::from(g >> (4 * d) & 0xf)]));
             }
         }
-        // Rare, and its zero compression and IPv4 forms are best left to
-        // the standard library.
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
-        }
+    };
+    if zeros_len > 1 {
+        push_groups(out, &groups[..zeros]);
+        out.push_str("::");
+        push_groups(out, &groups[zeros + zeros_len..]);
+    } else {
+        push_groups(out, &groups);
     }
 }
 
@@ -847,6 +885,52 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Every placement of zero groups (which decides where "::" goes),
+    /// with group values of one to four hex digits, IPv4-mapped and
+    /// IPv4-compatible addresses, and a spread of others.
+    #[test]
+    fn ipv6_as_display_writes_it() {
+        let mut out = String::new();
+        let mut check = |ip: Ipv6Addr| {
+            out.clear();
+            push_ipv6(&mut out, ip);
+            assert_eq!(out, ip.to_string(), "{:?}", ip.segments());
+        };
+        let values = [
+            1u16, 0x9, 0xa, 0xf, 0x10, 0xab, 0xff, 0x100, 0xabc, 0x1000, 0xffff,
+        ];
+        for zeros in 0..=255u32 {
+            for (k, _) in values.iter().enumerate() {
+                let mut groups = [0u16; 8];
+                for (i, g) in groups.iter_mut().enumerate() {
+                    if zeros & (1 << i) == 0 {
+                        *g = values[(k + i) % values.len()];
+                    }
+                }
+                check(Ipv6Addr::from(groups));
+            }
+        }
+        for a in [0u16, 1, 0xa, 0xff, 0x100, 0xc0a8, 0xffff] {
+            for b in [0u16, 1, 0x101, 0xffff] {
+                for prefix in [0u16, 0xffff, 1] {
+                    check(Ipv6Addr::new(0, 0, 0, 0, 0, prefix, a, b));
+                    check(Ipv6Addr::new(0, 0, 0, 0, 1, prefix, a, b));
+                    check(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, prefix, a, b));
+                }
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834u128;
+        for _ in 0..20_000 {
+            x = x.rotate_left(17).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x1234_5678;
+            // Zero some groups, so that runs of every length come up.
+            let mask = (0..8)
+                .filter(|i| x >> (120 + i) & 1 == 0)
+                .fold(0u128, |m, i| m | 0xffff << (16 * i));
+            check(Ipv6Addr::from(x & !mask));
+            check(Ipv6Addr::from(x));
         }
     }
 
