@@ -544,20 +544,21 @@ fn push_ipv6(out: &mut String, ip: Ipv6Addr) {
     }
 }
 
-/// Writes the fields after the first, each after its `key!`.
+/// Writes the fields after the first, each after its `key!`. The methods
+/// are inlined so that each key is copied as a constant, without a call
+/// to memcpy; the values are written by the functions below them.
 struct JsonWriter<'a> {
     out: &'a mut String,
 }
 
 impl JsonWriter<'_> {
+    #[inline(always)]
     fn num(&mut self, key: &str, v: Option<u64>) {
         self.out.push_str(key);
-        match v {
-            Some(n) => self.out.push_str(itoa::Buffer::new().format(n)),
-            None => self.out.push_str("null"),
-        }
+        push_num(self.out, v);
     }
 
+    #[inline(always)]
     fn string(&mut self, key: &str, v: Option<&str>) {
         self.out.push_str(key);
         match v {
@@ -568,18 +569,13 @@ impl JsonWriter<'_> {
 
     /// A string of dnstrace's own vocabulary (type and rcode names,
     /// "udp", ...), which never needs escaping.
+    #[inline(always)]
     fn word(&mut self, key: &str, v: Option<&str>) {
         self.out.push_str(key);
-        match v {
-            Some(s) => {
-                self.out.push('"');
-                self.out.push_str(s);
-                self.out.push('"');
-            }
-            None => self.out.push_str("null"),
-        }
+        push_word(self.out, v);
     }
 
+    #[inline(always)]
     fn ip(&mut self, key: &str, ip: IpAddr) {
         self.out.push_str(key);
         self.out.push('"');
@@ -587,32 +583,54 @@ impl JsonWriter<'_> {
         self.out.push('"');
     }
 
-    /// Nanoseconds as milliseconds with microsecond resolution, always with
-    /// a decimal point (so that JSON readers see a float, as before).
+    #[inline(always)]
     fn float(&mut self, key: &str, ns: Option<u64>) {
         self.out.push_str(key);
-        match ns {
-            Some(ns) => {
-                let us = ns / 1000;
-                self.out.push_str(itoa::Buffer::new().format(us / 1000));
-                self.out.push('.');
-                let frac = us % 1000;
-                // Three digits, trailing zeros dropped (but one kept).
-                let d = [
-                    b'0' + (frac / 100) as u8,
-                    b'0' + (frac / 10 % 10) as u8,
-                    b'0' + (frac % 10) as u8,
-                ];
-                let mut n = 3;
-                while n > 1 && d[n - 1] == b'0' {
-                    n -= 1;
-                }
-                for &b in &d[..n] {
-                    self.out.push(char::from(b));
-                }
-            }
-            None => self.out.push_str("null"),
+        push_ms(self.out, ns);
+    }
+}
+
+fn push_num(out: &mut String, v: Option<u64>) {
+    match v {
+        Some(n) => out.push_str(itoa::Buffer::new().format(n)),
+        None => out.push_str("null"),
+    }
+}
+
+fn push_word(out: &mut String, v: Option<&str>) {
+    match v {
+        Some(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
         }
+        None => out.push_str("null"),
+    }
+}
+
+/// Nanoseconds as milliseconds with microsecond resolution, always with
+/// a decimal point (so that JSON readers see a float, as before).
+fn push_ms(out: &mut String, ns: Option<u64>) {
+    let Some(ns) = ns else {
+        out.push_str("null");
+        return;
+    };
+    let us = ns / 1000;
+    out.push_str(itoa::Buffer::new().format(us / 1000));
+    out.push('.');
+    let frac = us % 1000;
+    // Three digits, trailing zeros dropped (but one kept).
+    let d = [
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ];
+    let mut n = 3;
+    while n > 1 && d[n - 1] == b'0' {
+        n -= 1;
+    }
+    for &b in &d[..n] {
+        out.push(char::from(b));
     }
 }
 
