@@ -435,41 +435,48 @@ pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, o
 
 /// Appends a JSON string: quotes, and escapes for quotes, backslashes and
 /// control bytes (names are escaped already; this keeps JSON valid anyway).
-/// Runs of bytes that need no escape, all of them as a rule, are found
-/// eight bytes at a time and copied at once; bytes of multi-byte
-/// characters are never escaped.
+/// A string with nothing to escape, as a rule, is checked eight bytes at a
+/// time and copied at once; bytes of multi-byte characters are never
+/// escaped.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    let bytes = s.as_bytes();
-    let mut plain = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            if !any_needs_json_escape(word) {
-                i += 8;
-                continue;
+    if needs_json_escape(s.as_bytes()) {
+        let mut plain = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let escape = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                0..0x20 => "\\u00",
+                _ => continue,
+            };
+            out.push_str(&s[plain..i]);
+            out.push_str(escape);
+            if b < 0x20 {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
             }
+            plain = i + 1;
         }
-        let b = bytes[i];
-        i += 1;
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0..0x20 => "\\u00",
-            _ => continue,
-        };
-        out.push_str(&s[plain..i - 1]);
-        out.push_str(escape);
-        if b < 0x20 {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        plain = i;
+        out.push_str(&s[plain..]);
+    } else {
+        out.push_str(s);
     }
-    out.push_str(&s[plain..]);
     out.push('"');
+}
+
+fn needs_json_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        if any_needs_json_escape(u64::from_le_bytes(word.try_into().expect("eight bytes"))) {
+            return true;
+        }
+    }
+    // The last bytes, padded with spaces (which need no escape).
+    let rest = words.remainder();
+    let mut last = [b' '; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    any_needs_json_escape(u64::from_le_bytes(last))
 }
 
 /// Whether any of the eight bytes in `word` is a quote, a backslash or a
@@ -495,12 +502,18 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 }
 
 fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
-    let mut digits = itoa::Buffer::new();
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
             out.push('.');
         }
-        out.push_str(digits.format(octet));
+        // Digit by digit: cheaper than a call to copy one to three.
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
     }
 }
 
