@@ -102,7 +102,7 @@ impl Filter {
             && any_or_empty(&self.qtypes, |q| *q == t.qtype)
             && in_nets(&self.clients, t.client)
             && in_nets(&self.servers, t.server)
-            && any_or_empty(&self.interfaces, |i| *i == t.interface)
+            && any_or_empty(&self.interfaces, |i| *i == *t.interface)
             && any_or_empty(&self.pids, |p| Some(*p) == t.pid)
             && any_or_empty(&self.comms, |c| Some(c.as_str()) == t.comm.as_deref())
             && any_or_empty(&self.names, |g| g.matches(&t.qname))
