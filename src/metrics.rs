@@ -820,7 +820,7 @@ fn read_head(mut stream: &TcpStream, head: &mut Vec<u8>) -> std::io::Result<bool
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::tests::{bytes_of, raw};
     use std::collections::{BTreeMap, HashSet};
@@ -1415,7 +1415,8 @@ mod tests {
         );
     }
 
-    mod allocations {
+    /// The lib tests' allocator, which counts (the sink's tests use it too).
+    pub(crate) mod allocations {
         use std::alloc::{GlobalAlloc, Layout, System};
         use std::cell::Cell;
 
