@@ -282,10 +282,6 @@ fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &Config<'_>, reader: Reader) 
         .set_autoload(reader == Reader::Linear);
     progs.dt_egress_classic.set_autoload(!typed);
     progs.dt_ingress_classic.set_autoload(!typed);
-    progs.dt_softirq_entry.set_autoload(typed);
-    progs.dt_softirq_exit.set_autoload(typed);
-    progs.dt_softirq_entry_classic.set_autoload(!typed);
-    progs.dt_softirq_exit_classic.set_autoload(!typed);
     Ok(())
 }
 
@@ -365,25 +361,6 @@ impl<'obj> Tracer<'obj> {
 
     fn attach(&mut self) -> Result<()> {
         let progs = &self.skel.progs;
-        let softirq = if self.reader == Reader::Classic {
-            [
-                &progs.dt_softirq_entry_classic,
-                &progs.dt_softirq_exit_classic,
-            ]
-        } else {
-            [&progs.dt_softirq_entry, &progs.dt_softirq_exit]
-        };
-        // Context tracking first, so that no packet is attributed to a
-        // process before the softirq flags are being kept.
-        for (tp, prog) in [
-            ("irq/softirq_entry", softirq[0]),
-            ("irq/softirq_exit", softirq[1]),
-        ] {
-            let link = prog
-                .attach()
-                .with_context(|| format!("attaching to the tracepoint {tp}"))?;
-            self.links.push(link);
-        }
         let pair = match self.reader {
             Reader::Dynptr => [
                 ("net_dev_queue", &progs.dt_egress),

@@ -99,17 +99,31 @@ struct {
 /* Make the event type visible in the object's BTF for the skeleton. */
 struct dt_event dt_event_type = {};
 
+/* A record's room in the ring: an 8-byte header, rounded up to 8. */
+#define DT_RECORD_BYTES ((sizeof(struct dt_event) + 8 + 7) / 8 * 8)
+
 extern int bpf_dynptr_from_skb(struct __sk_buff *skb, __u64 flags,
 			       struct bpf_dynptr *ptr__uninit) __ksym __weak;
 extern void *bpf_dynptr_slice(const struct bpf_dynptr *ptr, __u32 offset,
 			      void *buffer__opt, __u32 buffer__szk) __ksym __weak;
 
+/*
+ * Records go out without waking the reader, which reads every 50 ms: a
+ * wakeup is an interrupt, costly in a VM. Only when another
+ * dt_wakeup_bytes have piled up since the last mark does a record wake it,
+ * so a burst cannot fill the buffer before the timer. Once per mark, not
+ * on every record past it: while the reader lags behind a backlog, that
+ * was an interrupt per record.
+ */
 static __always_inline void submit_event(struct dt_event *e)
 {
+	/* This record is counted already: it was reserved. */
 	__u64 waiting = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
+	__u64 mark = dt_wakeup_bytes ?: 1;
+	__u64 before = waiting > DT_RECORD_BYTES ? waiting - DT_RECORD_BYTES : 0;
 
-	bpf_ringbuf_submit(e, waiting >= dt_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-							 : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, waiting / mark != before / mark ? BPF_RB_FORCE_WAKEUP
+							      : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline void stat_inc(__u32 idx)
@@ -121,47 +135,39 @@ static __always_inline void stat_inc(__u32 idx)
 }
 
 /*
- * Whether each CPU is serving a softirq right now. In a softirq `current`
- * is whoever was interrupted, so a packet sent there must not be attributed
- * to it. The preempt count would tell, but its per-CPU symbol is not
- * resolvable on kernels built without CONFIG_KALLSYMS_ALL; the softirq
- * tracepoints work everywhere. Softirqs do not nest on a CPU, so a flag is
- * enough.
+ * Whether a typed tracepoint runs in the task's own context, not in a
+ * softirq, a hardirq or an NMI that interrupted it (there `current` is
+ * whoever was interrupted, and a packet sent there must not be
+ * attributed to it). The preempt count would tell, but its per-CPU
+ * symbol cannot be resolved on kernels built without CONFIG_KALLSYMS_ALL.
+ * What tells instead is the stack: the kernel serves softirqs, hardirqs
+ * and NMIs on stacks of their own, and ctx (the tracepoint's arguments)
+ * lives on the stack of whatever called the tracepoint. So the hook runs
+ * in task context exactly when ctx lies inside the current task's stack.
+ * 16 KiB is the smallest task stack of the 64-bit architectures with
+ * BTF, so the test never says "task" wrongly; with larger stacks (KASAN
+ * builds) a deep call may say "not the task", and the sender goes
+ * unnamed rather than misnamed. PREEMPT_RT kernels serve softirqs on the
+ * task's stack, but count them in the task itself.
+ * This replaces hooks on softirq_entry/exit, which ran on every softirq
+ * of the machine, networking or not.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} dt_in_softirq SEC(".maps");
+#define DT_MIN_THREAD_SIZE 16384
+#define DT_SOFTIRQ_OFFSET 0x100
 
-static __always_inline int set_in_softirq(__u32 value)
+static __always_inline bool task_context_btf(void *ctx)
 {
-	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	if (flag)
-		*flag = value;
-	return 0;
+	if (bpf_core_field_exists(task->softirq_disable_cnt))
+		return !(BPF_CORE_READ(task, softirq_disable_cnt) & DT_SOFTIRQ_OFFSET);
+	return (__u64)ctx - (__u64)task->stack < DT_MIN_THREAD_SIZE;
 }
 
-SEC("tp_btf/softirq_entry")
-int BPF_PROG(dt_softirq_entry, unsigned int vec_nr)
+/* Classic tracepoints record the context in the event itself. */
+static __always_inline bool task_context_classic(struct trace_entry *ent)
 {
-	return set_in_softirq(1);
-}
-
-SEC("tp_btf/softirq_exit")
-int BPF_PROG(dt_softirq_exit, unsigned int vec_nr)
-{
-	return set_in_softirq(0);
-}
-
-/* True only when the program runs in the task that sent the packet. */
-static __always_inline bool in_task_context(void)
-{
-	__u32 zero = 0, *flag = bpf_map_lookup_elem(&dt_in_softirq, &zero);
-
-	return flag && *flag == 0;
+	return !(ent->flags & (TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI));
 }
 
 /*
@@ -179,12 +185,13 @@ static __always_inline bool in_task_context(void)
  * the thread group leader's name (resolvers send from named worker
  * threads); returns 0 when the sender cannot be trusted.
  */
-static __always_inline __u32 packet_sender(struct sk_buff *skb, __u8 dir, char *comm, bool btf)
+static __always_inline __u32 packet_sender(struct sk_buff *skb, __u8 dir, bool task_ctx,
+					   char *comm, bool btf)
 {
 	struct task_struct *task, *leader;
 
 	comm[0] = 0;
-	if (dir != DT_DIR_EGRESS || !RD(btf, skb, sk) || !in_task_context())
+	if (dir != DT_DIR_EGRESS || !RD(btf, skb, sk) || !task_ctx)
 		return 0;
 	task = btf ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
 	if (RD(btf, task, flags) & PF_KTHREAD)
@@ -245,6 +252,7 @@ struct dt_packet {
 	__u8 family;
 	__u8 proto;
 	__u8 service;		/* enum dt_service */
+	__u8 task_ctx;		/* the hook runs in the sending task's context */
 };
 
 struct dt_dnshdr {
@@ -645,7 +653,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	q->query_size = p->msg_size;
 	q->dir = dir;
 	bpf_probe_read_kernel_str(q->ifname, sizeof(q->ifname), dev->name);
-	q->pid = packet_sender(skb, dir, q->comm, btf);
+	q->pid = packet_sender(skb, dir, p->task_ctx, q->comm, btf);
 
 	err = bpf_map_update_elem(&dt_pending, key, q, BPF_NOEXIST);
 	if (err == 0)
@@ -1110,7 +1118,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		m->q.query_size = p->msg_size;
 		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
 		bpf_probe_read_kernel_str(m->q.ifname, sizeof(m->q.ifname), dev->name);
-		m->q.pid = packet_sender(skb, m->q.dir, m->q.comm, true);
+		m->q.pid = packet_sender(skb, m->q.dir, p->task_ctx, m->q.comm, true);
 		__builtin_memcpy(m->client_addr, p->saddr, 16);
 		m->client_port = p->sport;
 		m->family = p->family;
@@ -1314,7 +1322,7 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 		fresh.service = p->service;
 		bpf_probe_read_kernel_str(fresh.ifname, sizeof(fresh.ifname), dev->name);
 		if (to_server)
-			fresh.pid = packet_sender(skb, dir, fresh.comm, btf);
+			fresh.pid = packet_sender(skb, dir, p->task_ctx, fresh.comm, btf);
 		if (bpf_map_update_elem(&dt_conns, &key, &fresh, BPF_NOEXIST))
 			return;
 		stat_inc(DT_STAT_ENCRYPTED_CONNS);
@@ -1333,7 +1341,10 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 		emit_conn(&key, c, &dt_conns);
 }
 
-static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn, bool btf)
+/* ctx: the program's context, for telling the task's own context apart
+ * (typed: the arguments on the caller's stack; classic: the event). */
+static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir, bool dyn,
+				      bool btf)
 {
 	struct dt_reader r;
 	struct dt_packet p;
@@ -1364,6 +1375,10 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn, b
 	if (parse_l3l4(&r, dyn, net_off, l3proto, &p))
 		return 0;
 	stat_inc(DT_STAT_DNS_PACKETS);
+	/* Only a local egress can be attributed; the test is for those only. */
+	p.task_ctx = dir == DT_DIR_EGRESS &&
+		     (btf ? task_context_btf(ctx)
+			  : task_context_classic(&((struct trace_event_raw_net_dev_template *)ctx)->ent));
 
 	dev = RD(btf, skb, dev);
 	if (!dev)
@@ -1391,25 +1406,25 @@ static __always_inline int handle_skb(struct sk_buff *skb, __u8 dir, bool dyn, b
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dt_egress, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_EGRESS, true, true);
+	return handle_skb(ctx, skb, DT_DIR_EGRESS, true, true);
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dt_ingress, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_INGRESS, true, true);
+	return handle_skb(ctx, skb, DT_DIR_INGRESS, true, true);
 }
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dt_egress_linear, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_EGRESS, false, true);
+	return handle_skb(ctx, skb, DT_DIR_EGRESS, false, true);
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dt_ingress_linear, struct sk_buff *skb)
 {
-	return handle_skb(skb, DT_DIR_INGRESS, false, true);
+	return handle_skb(ctx, skb, DT_DIR_INGRESS, false, true);
 }
 
 /*
@@ -1421,25 +1436,13 @@ int BPF_PROG(dt_ingress_linear, struct sk_buff *skb)
 SEC("tracepoint/net/net_dev_queue")
 int dt_egress_classic(struct trace_event_raw_net_dev_template *ctx)
 {
-	return handle_skb((struct sk_buff *)ctx->skbaddr, DT_DIR_EGRESS, false, false);
+	return handle_skb(ctx, (struct sk_buff *)ctx->skbaddr, DT_DIR_EGRESS, false, false);
 }
 
 SEC("tracepoint/net/netif_receive_skb")
 int dt_ingress_classic(struct trace_event_raw_net_dev_template *ctx)
 {
-	return handle_skb((struct sk_buff *)ctx->skbaddr, DT_DIR_INGRESS, false, false);
-}
-
-SEC("tracepoint/irq/softirq_entry")
-int dt_softirq_entry_classic(void *ctx)
-{
-	return set_in_softirq(1);
-}
-
-SEC("tracepoint/irq/softirq_exit")
-int dt_softirq_exit_classic(void *ctx)
-{
-	return set_in_softirq(0);
+	return handle_skb(ctx, (struct sk_buff *)ctx->skbaddr, DT_DIR_INGRESS, false, false);
 }
 
 struct dt_sweep_ctx {

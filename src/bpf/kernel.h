@@ -102,11 +102,19 @@ struct sk_buff {
 
 struct task_struct {
 	unsigned int flags;
+	void *stack;
 	struct task_struct *group_leader;
 	char comm[16];
+	/* PREEMPT_RT kernels only, which serve softirqs on task stacks. */
+	int softirq_disable_cnt;
 } __attribute__((preserve_access_index));
 
-/* The classic tracepoints' event records. */
+/* The classic tracepoints' event records. flags holds the context the
+ * event fired in (enum trace_flag_type, stable since Linux 2.6). */
+#define TRACE_FLAG_HARDIRQ 0x08
+#define TRACE_FLAG_SOFTIRQ 0x10
+#define TRACE_FLAG_NMI 0x40
+
 struct trace_entry {
 	unsigned short type;
 	unsigned char flags;
