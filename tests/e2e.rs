@@ -164,6 +164,40 @@ fn udp_ipv6() {
     assert_eq!(r["rcode"], "NXDOMAIN");
 }
 
+/// A query that waits for ARP is sent later by the softirq that handles
+/// the ARP reply, while whatever task it interrupted is `current`: it must
+/// have no process rather than a wrong one. The next query, which leaves
+/// from dig's own send, is dig's.
+#[test]
+fn query_sent_from_a_softirq_has_no_process() {
+    let Some(_serial) = privileged("query_sent_from_a_softirq_has_no_process") else {
+        return;
+    };
+    let link = Link::new("arp", 29);
+    let server = IpAddr::V4(link.server_v4);
+    let _dnsmasq = Dnsmasq::start(&link.server, &[server]);
+    // Dnsmasq::start asks until the server answers; forget the neighbour
+    // now, so that the first traced query waits for ARP.
+    let server_v4 = link.server_v4.to_string();
+    link.client
+        .ip(&["neigh", "del", &server_v4, "dev", &link.client_if]);
+    let tracer = Tracer::start(&["--server", &server_v4]);
+    let first = dig(&link.client, server, "first.ok.test", &[]);
+    let second = dig(&link.client, server, "second.ok.test", &[]);
+    let out = tracer.stop();
+    assert_eq!(out.records.len(), 2, "{}", out.stdout);
+    let r = out.by_id(first.id.unwrap());
+    assert_eq!(r["qname"], "first.ok.test");
+    assert_eq!(r["rcode"], "NOERROR");
+    assert!(
+        r["pid"].is_null() && r["comm"].is_null(),
+        "sent from a softirq: {r}"
+    );
+    let r = out.by_id(second.id.unwrap());
+    assert_eq!(r["comm"], "dig", "{r}");
+    assert!(r["pid"].as_u64().is_some_and(|p| p > 1), "{r}");
+}
+
 #[test]
 fn loopback_server_inside_a_namespace() {
     let Some(_serial) = privileged("loopback_server_inside_a_namespace") else {
