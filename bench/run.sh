@@ -63,8 +63,8 @@ trap 'log "error: line $LINENO: $BASH_COMMAND failed"' ERR
 die() { log "error: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root: loading BPF and making network namespaces need it"
-for c in ip taskset knotd dnsperf tshark tmux bpftool python3 dig cargo awk; do
-    command -v "$c" >/dev/null || die "$c not found (apt-get install knot dnsperf tshark tmux bpftool dnsutils)"
+for c in ip taskset knotd dnsperf tshark tmux bpftool bpftrace python3 dig cargo awk; do
+    command -v "$c" >/dev/null || die "$c not found (apt-get install knot dnsperf tshark tmux bpftool bpftrace dnsutils)"
 done
 [ "$(nproc)" -ge 2 ] || die "needs two cores: the server and dnsperf are pinned to separate ones"
 
@@ -353,6 +353,28 @@ start_tracer() {
         wait_for_line "$TR_ERR" 'ms to attach' "$TR_PID" 30
         TR_PIDS=$TR_PID
         ;;
+    dnstrace-kernel)
+        # The kernel's share alone: every packet parsed and every query
+        # paired and timed as usual, but the in-kernel --min-latency filter
+        # lets no transaction through to the ring buffer or user space.
+        "$BIN" --json --server "$SADDR" --min-latency 1h > "$out" 2> "$TR_ERR" &
+        TR_PID=$!
+        started "$TR_PID"
+        wait_for_line "$TR_ERR" 'ms to attach' "$TR_PID" 30
+        TR_PIDS=$TR_PID
+        ;;
+    bpftrace)
+        # The floor: the least program on the same two tracepoints, a
+        # count of every packet (what the issue measured at 6-11 %).
+        bpftrace -e 'tracepoint:net:net_dev_queue, tracepoint:net:netif_receive_skb { @packets = count(); }' \
+            > "$TR_ERR" 2>&1 &
+        TR_PID=$!
+        started "$TR_PID"
+        # It says "Attaching" before it has attached.
+        wait_for_line "$TR_ERR" 'Attaching' "$TR_PID" 60
+        sleep 1
+        TR_PIDS=$TR_PID
+        ;;
     tshark)
         # dumpcap captures, tshark decodes; both count. TMPDIR: where
         # dumpcap writes its temporary capture file.
@@ -535,6 +557,10 @@ for proto in udp tcp; do
     pairs dnstrace-json "$proto"
     pairs tshark "$proto"
 done
+# What bounds the UDP ratio: dnstrace's kernel side alone, and the least
+# any program on these two tracepoints costs.
+pairs dnstrace-kernel udp
+pairs bpftrace udp
 
 log "start to attached, $STARTS starts"
 for i in $(seq "$STARTS"); do
