@@ -179,6 +179,21 @@ static __always_inline bool task_context_classic(struct trace_entry *ent)
 #define RD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
 
 /*
+ * A 16-byte kernel string (an interface name, a task's comm): typed
+ * programs load it directly, two words, instead of calling a helper;
+ * the reader stops at the first NUL.
+ */
+static __always_inline void copy_kstr16(char *dst, const char *src, bool btf)
+{
+	if (btf) {
+		((__u64 *)dst)[0] = ((const __u64 *)src)[0];
+		((__u64 *)dst)[1] = ((const __u64 *)src)[1];
+	} else {
+		bpf_probe_read_kernel_str(dst, 16, src);
+	}
+}
+
+/*
  * The process that sent a packet, when the hook runs in its context: a
  * local egress on a socket, not in a softirq and not from a kernel thread
  * (threaded NAPI, workqueues relay packets for others). Fills comm with
@@ -197,7 +212,7 @@ static __always_inline __u32 packet_sender(struct sk_buff *skb, __u8 dir, bool t
 	if (RD(btf, task, flags) & PF_KTHREAD)
 		return 0;
 	leader = RD(btf, task, group_leader);
-	bpf_core_read_str(comm, DT_COMM_LEN, &leader->comm);
+	copy_kstr16(comm, leader->comm, btf);
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
@@ -652,7 +667,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	q->qflags = bpf_ntohs(h->flags);
 	q->query_size = p->msg_size;
 	q->dir = dir;
-	bpf_probe_read_kernel_str(q->ifname, sizeof(q->ifname), dev->name);
+	copy_kstr16(q->ifname, dev->name, btf);
 	q->pid = packet_sender(skb, dir, p->task_ctx, q->comm, btf);
 
 	err = bpf_map_update_elem(&dt_pending, key, q, BPF_NOEXIST);
@@ -681,7 +696,12 @@ static __always_inline void fill_from_query(struct dt_event *e, const struct dt_
 	e->name_len = q->name_len;
 	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
 	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
-	__builtin_memcpy(e->name, q->name, sizeof(e->name));
+	/* The name's own bytes only (user space reads name_len of them). */
+	for (int i = 0; i < (int)(sizeof(e->name) / 8); i++) {
+		if (i * 8 >= q->name_len)
+			break;
+		((__u64 *)e->name)[i] = ((const __u64 *)q->name)[i];
+	}
 }
 
 static __always_inline void fill_event(struct dt_event *e, const struct dt_key *key,
@@ -689,26 +709,13 @@ static __always_inline void fill_event(struct dt_event *e, const struct dt_key *
 {
 	fill_from_query(e, q);
 	e->service = DT_SERVICE_DNS;
-	e->ts = q->ts;
-	e->netns = q->netns;
-	e->ifindex = q->ifindex;
-	e->pid = q->pid;
 	e->proto = key->proto;
 	e->family = key->family;
-	e->dir = q->dir;
 	__builtin_memcpy(e->client_addr, key->client_addr, 16);
 	__builtin_memcpy(e->server_addr, key->server_addr, 16);
 	e->client_port = key->client_port;
 	e->server_port = key->server_port;
 	e->id = key->id;
-	e->qtype = q->qtype;
-	e->qclass = q->qclass;
-	e->qflags = q->qflags;
-	e->query_size = q->query_size;
-	e->name_len = q->name_len;
-	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
-	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
-	__builtin_memcpy(e->name, q->name, sizeof(e->name));
 }
 
 static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool btf,
@@ -1117,7 +1124,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		m->q.qflags = flags;
 		m->q.query_size = p->msg_size;
 		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
-		bpf_probe_read_kernel_str(m->q.ifname, sizeof(m->q.ifname), dev->name);
+		copy_kstr16(m->q.ifname, dev->name, true);
 		m->q.pid = packet_sender(skb, m->q.dir, p->task_ctx, m->q.comm, true);
 		__builtin_memcpy(m->client_addr, p->saddr, 16);
 		m->client_port = p->sport;
@@ -1165,7 +1172,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		m->q.qflags = 0;
 		m->q.query_size = 0;
 		m->q.name_len = name_len;
-		bpf_probe_read_kernel_str(m->q.ifname, sizeof(m->q.ifname), dev->name);
+		copy_kstr16(m->q.ifname, dev->name, true);
 		fill_from_query(e, &m->q);
 		e->kind = DT_KIND_ANNOUNCEMENT;
 		e->service = DT_SERVICE_MDNS;
@@ -1320,7 +1327,7 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 		fresh.ifindex = ifindex;
 		fresh.dir = dir;
 		fresh.service = p->service;
-		bpf_probe_read_kernel_str(fresh.ifname, sizeof(fresh.ifname), dev->name);
+		copy_kstr16(fresh.ifname, dev->name, btf);
 		if (to_server)
 			fresh.pid = packet_sender(skb, dir, p->task_ctx, fresh.comm, btf);
 		if (bpf_map_update_elem(&dt_conns, &key, &fresh, BPF_NOEXIST))
@@ -1383,7 +1390,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir, 
 	dev = RD(btf, skb, dev);
 	if (!dev)
 		return 0;
-	netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	netns = btf ? dev->nd_net.net->ns.inum : BPF_CORE_READ(dev, nd_net.net, ns.inum);
 
 	if (p.service == DT_SERVICE_DOT || p.service == DT_SERVICE_DOQ) {
 		handle_encrypted(skb, &p, dir, netns, dev, btf);
