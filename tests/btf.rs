@@ -81,6 +81,11 @@ fn classic_tracepoints_with_a_btf_file_trace_udp() {
         "--server",
         &link.server_v4.to_string(),
     ]);
+    // The first query waits for ARP and leaves from a softirq: no process.
+    let server_v4 = link.server_v4.to_string();
+    link.client
+        .ip(&["neigh", "del", &server_v4, "dev", &link.client_if]);
+    let arp = dig(&link.client, server.ip(), "arp.classic.test", &[]);
     let d = dig(
         &link.client,
         server.ip(),
@@ -91,7 +96,12 @@ fn classic_tracepoints_with_a_btf_file_trace_udp() {
     let out = tracer.stop();
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stderr.contains("classic tracepoints"), "{}", out.stderr);
-    assert_eq!(out.records.len(), 2, "{}", out.stdout);
+    assert_eq!(out.records.len(), 3, "{}", out.stdout);
+    let r = out.by_id(arp.id.unwrap());
+    assert!(
+        r["pid"].is_null() && r["comm"].is_null(),
+        "sent from a softirq: {r}"
+    );
     let r = out.by_id(d.id.unwrap());
     assert_eq!(r["qname"], "rcode-nxdomain.classic.test");
     assert_eq!(r["rcode"], "NXDOMAIN");

@@ -164,10 +164,20 @@ static __always_inline bool task_context_btf(void *ctx)
 	return (__u64)ctx - (__u64)task->stack < DT_MIN_THREAD_SIZE;
 }
 
-/* Classic tracepoints record the context in the event itself. */
-static __always_inline bool task_context_classic(struct trace_entry *ent)
+/* Classic tracepoints: the same test on the stack pointer that perf took
+ * at the tracepoint, whose registers the event's first word points to. */
+static __always_inline bool task_context_classic(void *ctx)
 {
-	return !(ent->flags & (TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI));
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pt_regs *regs = NULL;
+	__u64 stack;
+
+	if (bpf_core_field_exists(task->softirq_disable_cnt))
+		return !(BPF_CORE_READ(task, softirq_disable_cnt) & DT_SOFTIRQ_OFFSET);
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), ctx) || !regs)
+		return false;
+	stack = (__u64)BPF_CORE_READ(task, stack);
+	return BPF_CORE_READ(regs, sp) - stack < DT_MIN_THREAD_SIZE;
 }
 
 /*
@@ -1385,7 +1395,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir, 
 	/* Only a local egress can be attributed; the test is for those only. */
 	p.task_ctx = dir == DT_DIR_EGRESS &&
 		     (btf ? task_context_btf(ctx)
-			  : task_context_classic(&((struct trace_event_raw_net_dev_template *)ctx)->ent));
+			  : task_context_classic(ctx));
 
 	dev = RD(btf, skb, dev);
 	if (!dev)

@@ -109,12 +109,15 @@ struct task_struct {
 	int softirq_disable_cnt;
 } __attribute__((preserve_access_index));
 
-/* The classic tracepoints' event records. flags holds the context the
- * event fired in (enum trace_flag_type, stable since Linux 2.6). */
-#define TRACE_FLAG_HARDIRQ 0x08
-#define TRACE_FLAG_SOFTIRQ 0x10
-#define TRACE_FLAG_NMI 0x40
+/* The registers perf takes at a tracepoint (the caller's stack pointer
+ * among them); x86-64 and arm64 both name it sp. */
+struct pt_regs {
+	unsigned long sp;
+} __attribute__((preserve_access_index));
 
+/* The classic tracepoints' event records. For a BPF program the kernel
+ * puts a pointer to those registers in place of the common fields (the
+ * first 8 bytes), so the program may not read them as fields. */
 struct trace_entry {
 	unsigned short type;
 	unsigned char flags;
