@@ -640,6 +640,45 @@ fn dns_over_tcp_single_pipelined_and_split() {
     assert_eq!(sp["response_size"].as_u64(), split.size, "{sp}");
 }
 
+/// A pipelining client puts many queries in one segment: dnstrace parses
+/// the first 64, counts each one it skips, and stays in step with the
+/// stream, so the next query on the connection is traced again.
+#[test]
+fn a_segment_of_a_hundred_pipelined_queries() {
+    let Some(_serial) = privileged("a_segment_of_a_hundred_pipelined_queries") else {
+        return;
+    };
+    let link = Link::new("pipe", 30);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&["-v", "--server", &link.server_v4.to_string()]);
+    let names: Vec<String> = (0..100).map(|i| format!("q{i}.pipe.test")).collect();
+    let big: Vec<(u16, &str, u16)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (1000 + i as u16, n.as_str(), 1))
+        .collect();
+    let after = [(2000u16, "after.pipe.test", 1u16)];
+    let replies = util::tcp_batches(&link.client, server, &[&big, &after]);
+    assert_eq!(replies, 101, "the responder answered every query");
+    let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    // The first 64 of the segment, each once, and the query after it.
+    for id in 1000..1064u16 {
+        assert_eq!(out.by_id(id)["qname"], format!("q{}.pipe.test", id - 1000));
+    }
+    assert_eq!(out.by_id(2000)["qname"], "after.pipe.test");
+    assert_eq!(out.records.len(), 65, "{}", out.stdout);
+    // The other 36 queries are counted as skipped, not lost silently.
+    let skipped: u64 = out
+        .stderr
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("tcp_skipped"))
+        .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or_else(|| panic!("no tcp_skipped counter: {}", out.stderr));
+    assert!(skipped >= 36, "skipped {skipped}: {}", out.stderr);
+}
+
 #[test]
 fn truncated_udp_reply_then_tcp_retry_are_two_transactions() {
     let Some(_serial) = privileged("truncated_udp_reply_then_tcp_retry_are_two_transactions")

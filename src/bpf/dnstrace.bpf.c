@@ -895,8 +895,12 @@ struct {
 	__type(value, struct dt_tcp_state);
 } dt_tcp_streams SEC(".maps");
 
-/* Messages parsed from one TCP segment at most; more are skipped, counted. */
-#define DT_TCP_MAX_MSGS 16
+/* Messages parsed from one TCP segment at most; the length prefixes of
+ * more are still followed, up to DT_TCP_MAX_WALK in all, so that the
+ * stream stays in step and each skipped message is counted. (A pipelining
+ * client or server puts hundreds of short messages in one large segment.) */
+#define DT_TCP_MAX_MSGS 64
+#define DT_TCP_MAX_WALK 512
 
 /*
  * DNS over TCP: each message has a 2-byte length prefix, and a segment may
@@ -956,7 +960,7 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 	}
 
 #pragma clang loop unroll(disable)
-	for (int i = 0; i < DT_TCP_MAX_MSGS + 1; i++) {
+	for (int i = 0; i < DT_TCP_MAX_WALK; i++) {
 		__u32 msg_off, msg_len;
 
 		if (body_first) {
@@ -976,6 +980,14 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 			if (!lp)
 				break;
 			msg_len = bpf_ntohs(*lp);
+			/* No DNS message is shorter than its header: this is
+			 * not a stream of them (or not where we think). Stop
+			 * here, so that junk cannot make the walk long, and
+			 * start again from the next segment. */
+			if (msg_len < sizeof(struct dt_dnshdr)) {
+				stat_inc(DT_STAT_MAL_SHORT);
+				break;
+			}
 			boundary += 2 + msg_len;
 			if (off + 2 >= plen) {
 				st->body_pending = 1;

@@ -534,30 +534,43 @@ pub fn query(ns: &Netns, server: SocketAddr, id: u16, name: &str, qtype: u16) ->
 /// Sends several queries on one TCP connection in a single write (one
 /// segment holding them all), then reads as many replies.
 pub fn tcp_pipeline(ns: &Netns, server: SocketAddr, queries: &[(u16, &str, u16)]) -> usize {
-    let mut framed = Vec::new();
-    for (id, name, qtype) in queries {
-        let q = dns::build_query(*id, name, *qtype);
-        framed.extend_from_slice(&(q.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&q);
-    }
-    let n = queries.len();
+    tcp_batches(ns, server, &[queries])
+}
+
+/// Batches of queries on one TCP connection: each batch in a single write,
+/// its replies read before the next. Returns the replies read.
+pub fn tcp_batches(ns: &Netns, server: SocketAddr, batches: &[&[(u16, &str, u16)]]) -> usize {
+    let writes: Vec<(Vec<u8>, usize)> = batches
+        .iter()
+        .map(|queries| {
+            let mut framed = Vec::new();
+            for (id, name, qtype) in *queries {
+                let q = dns::build_query(*id, name, *qtype);
+                framed.extend_from_slice(&(q.len() as u16).to_be_bytes());
+                framed.extend_from_slice(&q);
+            }
+            (framed, queries.len())
+        })
+        .collect();
     ns.within(move || {
         use std::io::{Read, Write};
         let mut conn =
             std::net::TcpStream::connect_timeout(&server, Duration::from_secs(2)).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        conn.write_all(&framed).unwrap();
         let mut got = 0;
-        for _ in 0..n {
-            let mut len = [0u8; 2];
-            if conn.read_exact(&mut len).is_err() {
-                break;
+        for (framed, n) in writes {
+            conn.write_all(&framed).unwrap();
+            for _ in 0..n {
+                let mut len = [0u8; 2];
+                if conn.read_exact(&mut len).is_err() {
+                    return got;
+                }
+                let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if conn.read_exact(&mut msg).is_err() {
+                    return got;
+                }
+                got += 1;
             }
-            let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            if conn.read_exact(&mut msg).is_err() {
-                break;
-            }
-            got += 1;
         }
         got
     })
