@@ -127,7 +127,7 @@ pub const STATS: &[(&str, &str, &str)] = &[
     (
         "DT_STAT_TCP_SKIPPED",
         "tcp_skipped",
-        "TCP messages beyond 16 in one segment, skipped",
+        "TCP messages beyond 64 in one segment, skipped",
     ),
     (
         "DT_STAT_MDNS_QUERIES",
