@@ -125,6 +125,11 @@ struct trace_entry {
 	int pid;
 };
 
+/* State of bpf_for's number iterator (the kernel's struct bpf_iter_num). */
+struct bpf_iter_num {
+	__u64 __opaque[1];
+} __attribute__((aligned(8)));
+
 struct trace_event_raw_net_dev_template {
 	struct trace_entry ent;
 	void *skbaddr;

@@ -1,0 +1,195 @@
+//! User-space cost of one ring-buffer record, end to end: decoding,
+//! filtering, the aggregates and the output line, through the same
+//! `Sink::on_record` the ring-buffer callback calls, with the lines going
+//! to `io::sink()` instead of stdout (the write syscall is not counted).
+//!
+//! `cargo bench --bench pipeline` prints, for JSON and text output, the
+//! median (min-max) nanoseconds per record over 7 runs of 200k varied
+//! records, and a digest of everything each mode produced (the lines, the
+//! exit summary, every view of the live table): two builds that print the
+//! same digests produce the same bytes.
+//!
+//! Options (after `--`): `--records N`, `--runs N`, `--mode json|text`,
+//! `--no-digest`. bench/callgrind.sh counts instructions per record,
+//! which on a busy machine compare better than times.
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use dnstrace::bpf::{Counters, STATS};
+use dnstrace::cli::{Args, OutputFormat};
+use dnstrace::filter::Filter;
+use dnstrace::fixtures::{bytes_of, varied};
+use dnstrace::output::Clock;
+use dnstrace::sink::Sink;
+use dnstrace::summary::{self, RunFacts};
+use dnstrace::tui::{self, Column, Status, ViewState};
+
+/// Distinct records cycled through: more than fit in the L1 cache, as
+/// records fresh from the ring buffer would not be there either.
+const TEMPLATES: u64 = 4096;
+
+/// 2026-11-27T18:00:00Z, so that every run formats the same times.
+const EPOCH_NS: i128 = 1_795_802_400 * 1_000_000_000;
+
+/// Records 20 us apart, as at 50k transactions/s.
+const SPACING_NS: u64 = 20_000;
+
+struct Options {
+    records: u64,
+    runs: usize,
+    modes: Vec<OutputFormat>,
+    digest: bool,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        records: 200_000,
+        runs: 7,
+        modes: vec![OutputFormat::Json, OutputFormat::Text],
+        digest: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--records" => o.records = value().parse().expect("--records N"),
+            "--runs" => o.runs = value().parse().expect("--runs N"),
+            "--mode" => {
+                o.modes = vec![match value().as_str() {
+                    "json" => OutputFormat::Json,
+                    "text" => OutputFormat::Text,
+                    m => panic!("no mode {m}: json or text"),
+                }]
+            }
+            "--no-digest" => o.digest = false,
+            // What cargo bench passes to every bench target.
+            "--bench" => {}
+            _ => panic!("unknown option {a}"),
+        }
+    }
+    o
+}
+
+/// FNV-1a over everything written, and the byte count.
+struct Digest {
+    hash: u64,
+    bytes: u64,
+}
+
+impl Digest {
+    fn new() -> Digest {
+        Digest {
+            hash: 0xcbf2_9ce4_8422_2325,
+            bytes: 0,
+        }
+    }
+
+    fn add(&mut self, data: &[u8]) {
+        for &b in data {
+            self.hash ^= u64::from(b);
+            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.bytes += data.len() as u64;
+    }
+}
+
+impl Write for &mut Digest {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.add(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Pushes `records` records through a new sink; returns it, flushed.
+fn run<W: Write>(format: OutputFormat, templates: &mut [Vec<u8>], records: u64, out: W) -> Sink<W> {
+    let filter = Filter::from_args(&Args::parse_from(["dnstrace"]));
+    let mut sink = Sink::with_writer(out, format, filter, Clock::fixed(EPOCH_NS), None, false);
+    let n = templates.len() as u64;
+    for i in 0..records {
+        let record = &mut templates[(i % n) as usize];
+        // The kernel's timestamp is the record's first field.
+        record[..8].copy_from_slice(&(1_000_000_000 + i * SPACING_NS).to_ne_bytes());
+        black_box(sink.on_record(black_box(record)));
+    }
+    sink.flush();
+    sink
+}
+
+/// Adds what the exit summary and every view and sort of the live table
+/// show of the sink's aggregates.
+fn digest_views<W: Write>(sink: &Sink<W>, d: &mut Digest) {
+    let counters = Counters(vec![0; STATS.len()]);
+    let facts = RunFacts {
+        counters: &counters,
+        in_flight: 0,
+        shown: sink.shown(),
+        decode_errors: sink.decode_errors(),
+        elapsed: Duration::from_secs(4),
+        verbose: 0,
+    };
+    d.add(summary::render(&sink.agg, &facts, true).as_bytes());
+    let mut state = ViewState::new(Column::defaults(), false);
+    let clock = Clock::fixed(EPOCH_NS);
+    for _ in 0..6 {
+        for sort in 0..6 {
+            state.sort = sort;
+            let lines = tui::render(
+                &state,
+                &VecDeque::new(),
+                &sink.agg,
+                &Status::default(),
+                &clock,
+                200,
+                60,
+            );
+            for l in lines {
+                d.add(l.as_bytes());
+                d.add(b"\n");
+            }
+        }
+        state.view = state.view.next();
+    }
+}
+
+fn main() {
+    let o = options();
+    let mut templates: Vec<Vec<u8>> = (0..TEMPLATES).map(|i| bytes_of(&varied(i))).collect();
+    for format in o.modes {
+        let name = format!("{format:?}").to_lowercase();
+        let mut times: Vec<f64> = (0..o.runs)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(run(format, &mut templates, o.records, io::sink()));
+                start.elapsed().as_nanos() as f64 / o.records as f64
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        if let (Some(min), Some(max)) = (times.first(), times.last()) {
+            println!(
+                "{name:>5}: {:7.1} ns/record median ({min:.1}-{max:.1}) over {} runs of {} records",
+                times[times.len() / 2],
+                o.runs,
+                o.records
+            );
+        }
+        if o.digest {
+            let mut lines = Digest::new();
+            let sink = run(format, &mut templates, o.records, &mut lines);
+            let mut views = Digest::new();
+            digest_views(&sink, &mut views);
+            drop(sink);
+            println!(
+                "{name:>5}: output {} bytes, digest {:016x}; summary and views digest {:016x}",
+                lines.bytes, lines.hash, views.hash
+            );
+        }
+    }
+}
