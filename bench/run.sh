@@ -292,10 +292,17 @@ for p in json.load(sys.stdin):
 # programs named dt_* then belong to another dnstrace, which runs on every
 # packet of ours too.
 noise() {
-    local n
-    n=$(bpftool prog show -j | python3 -c '
+    local n i
+    # A tracer of ours that just exited leaves its programs for a moment
+    # (the kernel frees them after a grace period): what is still there
+    # after two seconds belongs to someone else.
+    for i in $(seq 10); do
+        n=$(bpftool prog show -j | python3 -c '
 import json, sys
 print(sum(1 for p in json.load(sys.stdin) if p.get("name", "").startswith("dt_")))')
+        [ "$n" -eq 0 ] && break
+        sleep 0.2
+    done
     rec type=noise foreign_dt_progs="$n" load1="$(cut -d' ' -f1 /proc/loadavg)"
 }
 stats_on() {
