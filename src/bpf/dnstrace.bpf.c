@@ -155,31 +155,6 @@ static __always_inline void stat_inc(__u32 idx)
 #define DT_MIN_THREAD_SIZE 16384
 #define DT_SOFTIRQ_OFFSET 0x100
 
-static __always_inline bool task_context_btf(void *ctx)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	if (bpf_core_field_exists(task->softirq_disable_cnt))
-		return !(BPF_CORE_READ(task, softirq_disable_cnt) & DT_SOFTIRQ_OFFSET);
-	return (__u64)ctx - (__u64)task->stack < DT_MIN_THREAD_SIZE;
-}
-
-/* Classic tracepoints: the same test on the stack pointer that perf took
- * at the tracepoint, whose registers the event's first word points to. */
-static __always_inline bool task_context_classic(void *ctx)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct pt_regs *regs = NULL;
-	__u64 stack;
-
-	if (bpf_core_field_exists(task->softirq_disable_cnt))
-		return !(BPF_CORE_READ(task, softirq_disable_cnt) & DT_SOFTIRQ_OFFSET);
-	if (bpf_probe_read_kernel(&regs, sizeof(regs), ctx) || !regs)
-		return false;
-	stack = (__u64)BPF_CORE_READ(task, stack);
-	return BPF_CORE_READ(regs, sp) - stack < DT_MIN_THREAD_SIZE;
-}
-
 /*
  * Field reads that work for both kinds of program: typed (tp_btf) programs
  * load kernel fields directly, classic tracepoint programs (for kernels
@@ -187,6 +162,27 @@ static __always_inline bool task_context_classic(void *ctx)
  * constant at every call site, so each program keeps one branch.
  */
 #define RD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+
+/* The same test in both kinds of program. Typed: ctx, the arguments, is
+ * on the caller's stack. Classic: the event's first word points to the
+ * registers perf took at the tracepoint, the caller's stack pointer among
+ * them. */
+static __always_inline bool task_context(void *ctx, bool btf)
+{
+	struct task_struct *task = btf ? bpf_get_current_task_btf()
+				       : (struct task_struct *)bpf_get_current_task();
+	struct pt_regs *regs = NULL;
+	__u64 sp = (__u64)ctx;
+
+	if (bpf_core_field_exists(task->softirq_disable_cnt))
+		return !(BPF_CORE_READ(task, softirq_disable_cnt) & DT_SOFTIRQ_OFFSET);
+	if (!btf) {
+		if (bpf_probe_read_kernel(&regs, sizeof(regs), ctx) || !regs)
+			return false;
+		sp = BPF_CORE_READ(regs, sp);
+	}
+	return sp - (__u64)RD(btf, task, stack) < DT_MIN_THREAD_SIZE;
+}
 
 /*
  * A 16-byte kernel string (an interface name, a task's comm): typed
@@ -216,7 +212,7 @@ static __always_inline __u32 packet_sender(struct sk_buff *skb, __u8 dir, bool t
 	struct task_struct *task, *leader;
 
 	comm[0] = 0;
-	if (dir != DT_DIR_EGRESS || !RD(btf, skb, sk) || !task_ctx)
+	if (dir != DT_DIR_EGRESS || !task_ctx)
 		return 0;
 	task = btf ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
 	if (RD(btf, task, flags) & PF_KTHREAD)
@@ -277,7 +273,7 @@ struct dt_packet {
 	__u8 family;
 	__u8 proto;
 	__u8 service;		/* enum dt_service */
-	__u8 task_ctx;		/* the hook runs in the sending task's context */
+	__u8 task_ctx;		/* egress on a socket, in the sending task's context */
 };
 
 struct dt_dnshdr {
@@ -1407,10 +1403,9 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir, 
 	if (parse_l3l4(&r, dyn, net_off, l3proto, &p))
 		return 0;
 	stat_inc(DT_STAT_DNS_PACKETS);
-	/* Only a local egress can be attributed; the test is for those only. */
-	p.task_ctx = dir == DT_DIR_EGRESS &&
-		     (btf ? task_context_btf(ctx)
-			  : task_context_classic(ctx));
+	/* Only a local egress on a socket can be attributed: the test is
+	 * made for those only. */
+	p.task_ctx = dir == DT_DIR_EGRESS && RD(btf, skb, sk) && task_context(ctx, btf);
 
 	dev = RD(btf, skb, dev);
 	if (!dev)
