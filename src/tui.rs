@@ -370,13 +370,33 @@ fn fmt_us(v: Option<u64>) -> String {
     v.map_or("-".into(), |us| output::human_latency(us * 1000))
 }
 
-/// The keys as shown, with their statistics.
-fn labelled<K: Display>(dim: &Dimension<K>) -> Vec<(String, &KeyStats)> {
-    dim.iter().map(|(k, s)| (k.to_string(), s)).collect()
+/// The `limit` keys with the largest `key`, ties in the order of their
+/// text, as shown. Only the keys that can make the cut are written out:
+/// a view shows a screenful of the thousands kept.
+fn top<K: Display>(
+    dim: &Dimension<K>,
+    key: impl Fn(&KeyStats) -> u64,
+    limit: usize,
+) -> Vec<(String, &KeyStats)> {
+    let mut ranked: Vec<(u64, &K, &KeyStats)> = dim.iter().map(|(k, s)| (key(s), k, s)).collect();
+    if limit == 0 {
+        return Vec::new();
+    }
+    if ranked.len() > limit {
+        ranked.select_nth_unstable_by(limit - 1, |a, b| b.0.cmp(&a.0));
+        let cutoff = ranked[limit - 1].0;
+        ranked.retain(|r| r.0 >= cutoff);
+    }
+    let mut rows: Vec<(u64, String, &KeyStats)> = ranked
+        .into_iter()
+        .map(|(v, k, s)| (v, k.to_string(), s))
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    rows.truncate(limit);
+    rows.into_iter().map(|(_, k, s)| (k, s)).collect()
 }
 
 fn latency_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
-    let mut rows = labelled(dim);
     let key = |s: &KeyStats| -> u64 {
         match sort {
             "avg" => s.avg_us().unwrap_or(0),
@@ -386,9 +406,8 @@ fn latency_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec
             _ => s.p95_us().unwrap_or(0),
         }
     };
-    rows.sort_by(|a, b| key(b.1).cmp(&key(a.1)).then_with(|| a.0.cmp(&b.0)));
-    rows.into_iter()
-        .take(limit)
+    top(dim, key, limit)
+        .into_iter()
         .map(|(k, s)| {
             vec![
                 (k, None),
@@ -457,7 +476,6 @@ pub fn stacked_bar(counts: &[u64; 6], max_total: u64, width: usize) -> String {
 }
 
 fn rcode_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
-    let mut rows = labelled(dim);
     let key = |s: &KeyStats| {
         if sort == "errors" {
             s.errors()
@@ -465,8 +483,7 @@ fn rcode_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<V
             s.count
         }
     };
-    rows.sort_by(|a, b| key(b.1).cmp(&key(a.1)).then_with(|| a.0.cmp(&b.0)));
-    rows.truncate(limit);
+    let rows = top(dim, key, limit);
     let max_total = rows.iter().map(|(_, s)| s.count).max().unwrap_or(0);
     rows.into_iter()
         .map(|(k, s)| {
@@ -713,6 +730,33 @@ mod tests {
         ev.rflags = rflags;
         ev.server_addr[..4].copy_from_slice(&server);
         Transaction::decode(&bytes_of(&ev)).unwrap()
+    }
+
+    /// The cut keeps the largest, ties in text order, the same rows as
+    /// sorting everything would give.
+    #[test]
+    fn top_rows_match_a_full_sort() {
+        let mut agg = Aggregates::new(100);
+        // Servers 10.0.0.1..=40, seen (i % 4) + 1 times: ties at the cut.
+        for i in 1..=40u8 {
+            for _ in 0..(i % 4) + 1 {
+                agg.observe(&txn(b"\x01a\x00", Some(100), 0x8180, [10, 0, 0, i]));
+            }
+        }
+        let mut all: Vec<(String, u64)> = agg
+            .by_server
+            .iter()
+            .map(|(k, s)| (k.to_string(), s.count))
+            .collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for limit in [0, 1, 5, 10, 11, 39, 40, 100] {
+            let got: Vec<(String, u64)> = top(&agg.by_server, |s| s.count, limit)
+                .into_iter()
+                .map(|(k, s)| (k, s.count))
+                .collect();
+            let want: Vec<(String, u64)> = all.iter().take(limit).cloned().collect();
+            assert_eq!(got, want, "limit {limit}");
+        }
     }
 
     fn data() -> Snapshot {
