@@ -55,9 +55,39 @@ fn main() {
             )
         });
 
+    write_types(&out);
+
     println!("cargo:rerun-if-changed={SRC}");
     for h in HEADERS {
         println!("cargo:rerun-if-changed={h}");
     }
     println!("cargo:rerun-if-env-changed=CLANG");
+}
+
+/// The skeleton's `types` module on its own: the kernel ABI (structs and
+/// enums from the object's BTF) without the loader, so that decoding
+/// records depends on nothing of libbpf.
+fn write_types(out: &Path) {
+    let skel = std::fs::read_to_string(out.join("dnstrace.skel.rs")).expect("reading the skeleton");
+    let start = skel
+        .find("pub mod types {")
+        .expect("the skeleton has a types module");
+    let mut depth = 0usize;
+    let mut end = None;
+    for (i, c) in skel[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(start + i + 1);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = end.expect("the types module ends");
+    std::fs::write(out.join("dnstrace.types.rs"), &skel[start..end])
+        .expect("writing the ABI types");
 }

@@ -1,6 +1,6 @@
 //! User-space cost of one ring-buffer record, end to end: decoding,
 //! filtering, the aggregates and the output line, through the same
-//! `Sink::on_record` the ring-buffer callback calls, with the lines going
+//! `Pipeline::on_record` the ring-buffer callback calls, with the lines going
 //! to `io::sink()` instead of stdout (the write syscall is not counted).
 //!
 //! `cargo bench --bench pipeline` prints, for JSON and text output, the
@@ -19,13 +19,12 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dnstrace::bpf::{Counters, STATS};
-use dnstrace::cli::{Args, OutputFormat};
-use dnstrace::filter::Filter;
-use dnstrace::fixtures::{bytes_of, varied};
-use dnstrace::output::Clock;
-use dnstrace::sink::Sink;
+use dnstrace::cli::Args;
+use dnstrace::kernel::Counters;
+use dnstrace::output::{Clock, OutputFormat};
+use dnstrace::pipeline::Pipeline;
 use dnstrace::summary::{self, RunFacts};
+use dnstrace::testing::fixtures::{bytes_of, varied};
 use dnstrace::tui::{self, Column, Status, ViewState};
 
 /// Distinct records cycled through: more than fit in the L1 cache, as
@@ -108,34 +107,39 @@ impl Write for &mut Digest {
     }
 }
 
-/// Pushes `records` records through a new sink; returns it, flushed.
-fn run<W: Write>(format: OutputFormat, templates: &mut [Vec<u8>], records: u64, out: W) -> Sink<W> {
-    let filter = Filter::from_args(&Args::parse_from(["dnstrace"]));
-    let mut sink = Sink::with_writer(out, format, filter, Clock::fixed(EPOCH_NS), None, false);
+/// Pushes `records` records through a new pipeline; returns it, flushed.
+fn run<W: Write>(
+    format: OutputFormat,
+    templates: &mut [Vec<u8>],
+    records: u64,
+    out: W,
+) -> Pipeline<W> {
+    let filter = Args::parse_from(["dnstrace"]).filter();
+    let mut pipeline = Pipeline::new(out, format, filter, Clock::fixed(EPOCH_NS), None, false);
     let n = templates.len() as u64;
     for i in 0..records {
         let record = &mut templates[(i % n) as usize];
         // The kernel's timestamp is the record's first field.
         record[..8].copy_from_slice(&(1_000_000_000 + i * SPACING_NS).to_ne_bytes());
-        black_box(sink.on_record(black_box(record)));
+        black_box(pipeline.on_record(black_box(record)));
     }
-    sink.flush();
-    sink
+    pipeline.flush();
+    pipeline
 }
 
 /// Adds what the exit summary and every view and sort of the live table
-/// show of the sink's aggregates.
-fn digest_views<W: Write>(sink: &Sink<W>, d: &mut Digest) {
-    let counters = Counters(vec![0; STATS.len()]);
+/// show of the pipeline's aggregates.
+fn digest_views<W: Write>(pipeline: &Pipeline<W>, d: &mut Digest) {
+    let counters = Counters::default();
     let facts = RunFacts {
         counters: &counters,
         in_flight: 0,
-        shown: sink.shown(),
-        decode_errors: sink.decode_errors(),
+        shown: pipeline.shown(),
+        decode_errors: pipeline.decode_errors(),
         elapsed: Duration::from_secs(4),
         verbose: 0,
     };
-    d.add(summary::render(&sink.agg, &facts, true).as_bytes());
+    d.add(summary::render(pipeline.aggregates(), &facts, true).as_bytes());
     let mut state = ViewState::new(Column::defaults(), false);
     let clock = Clock::fixed(EPOCH_NS);
     for _ in 0..6 {
@@ -144,7 +148,7 @@ fn digest_views<W: Write>(sink: &Sink<W>, d: &mut Digest) {
             let lines = tui::render(
                 &state,
                 &VecDeque::new(),
-                &sink.agg,
+                pipeline.aggregates(),
                 &Status::default(),
                 &clock,
                 200,
@@ -182,10 +186,10 @@ fn main() {
         }
         if o.digest {
             let mut lines = Digest::new();
-            let sink = run(format, &mut templates, o.records, &mut lines);
+            let pipeline = run(format, &mut templates, o.records, &mut lines);
             let mut views = Digest::new();
-            digest_views(&sink, &mut views);
-            drop(sink);
+            digest_views(&pipeline, &mut views);
+            drop(pipeline);
             println!(
                 "{name:>5}: output {} bytes, digest {:016x}; summary and views digest {:016x}",
                 lines.bytes, lines.hash, views.hash

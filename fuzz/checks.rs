@@ -9,10 +9,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use dnstrace::aggregate::Aggregates;
-use dnstrace::bpf::{Counters, STATS};
-use dnstrace::dns;
-use dnstrace::event::{Kind, Transaction};
+use dnstrace::kernel::Counters;
 use dnstrace::output::{self, Clock};
+use dnstrace::record::dns;
+use dnstrace::record::{Kind, Transaction};
 use dnstrace::summary::{self, RunFacts};
 use dnstrace::tui::{self, Column, Status, View, ViewState};
 
@@ -97,7 +97,7 @@ pub fn decode_record(data: &[u8]) {
         state.view = state.view.next();
     }
     assert_eq!(state.view, View::Stream, "every view was drawn");
-    let counters = Counters(vec![0; STATS.len()]);
+    let counters = Counters::default();
     let facts = RunFacts {
         counters: &counters,
         in_flight: 0,

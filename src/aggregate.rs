@@ -37,7 +37,7 @@ impl Hasher for Fnv {
     }
 }
 
-use crate::event::{Kind, Transaction};
+use crate::record::{Kind, Transaction};
 
 /// Slots per response code breakdown: rcodes 0-15, then TIMEOUT.
 pub const RCODE_SLOTS: usize = 17;
@@ -351,7 +351,7 @@ impl Aggregates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::{bytes_of, raw};
+    use crate::record::tests::{bytes_of, raw};
 
     fn txn(name: &[u8], latency_us: Option<u64>, rflags: u16) -> Transaction {
         let mut ev = raw(name);

@@ -8,7 +8,13 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
 
-use crate::dns::{self, NameGlob};
+use crate::filter::{Filter, RcodeFilter};
+use crate::kernel::abi::{MAX_IDS, MAX_PORTS};
+#[cfg(feature = "tracer")]
+use crate::kernel::loader::{LoaderConfig, ReaderChoice};
+use crate::metrics::MAX_SERVERS_LIMIT;
+use crate::output::OutputFormat;
+use crate::record::dns::{self, NameGlob};
 use crate::tui::Column;
 
 const EXAMPLES: &str = "\
@@ -24,8 +30,9 @@ Exit status: 0 on success (also when stopped by Ctrl-C, --duration, --count or a
 1 on a runtime error, 2 on a usage error, 3 without the privileges to load BPF programs,
 4 when the kernel lacks what dnstrace needs (BTF, tracepoints, BPF features).";
 
+/// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub enum FormatArg {
     /// Live table with views (keys: t, s, space, r, ?, q)
     Table,
     /// One aligned line per transaction
@@ -34,9 +41,11 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `--reader`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReaderChoice {
-    /// dynptr when the kernel allows it, else linear
+pub enum ReaderArg {
+    /// dynptr when the kernel allows it, else linear; on a kernel without its own BTF (with
+    /// --btf), classic tracepoints
     Auto,
     /// bpf_dynptr_from_skb: reads page fragments too (kernel 6.14 or so)
     Dynptr,
@@ -44,15 +53,6 @@ pub enum ReaderChoice {
     Linear,
     /// Classic tracepoints and the linear reader: kernels without their own BTF (with --btf)
     Tracepoint,
-}
-
-/// A response code to keep: a header rcode (0-15) or an unanswered query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RcodeFilter {
-    Code(u16),
-    Timeout,
-    /// DoT and DoQ connections, which have no rcode to show.
-    Encrypted,
 }
 
 fn parse_rcode_filter(s: &str) -> Result<RcodeFilter, String> {
@@ -119,11 +119,43 @@ fn parse_column(s: &str) -> Result<Column, String> {
     Column::parse(s)
 }
 
+/// The longest process name the kernel keeps (TASK_COMM_LEN less the NUL).
+const COMM_MAX: usize = crate::record::KERNEL_STR_LEN - 1;
+
 fn parse_comm(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("an empty process name matches nothing".into());
     }
+    if s.len() > COMM_MAX {
+        return Err(format!(
+            "'{s}' is longer than the {COMM_MAX} bytes the kernel keeps of a process name, so it \
+             would match nothing: give its first {COMM_MAX} bytes, as /proc/PID/comm shows them"
+        ));
+    }
     Ok(s.to_string())
+}
+
+/// The longest interface name (IFNAMSIZ less the NUL).
+const IFNAME_MAX: usize = crate::record::KERNEL_STR_LEN - 1;
+
+fn parse_interface(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("an empty interface name matches nothing".into());
+    }
+    if s.len() > IFNAME_MAX {
+        return Err(format!(
+            "'{s}' is longer than an interface name can be ({IFNAME_MAX} bytes), so it would match nothing"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("a duration of 0 would stop before tracing anything".into());
+    }
+    Ok(d)
 }
 
 /// Trace DNS transactions on this host with eBPF: who asked what, which
@@ -144,7 +176,7 @@ fn parse_comm(s: &str) -> Result<String, String> {
 pub struct Args {
     /// Output format [default: table on a terminal, text otherwise]
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
+    pub output: Option<FormatArg>,
 
     /// Same as --output json
     #[arg(long, conflicts_with = "output")]
@@ -184,11 +216,11 @@ pub struct Args {
     pub server: Vec<IpNet>,
 
     /// Only transactions seen first on this interface (any namespace)
-    #[arg(short = 'i', long, value_name = "NAME", help_heading = "Filters")]
+    #[arg(short = 'i', long, value_name = "NAME", value_parser = parse_interface, help_heading = "Filters")]
     pub interface: Vec<String>,
 
     /// Only queries sent by this process id
-    #[arg(short = 'p', long, value_name = "PID", help_heading = "Filters")]
+    #[arg(short = 'p', long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Filters")]
     pub pid: Vec<u32>,
 
     /// Only queries sent by a process of this name (as in /proc/PID/comm)
@@ -204,7 +236,7 @@ pub struct Args {
     pub timeout: Duration,
 
     /// Stop after this long
-    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_positive_duration)]
     pub duration: Option<Duration>,
 
     /// Stop after this many transactions have been shown
@@ -220,8 +252,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(64..=16_777_216), help_heading = "Advanced")]
     pub max_pending: u32,
 
-    /// BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux (the kernel
-    /// must still expose its own BTF, which the typed tracepoints need)
+    /// BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux; on a kernel
+    /// without BTF of its own, classic tracepoints are used (plain DNS over UDP)
     #[arg(long, value_name = "PATH", help_heading = "Advanced")]
     pub btf: Option<PathBuf>,
 
@@ -233,7 +265,7 @@ pub struct Args {
         default_value = "auto",
         help_heading = "Advanced"
     )]
-    pub reader: ReaderChoice,
+    pub reader: ReaderArg,
 
     /// Also show mDNS answers that no query asked for (they are always counted)
     #[arg(long)]
@@ -255,7 +287,7 @@ pub struct Args {
 
     /// Servers with their own label in the metrics (the busiest); the rest are "other"
     #[arg(long, value_name = "N", default_value_t = 20, requires = "metrics",
-          value_parser = clap::value_parser!(u32).range(0..=crate::metrics::MAX_SERVERS_LIMIT as i64),
+          value_parser = clap::value_parser!(u32).range(0..=MAX_SERVERS_LIMIT as i64),
           help_heading = "Metrics")]
     pub metrics_max_servers: u32,
 
@@ -269,36 +301,81 @@ pub struct Args {
 impl Args {
     /// The output format after defaults: table on a terminal, text otherwise.
     pub fn output_format(&self, stdout_is_tty: bool) -> OutputFormat {
-        if self.json {
-            return OutputFormat::Json;
-        }
-        self.output.unwrap_or(if stdout_is_tty {
-            OutputFormat::Table
+        let chosen = if self.json {
+            Some(FormatArg::Json)
         } else {
-            OutputFormat::Text
-        })
+            self.output
+        };
+        match chosen {
+            Some(FormatArg::Json) => OutputFormat::Json,
+            Some(FormatArg::Text) => OutputFormat::Text,
+            Some(FormatArg::Table) => OutputFormat::Table,
+            None if stdout_is_tty => OutputFormat::Table,
+            None => OutputFormat::Text,
+        }
+    }
+
+    /// The filter the flags describe.
+    pub fn filter(&self) -> Filter {
+        let mut ports = vec![53];
+        for p in &self.port {
+            if !ports.contains(p) {
+                ports.push(*p);
+            }
+        }
+        let mut f = Filter::new(ports);
+        f.set_rcodes(&self.rcode, self.errors);
+        f.ids = self.id.clone();
+        f.min_latency = self.min_latency;
+        f.names = self.name.clone();
+        f.qtypes = self.qtype.clone();
+        f.clients = self.client.clone();
+        f.servers = self.server.clone();
+        f.interfaces = self.interface.clone();
+        f.pids = self.pid.clone();
+        f.comms = self.comm.clone();
+        f
+    }
+
+    /// What the loader needs: the kernel's part of `filter` and the
+    /// settings of the kernel program.
+    #[cfg(feature = "tracer")]
+    pub fn loader_config(&self, filter: &Filter) -> LoaderConfig {
+        LoaderConfig {
+            filter: filter.kernel_part(),
+            announcements: self.announcements,
+            timeout: self.timeout,
+            max_pending: self.max_pending,
+            btf: self.btf.clone(),
+            reader: match self.reader {
+                ReaderArg::Auto => ReaderChoice::Auto,
+                ReaderArg::Dynptr => ReaderChoice::Dynptr,
+                ReaderArg::Linear => ReaderChoice::Linear,
+                ReaderArg::Tracepoint => ReaderChoice::Tracepoint,
+            },
+            verbose: self.verbose,
+        }
+    }
+
+    /// The table's columns, in order.
+    pub fn columns(&self) -> Vec<Column> {
+        self.columns.clone().unwrap_or_else(Column::defaults)
     }
 
     /// Checks that clap's per-value parsers cannot express.
     pub fn validate(&self) -> Result<(), String> {
-        if self.id.len() > crate::bpf::MAX_IDS {
-            return Err(format!(
-                "--id can be given at most {} times",
-                crate::bpf::MAX_IDS
-            ));
+        if self.id.len() > MAX_IDS {
+            return Err(format!("--id can be given at most {MAX_IDS} times"));
         }
         let mut ports = self.port.clone();
         ports.sort_unstable();
         ports.dedup();
         ports.retain(|p| *p != 53);
-        if ports.len() + 1 > crate::bpf::MAX_PORTS {
+        if ports.len() + 1 > MAX_PORTS {
             return Err(format!(
                 "--port can add at most {} ports besides 53",
-                crate::bpf::MAX_PORTS - 1
+                MAX_PORTS - 1
             ));
-        }
-        if let Some(p) = &self.btf {
-            crate::preflight::check_btf_file(p)?;
         }
         Ok(())
     }
@@ -325,7 +402,7 @@ mod tests {
         assert_eq!(a.output_format(true), OutputFormat::Table);
         assert_eq!(a.output_format(false), OutputFormat::Text);
         assert_eq!(a.max_pending, 65536);
-        assert_eq!(a.reader, ReaderChoice::Auto);
+        assert_eq!(a.reader, ReaderArg::Auto);
         assert_eq!(a.metrics, None);
         assert_eq!(a.metrics_max_servers, 20);
         assert!(a.validate().is_ok());
@@ -437,11 +514,12 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("--port"));
-        assert!(parse(&["--btf", "/nonexistent/btf"])
-            .unwrap()
-            .validate()
-            .unwrap_err()
-            .contains("no such file"));
+        assert!(err(&["-d", "0s"]).contains("a duration of 0"));
+        assert!(err(&["--pid", "0"]).contains("0"));
+        assert!(err(&["--comm", "a-very-long-process-name"]).contains("15 bytes"));
+        assert!(parse(&["--comm", "fifteen-bytes-x"]).is_ok());
+        assert!(err(&["-i", "an-interface-name"]).contains("interface name"));
+        assert!(parse(&["-i", "fifteen-bytes-x"]).is_ok());
     }
 
     #[test]

@@ -1,19 +1,32 @@
-//! dnstrace as a library: the kernel program's loader and the pure parts
-//! (decoding, filtering, rendering) that the binary, the tests and the
-//! fuzzers share.
+//! dnstrace as a library, from the top floor down (each module uses only
+//! those below it):
+//!
+//! - `app` runs a trace: start, a tick of the loop, finish (with the
+//!   `tracer` feature, as every module that needs libbpf);
+//! - `cli` turns the command line into each module's own options;
+//!   `assets` renders completions and the man page from it;
+//! - `tui` draws the live table from the `pipeline`'s view;
+//! - `pipeline` takes each ring-buffer record through decoding, `filter`,
+//!   `aggregate`, `metrics` and `output`; `summary` reports at exit;
+//! - `record` decodes a kernel record into a transaction, and names DNS
+//!   codes;
+//! - `kernel` is the interface to the kernel program: its ABI and
+//!   counters, the preflight checks and the loader.
+//!
+//! `testing` holds fixtures for tests, benchmarks and fuzzers.
 
 pub mod aggregate;
+#[cfg(feature = "tracer")]
+pub mod app;
 pub mod assets;
-pub mod bpf;
 pub mod cli;
-pub mod dns;
-pub mod event;
 pub mod filter;
-#[doc(hidden)]
-pub mod fixtures;
+pub mod kernel;
 pub mod metrics;
 pub mod output;
-pub mod preflight;
-pub mod sink;
+pub mod pipeline;
+pub mod record;
 pub mod summary;
+#[doc(hidden)]
+pub mod testing;
 pub mod tui;

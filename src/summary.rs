@@ -6,9 +6,9 @@ use std::fmt::{Display, Write};
 use std::time::Duration;
 
 use crate::aggregate::{Aggregates, Dimension, KeyStats, RCODE_SLOTS, TIMEOUT_SLOT};
-use crate::bpf::{Counters, STATS};
-use crate::dns;
+use crate::kernel::{Counters, Stat};
 use crate::output::human_latency;
+use crate::record::dns;
 
 /// What the run saw besides the aggregates.
 pub struct RunFacts<'a> {
@@ -87,8 +87,8 @@ fn slowest<K: Display>(title: &str, dim: &Dimension<K>, out: &mut String) {
 pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
     let c = facts.counters;
     let mut out = String::new();
-    let answered = c.get("answered");
-    let timeouts = c.get("timeouts");
+    let answered = c.get(Stat::Answered);
+    let timeouts = c.get(Stat::Timeouts);
     let _ = writeln!(
         out,
         "dnstrace: {} transactions in {:.1}s: {} answered, {} timed out; {} shown",
@@ -101,9 +101,9 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
     let _ = writeln!(
         out,
         "dnstrace: lost: {} (ring buffer full), {} (evicted from the pending map), {} (not tracked: map update failed); {} queries still pending at exit",
-        c.get("ringbuf_drops"),
+        c.get(Stat::RingbufDrops),
         facts.evicted(),
-        c.get("insert_failed"),
+        c.get(Stat::InsertFailed),
         facts.in_flight
     );
     let malformed = c.malformed();
@@ -127,8 +127,9 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
         );
     }
     if facts.verbose > 0 {
-        for (i, (_, key, what)) in STATS.iter().enumerate() {
-            let _ = writeln!(out, "dnstrace:   {key:<24} {:>12}  {what}", c.0[i]);
+        for (stat, n) in c.iter() {
+            let (key, what) = (stat.key(), stat.describe());
+            let _ = writeln!(out, "dnstrace:   {key:<24} {n:>12}  {what}");
         }
         let _ = writeln!(
             out,
@@ -183,13 +184,13 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::{bytes_of, raw};
-    use crate::event::Transaction;
+    use crate::record::tests::{bytes_of, raw};
+    use crate::record::Transaction;
 
-    fn counters(pairs: &[(&str, u64)]) -> Counters {
-        let mut c = Counters(vec![0; STATS.len()]);
-        for (k, v) in pairs {
-            c.0[crate::bpf::stat_index(k)] = *v;
+    fn counters(pairs: &[(Stat, u64)]) -> Counters {
+        let mut c = Counters::default();
+        for (s, v) in pairs {
+            c.set(*s, *v);
         }
         c
     }
@@ -217,11 +218,11 @@ mod tests {
     #[test]
     fn summary_reports_counts_losses_and_shape() {
         let c = counters(&[
-            ("queries", 10),
-            ("answered", 4),
-            ("timeouts", 1),
-            ("ringbuf_drops", 2),
-            ("malformed_pointer", 3),
+            (Stat::Queries, 10),
+            (Stat::Answered, 4),
+            (Stat::Timeouts, 1),
+            (Stat::RingbufDrops, 2),
+            (Stat::MalformedPointer, 3),
         ]);
         let facts = RunFacts {
             counters: &c,

@@ -12,8 +12,8 @@ use std::process::Command;
 use clap::CommandFactory;
 use dnstrace::assets;
 use dnstrace::cli::Args;
-use dnstrace::event::{Direction, Kind, Proto, Service, Transaction};
 use dnstrace::output::{Clock, JsonRecord};
+use dnstrace::record::{Direction, Kind, Proto, Service, Transaction};
 use util::{TempDir, DNSTRACE};
 
 const REFRESH: &str = "cargo run -- --generate-assets .";

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 
-use dnstrace::bpf::RawEvent;
-use dnstrace::fixtures::{bytes_of, record, set_str, wire};
+use dnstrace::kernel::abi::RawEvent;
+use dnstrace::testing::fixtures::{bytes_of, record, set_str, wire};
 
 const TARGETS: [&str; 2] = ["decode_record", "name"];
 
@@ -253,12 +253,12 @@ fn seeds_hit_both_outcomes() {
     let seeds = seeds();
     let decoded = seeds["decode_record"]
         .values()
-        .filter(|d| dnstrace::event::Transaction::decode(d).is_ok())
+        .filter(|d| dnstrace::record::Transaction::decode(d).is_ok())
         .count();
     assert!(decoded >= 20 && decoded + 10 <= seeds["decode_record"].len());
     let named = seeds["name"]
         .values()
-        .filter(|d| dnstrace::dns::name_to_string(d).is_ok())
+        .filter(|d| dnstrace::record::dns::name_to_string(d).is_ok())
         .count();
     assert!(named >= 10 && named + 5 <= seeds["name"].len());
 }

@@ -98,6 +98,14 @@ struct {
 
 /* Make the event type visible in the object's BTF for the skeleton. */
 struct dt_event dt_event_type = {};
+/* And the enums, which BTF carries only when something has their type. */
+enum dt_stat dt_stat_type;
+enum dt_kind dt_kind_type;
+enum dt_service dt_service_type;
+enum dt_dir dt_dir_type;
+enum dt_proto dt_proto_type;
+enum dt_limits dt_limits_type;
+enum dt_rcode_bit dt_rcode_bit_type;
 
 /* A record's room in the ring: an 8-byte header, rounded up to 8. */
 #define DT_RECORD_BYTES ((sizeof(struct dt_event) + 8 + 7) / 8 * 8)

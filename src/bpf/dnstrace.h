@@ -11,15 +11,21 @@
  * buffer also holds the 4 bytes of qtype and qclass that follow it. */
 #define DT_NAME_WIRE_MAX 255
 #define DT_QBUF_LEN 264
-#define DT_MAX_PORTS 16
-#define DT_MAX_IDS 16
+/* Sizes of the filter arrays; an enum so that user space gets them from
+ * the object's BTF. */
+enum dt_limits {
+	DT_MAX_PORTS = 16,
+	DT_MAX_IDS = 16,
+};
 #define DT_IFNAMSIZ 16
 #define DT_COMM_LEN 16
 
 /* Bits of dt_rcode_mask standing for an unanswered query and for an
  * encrypted connection. */
-#define DT_RCODE_TIMEOUT_BIT 16
-#define DT_RCODE_ENCRYPTED_BIT 17
+enum dt_rcode_bit {
+	DT_RCODE_TIMEOUT_BIT = 16,
+	DT_RCODE_ENCRYPTED_BIT = 17,
+};
 
 enum dt_kind {
 	DT_KIND_ANSWERED = 0,

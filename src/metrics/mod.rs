@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::bpf::{Counters, STATS};
-use crate::event::Transaction;
+use crate::kernel::{Counters, Stat};
+use crate::record::Transaction;
 
 /// Upper bounds of the latency buckets, in nanoseconds and as rendered:
 /// 0.5 ms to 5 s in steps of 2 and 2.5 (even on a log scale), from a
@@ -285,8 +285,8 @@ pub struct Metrics {
     /// By rcode (16 header codes, then TIMEOUT) and query type.
     transactions: [[u64; QTYPES.len() + 1]; RCODES.len()],
     servers: Servers,
-    /// The kernel's counters, indexed like [`STATS`].
-    kernel: Vec<u64>,
+    /// The kernel's counters, as they last stood (each only grows).
+    kernel: Counters,
     evicted: u64,
     updates: u32,
     /// Changes whenever anything shown changes.
@@ -300,7 +300,7 @@ impl Metrics {
         Metrics {
             transactions: [[0; QTYPES.len() + 1]; RCODES.len()],
             servers: Servers::new(max_servers.min(MAX_SERVERS_LIMIT)),
-            kernel: vec![0; STATS.len()],
+            kernel: Counters::default(),
             evicted: 0,
             updates: 0,
             generation: 0,
@@ -328,8 +328,8 @@ impl Metrics {
     /// the ranking of servers. Each value shown only grows, as a counter
     /// must, even if a derived one comes out lower than before.
     pub fn update_kernel(&mut self, counters: &Counters, evicted: u64) {
-        for (mine, theirs) in self.kernel.iter_mut().zip(&counters.0) {
-            *mine = (*mine).max(*theirs);
+        for (stat, theirs) in counters.iter() {
+            self.kernel.set(stat, self.kernel.get(stat).max(theirs));
         }
         self.evicted = self.evicted.max(evicted);
         self.updates += 1;
@@ -344,8 +344,8 @@ impl Metrics {
         self.generation
     }
 
-    fn kernel(&self, key: &str) -> u64 {
-        self.kernel[crate::bpf::stat_index(key)]
+    fn kernel(&self, stat: Stat) -> u64 {
+        self.kernel.get(stat)
     }
 
     /// Appends the text exposition format (version 0.0.4) to `out`.
@@ -404,13 +404,13 @@ impl Metrics {
                 "dnstrace_timeouts_total",
                 "Queries unanswered within --timeout, as the kernel expired them \
                  (every traced query, before the filters).",
-                self.kernel("timeouts"),
+                self.kernel(Stat::Timeouts),
             ),
             (
                 "dnstrace_ringbuf_drops_total",
                 "Finished transactions lost because the ring buffer was full \
                  (the reader was too slow).",
-                self.kernel("ringbuf_drops"),
+                self.kernel(Stat::RingbufDrops),
             ),
             (
                 "dnstrace_pending_evictions_total",
@@ -421,7 +421,7 @@ impl Metrics {
             (
                 "dnstrace_pending_insert_failures_total",
                 "Queries not tracked because the pending-query map update failed.",
-                self.kernel("insert_failed"),
+                self.kernel(Stat::InsertFailed),
             ),
         ] {
             family(out, name, "counter", help);
@@ -434,13 +434,13 @@ impl Metrics {
             "counter",
             "Packets on a DNS port skipped as malformed, by reason.",
         );
-        for ((_, key, _), n) in STATS.iter().zip(&self.kernel) {
-            if let Some(reason) = key.strip_prefix("malformed_") {
+        for (stat, n) in self.kernel.iter() {
+            if let Some(reason) = stat.malformed_reason() {
                 sample(
                     out,
                     "dnstrace_malformed_packets_total",
                     &[("reason", reason)],
-                    *n,
+                    n,
                 );
             }
         }
@@ -822,7 +822,7 @@ fn read_head(mut stream: &TcpStream, head: &mut Vec<u8>) -> std::io::Result<bool
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::event::tests::{bytes_of, raw};
+    use crate::record::tests::{bytes_of, raw};
     use std::collections::{BTreeMap, HashSet};
 
     fn txn(server: &str, qtype: u16, rcode: Option<u16>, latency_ns: u64) -> Transaction {
@@ -999,11 +999,11 @@ pub(crate) mod tests {
         m.observe(&txn("10.0.0.1", 1, Some(0), 800_000));
         m.observe(&txn("10.0.0.1", 28, Some(3), 30_000_000));
         m.observe(&txn("fd00::53", 1, None, 0));
-        let mut c = Counters(vec![0; STATS.len()]);
-        c.0[crate::bpf::stat_index("timeouts")] = 4;
-        c.0[crate::bpf::stat_index("ringbuf_drops")] = 2;
-        c.0[crate::bpf::stat_index("insert_failed")] = 1;
-        c.0[crate::bpf::stat_index("malformed_pointer")] = 7;
+        let mut c = Counters::default();
+        c.set(Stat::Timeouts, 4);
+        c.set(Stat::RingbufDrops, 2);
+        c.set(Stat::InsertFailed, 1);
+        c.set(Stat::MalformedPointer, 7);
         m.update_kernel(&c, 5);
         let (text, s) = rendered(&m);
 
@@ -1082,10 +1082,10 @@ pub(crate) mod tests {
     #[test]
     fn label_names_match_the_json_output() {
         for (v, name) in QTYPES {
-            assert_eq!(crate::dns::qtype_name(v), name);
+            assert_eq!(crate::record::dns::qtype_name(v), name);
         }
         for (v, name) in RCODES[..RCODE_TIMEOUT].iter().enumerate() {
-            assert_eq!(crate::dns::rcode_name(v as u16), *name);
+            assert_eq!(crate::record::dns::rcode_name(v as u16), *name);
         }
         let mut t = txn("10.0.0.1", 1, None, 0);
         assert_eq!(RCODES[RCODE_TIMEOUT], t.rcode_name());
@@ -1211,10 +1211,10 @@ pub(crate) mod tests {
     #[test]
     fn kernel_counters_never_go_down() {
         let mut m = Metrics::new(1);
-        let mut c = Counters(vec![0; STATS.len()]);
-        c.0[crate::bpf::stat_index("timeouts")] = 9;
+        let mut c = Counters::default();
+        c.set(Stat::Timeouts, 9);
         m.update_kernel(&c, 12);
-        c.0[crate::bpf::stat_index("timeouts")] = 3;
+        c.set(Stat::Timeouts, 3);
         m.update_kernel(&c, 10);
         let (_, s) = rendered(&m);
         assert_eq!(value(&s, "dnstrace_timeouts_total", &[]), Some(9.0));
@@ -1225,7 +1225,7 @@ pub(crate) mod tests {
     }
 
     fn tick(m: &mut Metrics, n: u32) {
-        let c = Counters(vec![0; STATS.len()]);
+        let c = Counters::default();
         for _ in 0..n {
             m.update_kernel(&c, 0);
         }
@@ -1416,41 +1416,6 @@ pub(crate) mod tests {
     }
 
     /// The lib tests' allocator, which counts (the sink's tests use it too).
-    pub(crate) mod allocations {
-        use std::alloc::{GlobalAlloc, Layout, System};
-        use std::cell::Cell;
-
-        thread_local! {
-            pub static COUNT: Cell<u64> = const { Cell::new(0) };
-        }
-
-        /// Counts allocations per thread, so that tests running at the same
-        /// time do not disturb each other's counts.
-        pub struct Counting;
-
-        // SAFETY: every call is passed to the system allocator unchanged;
-        // the count is a thread-local Cell that itself never allocates.
-        unsafe impl GlobalAlloc for Counting {
-            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-                // SAFETY: the caller's contract, passed on.
-                unsafe { System.alloc(layout) }
-            }
-            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-                // SAFETY: the caller's contract, passed on.
-                unsafe { System.dealloc(ptr, layout) }
-            }
-            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-                // SAFETY: the caller's contract, passed on.
-                unsafe { System.realloc(ptr, layout, new_size) }
-            }
-        }
-
-        #[global_allocator]
-        static GLOBAL: Counting = Counting;
-    }
-
     #[test]
     fn observing_never_allocates() {
         let mut m = Metrics::new(20);
@@ -1471,14 +1436,14 @@ pub(crate) mod tests {
                 )
             })
             .collect();
-        let c = Counters(vec![0; STATS.len()]);
-        let probe = allocations::COUNT.with(|c| c.get());
+        let c = Counters::default();
+        let probe = crate::testing::alloc::COUNT.with(|c| c.get());
         drop(std::hint::black_box(vec![0u8; 16]));
         assert!(
-            allocations::COUNT.with(|c| c.get()) > probe,
+            crate::testing::alloc::COUNT.with(|c| c.get()) > probe,
             "the count works"
         );
-        let before = allocations::COUNT.with(|c| c.get());
+        let before = crate::testing::alloc::COUNT.with(|c| c.get());
         for (i, t) in txns.iter().enumerate() {
             m.observe(t);
             if i % 500 == 0 {
@@ -1486,7 +1451,7 @@ pub(crate) mod tests {
                 m.update_kernel(&c, 0);
             }
         }
-        let after = allocations::COUNT.with(|c| c.get());
+        let after = crate::testing::alloc::COUNT.with(|c| c.get());
         assert_eq!(after - before, 0, "allocations while observing");
         let (_, s) = rendered(&m);
         assert!(servers_shown(&s).len() <= 21);

@@ -7,8 +7,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::dns;
-use crate::event::{Kind, Transaction};
+use crate::record::dns;
+use crate::record::{Kind, Transaction};
+
+/// How transactions are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The live table, on a terminal.
+    Table,
+    /// One aligned line per transaction.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Turns the kernel's CLOCK_MONOTONIC timestamps into wall-clock time.
 #[derive(Debug, Clone, Copy)]
@@ -746,13 +757,13 @@ fn push_ms(out: &mut String, ns: Option<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::{bytes_of, raw};
+    use crate::record::tests::{bytes_of, raw};
     use serde_json::Value;
 
     // 2026-11-27T18:00:00Z in nanoseconds since 1970.
     const EPOCH: i128 = 1_795_802_400 * 1_000_000_000;
 
-    fn txn(f: impl FnOnce(&mut crate::bpf::RawEvent)) -> Transaction {
+    fn txn(f: impl FnOnce(&mut crate::kernel::abi::RawEvent)) -> Transaction {
         let mut ev = raw(b"\x03www\x07example\x03com\x00");
         f(&mut ev);
         Transaction::decode(&bytes_of(&ev)).unwrap()
@@ -876,7 +887,7 @@ mod tests {
         let mut times = TimeCache::default();
         let mut s = String::new();
         for seed in 0..20_000 {
-            let mut ev = crate::fixtures::varied(seed);
+            let mut ev = crate::testing::fixtures::varied(seed);
             // Seconds apart too, not only 20 us.
             ev.ts = ev.ts.wrapping_mul(seed % 7 + 1);
             let t = Transaction::decode(&bytes_of(&ev)).unwrap();
@@ -1254,7 +1265,7 @@ mod tests {
             }
         };
         for seed in 0..20_000 {
-            let mut ev = crate::fixtures::varied(seed);
+            let mut ev = crate::testing::fixtures::varied(seed);
             ev.ts = ev.ts.wrapping_mul(seed % 5 + 1);
             check(&Transaction::decode(&bytes_of(&ev)).unwrap());
         }

@@ -287,7 +287,7 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::wire;
+    use crate::testing::fixtures::wire;
 
     #[test]
     fn names_of_codes() {

@@ -1,21 +1,59 @@
-//! Where ring-buffer records go: decoded, filtered, formatted into a reused
-//! buffer and written to a buffered stdout, flushed once per batch.
+//! The way of a ring-buffer record through user space: decoded, filtered,
+//! counted (aggregates, metrics), and shown: formatted into a reused buffer
+//! and written to a buffered stdout, flushed once per batch, or kept for
+//! the live table.
 
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, ErrorKind, Write};
 
 use crate::aggregate::Aggregates;
-use crate::cli::OutputFormat;
-use crate::event::Transaction;
 use crate::filter::Filter;
 use crate::metrics::Metrics;
-use crate::output::{self, Clock, TimeCache};
+use crate::output::{self, Clock, OutputFormat, TimeCache};
+use crate::record::Transaction;
+
+/// What a writer returns (inside an `io::Error`) when it was told to stop
+/// while its reader stalled: the output ends there, and is not an error.
+#[derive(Debug)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped while the output was blocked")
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 /// Returned to libbpf to stop consuming the current batch.
 const STOP: i32 = -libc::ECANCELED;
 
+/// What the views draw from: the newest transactions shown and the
+/// statistics of all shown.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    pub recent: &'a VecDeque<Transaction>,
+    pub agg: &'a Aggregates,
+}
+
+/// An owned copy of a [`View`], for a paused table.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub recent: VecDeque<Transaction>,
+    pub agg: Aggregates,
+}
+
+impl Snapshot {
+    pub fn view(&self) -> View<'_> {
+        View {
+            recent: &self.recent,
+            agg: &self.agg,
+        }
+    }
+}
+
 /// `W`: where the lines go; stdout but in the benchmarks.
-pub struct Sink<W: Write = io::Stdout> {
+pub struct Pipeline<W: Write> {
     out: BufWriter<W>,
     format: OutputFormat,
     filter: Filter,
@@ -24,44 +62,35 @@ pub struct Sink<W: Write = io::Stdout> {
     line: String,
     limit: Option<u64>,
     shown: u64,
-    filtered: u64,
     decode_errors: u64,
     pipe_closed: bool,
+    /// The writer stopped at a signal while its reader stalled.
+    stalled: bool,
     write_error: Option<io::Error>,
     /// Statistics of what was shown, for the views and the summary.
-    pub agg: Aggregates,
+    agg: Aggregates,
     /// The newest transactions shown (table mode only).
-    pub recent: VecDeque<Transaction>,
+    recent: VecDeque<Transaction>,
     metrics: Option<Metrics>,
 }
+
+/// Transactions kept for the table's stream view.
+pub const RECENT: usize = 2000;
 
 /// Keys kept per aggregate dimension (servers, names, clients).
 pub const MAX_KEYS: usize = 4096;
 
-impl Sink {
+impl<W: Write> Pipeline<W> {
     /// `header`: print the column titles first (text on a terminal).
     pub fn new(
-        format: OutputFormat,
-        filter: Filter,
-        clock: Clock,
-        limit: Option<u64>,
-        header: bool,
-    ) -> Sink {
-        Sink::with_writer(io::stdout(), format, filter, clock, limit, header)
-    }
-}
-
-impl<W: Write> Sink<W> {
-    /// A sink writing to `out` instead of stdout.
-    pub fn with_writer(
         out: W,
         format: OutputFormat,
         filter: Filter,
         clock: Clock,
         limit: Option<u64>,
         header: bool,
-    ) -> Sink<W> {
-        let mut sink = Sink {
+    ) -> Pipeline<W> {
+        let mut pipeline = Pipeline {
             out: BufWriter::with_capacity(64 * 1024, out),
             format,
             filter,
@@ -70,20 +99,20 @@ impl<W: Write> Sink<W> {
             line: String::with_capacity(512),
             limit,
             shown: 0,
-            filtered: 0,
             decode_errors: 0,
             pipe_closed: false,
+            stalled: false,
             write_error: None,
             agg: Aggregates::new(MAX_KEYS),
             recent: VecDeque::new(),
             metrics: None,
         };
         if header {
-            sink.line.push_str(&output::text_header());
-            sink.line.push('\n');
-            sink.write_line();
+            pipeline.line.push_str(&output::text_header());
+            pipeline.line.push('\n');
+            pipeline.write_line();
         }
-        sink
+        pipeline
     }
 
     /// Also counts every transaction that passes the filter into `m`.
@@ -112,7 +141,6 @@ impl<W: Write> Sink<W> {
             }
         };
         if !self.filter.matches(&t) {
-            self.filtered += 1;
             return 0;
         }
         self.agg.observe(&t);
@@ -127,7 +155,7 @@ impl<W: Write> Sink<W> {
             }
             OutputFormat::Text => output::text_line(&t, &self.clock, &mut self.line),
             OutputFormat::Table => {
-                if self.recent.len() >= crate::tui::RECENT {
+                if self.recent.len() >= RECENT {
                     self.recent.pop_front();
                 }
                 self.recent.push_back(t);
@@ -144,7 +172,7 @@ impl<W: Write> Sink<W> {
     }
 
     fn write_line(&mut self) {
-        if self.pipe_closed || self.write_error.is_some() {
+        if !self.writable() {
             return;
         }
         if let Err(e) = self.out.write_all(self.line.as_bytes()) {
@@ -155,13 +183,15 @@ impl<W: Write> Sink<W> {
     fn note_error(&mut self, e: io::Error) {
         if e.kind() == ErrorKind::BrokenPipe {
             self.pipe_closed = true;
+        } else if e.get_ref().is_some_and(|inner| inner.is::<Stopped>()) {
+            self.stalled = true;
         } else {
             self.write_error = Some(e);
         }
     }
 
     pub fn flush(&mut self) {
-        if self.pipe_closed || self.write_error.is_some() {
+        if !self.writable() {
             return;
         }
         if let Err(e) = self.out.flush() {
@@ -169,21 +199,30 @@ impl<W: Write> Sink<W> {
         }
     }
 
-    /// Nothing more to do: the count is reached or the reader went away.
-    pub fn done(&self) -> bool {
-        self.pipe_closed
-            || self.write_error.is_some()
-            || self.limit.is_some_and(|n| self.shown >= n)
+    fn writable(&self) -> bool {
+        !(self.pipe_closed || self.stalled || self.write_error.is_some())
     }
 
+    /// Nothing more to do: the count is reached or the reader went away.
+    pub fn done(&self) -> bool {
+        !self.writable() || self.limit.is_some_and(|n| self.shown >= n)
+    }
+
+    /// The reader of the output is gone (`| head`): nothing more to say.
     pub fn pipe_closed(&self) -> bool {
         self.pipe_closed
+    }
+
+    /// The reader went away without a write noticing yet.
+    pub fn close_pipe(&mut self) {
+        self.pipe_closed = true;
     }
 
     /// Writes the summary where this output mode puts it: stdout, except
     /// for JSON, which keeps stdout to JSON lines.
     pub fn write_summary(&mut self, text: &str) {
-        if self.format == OutputFormat::Json {
+        // A stalled reader would block the summary too: stderr has it.
+        if self.format == OutputFormat::Json || self.stalled {
             eprint!("{text}");
             return;
         }
@@ -191,6 +230,32 @@ impl<W: Write> Sink<W> {
         self.line.push_str(text);
         self.write_line();
         self.flush();
+    }
+
+    /// What the views draw now.
+    pub fn view(&self) -> View<'_> {
+        View {
+            recent: &self.recent,
+            agg: &self.agg,
+        }
+    }
+
+    /// A copy of what the views draw, to keep while the table is paused.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            recent: self.recent.clone(),
+            agg: self.agg.clone(),
+        }
+    }
+
+    /// Starts the statistics afresh (the table's `r`).
+    pub fn reset(&mut self) {
+        self.agg.reset();
+    }
+
+    /// The statistics of everything shown, for the summary.
+    pub fn aggregates(&self) -> &Aggregates {
+        &self.agg
     }
 
     pub fn take_write_error(&mut self) -> Option<io::Error> {
@@ -209,8 +274,8 @@ impl<W: Write> Sink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{bytes_of, varied};
-    use crate::metrics::tests::allocations::COUNT;
+    use crate::testing::alloc::COUNT;
+    use crate::testing::fixtures::{bytes_of, varied};
 
     /// Once the aggregates know the keys, a record written as JSON costs
     /// one allocation: its name's String (and a second one for the rare
@@ -219,7 +284,7 @@ mod tests {
     /// left out here.
     #[test]
     fn a_json_record_allocates_only_its_name() {
-        use crate::dns;
+        use crate::record::dns;
         use std::borrow::Cow;
         let named = |t: &Transaction| {
             [
@@ -241,17 +306,17 @@ mod tests {
             ..Filter::default()
         };
         let clock = Clock::fixed(1_795_802_400 * 1_000_000_000);
-        let mut sink =
-            Sink::with_writer(io::sink(), OutputFormat::Json, filter, clock, None, false);
+        let mut pipeline =
+            Pipeline::new(io::sink(), OutputFormat::Json, filter, clock, None, false);
         for r in &records {
-            assert_eq!(sink.on_record(r), 0);
+            assert_eq!(pipeline.on_record(r), 0);
         }
         let before = COUNT.with(|c| c.get());
         for r in &records {
-            sink.on_record(r);
+            pipeline.on_record(r);
         }
         let allocations = COUNT.with(|c| c.get()) - before;
-        assert_eq!(sink.shown(), 2 * records.len() as u64);
+        assert_eq!(pipeline.shown(), 2 * records.len() as u64);
         assert!(
             allocations <= records.len() as u64 * 11 / 10,
             "{allocations} allocations for {} records",

@@ -2,10 +2,14 @@
 //! data. Decoding is a pure function of the record's bytes, so it is tested
 //! and fuzzed without a kernel.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use crate::bpf::RawEvent;
-use crate::dns;
+pub mod decode;
+pub mod dns;
+pub mod kstr;
+
+pub use decode::DecodeError;
+pub use kstr::{kernel_str, KernelStr, KERNEL_STR_LEN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
@@ -81,28 +85,6 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The record is shorter than the kernel's struct.
-    Short(usize),
-    /// A field holds a value the kernel never writes.
-    Invalid(&'static str),
-    /// The question name in the record cannot be read.
-    Name(dns::NameError),
-}
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::Short(n) => write!(f, "record of {n} bytes is too short"),
-            DecodeError::Invalid(what) => write!(f, "invalid {what}"),
-            DecodeError::Name(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
 /// One DNS transaction: a query and its response, or a query that timed out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
@@ -143,219 +125,7 @@ pub struct Transaction {
     pub response_size: Option<u16>,
 }
 
-const KIND_ANSWERED: u8 = 0;
-const KIND_TIMEOUT: u8 = 1;
-const KIND_ANNOUNCEMENT: u8 = 2;
-const KIND_ENCRYPTED: u8 = 3;
-
-fn addr(bytes: &[u8; 16], family: u8) -> Result<IpAddr, DecodeError> {
-    match family {
-        4 => Ok(IpAddr::V4(Ipv4Addr::new(
-            bytes[0], bytes[1], bytes[2], bytes[3],
-        ))),
-        6 => Ok(IpAddr::V6(Ipv6Addr::from(*bytes))),
-        _ => Err(DecodeError::Invalid("address family")),
-    }
-}
-
-/// Bytes of a kernel string: a process name (TASK_COMM_LEN) or an
-/// interface name (IFNAMSIZ), NUL-padded.
-pub const KERNEL_STR_LEN: usize = 16;
-
-/// A kernel string as shown: printable ASCII, anything else escaped as
-/// `\xNN` (process names are chosen by the process, so they are
-/// untrusted). At most four bytes for each of the kernel's sixteen, so it
-/// is kept inline: decoding a record allocates nothing for its process and
-/// interface names.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KernelStr {
-    /// ASCII, then zeros (which keeps the derived comparisons right).
-    bytes: [u8; 4 * KERNEL_STR_LEN],
-    len: u8,
-}
-
-impl KernelStr {
-    pub fn as_str(&self) -> &str {
-        let bytes = &self.bytes[..usize::from(self.len)];
-        debug_assert!(bytes.is_ascii());
-        // SAFETY: only `push` writes the bytes, and it writes ASCII only
-        // (printable bytes, and \xNN for the others), which is UTF-8.
-        // Checking again cost as much as the rest of writing both names
-        // into a JSON line.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
-    }
-
-    /// Appends `b`, escaped if need be; false when there is no room left.
-    fn push(&mut self, b: u8) -> bool {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let at = usize::from(self.len);
-        if (0x20..0x7f).contains(&b) && b != b'\\' {
-            let Some(room) = self.bytes.get_mut(at) else {
-                return false;
-            };
-            *room = b;
-            self.len += 1;
-        } else {
-            let Some(room) = self.bytes.get_mut(at..at + 4) else {
-                return false;
-            };
-            room.copy_from_slice(&[
-                b'\\',
-                b'x',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-            self.len += 4;
-        }
-        true
-    }
-}
-
-impl Default for KernelStr {
-    fn default() -> KernelStr {
-        KernelStr {
-            bytes: [0; 4 * KERNEL_STR_LEN],
-            len: 0,
-        }
-    }
-}
-
-/// Escapes the bytes of `s` the way a kernel string's are, as many as fit
-/// (sixteen at least): for tests and fixtures, which write names as text.
-impl From<&str> for KernelStr {
-    fn from(s: &str) -> KernelStr {
-        let mut k = KernelStr::default();
-        for &b in s.as_bytes() {
-            if !k.push(b) {
-                break;
-            }
-        }
-        k
-    }
-}
-
-impl std::ops::Deref for KernelStr {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq<&str> for KernelStr {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl std::fmt::Display for KernelStr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self.as_str(), f)
-    }
-}
-
-impl std::fmt::Debug for KernelStr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-/// A NUL-terminated kernel string, escaped (see [`KernelStr`]).
-pub fn kernel_str(raw: &[i8; KERNEL_STR_LEN]) -> KernelStr {
-    let mut s = KernelStr::default();
-    for &c in raw {
-        if c == 0 {
-            break;
-        }
-        let fits = s.push(c as u8);
-        debug_assert!(fits, "four bytes for each of sixteen");
-    }
-    s
-}
-
 impl Transaction {
-    /// Decodes one ring-buffer record.
-    pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
-        // Read in place: ring-buffer records are 8-byte aligned. Bytes
-        // from elsewhere (tests, fuzzers) may not be, and are copied.
-        if let Ok(ev) = plain::from_bytes::<RawEvent>(bytes) {
-            return Transaction::from_raw(ev);
-        }
-        let mut ev = RawEvent::default();
-        plain::copy_from_bytes(&mut ev, bytes).map_err(|_| DecodeError::Short(bytes.len()))?;
-        Transaction::from_raw(&ev)
-    }
-
-    pub fn from_raw(ev: &RawEvent) -> Result<Transaction, DecodeError> {
-        let kind = match ev.kind {
-            KIND_ANSWERED => Kind::Answered,
-            KIND_TIMEOUT => Kind::Timeout,
-            KIND_ANNOUNCEMENT => Kind::Announcement,
-            KIND_ENCRYPTED => Kind::Encrypted,
-            _ => return Err(DecodeError::Invalid("kind")),
-        };
-        let service = match ev.service {
-            0 => Service::Dns,
-            1 => Service::Mdns,
-            2 => Service::Dot,
-            3 => Service::Doq,
-            _ => return Err(DecodeError::Invalid("service")),
-        };
-        let answered = kind == Kind::Answered;
-        let has_response = matches!(kind, Kind::Answered | Kind::Announcement);
-        let proto = match ev.proto {
-            17 => Proto::Udp,
-            6 => Proto::Tcp,
-            _ => return Err(DecodeError::Invalid("protocol")),
-        };
-        let direction = match ev.dir {
-            0 => Direction::Egress,
-            1 => Direction::Ingress,
-            _ => return Err(DecodeError::Invalid("direction")),
-        };
-        let name_len = usize::from(ev.name_len);
-        let qname = if kind == Kind::Encrypted {
-            String::new()
-        } else {
-            if name_len == 0 || name_len > ev.name.len() {
-                return Err(DecodeError::Invalid("name length"));
-            }
-            dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?
-        };
-        let comm = kernel_str(&ev.comm);
-        Ok(Transaction {
-            kind,
-            service,
-            mono_ns: ev.ts,
-            latency_ns: answered.then_some(ev.latency_ns),
-            duration_ns: (kind == Kind::Encrypted).then_some(ev.latency_ns),
-            bytes_out: ev.bytes_out,
-            bytes_in: ev.bytes_in,
-            netns: ev.netns,
-            ifindex: ev.ifindex,
-            interface: kernel_str(&ev.ifname),
-            direction,
-            pid: (ev.pid != 0).then_some(ev.pid),
-            comm: (ev.pid != 0 && !comm.is_empty()).then_some(comm),
-            client: addr(&ev.client_addr, ev.family)?,
-            client_port: ev.client_port,
-            server: addr(&ev.server_addr, ev.family)?,
-            server_port: ev.server_port,
-            proto,
-            id: ev.id,
-            qname,
-            qtype: ev.qtype,
-            qclass: ev.qclass,
-            qflags: ev.qflags,
-            rflags: has_response.then_some(ev.rflags),
-            ancount: ev.ancount,
-            nscount: ev.nscount,
-            arcount: ev.arcount,
-            query_size: ev.query_size,
-            response_size: has_response.then_some(ev.resp_size),
-        })
-    }
-
     /// The header rcode of the response; None for a timeout.
     pub fn rcode(&self) -> Option<u16> {
         self.rflags.map(|f| f & 0xf)
@@ -413,8 +183,10 @@ impl Transaction {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::kernel::abi::dt_kind;
+    use std::net::Ipv6Addr;
 
-    pub(crate) use crate::fixtures::{bytes_of, record as raw};
+    pub(crate) use crate::testing::fixtures::{bytes_of, record as raw};
 
     const EXAMPLE: &[u8] = b"\x03www\x07example\x03com\x00";
 
@@ -442,7 +214,7 @@ pub(crate) mod tests {
     #[test]
     fn decodes_a_timeout_and_ipv6() {
         let mut ev = raw(EXAMPLE);
-        ev.kind = KIND_TIMEOUT;
+        ev.kind = dt_kind::DT_KIND_TIMEOUT.0 as u8;
         ev.family = 6;
         ev.pid = 0;
         ev.client_addr = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
@@ -504,7 +276,7 @@ pub(crate) mod tests {
     #[test]
     fn decodes_encrypted_connections_and_announcements() {
         let mut ev = raw(b"");
-        ev.kind = KIND_ENCRYPTED;
+        ev.kind = dt_kind::DT_KIND_ENCRYPTED.0 as u8;
         ev.service = 2;
         ev.proto = 6;
         ev.server_port = 853;
@@ -523,7 +295,7 @@ pub(crate) mod tests {
         assert!(!t.is_timeout());
 
         let mut ev = raw(EXAMPLE);
-        ev.kind = KIND_ANNOUNCEMENT;
+        ev.kind = dt_kind::DT_KIND_ANNOUNCEMENT.0 as u8;
         ev.service = 1;
         ev.rflags = 0x8400;
         let t = Transaction::decode(&bytes_of(&ev)).unwrap();
@@ -544,7 +316,7 @@ pub(crate) mod tests {
             "a".repeat(16).as_str()
         );
         let mut raw = [0; KERNEL_STR_LEN];
-        crate::fixtures::set_str(&mut raw, b"eth0");
+        crate::testing::fixtures::set_str(&mut raw, b"eth0");
         assert_eq!(kernel_str(&raw), "eth0");
         assert_eq!(kernel_str(&[0; KERNEL_STR_LEN]), "");
         assert_eq!(KernelStr::from("dig"), "dig");

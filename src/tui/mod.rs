@@ -14,11 +14,14 @@ use crossterm::style::Stylize;
 use crossterm::{cursor, execute, queue, style, terminal};
 
 use crate::aggregate::{Aggregates, Dimension, KeyStats, TIMEOUT_SLOT};
-use crate::event::Transaction;
 use crate::output::{self, Clock, JsonRecord};
+use crate::record::Transaction;
 
 /// Most recent transactions kept for the stream view.
-pub const RECENT: usize = 2000;
+pub use crate::pipeline::RECENT;
+
+mod controller;
+pub use controller::Live;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -180,7 +183,7 @@ fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
         Column::Server => (endpoint(t.server, t.server_port), None),
         Column::Proto => (t.proto.as_str().into(), None),
         Column::Id => (t.id.to_string(), None),
-        Column::Type => (crate::dns::qtype_name(t.qtype).into_owned(), None),
+        Column::Type => (crate::record::dns::qtype_name(t.qtype).into_owned(), None),
         Column::Name => (output::name_cell(t), None),
         Column::Rcode => {
             let mut r = t.rcode_name().into_owned();
@@ -345,13 +348,6 @@ impl ViewState {
         let keys = self.view.sort_keys();
         keys[self.sort % keys.len()]
     }
-}
-
-/// The data a frame is drawn from (live, or frozen by a pause).
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub recent: VecDeque<Transaction>,
-    pub agg: Aggregates,
 }
 
 const HELP: &[&str] = &[
@@ -717,7 +713,7 @@ pub fn color_wanted() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::{bytes_of, raw};
+    use crate::record::tests::{bytes_of, raw};
 
     const EPOCH: i128 = 1_795_802_400 * 1_000_000_000;
 
@@ -759,8 +755,8 @@ mod tests {
         }
     }
 
-    fn data() -> Snapshot {
-        let mut s = Snapshot {
+    fn data() -> crate::pipeline::Snapshot {
+        let mut s = crate::pipeline::Snapshot {
             recent: VecDeque::new(),
             agg: Aggregates::new(100),
         };

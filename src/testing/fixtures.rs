@@ -2,7 +2,7 @@
 //! unit tests, the integration tests and the fuzz corpus: one fixture, so
 //! that they all test the same record. Not part of dnstrace's interface.
 
-use crate::bpf::RawEvent;
+use crate::kernel::abi::RawEvent;
 
 /// An answered query as the kernel reports it: dig (pid 4242) on veth0
 /// asking 10.0.0.1 from 10.0.0.2:40000, id 0xbeef, AAAA, NXDOMAIN after

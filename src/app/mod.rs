@@ -1,0 +1,444 @@
+//! One run of dnstrace: `App::start` checks, loads and attaches; each
+//! `App::tick` reads the ring buffer, expires timeouts, reads counters and
+//! drives the table; `App::finish` detaches, drains and reports.
+
+mod banner;
+mod signals;
+mod stdout;
+
+use std::cell::RefCell;
+use std::io::IsTerminal;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
+
+use crate::cli::Args;
+use crate::kernel::loader::{kernel_has_btf, ObjectStorage, ReaderChoice, Tracer};
+use crate::kernel::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES};
+use crate::kernel::Stat;
+use crate::metrics::{Metrics, MetricsServer};
+use crate::output::{Clock, OutputFormat};
+use crate::pipeline::Pipeline;
+use crate::summary::{self, RunFacts};
+use crate::tui::Live;
+use signals::StopFlag;
+use stdout::Stdout;
+
+/// Longest wait for ring-buffer records between two reads.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Runs dnstrace as the arguments say, until a stop.
+pub fn run(args: &Args, started: Instant) -> Result<()> {
+    if let Some(dir) = &args.generate_assets {
+        return crate::assets::write_all(dir).context("writing completions and the man page");
+    }
+    let mut storage = ObjectStorage::default();
+    let mut app = App::start(args, &mut storage, started)?;
+    while app.tick()? {}
+    app.finish()
+}
+
+/// When the periodic work is next due.
+struct Timers {
+    sweep_every: Duration,
+    next_sweep: Instant,
+    next_check: Instant,
+    deadline: Option<Instant>,
+}
+
+/// What has been said already, so that it is said once.
+#[derive(Default)]
+struct Reported {
+    drops: u64,
+    occupancy: bool,
+}
+
+pub struct App<'a> {
+    args: &'a Args,
+    tracer: Tracer<'a>,
+    ring: RingBuffer<'a>,
+    pipeline: Rc<RefCell<Pipeline<Stdout>>>,
+    live: Option<Live>,
+    metrics: Option<MetricsServer>,
+    stop: StopFlag,
+    clock: Clock,
+    attached: Instant,
+    timers: Timers,
+    reported: Reported,
+    /// fd 1 is a pipe or socket whose reader can go away.
+    stdout_pipe: bool,
+}
+
+impl<'a> App<'a> {
+    /// Everything before the first read: checks, the metrics listener,
+    /// signals, loading and attaching, the start-up line.
+    pub fn start(
+        args: &'a Args,
+        storage: &'a mut ObjectStorage,
+        started: Instant,
+    ) -> Result<App<'a>> {
+        if !stdout::is_open() {
+            anyhow::bail!("standard output is closed: there is nowhere to write the transactions");
+        }
+        let format = output_format(args);
+        let filter = args.filter();
+
+        preflight::run_all(args.btf.as_deref())?;
+        if !preflight::raise_memlock() && args.verbose > 0 {
+            eprintln!(
+                "dnstrace: could not raise RLIMIT_MEMLOCK; fine on Linux 5.11+, where BPF memory is charged to the cgroup"
+            );
+        }
+        set_libbpf_log(args.verbose);
+
+        // Listening before the programs load: a taken port stops dnstrace
+        // before it traces anything.
+        let metrics = args.metrics.map(MetricsServer::start).transpose()?;
+        if let Some(server) = &metrics {
+            eprintln!(
+                "dnstrace: serving Prometheus metrics at http://{}/metrics",
+                server.local_addr()
+            );
+        }
+        let stop = StopFlag::install()?;
+
+        let cfg = args.loader_config(&filter);
+        // Classic tracepoints, chosen or forced by a kernel without BTF,
+        // are looked up in tracefs.
+        if cfg.reader == ReaderChoice::Tracepoint
+            || (cfg.reader == ReaderChoice::Auto && !kernel_has_btf())
+        {
+            preflight::ensure_tracefs()?;
+        }
+        let tracer = Tracer::start(storage, &cfg).map_err(classify_load_error)?;
+        let attached = Instant::now();
+        eprintln!(
+            "{}",
+            banner::start_line(&tracer, &filter, attached.duration_since(started))
+        );
+        if args.verbose > 0 {
+            eprintln!("dnstrace: packet reader: {}", tracer.reader.describe());
+        }
+
+        let clock = Clock::now();
+        let stdout_tty = std::io::stdout().is_terminal();
+        let filters = filter.describe();
+        let mut pipeline = Pipeline::new(
+            Stdout::new(stop.shared()),
+            format,
+            filter,
+            clock,
+            args.count,
+            format == OutputFormat::Text && stdout_tty,
+        );
+        if metrics.is_some() {
+            pipeline.set_metrics(Metrics::new(args.metrics_max_servers as usize));
+        }
+        let pipeline = Rc::new(RefCell::new(pipeline));
+        let ring = ring_buffer(&tracer, Rc::clone(&pipeline))?;
+        let live = match format {
+            OutputFormat::Table => Some(Live::new(args.columns(), filters)?),
+            _ => None,
+        };
+        let sweep_every =
+            (args.timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(200));
+        let now = Instant::now();
+        Ok(App {
+            args,
+            tracer,
+            ring,
+            pipeline,
+            live,
+            metrics,
+            stop,
+            clock,
+            attached,
+            timers: Timers {
+                sweep_every,
+                next_sweep: now + sweep_every,
+                next_check: now + Duration::from_secs(1),
+                deadline: args.duration.map(|d| attached + d),
+            },
+            reported: Reported::default(),
+            stdout_pipe: stdout_is_pipe(),
+        })
+    }
+
+    /// One round of the loop; false when it is time to stop.
+    pub fn tick(&mut self) -> Result<bool> {
+        if self.stop.raised() || self.pipeline.borrow().done() {
+            return Ok(false);
+        }
+        let now = Instant::now();
+        if self.timers.deadline.is_some_and(|d| now >= d) {
+            return Ok(false);
+        }
+        if self.stdout_pipe && stdout::reader_gone() {
+            self.pipeline.borrow_mut().close_pipe();
+            return Ok(false);
+        }
+        self.read_ring(now)?;
+        let now = Instant::now();
+        if now >= self.timers.next_sweep {
+            self.expire(now)?;
+        }
+        if now >= self.timers.next_check {
+            self.timers.next_check = now + Duration::from_secs(1);
+            self.check_counters()?;
+        }
+        if let Some(live) = &mut self.live {
+            if live.handle_keys(&mut self.pipeline.borrow_mut())? {
+                return Ok(false);
+            }
+            live.draw(
+                &self.pipeline.borrow(),
+                &self.clock,
+                self.attached.elapsed(),
+            )?;
+        }
+        Ok(true)
+    }
+
+    /// Reads what the kernel has sent, waiting at most until the next
+    /// timer.
+    fn read_ring(&mut self, now: Instant) -> Result<()> {
+        // The kernel wakes us only when much is waiting (wakeups are
+        // costly there), so a short timer bounds how late a line shows.
+        let mut wait = self
+            .timers
+            .next_sweep
+            .saturating_duration_since(now)
+            .min(POLL_INTERVAL);
+        if let Some(d) = self.timers.deadline {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        // poll() reads only after a wakeup; consume() takes what arrived
+        // without one.
+        for res in [self.ring.poll(wait), self.ring.consume()] {
+            if let Err(e) = res {
+                // EINTR from a signal, or our callback asking to stop: the
+                // loop condition decides; anything else is a real error.
+                let interrupted = e.kind() == libbpf_rs::ErrorKind::Interrupted;
+                if !interrupted && !self.pipeline.borrow().done() && !self.stop.raised() {
+                    return Err(e).context("reading the ring buffer");
+                }
+            }
+        }
+        let mut pipeline = self.pipeline.borrow_mut();
+        pipeline.flush();
+        if let (Some(server), Some(m)) = (&mut self.metrics, pipeline.metrics()) {
+            server.publish(m);
+        }
+        Ok(())
+    }
+
+    /// Expires timed-out queries; warns once when the pending map nears
+    /// its limit.
+    fn expire(&mut self, now: Instant) -> Result<()> {
+        let sweep = self.tracer.expire()?;
+        // A sweep that stopped at its budget has left expired queries:
+        // read what it reported and come back at once.
+        self.timers.next_sweep = if sweep.more {
+            now
+        } else {
+            now + self.timers.sweep_every
+        };
+        let limit = u64::from(self.tracer.max_pending);
+        if !self.reported.occupancy && sweep.pending * 10 >= limit * 9 {
+            self.reported.occupancy = true;
+            self.warn(format!(
+                "warning: {} queries pending, near the limit of {limit}: the oldest are being evicted; raise --max-pending or lower --timeout",
+                sweep.pending
+            ));
+        }
+        Ok(())
+    }
+
+    /// Once a second: the kernel's counters into the metrics, and new
+    /// ring-buffer drops said.
+    fn check_counters(&mut self) -> Result<()> {
+        // For the metrics, a sweep right before reading the counters, so
+        // that the evictions derived from both are nearly exact.
+        let pending = if self.metrics.is_some() {
+            self.tracer.expire()?.pending
+        } else {
+            0
+        };
+        let counters = self.tracer.counters()?;
+        if let Some(m) = self.pipeline.borrow_mut().metrics_mut() {
+            m.update_kernel(&counters, counters.evicted(pending));
+        }
+        let drops = counters.get(Stat::RingbufDrops);
+        if drops > self.reported.drops {
+            self.reported.drops = drops;
+            self.warn(format!(
+                "warning: {drops} transactions lost so far: ring buffer full (the reader is too slow)"
+            ));
+        }
+        let shown = self.pipeline.borrow().shown();
+        if let Some(live) = &mut self.live {
+            live.tick(drops, shown);
+        }
+        Ok(())
+    }
+
+    /// A warning goes to the table's status line, or to stderr.
+    fn warn(&mut self, msg: String) {
+        match &mut self.live {
+            Some(live) => live.warn(msg),
+            None => eprintln!("dnstrace: {msg}"),
+        }
+    }
+
+    /// Detaches, delivers what the kernel still holds, and prints the
+    /// summary.
+    pub fn finish(self) -> Result<()> {
+        let App {
+            args,
+            mut tracer,
+            ring,
+            pipeline,
+            live,
+            metrics,
+            stop,
+            attached,
+            ..
+        } = self;
+        // Leave the alternate screen before anything else is printed.
+        drop(live);
+        drop(metrics);
+        // Stop watching packets, expire what has timed out, and deliver
+        // what is already in the ring buffer, unless the reader is gone.
+        tracer.detach();
+        // Each round reports at most the sweep's budget. A flood's backlog
+        // may take a few, but Ctrl-C must not wait long: what is left
+        // counts as pending at exit.
+        let exit_by = Instant::now() + Duration::from_secs(1);
+        let in_flight = loop {
+            let sweep = tracer.expire_at_exit()?;
+            if !pipeline.borrow().done() {
+                ring.consume().ok();
+            }
+            if !sweep.more || Instant::now() >= exit_by {
+                break sweep.pending;
+            }
+        };
+        drop(ring);
+        let mut pipeline = Rc::try_unwrap(pipeline)
+            .map_err(|_| anyhow::anyhow!("the ring buffer still holds the pipeline"))?
+            .into_inner();
+        pipeline.flush();
+        let counters = tracer.counters()?;
+        if let Some(e) = pipeline.take_write_error() {
+            return Err(e).context("writing the output");
+        }
+        // Nobody is left to read a summary on a closed pipe or a terminal
+        // that hung up.
+        if pipeline.pipe_closed() || stop.hung_up() {
+            return Ok(());
+        }
+        let facts = RunFacts {
+            counters: &counters,
+            in_flight,
+            shown: pipeline.shown(),
+            decode_errors: pipeline.decode_errors(),
+            elapsed: attached.elapsed(),
+            verbose: args.verbose,
+        };
+        let text = summary::render(pipeline.aggregates(), &facts, !args.no_summary);
+        if !args.no_summary {
+            pipeline.write_summary(&text);
+        } else if counters.get(Stat::RingbufDrops) > 0 || facts.evicted() > 0 {
+            // The counts of what was lost are never silent.
+            eprint!("{text}");
+        }
+        Ok(())
+    }
+}
+
+/// The output format: a table needs a terminal that can draw one; lines
+/// serve a pipe, or a dumb terminal, better.
+fn output_format(args: &Args) -> OutputFormat {
+    let stdout_tty = std::io::stdout().is_terminal();
+    let format = args.output_format(stdout_tty);
+    let dumb = std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb");
+    if format == OutputFormat::Table && (!stdout_tty || dumb) {
+        return OutputFormat::Text;
+    }
+    format
+}
+
+fn stdout_is_pipe() -> bool {
+    // SAFETY: fstat writes into the struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; fd 1 was checked to be open.
+    if unsafe { libc::fstat(1, &mut st) } != 0 {
+        return false;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+}
+
+/// Every record the kernel sends goes through the pipeline.
+fn ring_buffer<'a>(
+    tracer: &Tracer<'a>,
+    pipeline: Rc<RefCell<Pipeline<Stdout>>>,
+) -> Result<RingBuffer<'a>> {
+    let mut rb = RingBufferBuilder::new();
+    rb.add(tracer.events_map(), move |data| {
+        pipeline.borrow_mut().on_record(data)
+    })
+    .context("setting up the ring buffer")?;
+    rb.build().context("setting up the ring buffer")
+}
+
+fn libbpf_print(level: PrintLevel, msg: String) {
+    let tag = match level {
+        PrintLevel::Warn => "warning",
+        PrintLevel::Info => "info",
+        PrintLevel::Debug => "debug",
+    };
+    for line in msg.lines() {
+        eprintln!("dnstrace: libbpf {tag}: {line}");
+    }
+}
+
+/// libbpf's own log: with -v its warnings, with -vv everything.
+fn set_libbpf_log(verbose: u8) {
+    match verbose {
+        0 => libbpf_rs::set_print(None),
+        1 => libbpf_rs::set_print(Some((PrintLevel::Warn, libbpf_print))),
+        _ => libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print))),
+    };
+}
+
+/// A load failure is either a missing privilege (EPERM from the kernel) or
+/// something this kernel cannot do; both get their own exit status.
+fn classify_load_error(err: anyhow::Error) -> anyhow::Error {
+    // EPERM, not EACCES: the verifier rejects a program with EACCES.
+    let denied = err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::EPERM))
+            || e.to_string()
+                .contains(&format!("(os error {})", libc::EPERM))
+    });
+    let (code, hint) = if denied {
+        (
+            EXIT_PRIVILEGES,
+            "the kernel refused to load BPF programs: run dnstrace as root \
+             (a security module or kernel.unprivileged_bpf_disabled may also forbid it)",
+        )
+    } else {
+        (
+            EXIT_KERNEL,
+            "this kernel could not load dnstrace's programs; it needs BPF ring buffers, \
+             tp_btf tracepoints and bpf_for_each_map_elem (Linux 5.14 or later). \
+             Run with -v to see the verifier's log",
+        )
+    };
+    anyhow::Error::new(PreflightError {
+        message: format!("{err:#}\n{hint}"),
+        exit_code: code,
+    })
+}

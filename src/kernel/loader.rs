@@ -1,0 +1,320 @@
+//! Loading the kernel program with its settings, attaching it, reading its
+//! counters, and the periodic sweep that turns unanswered queries into
+//! TIMEOUT records.
+
+use std::mem::MaybeUninit;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, ProgramInput};
+
+use super::abi::{MAX_IDS, MAX_PORTS, STAT_COUNT};
+use super::{Counters, KernelFilter};
+
+mod skel {
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        unused_imports,
+        dead_code,
+        non_camel_case_types
+    )]
+    include!(concat!(env!("OUT_DIR"), "/dnstrace.skel.rs"));
+}
+
+use skel::{DnstraceSkel, DnstraceSkelBuilder, OpenDnstraceSkel};
+
+/// Which packet reader to load (`--reader`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderChoice {
+    /// The dynptr reader where the kernel allows it, else the linear one;
+    /// classic tracepoints on a kernel without its own BTF.
+    Auto,
+    Dynptr,
+    Linear,
+    Tracepoint,
+}
+
+/// How the kernel program reads packet bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Dynptr,
+    Linear,
+    /// Classic (untyped) tracepoints, for kernels without BTF of their own.
+    Tracepoint,
+}
+
+/// Whether the running kernel exposes its own BTF, which typed (tp_btf)
+/// tracepoints need.
+pub fn kernel_has_btf() -> bool {
+    std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+impl Reader {
+    /// As the start-up line names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reader::Dynptr => "dynptr reader",
+            Reader::Linear => "linear reader",
+            Reader::Tracepoint => "classic tracepoints",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reader::Dynptr => "dynptr reader (linear data and page fragments)",
+            Reader::Linear => "linear reader (kernel lacks bpf_dynptr_from_skb for tracing; payloads in page fragments are skipped)",
+            Reader::Tracepoint => "classic tracepoints with the linear reader (no kernel BTF: fields read through probes relocated against --btf; plain UDP DNS only)",
+        }
+    }
+}
+
+/// What the loader needs to know (built from the command line).
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    pub filter: KernelFilter,
+    pub announcements: bool,
+    pub timeout: Duration,
+    pub max_pending: u32,
+    pub btf: Option<PathBuf>,
+    pub reader: ReaderChoice,
+    pub verbose: u8,
+}
+
+/// What a sweep left: the queries still pending, and whether it stopped at
+/// its budget with more to expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    pub pending: u64,
+    pub more: bool,
+}
+
+/// Storage the loaded objects borrow from: one per load attempt.
+pub struct ObjectStorage {
+    first: MaybeUninit<OpenObject>,
+    second: MaybeUninit<OpenObject>,
+}
+
+impl Default for ObjectStorage {
+    fn default() -> Self {
+        ObjectStorage {
+            first: MaybeUninit::uninit(),
+            second: MaybeUninit::uninit(),
+        }
+    }
+}
+
+/// The loaded and attached programs.
+pub struct Tracer<'obj> {
+    skel: DnstraceSkel<'obj>,
+    links: Vec<Link>,
+    pub reader: Reader,
+    pub max_pending: u32,
+}
+
+fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &LoaderConfig, reader: Reader) -> Result<()> {
+    let ro = open
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .context("the BPF object has no read-only data section")?;
+    let f = &cfg.filter;
+    for (slot, port) in ro.dt_ports.iter_mut().zip(&f.ports) {
+        *slot = *port;
+    }
+    ro.dt_nports = f.ports.len().min(MAX_PORTS) as u32;
+    for (slot, id) in ro.dt_ids.iter_mut().zip(&f.ids) {
+        *slot = *id;
+    }
+    ro.dt_nids = f.ids.len().min(MAX_IDS) as u32;
+    ro.dt_min_latency_ns = f.min_latency_ns;
+    ro.dt_timeout_ns = cfg.timeout.as_nanos() as u64;
+    ro.dt_rcode_mask = f.rcode_mask;
+    ro.dt_show_announcements = cfg.announcements;
+
+    open.maps
+        .dt_pending
+        .set_max_entries(cfg.max_pending)
+        .context("sizing the pending-query map")?;
+    // Load only the programs of the chosen reader: a kernel that cannot
+    // verify the others must not be asked to.
+    let typed = reader != Reader::Tracepoint;
+    let progs = &mut open.progs;
+    progs.dt_egress.set_autoload(reader == Reader::Dynptr);
+    progs.dt_ingress.set_autoload(reader == Reader::Dynptr);
+    progs
+        .dt_egress_linear
+        .set_autoload(reader == Reader::Linear);
+    progs
+        .dt_ingress_linear
+        .set_autoload(reader == Reader::Linear);
+    progs.dt_egress_classic.set_autoload(!typed);
+    progs.dt_ingress_classic.set_autoload(!typed);
+    Ok(())
+}
+
+fn open_and_load<'obj>(
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoaderConfig,
+    reader: Reader,
+) -> Result<DnstraceSkel<'obj>> {
+    let mut builder = DnstraceSkelBuilder::default();
+    if let Some(btf) = &cfg.btf {
+        builder
+            .obj_builder
+            .btf_custom_path(btf)
+            .with_context(|| format!("using --btf {}", btf.display()))?;
+    }
+    let mut open = builder.open(storage).context("opening the BPF object")?;
+    configure(&mut open, cfg, reader)?;
+    // With --btf, a load failure is as likely the file's fault (types of
+    // another kernel) as the kernel's: say which file was used.
+    open.load().with_context(|| match &cfg.btf {
+        Some(btf) => format!(
+            "loading the BPF programs into the kernel, relocated with the types in --btf {}",
+            btf.display()
+        ),
+        None => "loading the BPF programs into the kernel".to_string(),
+    })
+}
+
+impl<'obj> Tracer<'obj> {
+    /// Loads the programs (dynptr reader first, unless told otherwise) and
+    /// attaches them to both tracepoints.
+    pub fn start(storage: &'obj mut ObjectStorage, cfg: &LoaderConfig) -> Result<Tracer<'obj>> {
+        let (skel, reader) = match cfg.reader {
+            ReaderChoice::Dynptr => (
+                open_and_load(&mut storage.first, cfg, Reader::Dynptr)?,
+                Reader::Dynptr,
+            ),
+            ReaderChoice::Linear => (
+                open_and_load(&mut storage.first, cfg, Reader::Linear)?,
+                Reader::Linear,
+            ),
+            ReaderChoice::Tracepoint => (
+                open_and_load(&mut storage.first, cfg, Reader::Tracepoint)?,
+                Reader::Tracepoint,
+            ),
+            // Typed tracepoints need the kernel's own BTF; without it only
+            // the classic ones, relocated against --btf, can work.
+            ReaderChoice::Auto if !kernel_has_btf() => (
+                open_and_load(&mut storage.first, cfg, Reader::Tracepoint)?,
+                Reader::Tracepoint,
+            ),
+            ReaderChoice::Auto => match open_and_load(&mut storage.first, cfg, Reader::Dynptr) {
+                Ok(skel) => (skel, Reader::Dynptr),
+                Err(dynptr_err) => {
+                    if cfg.verbose > 0 {
+                        eprintln!(
+                            "dnstrace: the dynptr reader did not load ({dynptr_err:#}); trying the linear reader"
+                        );
+                    }
+                    let skel =
+                        open_and_load(&mut storage.second, cfg, Reader::Linear).map_err(|e| {
+                            e.context(format!("(the dynptr reader failed too: {dynptr_err:#})"))
+                        })?;
+                    (skel, Reader::Linear)
+                }
+            },
+        };
+        let mut tracer = Tracer {
+            skel,
+            links: Vec::new(),
+            reader,
+            max_pending: cfg.max_pending,
+        };
+        tracer.attach()?;
+        Ok(tracer)
+    }
+
+    fn attach(&mut self) -> Result<()> {
+        let progs = &self.skel.progs;
+        let pair = match self.reader {
+            Reader::Dynptr => [
+                ("net_dev_queue", &progs.dt_egress),
+                ("netif_receive_skb", &progs.dt_ingress),
+            ],
+            Reader::Linear => [
+                ("net_dev_queue", &progs.dt_egress_linear),
+                ("netif_receive_skb", &progs.dt_ingress_linear),
+            ],
+            Reader::Tracepoint => [
+                ("net_dev_queue", &progs.dt_egress_classic),
+                ("netif_receive_skb", &progs.dt_ingress_classic),
+            ],
+        };
+        for (tp, prog) in pair {
+            let link = prog
+                .attach()
+                .with_context(|| format!("attaching to the tracepoint net/{tp}"))?;
+            self.links.push(link);
+        }
+        Ok(())
+    }
+
+    /// Stops watching packets; the maps stay readable.
+    pub fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    /// Expires queries older than the timeout: they become TIMEOUT records
+    /// in the ring buffer. A sweep stops at a budget; when `more` is set,
+    /// read the ring buffer and sweep again.
+    pub fn expire(&self) -> Result<Sweep> {
+        self.skel
+            .progs
+            .dt_sweep
+            .test_run(ProgramInput::default())
+            .context("running the timeout sweep")?;
+        let bss = self
+            .skel
+            .maps
+            .bss_data
+            .as_deref()
+            .context("the BPF object has no .bss section")?;
+        // SAFETY: the sweep program wrote these fields and has returned; a
+        // volatile read keeps the compiler from caching older values.
+        let (pending, more) = unsafe {
+            (
+                std::ptr::read_volatile(&bss.dt_last_occupancy),
+                std::ptr::read_volatile(&bss.dt_last_budget_used) != 0,
+            )
+        };
+        Ok(Sweep { pending, more })
+    }
+
+    /// The sweep at exit: open encrypted connections are reported too, as
+    /// they stand.
+    pub fn expire_at_exit(&mut self) -> Result<Sweep> {
+        if let Some(bss) = self.skel.maps.bss_data.as_deref_mut() {
+            bss.dt_sweep_flush = 1;
+        }
+        self.expire()
+    }
+
+    pub fn counters(&self) -> Result<Counters> {
+        let map = &self.skel.maps.dt_stats;
+        let mut out = Vec::with_capacity(STAT_COUNT);
+        for i in 0..STAT_COUNT as u32 {
+            let per_cpu = map
+                .lookup_percpu(&i.to_ne_bytes(), MapFlags::ANY)
+                .context("reading the kernel counters")?
+                .unwrap_or_default();
+            let sum = per_cpu
+                .iter()
+                .map(|v| {
+                    v.get(..8)
+                        .map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()))
+                })
+                .fold(0u64, u64::wrapping_add);
+            out.push((i as usize, sum));
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    pub fn events_map(&self) -> &dyn MapCore {
+        &self.skel.maps.dt_events
+    }
+}

@@ -1,0 +1,124 @@
+//! Decoding a ring-buffer record: a pure function of its bytes, so it is
+//! tested and fuzzed without a kernel.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::kstr::kernel_str;
+use super::{dns, Direction, Kind, Proto, Service, Transaction};
+use crate::kernel::abi::{dt_dir, dt_kind, dt_proto, dt_service, RawEvent};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The record is shorter than the kernel's struct.
+    Short(usize),
+    /// A field holds a value the kernel never writes.
+    Invalid(&'static str),
+    /// The question name in the record cannot be read.
+    Name(dns::NameError),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Short(n) => write!(f, "record of {n} bytes is too short"),
+            DecodeError::Invalid(what) => write!(f, "invalid {what}"),
+            DecodeError::Name(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn addr(bytes: &[u8; 16], family: u8) -> Result<IpAddr, DecodeError> {
+    match family {
+        4 => Ok(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
+        6 => Ok(IpAddr::V6(Ipv6Addr::from(*bytes))),
+        _ => Err(DecodeError::Invalid("address family")),
+    }
+}
+
+impl Transaction {
+    /// Decodes one ring-buffer record.
+    pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
+        // Read in place: ring-buffer records are 8-byte aligned. Bytes
+        // from elsewhere (tests, fuzzers) may not be, and are copied.
+        if let Ok(ev) = plain::from_bytes::<RawEvent>(bytes) {
+            return Transaction::from_raw(ev);
+        }
+        let mut ev = RawEvent::default();
+        plain::copy_from_bytes(&mut ev, bytes).map_err(|_| DecodeError::Short(bytes.len()))?;
+        Transaction::from_raw(&ev)
+    }
+
+    pub fn from_raw(ev: &RawEvent) -> Result<Transaction, DecodeError> {
+        let kind = match dt_kind(ev.kind.into()) {
+            dt_kind::DT_KIND_ANSWERED => Kind::Answered,
+            dt_kind::DT_KIND_TIMEOUT => Kind::Timeout,
+            dt_kind::DT_KIND_ANNOUNCEMENT => Kind::Announcement,
+            dt_kind::DT_KIND_ENCRYPTED => Kind::Encrypted,
+            _ => return Err(DecodeError::Invalid("kind")),
+        };
+        let service = match dt_service(ev.service.into()) {
+            dt_service::DT_SERVICE_DNS => Service::Dns,
+            dt_service::DT_SERVICE_MDNS => Service::Mdns,
+            dt_service::DT_SERVICE_DOT => Service::Dot,
+            dt_service::DT_SERVICE_DOQ => Service::Doq,
+            _ => return Err(DecodeError::Invalid("service")),
+        };
+        let answered = kind == Kind::Answered;
+        let has_response = matches!(kind, Kind::Answered | Kind::Announcement);
+        let proto = match dt_proto(ev.proto.into()) {
+            dt_proto::DT_PROTO_UDP => Proto::Udp,
+            dt_proto::DT_PROTO_TCP => Proto::Tcp,
+            _ => return Err(DecodeError::Invalid("protocol")),
+        };
+        let direction = match dt_dir(ev.dir.into()) {
+            dt_dir::DT_DIR_EGRESS => Direction::Egress,
+            dt_dir::DT_DIR_INGRESS => Direction::Ingress,
+            _ => return Err(DecodeError::Invalid("direction")),
+        };
+        let name_len = usize::from(ev.name_len);
+        let qname = if kind == Kind::Encrypted {
+            String::new()
+        } else {
+            if name_len == 0 || name_len > ev.name.len() {
+                return Err(DecodeError::Invalid("name length"));
+            }
+            dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?
+        };
+        let comm = kernel_str(&ev.comm);
+        Ok(Transaction {
+            kind,
+            service,
+            mono_ns: ev.ts,
+            latency_ns: answered.then_some(ev.latency_ns),
+            duration_ns: (kind == Kind::Encrypted).then_some(ev.latency_ns),
+            bytes_out: ev.bytes_out,
+            bytes_in: ev.bytes_in,
+            netns: ev.netns,
+            ifindex: ev.ifindex,
+            interface: kernel_str(&ev.ifname),
+            direction,
+            pid: (ev.pid != 0).then_some(ev.pid),
+            comm: (ev.pid != 0 && !comm.is_empty()).then_some(comm),
+            client: addr(&ev.client_addr, ev.family)?,
+            client_port: ev.client_port,
+            server: addr(&ev.server_addr, ev.family)?,
+            server_port: ev.server_port,
+            proto,
+            id: ev.id,
+            qname,
+            qtype: ev.qtype,
+            qclass: ev.qclass,
+            qflags: ev.qflags,
+            rflags: has_response.then_some(ev.rflags),
+            ancount: ev.ancount,
+            nscount: ev.nscount,
+            arcount: ev.arcount,
+            query_size: ev.query_size,
+            response_size: has_response.then_some(ev.resp_size),
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! The live table's controller: the terminal, the view's state, the keys,
+//! and a frozen copy of the data while paused. Drawing is paced so that it
+//! never holds up the reading of the ring buffer.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::{Action, Column, Screen, Status, ViewState};
+use crate::output::Clock;
+use crate::pipeline::{Pipeline, Snapshot};
+
+/// At most this many redraws a second.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
+
+pub struct Live {
+    screen: Screen,
+    state: ViewState,
+    status: Status,
+    frozen: Option<Snapshot>,
+    last_draw: Option<Instant>,
+    dirty: bool,
+    rate_mark: (Instant, u64),
+}
+
+impl Live {
+    /// Takes over the terminal (alternate screen, raw mode) until dropped.
+    pub fn new(columns: Vec<Column>, filters: String) -> Result<Live> {
+        Ok(Live {
+            screen: Screen::enter().context("setting up the terminal")?,
+            state: ViewState::new(columns, super::color_wanted()),
+            status: Status {
+                filters,
+                ..Status::default()
+            },
+            frozen: None,
+            last_draw: None,
+            dirty: true,
+            rate_mark: (Instant::now(), 0),
+        })
+    }
+
+    /// A warning for the status line.
+    pub fn warn(&mut self, msg: String) {
+        self.status.warning = Some(msg);
+        self.dirty = true;
+    }
+
+    /// Once a second: the drops so far and the rate of shown transactions.
+    pub fn tick(&mut self, drops: u64, shown: u64) {
+        self.status.drops = drops;
+        let (then, before) = self.rate_mark;
+        let secs = then.elapsed().as_secs_f64();
+        if secs > 0.0 {
+            self.status.rate = (shown - before) as f64 / secs;
+        }
+        self.rate_mark = (Instant::now(), shown);
+    }
+
+    /// Applies the pending keys; true to quit.
+    pub fn handle_keys<W: std::io::Write>(&mut self, pipeline: &mut Pipeline<W>) -> Result<bool> {
+        for action in super::pending_actions(self.state.help)? {
+            self.dirty = true;
+            match action {
+                Action::Quit => return Ok(true),
+                Action::Pause => {
+                    self.state.paused = !self.state.paused;
+                    self.frozen = self.state.paused.then(|| pipeline.snapshot());
+                }
+                Action::NextView => {
+                    self.state.view = self.state.view.next();
+                    self.state.sort = 0;
+                }
+                Action::NextSort => self.state.sort += 1,
+                Action::Reset => pipeline.reset(),
+                Action::Help => self.state.help = !self.state.help,
+                Action::Redraw => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// Redraws after a key at once, on new data at most every
+    /// [`REDRAW_EVERY`], and not while paused.
+    pub fn draw<W: std::io::Write>(
+        &mut self,
+        pipeline: &Pipeline<W>,
+        clock: &Clock,
+        elapsed: Duration,
+    ) -> Result<()> {
+        let due = self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW_EVERY);
+        let live_update = due && !self.state.paused;
+        if !(self.dirty || live_update) {
+            return Ok(());
+        }
+        self.status.elapsed = elapsed;
+        let (w, h) = self.screen.size();
+        let view = match &self.frozen {
+            Some(f) => f.view(),
+            None => pipeline.view(),
+        };
+        let lines = super::render(
+            &self.state,
+            view.recent,
+            view.agg,
+            &self.status,
+            clock,
+            w,
+            h,
+        );
+        self.screen.draw(&lines).context("drawing the table")?;
+        self.last_draw = Some(Instant::now());
+        self.dirty = false;
+        Ok(())
+    }
+}
