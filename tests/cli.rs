@@ -93,3 +93,28 @@ fn without_privileges_it_says_to_use_sudo_and_exits_3() {
     assert!(err.contains("needs root") && err.contains("sudo"), "{err}");
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
 }
+
+#[test]
+fn a_closed_stdout_is_an_error_not_silence() {
+    let out = Command::new("sh")
+        .args(["-c", &format!("exec {DNSTRACE} -d 1s >&-")])
+        .output()
+        .expect("running sh");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("standard output is closed"), "{err}");
+}
+
+#[test]
+fn values_that_can_never_match_are_usage_errors() {
+    for (args, needle) in [
+        (&["-d", "0"][..], "a duration of 0"),
+        (&["--pid", "0"][..], "--pid"),
+        (&["--comm", "a-process-name-too-long"][..], "15 bytes"),
+        (&["-i", "an-interface-name-too-long"][..], "interface name"),
+    ] {
+        let out = dnstrace(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -8,76 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use util::tmux::Tmux;
 use util::{dig, privileged, Link, Responder};
-
-/// A tmux session running one command, killed on drop.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("dttest{}-{n}", std::process::id());
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &name])
-            .status();
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "40"])
-            .arg(command)
-            .env("TERM", "xterm-256color")
-            .status()
-            .expect("running tmux (apt-get install tmux)");
-        assert!(ok.success());
-        util::run("tmux", &["set-option", "-t", &name, "remain-on-exit", "on"]);
-        Tmux { name }
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn format(&self, f: &str) -> String {
-        let out = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.name, f])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn keys(&self, keys: &str) {
-        util::run("tmux", &["send-keys", "-t", &self.name, keys]);
-    }
-
-    /// Waits until the screen satisfies `pred`; fails with the screen.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waiting for {what}; the screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
-    }
-}
 
 #[test]
 fn live_table_shows_rows_switches_views_and_quits_cleanly() {
@@ -223,4 +155,65 @@ fn sigterm_restores_the_terminal() {
     let after = tmux.wait_for("exit", |s| s.contains("dnstrace-exit="));
     assert!(after.contains("dnstrace-exit=0"), "{after}");
     assert_eq!(tmux.format("#{alternate_on}"), "0");
+}
+
+/// The pid of the command the pane's shell runs.
+fn child_of_pane(tmux: &Tmux) -> i32 {
+    let shell = tmux.format("#{pane_pid}");
+    let out = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("dnstrace's pid")
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_exits_0() {
+    let Some(_serial) = privileged("sighup_restores_the_terminal_and_exits_0") else {
+        return;
+    };
+    // The shell lingers after dnstrace, so that the cursor is read from a
+    // live pane.
+    let tmux = Tmux::start(&format!(
+        "{} --server 192.0.2.53; echo dnstrace-exit=$?; sleep 10",
+        util::DNSTRACE
+    ));
+    tmux.wait_for("the table", |s| s.contains("dnstrace 00:"));
+    assert_eq!(
+        tmux.format("#{cursor_flag}"),
+        "0",
+        "the table hides the cursor"
+    );
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(child_of_pane(&tmux), libc::SIGHUP) };
+    let after = tmux.wait_for("exit", |s| s.contains("dnstrace-exit="));
+    assert!(after.contains("dnstrace-exit=0"), "{after}");
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "the cursor is back");
+}
+
+#[test]
+fn a_dumb_terminal_gets_lines_not_a_table() {
+    let Some(_serial) = privileged("a_dumb_terminal_gets_lines_not_a_table") else {
+        return;
+    };
+    let link = Link::new("dumb", 235);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tmux = Tmux::start(&format!(
+        "TERM=dumb {} -o table --server {}; echo dnstrace-exit=$?",
+        util::DNSTRACE,
+        link.server_v4
+    ));
+    tmux.wait_for("the start-up line", |s| s.contains("tracing DNS"));
+    dig(&link.client, server.ip(), "plain.dumb.test", &[]);
+    let s = tmux.wait_for("a text line", |s| s.contains("plain.dumb.test"));
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "no full screen:\n{s}");
+    assert!(
+        s.contains("NOERROR") && !s.contains("dnstrace 00:"),
+        "a text line, no status line:\n{s}"
+    );
+    tmux.keys("C-c");
+    let after = tmux.wait_for("exit", |s| s.contains("dnstrace-exit="));
+    assert!(after.contains("dnstrace-exit=0"), "{after}");
 }

@@ -38,19 +38,28 @@ fn effective_caps(status: &str) -> Option<u64> {
 }
 
 /// Loading tracing programs needs CAP_BPF and CAP_PERFMON (or, on older
-/// kernels, CAP_SYS_ADMIN); reading packets of every namespace is a root's
-/// view of the host anyway.
+/// kernels, CAP_SYS_ADMIN); nothing dnstrace does needs CAP_NET_ADMIN.
 pub fn check_privileges(status: &str) -> Result<(), PreflightError> {
     let caps = effective_caps(status).unwrap_or(0);
     let has = |c: u32| caps & (1u64 << c) != 0;
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
     }
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|(c, _)| !has(*c))
+        .map(|(_, name)| name)
+        .collect();
     Err(PreflightError {
-        message: "dnstrace needs root to load its BPF programs: run it with sudo \
-                  (or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN: \
-                  sudo setcap cap_bpf,cap_perfmon,cap_net_admin+ep dnstrace)"
-            .into(),
+        message: format!(
+            "dnstrace needs root to load its BPF programs: run it with sudo \
+             (or grant CAP_BPF and CAP_PERFMON, of which {} missing: \
+             sudo setcap cap_bpf,cap_perfmon+ep dnstrace)",
+            match missing.as_slice() {
+                [one] => format!("{one} is"),
+                more => format!("{} are", more.join(" and ")),
+            }
+        ),
         exit_code: EXIT_PRIVILEGES,
     })
 }
@@ -109,8 +118,23 @@ pub fn ensure_tracefs() -> Result<(), PreflightError> {
         "/sys/kernel/tracing/events",
         "/sys/kernel/debug/tracing/events",
     ];
-    if roots.iter().any(|r| Path::new(r).is_dir()) {
-        return Ok(());
+    let mut denied = None;
+    for root in roots {
+        match fs::metadata(root) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = Some(root),
+            _ => {}
+        }
+    }
+    // tracefs is there but closed to us: a privilege, not the kernel.
+    if let Some(root) = denied {
+        return Err(PreflightError {
+            message: format!(
+                "classic tracepoints are looked up in tracefs, which this user may not read \
+                 ({root}): run dnstrace as root"
+            ),
+            exit_code: EXIT_PRIVILEGES,
+        });
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: both strings are NUL-terminated and live across the call.
@@ -126,13 +150,17 @@ pub fn ensure_tracefs() -> Result<(), PreflightError> {
     if rc == 0 {
         return Ok(());
     }
+    let err = std::io::Error::last_os_error();
+    let exit_code = match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => EXIT_PRIVILEGES,
+        _ => EXIT_KERNEL,
+    };
     Err(PreflightError {
         message: format!(
             "classic tracepoints need tracefs, which is not mounted and could not be: mount -t \
-             tracefs nodev /sys/kernel/tracing ({})",
-            std::io::Error::last_os_error()
+             tracefs nodev /sys/kernel/tracing ({err})"
         ),
-        exit_code: EXIT_KERNEL,
+        exit_code,
     })
 }
 
@@ -196,6 +224,18 @@ mod tests {
         let e = check_privileges(&only_bpf).unwrap_err();
         assert_eq!(e.exit_code, EXIT_PRIVILEGES);
         assert!(e.message.contains("sudo"));
+        assert!(
+            e.message.contains("CAP_PERFMON is missing"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("NET_ADMIN"), "{}", e.message);
+        let e = check_privileges("CapEff:\t0000000000000000\n").unwrap_err();
+        assert!(
+            e.message.contains("CAP_BPF and CAP_PERFMON are missing"),
+            "{}",
+            e.message
+        );
         assert!(check_privileges("CapEff:\t0000000000000000\n").is_err());
         assert!(check_privileges("garbage").is_err());
     }

@@ -8,6 +8,7 @@
 pub mod dns;
 pub mod inject;
 pub mod tap;
+pub mod tmux;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
