@@ -172,8 +172,8 @@ pub const JSON_FIELDS: &[(&str, &str, &str)] = &[
 const EXIT_STATUSES: &[(&str, &str)] = &[
     (
         "0",
-        "Success, including Ctrl-C, SIGTERM, --duration, --count and a closed pipe \
-         (dnstrace | head).",
+        "Success, including Ctrl-C, SIGTERM, SIGHUP, --duration, --count and a closed \
+         pipe (dnstrace | head).",
     ),
     ("1", "A runtime error."),
     ("2", "A usage error: a bad flag or value."),

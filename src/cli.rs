@@ -26,7 +26,8 @@ Examples:
   sudo dnstrace --json | jq -r 'select(.rcode != \"NOERROR\") | .qname'
   sudo dnstrace --json -d 30s | jq -s 'group_by(.server_ip) | map({server: .[0].server_ip, n: length})'
 
-Exit status: 0 on success (also when stopped by Ctrl-C, --duration, --count or a closed pipe),
+Exit status: 0 on success (also when stopped by Ctrl-C, SIGTERM, SIGHUP, --duration, --count or a
+closed pipe),
 1 on a runtime error, 2 on a usage error, 3 without the privileges to load BPF programs,
 4 when the kernel lacks what dnstrace needs (BTF, tracepoints, BPF features).";
 
