@@ -839,9 +839,24 @@ fn encrypted_dns_connections_are_shown() {
     let Some(_serial) = privileged("encrypted_dns_connections_are_shown") else {
         return;
     };
-    let link = Link::new("enc", 27);
+    encrypted_connections_with(&[], Link::new("enc", 27));
+}
+
+/// Connections are told by their ports and sized from the packet lengths,
+/// never from the payload: the linear reader sees them as well.
+#[test]
+fn encrypted_dns_connections_with_the_linear_reader() {
+    let Some(_serial) = privileged("encrypted_dns_connections_with_the_linear_reader") else {
+        return;
+    };
+    encrypted_connections_with(&["--reader", "linear"], Link::new("encl", 236));
+}
+
+fn encrypted_connections_with(reader: &[&str], link: Link) {
     let s = link.server_v4.to_string();
-    let tracer = Tracer::start(&["--server", &s]);
+    let mut args = vec!["--server", s.as_str()];
+    args.extend_from_slice(reader);
+    let tracer = Tracer::start(&args);
     let dot = SocketAddr::new(IpAddr::V4(link.server_v4), 853);
     // A TLS-like exchange over TCP 853: 517 bytes up, 1400 down, then close.
     let server = link.server.spawn(move || {

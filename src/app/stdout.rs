@@ -5,33 +5,72 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::pipeline::Stopped;
 
-/// fd 1, written with write(2). A write interrupted by a signal (the stop
-/// signals interrupt system calls: see `signals`) is retried unless a
-/// signal asked to stop.
+/// How long, once a stop is asked, the reader has to take what is still
+/// to be written before it counts as stalled.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// The most a write after a stop asks for: what a pipe that polls
+/// writable takes without blocking.
+const SMALL_WRITE: usize = 4096;
+
+/// fd 1, written with write(2). The stop signals interrupt system calls
+/// (see `signals`), so a write that a stalled reader blocks returns; once
+/// a stop is asked, writes wait for room with a deadline and write only
+/// what fits, so that dnstrace delivers what it has to a reader that keeps
+/// up, and gives up on one that does not.
 pub struct Stdout {
     stop: Arc<AtomicUsize>,
+    give_up_at: Option<Instant>,
 }
 
 impl Stdout {
     pub fn new(stop: Arc<AtomicUsize>) -> Stdout {
-        Stdout { stop }
+        Stdout {
+            stop,
+            give_up_at: None,
+        }
+    }
+
+    /// After a stop: waits until fd 1 takes a small write, or the grace
+    /// period has passed (false).
+    fn room_before_deadline(&mut self) -> bool {
+        let deadline = *self.give_up_at.get_or_insert_with(|| Instant::now() + GRACE);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut pfd = libc::pollfd {
+                fd: 1,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one pollfd that we own.
+            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as libc::c_int) };
+            if n > 0 {
+                return true;
+            }
+            if n == 0 || left.is_zero() {
+                return false;
+            }
+            // EINTR: poll again with what is left.
+        }
     }
 }
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
-            // A signal that came during a write that had written part of
-            // its bytes ended that write short, without an error: the
-            // next one stops here.
+            let mut len = buf.len();
             if self.stop.load(Ordering::Relaxed) != 0 {
-                return Err(io::Error::other(Stopped));
+                if !self.room_before_deadline() {
+                    return Err(io::Error::other(Stopped));
+                }
+                len = len.min(SMALL_WRITE);
             }
-            // SAFETY: buf is valid for buf.len() bytes for the call.
-            let n = unsafe { libc::write(1, buf.as_ptr().cast(), buf.len()) };
+            // SAFETY: buf is valid for len <= buf.len() bytes.
+            let n = unsafe { libc::write(1, buf.as_ptr().cast(), len) };
             if n >= 0 {
                 return Ok(n as usize);
             }
