@@ -1,0 +1,369 @@
+//! The views and their state, and the rendering of a frame: the status
+//! line, then the transactions or the aggregates the view shows.
+
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::time::Duration;
+
+use comfy_table::Color;
+use crossterm::style::{self, Stylize};
+
+use super::columns::{cell, latency_color, Column};
+use super::table::{shorten, table_lines, CellText};
+use crate::aggregate::{Aggregates, Dimension, KeyStats, TIMEOUT_SLOT};
+use crate::output::{self, Clock};
+use crate::record::Transaction;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Stream,
+    LatencyByServer,
+    LatencyByName,
+    LatencyByClient,
+    RcodesByServer,
+    RcodesByName,
+}
+
+impl View {
+    const ALL: [View; 6] = [
+        View::Stream,
+        View::LatencyByServer,
+        View::LatencyByName,
+        View::LatencyByClient,
+        View::RcodesByServer,
+        View::RcodesByName,
+    ];
+
+    pub fn next(self) -> View {
+        let i = View::ALL.iter().position(|v| *v == self).unwrap_or(0);
+        View::ALL[(i + 1) % View::ALL.len()]
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Stream => "transactions",
+            View::LatencyByServer => "latency by server",
+            View::LatencyByName => "latency by name",
+            View::LatencyByClient => "latency by client",
+            View::RcodesByServer => "response codes by server",
+            View::RcodesByName => "response codes by name",
+        }
+    }
+
+    /// The columns `s` cycles through, first is the default.
+    pub fn sort_keys(self) -> &'static [&'static str] {
+        match self {
+            View::Stream => &["time", "latency"],
+            View::LatencyByServer | View::LatencyByName | View::LatencyByClient => {
+                &["p95", "avg", "max", "count", "errors"]
+            }
+            View::RcodesByServer | View::RcodesByName => &["total", "errors"],
+        }
+    }
+}
+
+/// What the header line tells besides the aggregates.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub elapsed: Duration,
+    pub rate: f64,
+    pub drops: u64,
+    pub filters: String,
+    pub warning: Option<String>,
+}
+
+/// The view's state: what to show and how.
+#[derive(Debug, Clone)]
+pub struct ViewState {
+    pub view: View,
+    pub sort: usize,
+    pub paused: bool,
+    pub help: bool,
+    pub columns: Vec<Column>,
+    pub color: bool,
+}
+
+impl ViewState {
+    pub fn new(columns: Vec<Column>, color: bool) -> ViewState {
+        ViewState {
+            view: View::Stream,
+            sort: 0,
+            paused: false,
+            help: false,
+            columns,
+            color,
+        }
+    }
+
+    pub fn sort_key(&self) -> &'static str {
+        let keys = self.view.sort_keys();
+        keys[self.sort % keys.len()]
+    }
+}
+
+const HELP: &[&str] = &[
+    "Keys",
+    "",
+    "  q, Ctrl-C   quit",
+    "  space       pause or resume the display (tracing goes on)",
+    "  t           next view: transactions, latency by server / name / client,",
+    "              response codes by server / name",
+    "  s           next sort column",
+    "  r           reset the aggregates",
+    "  ?           this help (any key closes it)",
+];
+
+fn fmt_us(v: Option<u64>) -> String {
+    v.map_or("-".into(), |us| output::human_latency(us * 1000))
+}
+
+/// The `limit` keys with the largest `key`, ties in the order of their
+/// text, as shown. Only the keys that can make the cut are written out:
+/// a view shows a screenful of the thousands kept.
+pub(super) fn top<K: Display>(
+    dim: &Dimension<K>,
+    key: impl Fn(&KeyStats) -> u64,
+    limit: usize,
+) -> Vec<(String, &KeyStats)> {
+    let mut ranked: Vec<(u64, &K, &KeyStats)> = dim.iter().map(|(k, s)| (key(s), k, s)).collect();
+    if limit == 0 {
+        return Vec::new();
+    }
+    if ranked.len() > limit {
+        ranked.select_nth_unstable_by(limit - 1, |a, b| b.0.cmp(&a.0));
+        let cutoff = ranked[limit - 1].0;
+        ranked.retain(|r| r.0 >= cutoff);
+    }
+    let mut rows: Vec<(u64, String, &KeyStats)> = ranked
+        .into_iter()
+        .map(|(v, k, s)| (v, k.to_string(), s))
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    rows.truncate(limit);
+    rows.into_iter().map(|(_, k, s)| (k, s)).collect()
+}
+
+fn latency_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
+    let key = |s: &KeyStats| -> u64 {
+        match sort {
+            "avg" => s.avg_us().unwrap_or(0),
+            "max" => s.max_us().unwrap_or(0),
+            "count" => s.count,
+            "errors" => s.errors(),
+            _ => s.p95_us().unwrap_or(0),
+        }
+    };
+    top(dim, key, limit)
+        .into_iter()
+        .map(|(k, s)| {
+            vec![
+                (k, None),
+                (s.count.to_string(), None),
+                (fmt_us(s.avg_us()), None),
+                (
+                    fmt_us(s.p95_us()),
+                    latency_color(s.p95_us().map(|u| u * 1000)),
+                ),
+                (fmt_us(s.max_us()), None),
+                (
+                    s.timeouts().to_string(),
+                    (s.timeouts() > 0).then_some(Color::Red),
+                ),
+                (s.errors().to_string(), None),
+            ]
+        })
+        .collect()
+}
+
+/// The rcode classes of the stacked bars, with the character that draws
+/// each (readable without colour) and its colour.
+const CLASSES: [(&str, char, Color); 6] = [
+    ("NOERROR", '=', Color::Green),
+    ("NXDOMAIN", 'N', Color::Yellow),
+    ("SERVFAIL", 'S', Color::Red),
+    ("REFUSED", 'R', Color::Red),
+    ("TIMEOUT", 'T', Color::Red),
+    ("OTHER", 'o', Color::Magenta),
+];
+
+fn class_counts(s: &KeyStats) -> [u64; 6] {
+    let other =
+        s.count - s.rcodes[0] - s.rcodes[3] - s.rcodes[2] - s.rcodes[5] - s.rcodes[TIMEOUT_SLOT];
+    [
+        s.rcodes[0],
+        s.rcodes[3],
+        s.rcodes[2],
+        s.rcodes[5],
+        s.rcodes[TIMEOUT_SLOT],
+        other,
+    ]
+}
+
+/// A bar `width * total / max_total` long, split by class in proportion.
+pub fn stacked_bar(counts: &[u64; 6], max_total: u64, width: usize) -> String {
+    let total: u64 = counts.iter().sum();
+    if total == 0 || max_total == 0 {
+        return String::new();
+    }
+    let len = ((total as f64 / max_total as f64) * width as f64)
+        .round()
+        .max(1.0) as usize;
+    let mut bar = String::with_capacity(len);
+    let mut acc = 0u64;
+    let mut drawn = 0usize;
+    for (i, n) in counts.iter().enumerate() {
+        acc += n;
+        let upto = ((acc as f64 / total as f64) * len as f64).round() as usize;
+        for _ in drawn..upto {
+            bar.push(CLASSES[i].1);
+        }
+        drawn = drawn.max(upto);
+    }
+    bar
+}
+
+fn rcode_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
+    let key = |s: &KeyStats| {
+        if sort == "errors" {
+            s.errors()
+        } else {
+            s.count
+        }
+    };
+    let rows = top(dim, key, limit);
+    let max_total = rows.iter().map(|(_, s)| s.count).max().unwrap_or(0);
+    rows.into_iter()
+        .map(|(k, s)| {
+            let counts = class_counts(s);
+            let mut row = vec![(k, None), (s.count.to_string(), None)];
+            for (i, n) in counts.iter().enumerate() {
+                row.push((n.to_string(), (*n > 0 && i > 0).then_some(CLASSES[i].2)));
+            }
+            row.push((stacked_bar(&counts, max_total, 30), None));
+            row
+        })
+        .collect()
+}
+
+/// Renders a whole frame: a status line, then the view. Every line fits
+/// `width` characters (not counting colour codes) and there are at most
+/// `height` lines.
+pub fn render(
+    state: &ViewState,
+    recent: &VecDeque<Transaction>,
+    agg: &Aggregates,
+    status: &Status,
+    clock: &Clock,
+    width: u16,
+    height: u16,
+) -> Vec<String> {
+    let width = usize::from(width.max(20));
+    let height = usize::from(height.max(3));
+    let mut head = format!(
+        " dnstrace {:02}:{:02}:{:02} | {} shown {:.0}/s | {} timeouts | {} errors | {} drops | {} | sort: {}{}",
+        status.elapsed.as_secs() / 3600,
+        status.elapsed.as_secs() / 60 % 60,
+        status.elapsed.as_secs() % 60,
+        agg.total,
+        status.rate,
+        agg.timeouts,
+        agg.errors,
+        status.drops,
+        state.view.title(),
+        state.sort_key(),
+        if state.paused { " | PAUSED" } else { "" },
+    );
+    if !status.filters.is_empty() {
+        head.push_str(" | filters: ");
+        head.push_str(&status.filters);
+    }
+    head.push_str(" | ? keys");
+    if let Some(w) = &status.warning {
+        head = format!(" {w} |{head}");
+    }
+    let mut head = shorten(&head, width, false);
+    if state.color {
+        head = format!("{}", style::style(format!("{head:<width$}")).reverse());
+    }
+    let mut lines = vec![head];
+
+    if state.help {
+        lines.extend(HELP.iter().map(|l| shorten(l, width, false)));
+        lines.truncate(height);
+        return lines;
+    }
+
+    let rows_room = height.saturating_sub(2);
+    let body = match state.view {
+        View::Stream => {
+            let titles: Vec<String> = state.columns.iter().map(Column::title).collect();
+            let right: Vec<bool> = state.columns.iter().map(Column::right_aligned).collect();
+            let flex = state.columns.iter().position(|c| *c == Column::Name);
+            let mut recent: Vec<&Transaction> = recent.iter().rev().collect();
+            if state.sort_key() == "latency" {
+                recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)));
+            }
+            let rows = recent
+                .into_iter()
+                .take(rows_room)
+                .map(|t| state.columns.iter().map(|c| cell(t, c, clock)).collect())
+                .collect();
+            table_lines(&titles, &right, rows, width, flex, state.color)
+        }
+        View::LatencyByServer | View::LatencyByName | View::LatencyByClient => {
+            let sort = state.sort_key();
+            let (rows, what) = match state.view {
+                View::LatencyByServer => (latency_rows(&agg.by_server, sort, rows_room), "SERVER"),
+                View::LatencyByName => (latency_rows(&agg.by_name, sort, rows_room), "NAME"),
+                _ => (latency_rows(&agg.by_client, sort, rows_room), "CLIENT"),
+            };
+            let titles: Vec<String> = [what, "COUNT", "AVG", "P95", "MAX", "TIMEOUTS", "ERRORS"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let right = [false, true, true, true, true, true, true];
+            table_lines(&titles, &right, rows, width, Some(0), state.color)
+        }
+        View::RcodesByServer | View::RcodesByName => {
+            let (sort, room) = (state.sort_key(), rows_room.saturating_sub(1));
+            let (rows, what) = match state.view {
+                View::RcodesByServer => (rcode_rows(&agg.by_server, sort, room), "SERVER"),
+                _ => (rcode_rows(&agg.by_name, sort, room), "NAME"),
+            };
+            let mut titles: Vec<String> = vec![what.into(), "TOTAL".into()];
+            titles.extend(CLASSES.iter().map(|c| c.0.to_string()));
+            titles.push("BAR".into());
+            let right = [false, true, true, true, true, true, true, true, false];
+            let mut t = table_lines(&titles, &right, rows, width, Some(0), state.color);
+            let legend: Vec<String> = CLASSES
+                .iter()
+                .map(|(name, c, _)| format!("{c} {name}"))
+                .collect();
+            t.push(shorten(
+                &format!("bars: {}", legend.join("  ")),
+                width,
+                false,
+            ));
+            t
+        }
+    };
+    lines.extend(body);
+    lines.truncate(height);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacked_bar_lengths() {
+        assert_eq!(stacked_bar(&[1, 1, 0, 0, 0, 0], 2, 10), "=====NNNNN");
+        assert_eq!(stacked_bar(&[1, 0, 0, 0, 0, 0], 2, 10), "=====");
+        assert_eq!(
+            stacked_bar(&[0, 0, 0, 0, 3, 1], 4, 8),
+            "TTTTTTo".to_string() + "o"
+        );
+        assert_eq!(stacked_bar(&[0; 6], 4, 8), "");
+    }
+}
