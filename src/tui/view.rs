@@ -259,6 +259,31 @@ pub fn render(
 ) -> Vec<String> {
     let width = usize::from(width.max(20));
     let height = usize::from(height.max(3));
+    let mut lines = vec![status_line(state, agg, status, width)];
+
+    if state.help {
+        lines.extend(HELP.iter().map(|l| shorten(l, width, false)));
+        lines.truncate(height);
+        return lines;
+    }
+
+    let rows_room = height.saturating_sub(2);
+    let body = match state.view {
+        View::Stream => stream_table(state, recent, clock, width, rows_room),
+        View::LatencyByServer => latency_table(state, &agg.by_server, "SERVER", width, rows_room),
+        View::LatencyByName => latency_table(state, &agg.by_name, "NAME", width, rows_room),
+        View::LatencyByClient => latency_table(state, &agg.by_client, "CLIENT", width, rows_room),
+        View::RcodesByServer => rcode_table(state, &agg.by_server, "SERVER", width, rows_room),
+        View::RcodesByName => rcode_table(state, &agg.by_name, "NAME", width, rows_room),
+    };
+    lines.extend(body);
+    lines.truncate(height);
+    lines
+}
+
+/// The first line: run time, totals, the view and its sort, the filters,
+/// any warning; reversed when in colour.
+fn status_line(state: &ViewState, agg: &Aggregates, status: &Status, width: usize) -> String {
     let mut head = format!(
         " dnstrace {:02}:{:02}:{:02} | {} shown {:.0}/s | {} timeouts | {} errors | {} drops | {} | sort: {}{}",
         status.elapsed.as_secs() / 3600,
@@ -285,71 +310,75 @@ pub fn render(
     if state.color {
         head = format!("{}", style::style(format!("{head:<width$}")).reverse());
     }
-    let mut lines = vec![head];
+    head
+}
 
-    if state.help {
-        lines.extend(HELP.iter().map(|l| shorten(l, width, false)));
-        lines.truncate(height);
-        return lines;
+/// The stream view: the latest transactions in the chosen columns, newest
+/// (or slowest) first.
+fn stream_table(
+    state: &ViewState,
+    recent: &VecDeque<Transaction>,
+    clock: &Clock,
+    width: usize,
+    rows_room: usize,
+) -> Vec<String> {
+    let titles: Vec<String> = state.columns.iter().map(Column::title).collect();
+    let right: Vec<bool> = state.columns.iter().map(Column::right_aligned).collect();
+    let flex = state.columns.iter().position(|c| *c == Column::Name);
+    let mut recent: Vec<&Transaction> = recent.iter().rev().collect();
+    if state.sort_key() == "latency" {
+        recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)));
     }
+    let rows = recent
+        .into_iter()
+        .take(rows_room)
+        .map(|t| state.columns.iter().map(|c| cell(t, c, clock)).collect())
+        .collect();
+    table_lines(&titles, &right, rows, width, flex, state.color)
+}
 
-    let rows_room = height.saturating_sub(2);
-    let body = match state.view {
-        View::Stream => {
-            let titles: Vec<String> = state.columns.iter().map(Column::title).collect();
-            let right: Vec<bool> = state.columns.iter().map(Column::right_aligned).collect();
-            let flex = state.columns.iter().position(|c| *c == Column::Name);
-            let mut recent: Vec<&Transaction> = recent.iter().rev().collect();
-            if state.sort_key() == "latency" {
-                recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)));
-            }
-            let rows = recent
-                .into_iter()
-                .take(rows_room)
-                .map(|t| state.columns.iter().map(|c| cell(t, c, clock)).collect())
-                .collect();
-            table_lines(&titles, &right, rows, width, flex, state.color)
-        }
-        View::LatencyByServer | View::LatencyByName | View::LatencyByClient => {
-            let sort = state.sort_key();
-            let (rows, what) = match state.view {
-                View::LatencyByServer => (latency_rows(&agg.by_server, sort, rows_room), "SERVER"),
-                View::LatencyByName => (latency_rows(&agg.by_name, sort, rows_room), "NAME"),
-                _ => (latency_rows(&agg.by_client, sort, rows_room), "CLIENT"),
-            };
-            let titles: Vec<String> = [what, "COUNT", "AVG", "P95", "MAX", "TIMEOUTS", "ERRORS"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            let right = [false, true, true, true, true, true, true];
-            table_lines(&titles, &right, rows, width, Some(0), state.color)
-        }
-        View::RcodesByServer | View::RcodesByName => {
-            let (sort, room) = (state.sort_key(), rows_room.saturating_sub(1));
-            let (rows, what) = match state.view {
-                View::RcodesByServer => (rcode_rows(&agg.by_server, sort, room), "SERVER"),
-                _ => (rcode_rows(&agg.by_name, sort, room), "NAME"),
-            };
-            let mut titles: Vec<String> = vec![what.into(), "TOTAL".into()];
-            titles.extend(CLASSES.iter().map(|c| c.0.to_string()));
-            titles.push("BAR".into());
-            let right = [false, true, true, true, true, true, true, true, false];
-            let mut t = table_lines(&titles, &right, rows, width, Some(0), state.color);
-            let legend: Vec<String> = CLASSES
-                .iter()
-                .map(|(name, c, _)| format!("{c} {name}"))
-                .collect();
-            t.push(shorten(
-                &format!("bars: {}", legend.join("  ")),
-                width,
-                false,
-            ));
-            t
-        }
-    };
-    lines.extend(body);
-    lines.truncate(height);
-    lines
+/// A latency view: one row per key of `dim`, titled `what`.
+fn latency_table<K: Display>(
+    state: &ViewState,
+    dim: &Dimension<K>,
+    what: &str,
+    width: usize,
+    rows_room: usize,
+) -> Vec<String> {
+    let rows = latency_rows(dim, state.sort_key(), rows_room);
+    let titles: Vec<String> = [what, "COUNT", "AVG", "P95", "MAX", "TIMEOUTS", "ERRORS"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let right = [false, true, true, true, true, true, true];
+    table_lines(&titles, &right, rows, width, Some(0), state.color)
+}
+
+/// A response code view: one row per key of `dim`, titled `what`, and the
+/// bars' legend below.
+fn rcode_table<K: Display>(
+    state: &ViewState,
+    dim: &Dimension<K>,
+    what: &str,
+    width: usize,
+    rows_room: usize,
+) -> Vec<String> {
+    let rows = rcode_rows(dim, state.sort_key(), rows_room.saturating_sub(1));
+    let mut titles: Vec<String> = vec![what.into(), "TOTAL".into()];
+    titles.extend(CLASSES.iter().map(|c| c.0.to_string()));
+    titles.push("BAR".into());
+    let right = [false, true, true, true, true, true, true, true, false];
+    let mut t = table_lines(&titles, &right, rows, width, Some(0), state.color);
+    let legend: Vec<String> = CLASSES
+        .iter()
+        .map(|(name, c, _)| format!("{c} {name}"))
+        .collect();
+    t.push(shorten(
+        &format!("bars: {}", legend.join("  ")),
+        width,
+        false,
+    ));
+    t
 }
 
 #[cfg(test)]
