@@ -25,7 +25,7 @@ pub use controller::Live;
 pub use keys::{pending_actions, Action};
 pub use table::shorten;
 pub use terminal::{color_wanted, Screen};
-pub use view::{render, stacked_bar, Status, View, ViewState};
+pub use view::{render, stacked_bar, SortKey, Status, View, ViewState};
 
 /// Most recent transactions kept for the stream view.
 pub use crate::pipeline::RECENT;

@@ -50,14 +50,66 @@ impl View {
         }
     }
 
-    /// The columns `s` cycles through, first is the default.
-    pub fn sort_keys(self) -> &'static [&'static str] {
+    /// The orders `s` cycles through, first is the default.
+    pub fn sort_keys(self) -> &'static [SortKey] {
+        use SortKey::*;
         match self {
-            View::Stream => &["time", "latency"],
+            View::Stream => &[Time, Latency],
             View::LatencyByServer | View::LatencyByName | View::LatencyByClient => {
-                &["p95", "avg", "max", "count", "errors"]
+                &[P95, Avg, Max, Count, Errors]
             }
-            View::RcodesByServer | View::RcodesByName => &["total", "errors"],
+            View::RcodesByServer | View::RcodesByName => &[Total, Errors],
+        }
+    }
+}
+
+/// What a view is sorted by, largest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Transactions, newest first.
+    Time,
+    /// Transactions, slowest first (timeouts before all).
+    Latency,
+    /// Aggregates by their 95th percentile latency.
+    P95,
+    /// Aggregates by their mean latency.
+    Avg,
+    /// Aggregates by their slowest answer.
+    Max,
+    /// Aggregates by their number of transactions (the latency views).
+    Count,
+    /// The same, as the response code views call it.
+    Total,
+    /// Aggregates by their transactions answered otherwise than NOERROR,
+    /// timeouts included.
+    Errors,
+}
+
+impl SortKey {
+    /// As the status line shows it.
+    pub fn title(self) -> &'static str {
+        match self {
+            SortKey::Time => "time",
+            SortKey::Latency => "latency",
+            SortKey::P95 => "p95",
+            SortKey::Avg => "avg",
+            SortKey::Max => "max",
+            SortKey::Count => "count",
+            SortKey::Total => "total",
+            SortKey::Errors => "errors",
+        }
+    }
+
+    /// What an aggregate's row ranks by. The stream's keys order
+    /// transactions, not aggregates, and no aggregate view offers them;
+    /// they rank by the default, the p95.
+    fn rank(self, s: &KeyStats) -> u64 {
+        match self {
+            SortKey::Avg => s.avg_us().unwrap_or(0),
+            SortKey::Max => s.max_us().unwrap_or(0),
+            SortKey::Count | SortKey::Total => s.count,
+            SortKey::Errors => s.errors(),
+            SortKey::P95 | SortKey::Time | SortKey::Latency => s.p95_us().unwrap_or(0),
         }
     }
 }
@@ -95,7 +147,7 @@ impl ViewState {
         }
     }
 
-    pub fn sort_key(&self) -> &'static str {
+    pub fn sort_key(&self) -> SortKey {
         let keys = self.view.sort_keys();
         keys[self.sort % keys.len()]
     }
@@ -143,17 +195,8 @@ pub(super) fn top<K: Display>(
     rows.into_iter().map(|(_, k, s)| (k, s)).collect()
 }
 
-fn latency_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
-    let key = |s: &KeyStats| -> u64 {
-        match sort {
-            "avg" => s.avg_us().unwrap_or(0),
-            "max" => s.max_us().unwrap_or(0),
-            "count" => s.count,
-            "errors" => s.errors(),
-            _ => s.p95_us().unwrap_or(0),
-        }
-    };
-    top(dim, key, limit)
+fn latency_rows<K: Display>(dim: &Dimension<K>, sort: SortKey, limit: usize) -> Vec<Vec<CellText>> {
+    top(dim, |s| sort.rank(s), limit)
         .into_iter()
         .map(|(k, s)| {
             vec![
@@ -222,15 +265,8 @@ pub fn stacked_bar(counts: &[u64; 6], max_total: u64, width: usize) -> String {
     bar
 }
 
-fn rcode_rows<K: Display>(dim: &Dimension<K>, sort: &str, limit: usize) -> Vec<Vec<CellText>> {
-    let key = |s: &KeyStats| {
-        if sort == "errors" {
-            s.errors()
-        } else {
-            s.count
-        }
-    };
-    let rows = top(dim, key, limit);
+fn rcode_rows<K: Display>(dim: &Dimension<K>, sort: SortKey, limit: usize) -> Vec<Vec<CellText>> {
+    let rows = top(dim, |s| sort.rank(s), limit);
     let max_total = rows.iter().map(|(_, s)| s.count).max().unwrap_or(0);
     rows.into_iter()
         .map(|(k, s)| {
@@ -295,7 +331,7 @@ fn status_line(state: &ViewState, agg: &Aggregates, status: &Status, width: usiz
         agg.errors,
         status.drops,
         state.view.title(),
-        state.sort_key(),
+        state.sort_key().title(),
         if state.paused { " | PAUSED" } else { "" },
     );
     if !status.filters.is_empty() {
@@ -326,7 +362,7 @@ fn stream_table(
     let right: Vec<bool> = state.columns.iter().map(Column::right_aligned).collect();
     let flex = state.columns.iter().position(|c| *c == Column::Name);
     let mut recent: Vec<&Transaction> = recent.iter().rev().collect();
-    if state.sort_key() == "latency" {
+    if state.sort_key() == SortKey::Latency {
         recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)));
     }
     let rows = recent
@@ -384,6 +420,33 @@ fn rcode_table<K: Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sort_keys_cycle_and_are_titled_apart() {
+        let mut view = View::Stream;
+        for _ in 0..View::ALL.len() {
+            let keys = view.sort_keys();
+            let mut state = ViewState::new(Vec::new(), false);
+            state.view = view;
+            assert_eq!(
+                state.sort_key(),
+                keys[0],
+                "{view:?}: the first is the default"
+            );
+            state.sort = keys.len();
+            assert_eq!(state.sort_key(), keys[0], "{view:?}: s wraps around");
+            let mut titles: Vec<&str> = keys.iter().map(|k| k.title()).collect();
+            titles.sort_unstable();
+            titles.dedup();
+            assert_eq!(titles.len(), keys.len(), "{view:?}: {titles:?}");
+            view = view.next();
+        }
+        assert_eq!(View::Stream.sort_keys(), [SortKey::Time, SortKey::Latency]);
+        assert_eq!(
+            View::RcodesByName.sort_keys(),
+            [SortKey::Total, SortKey::Errors]
+        );
+    }
 
     #[test]
     fn stacked_bar_lengths() {
