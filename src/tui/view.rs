@@ -12,7 +12,7 @@ use super::columns::{cell, latency_color, Column};
 use super::table::{shorten, table_lines, CellText};
 use crate::aggregate::{Aggregates, Dimension, KeyStats, TIMEOUT_SLOT};
 use crate::output::{self, Clock};
-use crate::record::Transaction;
+use crate::record::{dns, Transaction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -218,28 +218,70 @@ fn latency_rows<K: Display>(dim: &Dimension<K>, sort: SortKey, limit: usize) -> 
         .collect()
 }
 
-/// The rcode classes of the stacked bars, with the character that draws
-/// each (readable without colour) and its colour.
-const CLASSES: [(&str, char, Color); 6] = [
-    ("NOERROR", '=', Color::Green),
-    ("NXDOMAIN", 'N', Color::Yellow),
-    ("SERVFAIL", 'S', Color::Red),
-    ("REFUSED", 'R', Color::Red),
-    ("TIMEOUT", 'T', Color::Red),
-    ("OTHER", 'o', Color::Magenta),
+/// A response code class of the stacked bars: the slot of the aggregates'
+/// per-rcode counts it shows (`None`: every transaction no other class
+/// shows), the character that draws it (readable without colour) and its
+/// colour.
+struct Class {
+    name: &'static str,
+    slot: Option<usize>,
+    glyph: char,
+    color: Color,
+}
+
+/// The slot of a header response code (0-15) in [`KeyStats::rcodes`].
+const fn rcode_slot(rcode: u16) -> Option<usize> {
+    Some(rcode as usize)
+}
+
+/// The classes of the stacked bars, in the order drawn.
+const CLASSES: [Class; 6] = [
+    Class {
+        name: "NOERROR",
+        slot: rcode_slot(dns::NOERROR),
+        glyph: '=',
+        color: Color::Green,
+    },
+    Class {
+        name: "NXDOMAIN",
+        slot: rcode_slot(dns::NXDOMAIN),
+        glyph: 'N',
+        color: Color::Yellow,
+    },
+    Class {
+        name: "SERVFAIL",
+        slot: rcode_slot(dns::SERVFAIL),
+        glyph: 'S',
+        color: Color::Red,
+    },
+    Class {
+        name: "REFUSED",
+        slot: rcode_slot(dns::REFUSED),
+        glyph: 'R',
+        color: Color::Red,
+    },
+    Class {
+        name: "TIMEOUT",
+        slot: Some(TIMEOUT_SLOT),
+        glyph: 'T',
+        color: Color::Red,
+    },
+    Class {
+        name: "OTHER",
+        slot: None,
+        glyph: 'o',
+        color: Color::Magenta,
+    },
 ];
 
+/// A row's transactions by class, in the order of [`CLASSES`].
 fn class_counts(s: &KeyStats) -> [u64; 6] {
-    let other =
-        s.count - s.rcodes[0] - s.rcodes[3] - s.rcodes[2] - s.rcodes[5] - s.rcodes[TIMEOUT_SLOT];
-    [
-        s.rcodes[0],
-        s.rcodes[3],
-        s.rcodes[2],
-        s.rcodes[5],
-        s.rcodes[TIMEOUT_SLOT],
-        other,
-    ]
+    let named: u64 = CLASSES
+        .iter()
+        .filter_map(|c| c.slot)
+        .map(|i| s.rcodes[i])
+        .sum();
+    CLASSES.map(|c| c.slot.map_or(s.count - named, |i| s.rcodes[i]))
 }
 
 /// A bar `width * total / max_total` long, split by class in proportion.
@@ -258,7 +300,7 @@ pub fn stacked_bar(counts: &[u64; 6], max_total: u64, width: usize) -> String {
         acc += n;
         let upto = ((acc as f64 / total as f64) * len as f64).round() as usize;
         for _ in drawn..upto {
-            bar.push(CLASSES[i].1);
+            bar.push(CLASSES[i].glyph);
         }
         drawn = drawn.max(upto);
     }
@@ -273,7 +315,7 @@ fn rcode_rows<K: Display>(dim: &Dimension<K>, sort: SortKey, limit: usize) -> Ve
             let counts = class_counts(s);
             let mut row = vec![(k, None), (s.count.to_string(), None)];
             for (i, n) in counts.iter().enumerate() {
-                row.push((n.to_string(), (*n > 0 && i > 0).then_some(CLASSES[i].2)));
+                row.push((n.to_string(), (*n > 0 && i > 0).then_some(CLASSES[i].color)));
             }
             row.push((stacked_bar(&counts, max_total, 30), None));
             row
@@ -401,13 +443,13 @@ fn rcode_table<K: Display>(
 ) -> Vec<String> {
     let rows = rcode_rows(dim, state.sort_key(), rows_room.saturating_sub(1));
     let mut titles: Vec<String> = vec![what.into(), "TOTAL".into()];
-    titles.extend(CLASSES.iter().map(|c| c.0.to_string()));
+    titles.extend(CLASSES.iter().map(|c| c.name.to_string()));
     titles.push("BAR".into());
     let right = [false, true, true, true, true, true, true, true, false];
     let mut t = table_lines(&titles, &right, rows, width, Some(0), state.color);
     let legend: Vec<String> = CLASSES
         .iter()
-        .map(|(name, c, _)| format!("{c} {name}"))
+        .map(|c| format!("{} {}", c.glyph, c.name))
         .collect();
     t.push(shorten(
         &format!("bars: {}", legend.join("  ")),
@@ -446,6 +488,26 @@ mod tests {
             View::RcodesByName.sort_keys(),
             [SortKey::Total, SortKey::Errors]
         );
+    }
+
+    #[test]
+    fn classes_count_their_rcodes_and_other_the_rest() {
+        for c in &CLASSES {
+            match c.slot {
+                Some(TIMEOUT_SLOT) => assert_eq!(c.name, "TIMEOUT"),
+                Some(slot) => assert_eq!(dns::rcode_name(slot as u16), c.name),
+                None => assert_eq!(c.name, "OTHER"),
+            }
+        }
+        let mut s = KeyStats::default();
+        for (slot, n) in [(0, 4), (1, 1), (2, 1), (3, 2), (5, 1), (15, 1)] {
+            s.rcodes[slot] = n;
+        }
+        s.rcodes[TIMEOUT_SLOT] = 1;
+        s.count = s.rcodes.iter().sum();
+        // NOERROR, NXDOMAIN, SERVFAIL, REFUSED, TIMEOUT, then FORMERR and
+        // rcode 15 as OTHER.
+        assert_eq!(class_counts(&s), [4, 2, 1, 1, 1, 2]);
     }
 
     #[test]
