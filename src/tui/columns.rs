@@ -5,7 +5,7 @@ use comfy_table::Color;
 
 use super::table::CellText;
 use crate::output::{self, Clock, JsonRecord};
-use crate::record::Transaction;
+use crate::record::{dns, Kind, Transaction};
 
 /// A column of the stream view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +86,17 @@ fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
     }
 }
 
-fn rcode_color(rcode: &str) -> Color {
-    match rcode {
-        "NOERROR" => Color::Green,
-        "NXDOMAIN" => Color::Yellow,
-        "SERVFAIL" | "REFUSED" | "TIMEOUT" => Color::Red,
-        _ => Color::Magenta,
+/// The colour of a transaction's outcome, as `rcode_name` names it:
+/// success green, no such name yellow, failures and timeouts red, the
+/// rest (encrypted connections, other codes) magenta.
+fn rcode_color(t: &Transaction) -> Color {
+    match (t.kind, t.rcode()) {
+        (Kind::Encrypted, _) => Color::Magenta,
+        (_, None) => Color::Red,
+        (_, Some(dns::NOERROR)) => Color::Green,
+        (_, Some(dns::NXDOMAIN)) => Color::Yellow,
+        (_, Some(dns::SERVFAIL | dns::REFUSED)) => Color::Red,
+        (_, Some(_)) => Color::Magenta,
     }
 }
 
@@ -116,11 +121,11 @@ pub(super) fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
         Column::Server => (endpoint(t.server, t.server_port), None),
         Column::Proto => (t.proto.as_str().into(), None),
         Column::Id => (t.id.to_string(), None),
-        Column::Type => (crate::record::dns::qtype_name(t.qtype).into_owned(), None),
+        Column::Type => (dns::qtype_name(t.qtype).into_owned(), None),
         Column::Name => (output::name_cell(t), None),
         Column::Rcode => {
             let mut r = t.rcode_name().into_owned();
-            let color = rcode_color(&r);
+            let color = rcode_color(t);
             if t.truncated() {
                 r.push_str(",TC");
             }

@@ -244,6 +244,29 @@ fn columns_from_json_fields() {
 }
 
 #[test]
+fn rcode_colours_by_outcome() {
+    use comfy_table::Color;
+    let clock = Clock::fixed(EPOCH);
+    let name = b"\x01a\x00";
+    // A DoT or DoQ connection: whatever its flags, not a DNS outcome.
+    let mut encrypted = txn(name, Some(100), 0x8180, [10, 0, 0, 1]);
+    encrypted.kind = crate::record::Kind::Encrypted;
+    for (t, want) in [
+        (txn(name, Some(100), 0x8180, [10, 0, 0, 1]), Color::Green),
+        (txn(name, Some(100), 0x8183, [10, 0, 0, 1]), Color::Yellow),
+        (txn(name, Some(100), 0x8182, [10, 0, 0, 1]), Color::Red),
+        (txn(name, Some(100), 0x8185, [10, 0, 0, 1]), Color::Red),
+        (txn(name, None, 0, [10, 0, 0, 1]), Color::Red),
+        (txn(name, Some(100), 0x8181, [10, 0, 0, 1]), Color::Magenta),
+        (txn(name, Some(100), 0x818c, [10, 0, 0, 1]), Color::Magenta),
+        (encrypted, Color::Magenta),
+    ] {
+        let (text, color) = super::columns::cell(&t, &Column::Rcode, &clock);
+        assert_eq!(color, Some(want), "{text}");
+    }
+}
+
+#[test]
 fn colour_only_when_asked() {
     let plain = frame(&ViewState::new(Column::defaults(), false), 160, 10);
     assert!(plain.iter().all(|l| !l.contains('\x1b')));
