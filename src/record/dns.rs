@@ -4,6 +4,20 @@
 
 use std::borrow::Cow;
 
+/// Response codes (RFC 1035, RFC 2136) by name, for code that tells them
+/// apart; [`rcode_name`] names any of them.
+pub const NOERROR: u16 = 0;
+pub const FORMERR: u16 = 1;
+pub const SERVFAIL: u16 = 2;
+pub const NXDOMAIN: u16 = 3;
+pub const NOTIMP: u16 = 4;
+pub const REFUSED: u16 = 5;
+pub const YXDOMAIN: u16 = 6;
+pub const YXRRSET: u16 = 7;
+pub const NXRRSET: u16 = 8;
+pub const NOTAUTH: u16 = 9;
+pub const NOTZONE: u16 = 10;
+
 /// Response codes that fit the 4-bit header field, by value.
 const RCODES: [&str; 11] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
@@ -296,6 +310,22 @@ mod tests {
         assert_eq!(rcode_name(5), "REFUSED");
         assert_eq!(rcode_name(12), "RCODE12");
         assert_eq!(rcode_name(23), "RCODE23");
+        // The named constants agree with the table.
+        for (code, name) in [
+            (NOERROR, "NOERROR"),
+            (FORMERR, "FORMERR"),
+            (SERVFAIL, "SERVFAIL"),
+            (NXDOMAIN, "NXDOMAIN"),
+            (NOTIMP, "NOTIMP"),
+            (REFUSED, "REFUSED"),
+            (YXDOMAIN, "YXDOMAIN"),
+            (YXRRSET, "YXRRSET"),
+            (NXRRSET, "NXRRSET"),
+            (NOTAUTH, "NOTAUTH"),
+            (NOTZONE, "NOTZONE"),
+        ] {
+            assert_eq!(rcode_name(code), name);
+        }
         assert_eq!(qtype_name(1), "A");
         assert_eq!(qtype_name(28), "AAAA");
         assert_eq!(qtype_name(65), "HTTPS");

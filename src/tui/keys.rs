@@ -1,0 +1,100 @@
+//! The key reader: terminal events to what they ask for.
+
+use std::io;
+use std::time::Duration;
+
+use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+
+/// What a key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Pause,
+    NextView,
+    NextSort,
+    Reset,
+    Help,
+    Redraw,
+}
+
+/// Reads every pending terminal event without blocking.
+pub fn pending_actions(help_open: bool) -> io::Result<Vec<Action>> {
+    let mut actions = Vec::new();
+    while event::poll(Duration::ZERO)? {
+        actions.extend(action(&event::read()?, help_open));
+    }
+    Ok(actions)
+}
+
+/// What one terminal event asks for, if anything. While the help is open
+/// any key (pressed, not released) closes it.
+fn action(ev: &Event, help_open: bool) -> Option<Action> {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => {
+            if help_open {
+                return Some(Action::Help);
+            }
+            let ctrl_c =
+                k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+            Some(match k.code {
+                _ if ctrl_c => Action::Quit,
+                KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
+                KeyCode::Char(' ') => Action::Pause,
+                KeyCode::Char('t') | KeyCode::Tab => Action::NextView,
+                KeyCode::Char('s') => Action::NextSort,
+                KeyCode::Char('r') => Action::Reset,
+                KeyCode::Char('?') | KeyCode::Char('h') => Action::Help,
+                _ => return None,
+            })
+        }
+        Event::Resize(_, _) => Some(Action::Redraw),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyEvent;
+
+    fn key(code: KeyCode) -> Event {
+        Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn keys_to_actions() {
+        for (code, want) in [
+            (KeyCode::Char('q'), Action::Quit),
+            (KeyCode::Esc, Action::Quit),
+            (KeyCode::Char(' '), Action::Pause),
+            (KeyCode::Char('t'), Action::NextView),
+            (KeyCode::Tab, Action::NextView),
+            (KeyCode::Char('s'), Action::NextSort),
+            (KeyCode::Char('r'), Action::Reset),
+            (KeyCode::Char('?'), Action::Help),
+            (KeyCode::Char('h'), Action::Help),
+        ] {
+            assert_eq!(action(&key(code), false), Some(want), "{code:?}");
+        }
+        let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert_eq!(action(&ctrl_c, false), Some(Action::Quit));
+        assert_eq!(action(&key(KeyCode::Char('c')), false), None);
+        assert_eq!(action(&key(KeyCode::Char('x')), false), None);
+        assert_eq!(action(&Event::Resize(80, 24), false), Some(Action::Redraw));
+        assert_eq!(action(&Event::FocusGained, false), None);
+    }
+
+    #[test]
+    fn any_key_closes_the_help_but_a_release() {
+        assert_eq!(action(&key(KeyCode::Char('q')), true), Some(Action::Help));
+        assert_eq!(action(&key(KeyCode::Char('x')), true), Some(Action::Help));
+        let release = Event::Key(KeyEvent::new_with_kind(
+            KeyCode::Char('q'),
+            KeyModifiers::NONE,
+            KeyEventKind::Release,
+        ));
+        assert_eq!(action(&release, true), None);
+        assert_eq!(action(&release, false), None);
+        assert_eq!(action(&Event::Resize(80, 24), true), Some(Action::Redraw));
+    }
+}

@@ -1,0 +1,275 @@
+//! Frames rendered from a few transactions: every view, the columns, the
+//! widths, colour.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::view::top;
+use super::*;
+use crate::aggregate::Aggregates;
+use crate::output::Clock;
+use crate::record::tests::{bytes_of, raw};
+use crate::record::Transaction;
+
+const EPOCH: i128 = 1_795_802_400 * 1_000_000_000;
+
+fn txn(name: &[u8], latency_us: Option<u64>, rflags: u16, server: [u8; 4]) -> Transaction {
+    let mut ev = raw(name);
+    match latency_us {
+        Some(us) => ev.latency_ns = us * 1000,
+        None => ev.kind = 1,
+    }
+    ev.rflags = rflags;
+    ev.server_addr[..4].copy_from_slice(&server);
+    Transaction::decode(&bytes_of(&ev)).unwrap()
+}
+
+/// The cut keeps the largest, ties in text order, the same rows as
+/// sorting everything would give.
+#[test]
+fn top_rows_match_a_full_sort() {
+    let mut agg = Aggregates::new(100);
+    // Servers 10.0.0.1..=40, seen (i % 4) + 1 times: ties at the cut.
+    for i in 1..=40u8 {
+        for _ in 0..(i % 4) + 1 {
+            agg.observe(&txn(b"\x01a\x00", Some(100), 0x8180, [10, 0, 0, i]));
+        }
+    }
+    let mut all: Vec<(String, u64)> = agg
+        .by_server
+        .iter()
+        .map(|(k, s)| (k.to_string(), s.count))
+        .collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for limit in [0, 1, 5, 10, 11, 39, 40, 100] {
+        let got: Vec<(String, u64)> = top(&agg.by_server, |s| s.count, limit)
+            .into_iter()
+            .map(|(k, s)| (k, s.count))
+            .collect();
+        let want: Vec<(String, u64)> = all.iter().take(limit).cloned().collect();
+        assert_eq!(got, want, "limit {limit}");
+    }
+}
+
+fn data() -> crate::pipeline::Snapshot {
+    let mut s = crate::pipeline::Snapshot {
+        recent: VecDeque::new(),
+        agg: Aggregates::new(100),
+    };
+    for t in [
+        txn(
+            b"\x03www\x07example\x03com\x00",
+            Some(1200),
+            0x8180,
+            [10, 0, 0, 1],
+        ),
+        txn(
+            b"\x02nx\x07example\x03com\x00",
+            Some(900),
+            0x8183,
+            [10, 0, 0, 1],
+        ),
+        txn(
+            b"\x04slow\x07example\x03com\x00",
+            Some(250_000),
+            0x8180,
+            [10, 0, 0, 2],
+        ),
+        txn(b"\x04dead\x07example\x03com\x00", None, 0, [10, 0, 0, 2]),
+    ] {
+        s.agg.observe(&t);
+        s.recent.push_back(t);
+    }
+    s
+}
+
+fn frame(state: &ViewState, width: u16, height: u16) -> Vec<String> {
+    let status = Status {
+        elapsed: Duration::from_secs(83),
+        rate: 4.0,
+        drops: 0,
+        filters: "rcode NXDOMAIN".into(),
+        warning: None,
+    };
+    let d = data();
+    render(
+        state,
+        &d.recent,
+        &d.agg,
+        &status,
+        &Clock::fixed(EPOCH),
+        width,
+        height,
+    )
+}
+
+#[test]
+fn stream_view_newest_first_with_every_default_column() {
+    let state = ViewState::new(Column::defaults(), false);
+    let f = frame(&state, 160, 10);
+    assert!(f[0].contains("00:01:23"), "{}", f[0]);
+    assert!(f[0].contains("4 shown"), "{}", f[0]);
+    assert!(
+        f[0].contains("1 timeouts") && f[0].contains("2 errors"),
+        "{}",
+        f[0]
+    );
+    assert!(f[0].contains("filters: rcode NXDOMAIN"), "{}", f[0]);
+    for title in [
+        "TIME", "PROCESS", "CLIENT", "SERVER", "PROTO", "ID", "TYPE", "NAME", "RCODE", "LATENCY",
+    ] {
+        assert!(f[1].contains(title), "{}", f[1]);
+    }
+    assert!(
+        f[2].contains("dead.example.com") && f[2].contains("TIMEOUT"),
+        "newest first: {}",
+        f[2]
+    );
+    assert!(
+        f[5].contains("www.example.com") && f[5].contains("NOERROR") && f[5].contains("1.20ms")
+    );
+    assert!(f[4].contains("NXDOMAIN"));
+    assert_eq!(f.len(), 6);
+    // Columns line up: the name starts at the same place on every row.
+    let at = f[1].find("NAME").unwrap();
+    for row in &f[2..] {
+        assert_eq!(
+            row.find("example.com")
+                .map(|i| row[..i].rfind(' ').unwrap() + 1),
+            Some(at),
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn narrow_terminals_shorten_names_not_the_layout() {
+    let state = ViewState::new(Column::defaults(), false);
+    let f = frame(&state, 100, 10);
+    for line in &f {
+        assert!(
+            line.chars().count() <= 100,
+            "{} chars: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(f[2].contains('…') || f[2].contains("dead.example.com"));
+    let tiny = frame(&state, 30, 4);
+    assert_eq!(tiny.len(), 4);
+    assert!(tiny.iter().all(|l| l.chars().count() <= 30), "{tiny:#?}");
+}
+
+#[test]
+fn sort_by_latency_puts_timeouts_first() {
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.sort = 1;
+    let f = frame(&state, 160, 10);
+    assert!(f[0].contains("sort: latency"));
+    assert!(f[2].contains("TIMEOUT"), "{}", f[2]);
+    assert!(f[3].contains("slow.example.com"), "{}", f[3]);
+}
+
+#[test]
+fn latency_views() {
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.view = View::Stream.next();
+    assert_eq!(state.view, View::LatencyByServer);
+    let f = frame(&state, 120, 10);
+    assert!(f[0].contains("latency by server") && f[0].contains("sort: p95"));
+    assert!(f[1].contains("SERVER") && f[1].contains("P95") && f[1].contains("TIMEOUTS"));
+    // 10.0.0.2 has the slow one: first by p95.
+    assert!(f[2].starts_with("10.0.0.2"), "{}", f[2]);
+    assert!(f[3].starts_with("10.0.0.1"), "{}", f[3]);
+    state.view = View::LatencyByName;
+    state.sort = 3; // count
+    let f = frame(&state, 120, 10);
+    assert!(f[0].contains("sort: count"));
+    assert_eq!(f.len(), 6);
+    state.view = View::LatencyByClient;
+    let f = frame(&state, 120, 10);
+    assert!(f[2].starts_with("10.0.0.2 "), "the client: {}", f[2]);
+    assert!(f[2].contains(" 4 "), "{}", f[2]);
+}
+
+#[test]
+fn rcode_views_draw_stacked_bars() {
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.view = View::RcodesByServer;
+    let f = frame(&state, 120, 10);
+    assert!(f.iter().all(|l| l.chars().count() <= 120));
+    assert!(f[1].contains("NXDOMAIN") && f[1].contains("BAR"));
+    assert!(f.last().unwrap().contains("N NXDOMAIN"), "legend: {f:#?}");
+    let one = f.iter().find(|l| l.starts_with("10.0.0.1")).unwrap();
+    assert!(
+        one.contains(&"=".repeat(15)) && one.contains(&"N".repeat(15)),
+        "{one}"
+    );
+    let two = f.iter().find(|l| l.starts_with("10.0.0.2")).unwrap();
+    assert!(two.contains('T'), "{two}");
+    assert_eq!(state.view.next().next(), View::Stream);
+}
+
+#[test]
+fn help_and_pause() {
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.paused = true;
+    assert!(frame(&state, 160, 10)[0].contains("PAUSED"));
+    state.help = true;
+    let f = frame(&state, 160, 20);
+    assert!(f.iter().any(|l| l.contains("pause or resume")));
+    assert!(f.iter().any(|l| l.contains("next view")));
+}
+
+#[test]
+fn columns_from_json_fields() {
+    let cols: Vec<Column> = ["time", "qname", "server_ip", "flags", "netns"]
+        .iter()
+        .map(|c| Column::parse(c).unwrap())
+        .collect();
+    let state = ViewState::new(cols, false);
+    let f = frame(&state, 160, 10);
+    assert!(
+        f[1].contains("SERVER_IP") && f[1].contains("FLAGS"),
+        "{}",
+        f[1]
+    );
+    assert!(
+        f[5].contains("10.0.0.1") && f[5].contains("rd,ra"),
+        "{}",
+        f[5]
+    );
+    assert!(Column::parse("bogus")
+        .unwrap_err()
+        .contains("unknown column"));
+}
+
+#[test]
+fn rcode_colours_by_outcome() {
+    use comfy_table::Color;
+    let clock = Clock::fixed(EPOCH);
+    let name = b"\x01a\x00";
+    // A DoT or DoQ connection: whatever its flags, not a DNS outcome.
+    let mut encrypted = txn(name, Some(100), 0x8180, [10, 0, 0, 1]);
+    encrypted.kind = crate::record::Kind::Encrypted;
+    for (t, want) in [
+        (txn(name, Some(100), 0x8180, [10, 0, 0, 1]), Color::Green),
+        (txn(name, Some(100), 0x8183, [10, 0, 0, 1]), Color::Yellow),
+        (txn(name, Some(100), 0x8182, [10, 0, 0, 1]), Color::Red),
+        (txn(name, Some(100), 0x8185, [10, 0, 0, 1]), Color::Red),
+        (txn(name, None, 0, [10, 0, 0, 1]), Color::Red),
+        (txn(name, Some(100), 0x8181, [10, 0, 0, 1]), Color::Magenta),
+        (txn(name, Some(100), 0x818c, [10, 0, 0, 1]), Color::Magenta),
+        (encrypted, Color::Magenta),
+    ] {
+        let (text, color) = super::columns::cell(&t, &Column::Rcode, &clock);
+        assert_eq!(color, Some(want), "{text}");
+    }
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let plain = frame(&ViewState::new(Column::defaults(), false), 160, 10);
+    assert!(plain.iter().all(|l| !l.contains('\x1b')));
+    let colored = frame(&ViewState::new(Column::defaults(), true), 160, 10);
+    assert!(colored.iter().any(|l| l.contains('\x1b')));
+}
