@@ -208,7 +208,7 @@ fn rcode_slot(t: &Transaction) -> usize {
 
 /// A server as the views and the summary show it: its address, and its
 /// port unless 53.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Server {
     pub ip: IpAddr,
     pub port: u16,
