@@ -8,36 +8,18 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::net::IpAddr;
 
-/// FNV-1a: the aggregate maps hash a few short keys per transaction, where
-/// the default SipHash (built against hostile keys for far larger tables)
-/// costs more; the number of keys is bounded anyway.
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0;
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 use crate::record::{Kind, Transaction};
+
+/// The aggregate maps' hasher. Their keys are names and addresses that
+/// anyone on the host can choose, so the hash is keyed (seeded at random
+/// per process and per map): an unkeyed one lets crafted keys collide and
+/// turn each lookup into a scan, until the reader falls behind the ring
+/// buffer. foldhash is keyed, and on these short keys cheaper than the
+/// FNV it replaced.
+type KeyedHash = foldhash::fast::RandomState;
 
 /// Slots per response code breakdown: rcodes 0-15, then TIMEOUT.
 pub const RCODE_SLOTS: usize = 17;
@@ -208,7 +190,7 @@ fn rcode_slot(t: &Transaction) -> usize {
 
 /// A server as the views and the summary show it: its address, and its
 /// port unless 53.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Server {
     pub ip: IpAddr,
     pub port: u16,
@@ -228,7 +210,7 @@ impl fmt::Display for Server {
 /// kept as they come (addresses, names), and written out only when shown.
 #[derive(Debug, Clone)]
 pub struct Dimension<K> {
-    map: HashMap<K, KeyStats, BuildHasherDefault<Fnv>>,
+    map: HashMap<K, KeyStats, KeyedHash>,
     max_keys: usize,
     tick: u64,
     pub evicted: u64,

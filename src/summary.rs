@@ -58,7 +58,10 @@ pub fn histogram(agg: &Aggregates, out: &mut String) {
     }
 }
 
-fn slowest<K: Display>(title: &str, dim: &Dimension<K>, out: &mut String) {
+/// The five keys with the highest p95, then the most transactions, then
+/// in the keys' order: a total order, so the report does not depend on
+/// the order of the aggregates' (randomly seeded) hash maps.
+fn slowest<K: Display + Ord>(title: &str, dim: &Dimension<K>, out: &mut String) {
     let mut rows: Vec<(&K, &KeyStats)> = dim.iter().filter(|(_, s)| s.answered > 0).collect();
     if rows.is_empty() {
         return;
@@ -67,6 +70,7 @@ fn slowest<K: Display>(title: &str, dim: &Dimension<K>, out: &mut String) {
         b.1.p95_us()
             .cmp(&a.1.p95_us())
             .then(b.1.count.cmp(&a.1.count))
+            .then_with(|| a.0.cmp(b.0))
     });
     let _ = writeln!(out, "{title} (by p95):");
     for (key, s) in rows.iter().take(5) {
@@ -263,6 +267,53 @@ mod tests {
         let short = render(&sample(), &facts, false);
         assert!(!short.contains("usecs"));
         assert!(short.lines().count() == 3, "{short}");
+    }
+
+    /// Ties in p95 and count: in the keys' order, whatever the order of
+    /// the maps (randomly seeded: each map here iterates differently).
+    #[test]
+    fn slowest_ties_are_in_key_order() {
+        let facts = RunFacts {
+            counters: &counters(&[]),
+            in_flight: 0,
+            shown: 40,
+            decode_errors: 0,
+            elapsed: Duration::from_secs(1),
+            verbose: 0,
+        };
+        let mut first = None;
+        for _ in 0..8 {
+            let mut a = Aggregates::new(64);
+            for i in 0..20u8 {
+                let mut ev = raw(b"\x04same\x00");
+                ev.name[1] = b'a' + i;
+                ev.server_addr[3] = 100 + i;
+                ev.latency_ns = 2_000_000;
+                ev.rflags = 0x8180;
+                a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+            }
+            let s = render(&a, &facts, true);
+            let names: Vec<&str> = s
+                .split("Slowest names")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().next().unwrap())
+                .collect();
+            assert_eq!(names, ["aame", "bame", "came", "dame", "eame"], "{s}");
+            let servers = s.split("Slowest servers").nth(1).unwrap();
+            assert!(
+                servers
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+                    .trim_start()
+                    .starts_with("10.0.0.100 "),
+                "{s}"
+            );
+            assert_eq!(*first.get_or_insert_with(|| s.clone()), s);
+        }
     }
 
     #[test]

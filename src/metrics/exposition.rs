@@ -1,0 +1,217 @@
+//! The text exposition format, version 0.0.4: the rendering of the
+//! registry's counts, with the format's escapes for HELP text and label
+//! values.
+
+use std::fmt::Write as _;
+
+use super::registry::{Histogram, Registry, BUCKETS, OTHER, QTYPES, RCODES};
+use crate::kernel::Stat;
+
+/// The content type of the text format, version 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// Appends the whole rendering of `r` to `out`.
+pub(super) fn render(r: &Registry, out: &mut String) {
+    family(
+        out,
+        "dnstrace_build_info",
+        "gauge",
+        "A constant 1, labelled with the version of dnstrace.",
+    );
+    sample(
+        out,
+        "dnstrace_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+
+    family(
+        out,
+        "dnstrace_transactions_total",
+        "counter",
+        "DNS transactions that passed dnstrace's filters, by response code \
+         (TIMEOUT when unanswered) and query type (other for uncommon types).",
+    );
+    for (rcode, row) in RCODES.iter().zip(&r.transactions) {
+        for (i, n) in row.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let qtype = QTYPES.get(i).map_or(OTHER, |(_, name)| name);
+            sample(
+                out,
+                "dnstrace_transactions_total",
+                &[("rcode", rcode), ("qtype", qtype)],
+                *n,
+            );
+        }
+    }
+
+    family(
+        out,
+        "dnstrace_latency_seconds",
+        "histogram",
+        "Time from query to response of answered transactions that passed the filters, \
+         by server address (the busiest servers; other for the rest).",
+    );
+    let mut addr = String::with_capacity(40);
+    for l in &r.servers.labelled {
+        addr.clear();
+        let _ = write!(addr, "{}", l.addr);
+        histogram(out, "dnstrace_latency_seconds", &addr, &l.latency);
+    }
+    if r.servers.other.count > 0 {
+        histogram(out, "dnstrace_latency_seconds", OTHER, &r.servers.other);
+    }
+
+    for (name, help, value) in [
+        (
+            "dnstrace_timeouts_total",
+            "Queries unanswered within --timeout, as the kernel expired them \
+             (every traced query, before the filters).",
+            r.kernel.get(Stat::Timeouts),
+        ),
+        (
+            "dnstrace_ringbuf_drops_total",
+            "Finished transactions lost because the ring buffer was full \
+             (the reader was too slow).",
+            r.kernel.get(Stat::RingbufDrops),
+        ),
+        (
+            "dnstrace_pending_evictions_total",
+            "Queries evicted from the full pending-query map before an answer or a timeout \
+             (derived from the kernel's counters; raise --max-pending).",
+            r.evicted,
+        ),
+        (
+            "dnstrace_pending_insert_failures_total",
+            "Queries not tracked because the pending-query map update failed.",
+            r.kernel.get(Stat::InsertFailed),
+        ),
+    ] {
+        family(out, name, "counter", help);
+        sample(out, name, &[], value);
+    }
+
+    family(
+        out,
+        "dnstrace_malformed_packets_total",
+        "counter",
+        "Packets on a DNS port skipped as malformed, by reason.",
+    );
+    for (stat, n) in r.kernel.iter() {
+        if let Some(reason) = stat.malformed_reason() {
+            sample(
+                out,
+                "dnstrace_malformed_packets_total",
+                &[("reason", reason)],
+                n,
+            );
+        }
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    // HELP text escapes backslash and newline.
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+}
+
+/// A label value as the format requires: backslash, double quote and
+/// newline escaped.
+pub fn push_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn labels(out: &mut String, labels: &[(&str, &str)]) {
+    if labels.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        push_label_value(out, v);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+fn sample(out: &mut String, name: &str, l: &[(&str, &str)], value: u64) {
+    out.push_str(name);
+    labels(out, l);
+    let _ = writeln!(out, " {value}");
+}
+
+fn histogram(out: &mut String, name: &str, server: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for ((_, le), n) in BUCKETS.iter().zip(&h.buckets) {
+        cumulative += n;
+        out.push_str(name);
+        out.push_str("_bucket");
+        labels(out, &[("server", server), ("le", le)]);
+        let _ = writeln!(out, " {cumulative}");
+    }
+    out.push_str(name);
+    out.push_str("_bucket");
+    labels(out, &[("server", server), ("le", "+Inf")]);
+    let _ = writeln!(out, " {}", h.count);
+    out.push_str(name);
+    out.push_str("_sum");
+    labels(out, &[("server", server)]);
+    // Exact in integer nanoseconds; shown in seconds as the name says.
+    let _ = writeln!(out, " {}", h.sum_ns as f64 / 1e9);
+    out.push_str(name);
+    out.push_str("_count");
+    labels(out, &[("server", server)]);
+    let _ = writeln!(out, " {}", h.count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::tests::parse_labels;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        push_label_value(&mut out, "a\\b\"c\nd é");
+        assert_eq!(out, "a\\\\b\\\"c\\nd é");
+        let line = format!("x{{v=\"{out}\"}} 1\n");
+        let (labels, rest) = parse_labels(&line[1..]).unwrap();
+        assert_eq!(labels, vec![("v".to_string(), "a\\b\"c\nd é".to_string())]);
+        assert_eq!(rest, " 1\n");
+
+        let mut text = String::new();
+        family(
+            &mut text,
+            "x_total",
+            "counter",
+            "back\\slash\nnewline \"quoted\"",
+        );
+        assert_eq!(
+            text,
+            "# HELP x_total back\\\\slash\\nnewline \"quoted\"\n# TYPE x_total counter\n"
+        );
+    }
+}
