@@ -11,7 +11,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::net::IpAddr;
 
-use crate::record::{Kind, Transaction};
+use crate::record::{dns, Kind, Transaction};
 
 /// The aggregate maps' hasher. Their keys are names and addresses that
 /// anyone on the host can choose, so the hash is keyed (seeded at random
@@ -177,7 +177,7 @@ impl KeyStats {
 
     /// Anything but NOERROR, timeouts included.
     pub fn errors(&self) -> u64 {
-        self.count - self.rcodes[0]
+        self.count - self.rcodes[usize::from(dns::NOERROR)]
     }
 }
 

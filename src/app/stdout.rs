@@ -38,7 +38,9 @@ impl Stdout {
     /// After a stop: waits until fd 1 takes a small write, or the grace
     /// period has passed (false).
     fn room_before_deadline(&mut self) -> bool {
-        let deadline = *self.give_up_at.get_or_insert_with(|| Instant::now() + GRACE);
+        let deadline = *self
+            .give_up_at
+            .get_or_insert_with(|| Instant::now() + GRACE);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let mut pfd = libc::pollfd {

@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::registry::{Histogram, Registry, BUCKETS, OTHER, QTYPES, RCODES};
+use super::registry::{Histogram, Registry, BUCKETS, OTHER, QTYPES};
 use crate::kernel::Stat;
+use crate::record::dns;
 
 /// The content type of the text format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -32,9 +33,13 @@ pub(super) fn render(r: &Registry, out: &mut String) {
         "DNS transactions that passed dnstrace's filters, by response code \
          (TIMEOUT when unanswered) and query type (other for uncommon types).",
     );
-    for (rcode, row) in RCODES.iter().zip(&r.transactions) {
+    let rcodes = dns::HEADER_RCODES.iter().chain(&["TIMEOUT"]);
+    for (rcode, row) in rcodes.zip(&r.transactions) {
         for (i, n) in row.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let qtype = QTYPES.get(i).map_or(OTHER, |(_, name)| name);
+            let qtype = QTYPES
+                .get(i)
+                .and_then(|v| dns::known_qtype(*v))
+                .unwrap_or(OTHER);
             sample(
                 out,
                 "dnstrace_transactions_total",

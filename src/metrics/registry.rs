@@ -28,34 +28,31 @@ pub const BUCKETS: [(u64, &str); 13] = [
     (5_000_000_000, "5"),
 ];
 
-/// Query types with their own label value; the rest are "other". The
-/// names are those of the JSON output (a test keeps them in step).
-pub(super) const QTYPES: [(u16, &str); 16] = [
-    (1, "A"),
-    (28, "AAAA"),
-    (5, "CNAME"),
-    (15, "MX"),
-    (2, "NS"),
-    (12, "PTR"),
-    (6, "SOA"),
-    (33, "SRV"),
-    (16, "TXT"),
-    (64, "SVCB"),
-    (65, "HTTPS"),
-    (257, "CAA"),
-    (35, "NAPTR"),
-    (43, "DS"),
-    (48, "DNSKEY"),
-    (255, "ANY"),
+/// Query types with their own label value (named as in the JSON output,
+/// by record::dns); the rest are "other".
+pub(super) const QTYPES: [u16; 16] = [
+    1,   // A
+    28,  // AAAA
+    5,   // CNAME
+    15,  // MX
+    2,   // NS
+    12,  // PTR
+    6,   // SOA
+    33,  // SRV
+    16,  // TXT
+    64,  // SVCB
+    65,  // HTTPS
+    257, // CAA
+    35,  // NAPTR
+    43,  // DS
+    48,  // DNSKEY
+    255, // ANY
 ];
 const QTYPE_OTHER: usize = QTYPES.len();
 
-/// Header rcodes by value (the names of the JSON output), then TIMEOUT.
-pub(super) const RCODES: [&str; 17] = [
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-    "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
-    "TIMEOUT",
-];
+/// Rows of the transaction counts: the 16 header rcodes by value, then
+/// unanswered queries.
+pub(super) const RCODE_ROWS: usize = 17;
 pub(super) const RCODE_TIMEOUT: usize = 16;
 
 /// The label value for everything beyond the bounded set.
@@ -254,7 +251,7 @@ impl Servers {
 #[derive(Debug)]
 pub(super) struct Registry {
     /// By rcode (16 header codes, then TIMEOUT) and query type.
-    pub(super) transactions: [[u64; QTYPES.len() + 1]; RCODES.len()],
+    pub(super) transactions: [[u64; QTYPES.len() + 1]; RCODE_ROWS],
     pub(super) servers: Servers,
     /// The kernel's counters, as they last stood (each only grows).
     pub(super) kernel: Counters,
@@ -266,7 +263,7 @@ impl Registry {
     /// `max_servers` servers get their own label (bounded by the caller).
     pub(super) fn new(max_servers: usize) -> Registry {
         Registry {
-            transactions: [[0; QTYPES.len() + 1]; RCODES.len()],
+            transactions: [[0; QTYPES.len() + 1]; RCODE_ROWS],
             servers: Servers::new(max_servers),
             kernel: Counters::default(),
             evicted: 0,
@@ -280,7 +277,7 @@ impl Registry {
         let rcode = t.rcode().map_or(RCODE_TIMEOUT, |r| usize::from(r & 0xf));
         let qtype = QTYPES
             .iter()
-            .position(|(v, _)| *v == t.qtype)
+            .position(|v| *v == t.qtype)
             .unwrap_or(QTYPE_OTHER);
         self.transactions[rcode][qtype] += 1;
         let latency = self.servers.latency_for(t.server);

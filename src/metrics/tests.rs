@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::registry::{BUCKETS, QTYPES, RCODES, RCODE_TIMEOUT};
+use super::registry::{BUCKETS, QTYPES};
 use super::*;
 use crate::kernel::{Counters, Stat};
 use crate::record::tests::{bytes_of, raw};
@@ -242,15 +242,12 @@ fn renders_valid_exposition_format() {
 }
 
 #[test]
-fn label_names_match_the_json_output() {
-    for (v, name) in QTYPES {
-        assert_eq!(crate::record::dns::qtype_name(v), name);
-    }
-    for (v, name) in RCODES[..RCODE_TIMEOUT].iter().enumerate() {
-        assert_eq!(crate::record::dns::rcode_name(v as u16), *name);
+fn every_labelled_qtype_has_a_name() {
+    for v in QTYPES {
+        assert!(crate::record::dns::known_qtype(v).is_some(), "type {v}");
     }
     let mut t = txn("10.0.0.1", 1, None, 0);
-    assert_eq!(RCODES[RCODE_TIMEOUT], t.rcode_name());
+    assert_eq!("TIMEOUT", t.rcode_name());
     t.rflags = Some(0x8180 | 11);
     assert_eq!(t.rcode_name(), "RCODE11");
 }

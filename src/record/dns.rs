@@ -18,15 +18,16 @@ pub const NXRRSET: u16 = 8;
 pub const NOTAUTH: u16 = 9;
 pub const NOTZONE: u16 = 10;
 
-/// Response codes that fit the 4-bit header field, by value.
-const RCODES: [&str; 11] = [
+/// The names of the 16 response codes that fit the header's 4-bit field,
+/// by value, as dig prints them (`RCODE<n>` for unnamed ones).
+pub const HEADER_RCODES: [&str; 16] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-    "NXRRSET", "NOTAUTH", "NOTZONE",
+    "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
 ];
 
 /// Name of a response code as dig prints it; `RCODE<n>` for unnamed ones.
 pub fn rcode_name(rcode: u16) -> Cow<'static, str> {
-    match RCODES.get(usize::from(rcode)) {
+    match HEADER_RCODES.get(usize::from(rcode)) {
         Some(name) => Cow::Borrowed(name),
         None => Cow::Owned(format!("RCODE{rcode}")),
     }
@@ -35,7 +36,7 @@ pub fn rcode_name(rcode: u16) -> Cow<'static, str> {
 /// Parses `NXDOMAIN`, `nxdomain`, `3` or `RCODE3` into a header rcode (0-15).
 pub fn parse_rcode(s: &str) -> Option<u16> {
     let upper = s.trim().to_ascii_uppercase();
-    if let Some(i) = RCODES.iter().position(|n| *n == upper) {
+    if let Some(i) = HEADER_RCODES.iter().position(|n| *n == upper) {
         return Some(i as u16);
     }
     let digits = upper.strip_prefix("RCODE").unwrap_or(&upper);
@@ -98,10 +99,18 @@ const QTYPES: &[(u16, &str)] = &[
 
 /// Name of a record type; `TYPE<n>` (RFC 3597) for unnamed ones.
 pub fn qtype_name(qtype: u16) -> Cow<'static, str> {
-    match QTYPES.iter().find(|(v, _)| *v == qtype) {
-        Some((_, name)) => Cow::Borrowed(name),
+    match known_qtype(qtype) {
+        Some(name) => Cow::Borrowed(name),
         None => Cow::Owned(format!("TYPE{qtype}")),
     }
+}
+
+/// The mnemonic of a query type that has one.
+pub fn known_qtype(qtype: u16) -> Option<&'static str> {
+    QTYPES
+        .iter()
+        .find(|(v, _)| *v == qtype)
+        .map(|(_, name)| *name)
 }
 
 /// Parses `AAAA`, `aaaa`, `TYPE28` or `28`.
@@ -353,7 +362,7 @@ mod tests {
             assert_eq!(parse_qtype(n), Some(*v));
             assert_eq!(qtype_name(*v), *n);
         }
-        for (i, n) in RCODES.iter().enumerate() {
+        for (i, n) in HEADER_RCODES.iter().enumerate() {
             assert_eq!(parse_rcode(n), Some(i as u16));
         }
     }
