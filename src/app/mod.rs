@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
 
 use crate::cli::Args;
+use crate::filter::Filter;
 use crate::kernel::loader::{kernel_has_btf, ObjectStorage, ReaderChoice, Tracer};
 use crate::kernel::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES};
 use crate::kernel::Stat;
@@ -84,14 +85,7 @@ impl<'a> App<'a> {
         }
         let format = output_format(args);
         let filter = args.filter();
-
-        preflight::run_all(args.btf.as_deref())?;
-        if !preflight::raise_memlock() && args.verbose > 0 {
-            eprintln!(
-                "dnstrace: could not raise RLIMIT_MEMLOCK; fine on Linux 5.11+, where BPF memory is charged to the cgroup"
-            );
-        }
-        set_libbpf_log(args.verbose);
+        preflight(args)?;
 
         // Listening before the programs load: a taken port stops dnstrace
         // before it traces anything.
@@ -104,15 +98,7 @@ impl<'a> App<'a> {
         }
         let stop = StopFlag::install()?;
 
-        let cfg = args.loader_config(&filter);
-        // Classic tracepoints, chosen or forced by a kernel without BTF,
-        // are looked up in tracefs.
-        if cfg.reader == ReaderChoice::Tracepoint
-            || (cfg.reader == ReaderChoice::Auto && !kernel_has_btf())
-        {
-            preflight::ensure_tracefs()?;
-        }
-        let tracer = Tracer::start(storage, &cfg).map_err(classify_load_error)?;
+        let tracer = load(args, storage, &filter)?;
         let attached = Instant::now();
         eprintln!(
             "{}",
@@ -356,6 +342,31 @@ impl<'a> App<'a> {
         }
         Ok(())
     }
+}
+
+/// The privileges and the kernel, checked before anything else happens.
+fn preflight(args: &Args) -> Result<()> {
+    preflight::run_all(args.btf.as_deref())?;
+    if !preflight::raise_memlock() && args.verbose > 0 {
+        eprintln!(
+            "dnstrace: could not raise RLIMIT_MEMLOCK; fine on Linux 5.11+, where BPF memory is charged to the cgroup"
+        );
+    }
+    set_libbpf_log(args.verbose);
+    Ok(())
+}
+
+/// Loads and attaches the programs.
+fn load<'a>(args: &Args, storage: &'a mut ObjectStorage, filter: &Filter) -> Result<Tracer<'a>> {
+    let cfg = args.loader_config(filter);
+    // Classic tracepoints, chosen or forced by a kernel without BTF, are
+    // looked up in tracefs.
+    if cfg.reader == ReaderChoice::Tracepoint
+        || (cfg.reader == ReaderChoice::Auto && !kernel_has_btf())
+    {
+        preflight::ensure_tracefs()?;
+    }
+    Tracer::start(storage, &cfg).map_err(classify_load_error)
 }
 
 /// The output format: a table needs a terminal that can draw one; lines
