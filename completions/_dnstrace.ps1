@@ -42,7 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'dnstrace' -ScriptBlock {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Stop after this many transactions have been shown')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many transactions have been shown')
             [CompletionResult]::new('--max-pending', '--max-pending', [CompletionResultType]::ParameterName, 'Queries tracked at once; the oldest are evicted (and counted) beyond it')
-            [CompletionResult]::new('--btf', '--btf', [CompletionResultType]::ParameterName, 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux (the kernel must still expose its own BTF, which the typed tracepoints need)')
+            [CompletionResult]::new('--btf', '--btf', [CompletionResultType]::ParameterName, 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux; on a kernel without BTF of its own, classic tracepoints are used (plain DNS over UDP)')
             [CompletionResult]::new('--reader', '--reader', [CompletionResultType]::ParameterName, 'How the kernel program reads packet bytes')
             [CompletionResult]::new('--columns', '--columns', [CompletionResultType]::ParameterName, 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field')
             [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)')

@@ -39,7 +39,7 @@ set edit:completion:arg-completer[dnstrace] = {|@words|
             cand -c 'Stop after this many transactions have been shown'
             cand --count 'Stop after this many transactions have been shown'
             cand --max-pending 'Queries tracked at once; the oldest are evicted (and counted) beyond it'
-            cand --btf 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux (the kernel must still expose its own BTF, which the typed tracepoints need)'
+            cand --btf 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux; on a kernel without BTF of its own, classic tracepoints are used (plain DNS over UDP)'
             cand --reader 'How the kernel program reads packet bytes'
             cand --columns 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field'
             cand --metrics 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)'

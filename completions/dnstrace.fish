@@ -16,8 +16,8 @@ complete -c dnstrace -l timeout -d 'Report a query unanswered after this long as
 complete -c dnstrace -s d -l duration -d 'Stop after this long' -r
 complete -c dnstrace -s c -l count -d 'Stop after this many transactions have been shown' -r
 complete -c dnstrace -l max-pending -d 'Queries tracked at once; the oldest are evicted (and counted) beyond it' -r
-complete -c dnstrace -l btf -d 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux (the kernel must still expose its own BTF, which the typed tracepoints need)' -r -F
-complete -c dnstrace -l reader -d 'How the kernel program reads packet bytes' -r -f -a "auto\t'dynptr when the kernel allows it, else linear'
+complete -c dnstrace -l btf -d 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux; on a kernel without BTF of its own, classic tracepoints are used (plain DNS over UDP)' -r -F
+complete -c dnstrace -l reader -d 'How the kernel program reads packet bytes' -r -f -a "auto\t'dynptr when the kernel allows it, else linear; on a kernel without its own BTF (with --btf), classic tracepoints'
 dynptr\t'bpf_dynptr_from_skb: reads page fragments too (kernel 6.14 or so)'
 linear\t'bpf_probe_read_kernel of the linear part: older kernels, UDP only'
 tracepoint\t'Classic tracepoints and the linear reader: kernels without their own BTF (with --btf)'"
