@@ -14,7 +14,7 @@ use crossterm::style::Stylize;
 use crossterm::{cursor, execute, queue, style, terminal};
 
 use crate::aggregate::{Aggregates, Dimension, KeyStats, TIMEOUT_SLOT};
-use crate::output::{self, Clock, JsonRecord};
+use crate::output::{self, Clock};
 use crate::record::Transaction;
 
 /// Most recent transactions kept for the stream view.
@@ -197,20 +197,7 @@ fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
             t.latency_ns.map_or("-".into(), output::human_latency),
             latency_color(t.latency_ns),
         ),
-        Column::Field(f) => {
-            let v = serde_json::to_value(JsonRecord::new(t, clock)).unwrap_or_default();
-            let text = match &v[*f] {
-                serde_json::Value::Null => "-".to_string(),
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => other.to_string(),
-            };
-            (text, None)
-        }
+        Column::Field(f) => (output::fields::cell(f, t, clock), None),
     }
 }
 
