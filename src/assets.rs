@@ -190,6 +190,17 @@ pub fn man_page() -> Vec<u8> {
     page
 }
 
+/// The README's table of JSON fields (under "## Output"), one row per
+/// field: name, type, meaning. tests/assets.rs checks the README against
+/// it.
+pub fn readme_json_table() -> String {
+    let mut table = String::from("| field | type | meaning |\n|---|---|---|\n");
+    for f in FIELDS {
+        table.push_str(&format!("| `{}` | {} | {} |\n", f.name, f.ty, f.doc));
+    }
+    table
+}
+
 /// The command as completions should offer it. clap_complete offers hidden
 /// flags too (`--generate-assets`), and clap cannot remove an argument, so
 /// the visible ones are copied into a fresh command.

@@ -250,6 +250,35 @@ fn man_page_documents_every_json_field() {
     );
 }
 
+/// The README's table of JSON fields is the one the field table renders,
+/// row for row: name, type, meaning.
+#[test]
+fn readme_documents_every_json_field() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let output = readme
+        .split("\n## Output\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a section ## Output");
+    let table: Vec<&str> = output
+        .split("JSON: one object per line")
+        .nth(1)
+        .expect("JSON: one object per line, then the table")
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let want = assets::readme_json_table();
+    let want: Vec<&str> = want.lines().collect();
+    assert!(want.len() > 20, "{want:?}");
+    assert_eq!(
+        table, want,
+        "README.md's JSON field table (under ## Output) is not the one \
+         output::fields::FIELDS renders; paste in assets::readme_json_table()"
+    );
+}
+
 #[test]
 fn man_page_has_the_sections_users_look_for() {
     let man = String::from_utf8(assets::man_page()).unwrap();
