@@ -13,6 +13,7 @@ use clap_mangen::roff::{bold, italic, roman, Inline, Roff};
 use clap_mangen::Man;
 
 use crate::cli::Args;
+use crate::output::fields::FIELDS;
 
 const BIN: &str = "dnstrace";
 
@@ -25,147 +26,6 @@ pub const SHELLS: [Shell; 5] = [
     Shell::Fish,
     Shell::Elvish,
     Shell::PowerShell,
-];
-
-/// The JSON fields in the order they are printed: name, type, meaning.
-/// tests/assets.rs checks this list against what `output::JsonRecord`
-/// actually serializes, so the man page cannot miss or invent a field.
-pub const JSON_FIELDS: &[(&str, &str, &str)] = &[
-    (
-        "ts",
-        "string",
-        "When the query was first seen: RFC 3339, UTC, with microseconds.",
-    ),
-    (
-        "id",
-        "number or null",
-        "The DNS transaction id; null for an encrypted connection.",
-    ),
-    (
-        "qname",
-        "string or null",
-        "The question name (null for an encrypted connection), without the trailing dot (\".\" for the root). Bytes outside \
-         printable ASCII, and \".\" or \"\\\" inside a label, are escaped as dig does \
-         (\"\\027\", \"\\.\").",
-    ),
-    (
-        "qtype",
-        "string or null",
-        "A, AAAA, MX, ..., or TYPE<n>; null for an encrypted connection.",
-    ),
-    (
-        "rcode",
-        "string",
-        "NOERROR, NXDOMAIN, SERVFAIL, ..., RCODE<n>, TIMEOUT for a query unanswered \
-         after --timeout, or ENCRYPTED for a DoT or DoQ connection.",
-    ),
-    (
-        "latency_ms",
-        "number or null",
-        "Milliseconds from the query to the response, measured at the observation point \
-         nearest the client; null for TIMEOUT.",
-    ),
-    ("client_ip", "string", "The address that asked."),
-    ("client_port", "number", "The port that asked."),
-    ("server_ip", "string", "The address that was asked."),
-    ("server_port", "number", "The port that was asked."),
-    ("proto", "string", "The transport: udp or tcp."),
-    (
-        "interface",
-        "string",
-        "The interface where the query was first seen.",
-    ),
-    (
-        "pid",
-        "number or null",
-        "The process that sent the query; null when the query did not leave in that \
-         process's own context (a wrong process is worse than none).",
-    ),
-    (
-        "comm",
-        "string or null",
-        "That process's name, as in /proc/PID/comm; null when pid is.",
-    ),
-    (
-        "kind",
-        "string",
-        "transaction (a query and its response or TIMEOUT), announcement (an mDNS answer \
-         to no query, with --announcements) or encrypted (a DoT or DoQ connection).",
-    ),
-    ("service", "string", "dns, mdns, dot or doq."),
-    (
-        "qclass",
-        "string or null",
-        "IN, CH, ...; null for an encrypted connection.",
-    ),
-    (
-        "opcode",
-        "string or null",
-        "QUERY, NOTIFY, UPDATE, ...; null for an encrypted connection.",
-    ),
-    (
-        "flags",
-        "array of strings",
-        "Header flags in dig's order: aa, tc, rd, ra, ad, cd (rd and cd from the query, \
-         the others from the response).",
-    ),
-    ("truncated", "bool", "Whether the response had TC set."),
-    (
-        "answers",
-        "number or null",
-        "Records in the response's answer section; null for TIMEOUT.",
-    ),
-    (
-        "authority",
-        "number or null",
-        "Records in the response's authority section; null for TIMEOUT.",
-    ),
-    (
-        "additional",
-        "number or null",
-        "Records in the response's additional section; null for TIMEOUT.",
-    ),
-    (
-        "query_size",
-        "number or null",
-        "Size of the query's DNS message in bytes; null for an announcement or an encrypted \
-         connection.",
-    ),
-    (
-        "response_size",
-        "number or null",
-        "Size of the response's DNS message in bytes; null for TIMEOUT.",
-    ),
-    (
-        "duration_ms",
-        "number or null",
-        "An encrypted connection's duration, first packet to last; null otherwise.",
-    ),
-    (
-        "bytes_sent",
-        "number or null",
-        "An encrypted connection's payload bytes from client to server; null otherwise.",
-    ),
-    (
-        "bytes_received",
-        "number or null",
-        "An encrypted connection's payload bytes from server to client; null otherwise.",
-    ),
-    (
-        "netns",
-        "number",
-        "Inode of the network namespace of the observation point, as in /proc/PID/ns/net.",
-    ),
-    (
-        "ifindex",
-        "number",
-        "The interface's index in that namespace.",
-    ),
-    (
-        "direction",
-        "string",
-        "egress or ingress: which way the query was going where it was first seen.",
-    ),
 ];
 
 /// Exit statuses, as in `--help` and `preflight`'s constants.
@@ -257,11 +117,11 @@ fn extra_sections() -> Roff {
         "With --json or --output json, each transaction is one JSON object on one line, \
          with these fields in this order. The names are fixed; fields may be added.",
     )]);
-    for (name, ty, meaning) in JSON_FIELDS {
+    for f in FIELDS {
         item(
             &mut roff,
-            vec![bold(*name), roman(" ("), italic(*ty), roman(")")],
-            meaning,
+            vec![bold(f.name), roman(" ("), italic(f.ty), roman(")")],
+            &f.plain_doc(),
         );
     }
 
@@ -328,6 +188,17 @@ pub fn man_page() -> Vec<u8> {
     section(&|w| extra_sections().to_writer(w));
     section(&|w| man.render_version_section(w));
     page
+}
+
+/// The README's table of JSON fields (under "## Output"), one row per
+/// field: name, type, meaning. tests/assets.rs checks the README against
+/// it.
+pub fn readme_json_table() -> String {
+    let mut table = String::from("| field | type | meaning |\n|---|---|---|\n");
+    for f in FIELDS {
+        table.push_str(&format!("| `{}` | {} | {} |\n", f.name, f.ty, f.doc));
+    }
+    table
 }
 
 /// The command as completions should offer it. clap_complete offers hidden

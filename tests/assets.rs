@@ -12,7 +12,7 @@ use std::process::Command;
 use clap::CommandFactory;
 use dnstrace::assets;
 use dnstrace::cli::Args;
-use dnstrace::output::{Clock, JsonRecord};
+use dnstrace::output::{self, fields::FIELDS, Clock};
 use dnstrace::record::{Direction, Kind, Proto, Service, Transaction};
 use util::{TempDir, DNSTRACE};
 
@@ -216,7 +216,8 @@ fn sample_transaction() -> Transaction {
 /// The JSON field names in the order they are printed.
 fn json_field_names() -> Vec<String> {
     let t = sample_transaction();
-    let line = serde_json::to_string(&JsonRecord::new(&t, &Clock::now())).unwrap();
+    let mut line = String::new();
+    output::json_line(&t, &Clock::now(), &mut line);
     let value: serde_json::Value = serde_json::from_str(&line).unwrap();
     let mut names: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
     // serde_json's map sorts its keys; the printed order is the line's.
@@ -238,12 +239,44 @@ fn man_page_documents_every_json_field() {
         assert!(
             section.contains(&format!(".TP\n\\fB{name}\\fR")),
             "the man page's JSON OUTPUT does not describe {name}; add it to \
-             assets::JSON_FIELDS and refresh with `{REFRESH}`"
+             output::fields::FIELDS and refresh with `{REFRESH}`"
         );
     }
     // And it describes no field that does not exist, in the printed order.
-    let documented: Vec<&str> = assets::JSON_FIELDS.iter().map(|f| f.0).collect();
-    assert_eq!(documented, names, "assets::JSON_FIELDS against JsonRecord");
+    let documented: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+    assert_eq!(
+        documented, names,
+        "output::fields::FIELDS against the JSON line"
+    );
+}
+
+/// The README's table of JSON fields is the one the field table renders,
+/// row for row: name, type, meaning.
+#[test]
+fn readme_documents_every_json_field() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let output = readme
+        .split("\n## Output\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a section ## Output");
+    let table: Vec<&str> = output
+        .split("JSON: one object per line")
+        .nth(1)
+        .expect("JSON: one object per line, then the table")
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let want = assets::readme_json_table();
+    let want: Vec<&str> = want.lines().collect();
+    assert!(want.len() > 20, "{want:?}");
+    assert_eq!(
+        table, want,
+        "README.md's JSON field table (under ## Output) is not the one \
+         output::fields::FIELDS renders; paste in assets::readme_json_table()"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use comfy_table::Color;
 
 use super::table::CellText;
-use crate::output::{self, Clock, JsonRecord};
+use crate::output::{self, Clock};
 use crate::record::{dns, Kind, Transaction};
 
 /// A column of the stream view.
@@ -135,19 +135,6 @@ pub(super) fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
             t.latency_ns.map_or("-".into(), output::human_latency),
             latency_color(t.latency_ns),
         ),
-        Column::Field(f) => {
-            let v = serde_json::to_value(JsonRecord::new(t, clock)).unwrap_or_default();
-            let text = match &v[*f] {
-                serde_json::Value::Null => "-".to_string(),
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => other.to_string(),
-            };
-            (text, None)
-        }
+        Column::Field(f) => (output::fields::cell(f, t, clock), None),
     }
 }

@@ -1,0 +1,290 @@
+//! The JSON record's fields, in one table: each field's name, its type and
+//! meaning as documented, and its value in a transaction. The JSON writer,
+//! the live table's `--columns` cells, the man page and the README's table
+//! all come from [`FIELDS`], so that they cannot disagree.
+//!
+//! The table is a macro's input: from it the macro makes [`FIELDS`] and
+//! the JSON writer's straight run of fields, each key a constant and each
+//! value inlined (a loop over the table would cost an indirect call and a
+//! memcpy per field, on every line).
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use super::clock::{Clock, TimeCache};
+use super::ip::push_ip;
+use super::json::{push_ms, JsonWriter};
+use crate::record::dns;
+use crate::record::{Kind, Transaction};
+
+/// One field of the JSON record.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// The key; a fixed name that users' scripts rely on: never rename.
+    pub name: &'static str,
+    /// Its JSON type as documented: "string", "number or null", ...
+    pub ty: &'static str,
+    /// What it means, as the man page and the README say it: plain text
+    /// with literal values in backticks (see [`Field::plain_doc`]).
+    pub doc: &'static str,
+    /// Its value in a transaction.
+    pub value: for<'a> fn(&'a Transaction, &Clock) -> Value<'a>,
+}
+
+/// A field's value, of one of the kinds the JSON writer knows how to
+/// write.
+#[derive(Debug)]
+pub enum Value<'a> {
+    /// Nanoseconds since 1970: an RFC 3339 string in UTC.
+    Time(u64),
+    /// A number, or null.
+    Num(Option<u64>),
+    /// Text from the wire or the system (names, interfaces, comms), which
+    /// JSON escapes; or null.
+    Str(Option<&'a str>),
+    /// A word of dnstrace's own (type and rcode names, "udp", ...), which
+    /// never needs escaping; or null.
+    Word(Option<Cow<'static, str>>),
+    /// Nanoseconds, written as milliseconds with microsecond resolution;
+    /// or null.
+    Ms(Option<u64>),
+    Ip(IpAddr),
+    Bool(bool),
+    /// The transaction's header flags, an array of strings.
+    Flags(&'a Transaction),
+}
+
+impl Field {
+    /// The field's value as the live table shows it: strings without
+    /// quotes or escapes, arrays joined with commas, null as "-".
+    pub fn cell(&self, t: &Transaction, clock: &Clock) -> String {
+        let mut out = String::new();
+        match (self.value)(t, clock) {
+            Value::Time(real_ns) => TimeCache::default().push_rfc3339_micros(real_ns, &mut out),
+            Value::Num(Some(n)) => out.push_str(itoa::Buffer::new().format(n)),
+            Value::Str(Some(s)) => out.push_str(s),
+            Value::Word(Some(w)) => out.push_str(&w),
+            Value::Ms(Some(ns)) => push_ms(&mut out, Some(ns)),
+            Value::Num(None) | Value::Str(None) | Value::Word(None) | Value::Ms(None) => {
+                out.push('-')
+            }
+            Value::Ip(ip) => push_ip(&mut out, ip),
+            Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+            Value::Flags(t) => {
+                for (i, f) in t.flags().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(f);
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Field::doc`] as plain text: the backticks around literal values
+    /// taken out.
+    pub fn plain_doc(&self) -> String {
+        self.doc.replace('`', "")
+    }
+}
+
+/// The field called `name`.
+pub fn find(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name == name)
+}
+
+/// The live table's cell for the JSON field called `name` ("-" for a
+/// name that is no field).
+pub fn cell(name: &str, t: &Transaction, clock: &Clock) -> String {
+    find(name).map_or_else(|| "-".into(), |f| f.cell(t, clock))
+}
+
+/// Every field's name, in order.
+pub const JSON_FIELDS: &[&str] = &names();
+
+const fn names() -> [&'static str; FIELDS.len()] {
+    let mut names = [""; FIELDS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = FIELDS[i].name;
+        i += 1;
+    }
+    names
+}
+
+/// Defines [`FIELDS`] and `write_json` from the table below: each entry is
+/// `name: "type", "meaning", |transaction, clock| value;`.
+macro_rules! fields {
+    ($($name:ident: $ty:literal, $doc:literal, |$t:pat_param, $c:pat_param| $value:expr;)+) => {
+        /// Each field's value, a function of its own for [`FIELDS`] and
+        /// inlined into `write_json`.
+        mod value {
+            use super::*;
+            $(
+                #[inline(always)]
+                pub(super) fn $name<'a>($t: &'a Transaction, $c: &Clock) -> Value<'a> {
+                    $value
+                }
+            )+
+        }
+
+        /// Every field of the JSON record, in the order it is written.
+        pub const FIELDS: &[Field] = &[$(
+            Field { name: stringify!($name), ty: $ty, doc: $doc, value: value::$name },
+        )+];
+
+        fields!(@write $($name)+);
+    };
+    (@write $first:ident $($name:ident)*) => {
+        /// Every field, each after its key: `{"ts":` first, then `,"id":`
+        /// and so on (without the closing brace).
+        #[inline(always)]
+        pub(super) fn write_json(w: &mut JsonWriter<'_>, t: &Transaction, clock: &Clock) {
+            w.field(concat!("{\"", stringify!($first), "\":"), value::$first(t, clock));
+            $(w.field(concat!(",\"", stringify!($name), "\":"), value::$name(t, clock));)*
+        }
+    };
+}
+
+/// Whether a transaction is DNS one can read (not an encrypted connection).
+fn readable(t: &Transaction) -> bool {
+    t.kind != Kind::Encrypted
+}
+
+fields! {
+    ts: "string",
+        "When the query was first seen: RFC 3339, UTC, with microseconds.",
+        |t, c| Value::Time(c.real_ns(t.mono_ns));
+    id: "number or null",
+        "The DNS transaction id; null for an encrypted connection.",
+        |t, _| Value::Num(readable(t).then_some(u64::from(t.id)));
+    qname: "string or null",
+        "The question name (null for an encrypted connection), without the trailing dot \
+         (`\".\"` for the root). Bytes outside printable ASCII, and `\".\"` or `\"\\\"` \
+         inside a label, are escaped as dig does (`\"\\027\"`, `\"\\.\"`).",
+        |t, _| Value::Str(readable(t).then_some(t.qname.as_str()));
+    qtype: "string or null",
+        "`A`, `AAAA`, `MX`, ..., or `TYPE<n>`; null for an encrypted connection.",
+        |t, _| Value::Word(readable(t).then(|| dns::qtype_name(t.qtype)));
+    rcode: "string",
+        "`NOERROR`, `NXDOMAIN`, `SERVFAIL`, ..., `RCODE<n>`, `TIMEOUT` for a query \
+         unanswered after `--timeout`, or `ENCRYPTED` for a DoT or DoQ connection.",
+        |t, _| Value::Word(Some(t.rcode_name()));
+    latency_ms: "number or null",
+        "Milliseconds from the query to the response, measured at the observation point \
+         nearest the client; null for `TIMEOUT`.",
+        |t, _| Value::Ms(t.latency_ns);
+    client_ip: "string", "The address that asked.", |t, _| Value::Ip(t.client);
+    client_port: "number", "The port that asked.",
+        |t, _| Value::Num(Some(u64::from(t.client_port)));
+    server_ip: "string", "The address that was asked.", |t, _| Value::Ip(t.server);
+    server_port: "number", "The port that was asked.",
+        |t, _| Value::Num(Some(u64::from(t.server_port)));
+    proto: "string", "The transport: `udp` or `tcp`.",
+        |t, _| Value::Word(Some(t.proto.as_str().into()));
+    interface: "string", "The interface where the query was first seen.",
+        |t, _| Value::Str(Some(&t.interface));
+    pid: "number or null",
+        "The process that sent the query; null when the query did not leave in that \
+         process's own context (a wrong process is worse than none).",
+        |t, _| Value::Num(t.pid.map(u64::from));
+    comm: "string or null",
+        "That process's name, as in `/proc/PID/comm`; null when `pid` is.",
+        |t, _| Value::Str(t.comm.as_deref());
+    kind: "string",
+        "`transaction` (a query and its response or `TIMEOUT`), `announcement` (an mDNS \
+         answer to no query, with `--announcements`) or `encrypted` (a DoT or DoQ \
+         connection).",
+        |t, _| Value::Word(Some(t.kind.as_str().into()));
+    service: "string", "`dns`, `mdns`, `dot` or `doq`.",
+        |t, _| Value::Word(Some(t.service.as_str().into()));
+    qclass: "string or null",
+        "`IN`, `CH`, ...; null for an encrypted connection.",
+        |t, _| Value::Word(readable(t).then(|| dns::qclass_name(t.qclass)));
+    opcode: "string or null",
+        "`QUERY`, `NOTIFY`, `UPDATE`, ...; null for an encrypted connection.",
+        |t, _| Value::Word(readable(t).then(|| dns::opcode_name(t.opcode())));
+    flags: "array of strings",
+        "Header flags in dig's order: `aa`, `tc`, `rd`, `ra`, `ad`, `cd` (`rd` and `cd` \
+         from the query, the others from the response).",
+        |t, _| Value::Flags(t);
+    truncated: "bool", "Whether the response had TC set.", |t, _| Value::Bool(t.truncated());
+    answers: "number or null",
+        "Records in the response's answer section; null for `TIMEOUT`.",
+        |t, _| Value::Num(t.rflags.is_some().then_some(u64::from(t.ancount)));
+    authority: "number or null",
+        "Records in the response's authority section; null for `TIMEOUT`.",
+        |t, _| Value::Num(t.rflags.is_some().then_some(u64::from(t.nscount)));
+    additional: "number or null",
+        "Records in the response's additional section; null for `TIMEOUT`.",
+        |t, _| Value::Num(t.rflags.is_some().then_some(u64::from(t.arcount)));
+    query_size: "number or null",
+        "Size of the query's DNS message in bytes; null for an announcement or an \
+         encrypted connection.",
+        |t, _| Value::Num(
+            (readable(t) && t.kind != Kind::Announcement).then_some(u64::from(t.query_size)),
+        );
+    response_size: "number or null",
+        "Size of the response's DNS message in bytes; null for `TIMEOUT`.",
+        |t, _| Value::Num(t.response_size.map(u64::from));
+    duration_ms: "number or null",
+        "An encrypted connection's duration, first packet to last; null otherwise.",
+        |t, _| Value::Ms(t.duration_ns);
+    bytes_sent: "number or null",
+        "An encrypted connection's payload bytes from client to server; null otherwise.",
+        |t, _| Value::Num((!readable(t)).then_some(t.bytes_out));
+    bytes_received: "number or null",
+        "An encrypted connection's payload bytes from server to client; null otherwise.",
+        |t, _| Value::Num((!readable(t)).then_some(t.bytes_in));
+    netns: "number",
+        "Inode of the network namespace of the observation point, as in \
+         `/proc/PID/ns/net`.",
+        |t, _| Value::Num(Some(u64::from(t.netns)));
+    ifindex: "number", "The interface's index in that namespace.",
+        |t, _| Value::Num(Some(u64::from(t.ifindex)));
+    direction: "string",
+        "`egress` or `ingress`: which way the query was going where it was first seen.",
+        |t, _| Value::Word(Some(t.direction.as_str().into()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain text of the docs is what the man page said before there
+    /// was one table; the backticks pair up, and outside them there is
+    /// nothing Markdown would read as markup.
+    #[test]
+    fn docs_are_plain_outside_backticks() {
+        for f in FIELDS {
+            let parts: Vec<&str> = f.doc.split('`').collect();
+            assert!(parts.len() % 2 == 1, "unpaired backtick in {}", f.name);
+            for outside in parts.iter().step_by(2) {
+                assert!(
+                    !outside.contains(['\\', '<', '>', '|', '*', '_', '[', ']', '#']),
+                    "{}: {outside:?} needs backticks",
+                    f.name
+                );
+            }
+            assert!(["string", "number", "bool", "array of strings"]
+                .iter()
+                .any(|ty| f.ty == *ty || f.ty == format!("{ty} or null")));
+        }
+        let mut names = JSON_FIELDS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FIELDS.len(), "a name twice");
+    }
+
+    #[test]
+    fn cells_of_unknown_fields_are_empty() {
+        let t = crate::output::tests::txn(|_| {});
+        let clock = Clock::fixed(crate::output::tests::EPOCH);
+        assert_eq!(cell("no_such_field", &t, &clock), "-");
+        assert_eq!(cell("qname", &t, &clock), "www.example.com");
+        assert_eq!(cell("flags", &t, &clock), "rd,ra");
+        assert_eq!(cell("latency_ms", &t, &clock), "2.5");
+        assert_eq!(cell("ts", &t, &clock), "2026-11-27T18:00:01.000000Z");
+    }
+}

@@ -1,0 +1,302 @@
+//! The JSON writer against serde: the record as serde_json serialized it
+//! before the writer was written by hand (and the live table's cells as
+//! they were read from it), kept as the oracle the writer and the field
+//! table must match byte for byte.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::*;
+use crate::record::dns;
+use crate::record::tests::{bytes_of, raw};
+use crate::record::{Kind, Transaction};
+
+/// 2026-11-27T18:00:00Z in nanoseconds since 1970.
+pub(super) const EPOCH: i128 = 1_795_802_400 * 1_000_000_000;
+
+/// The fixture's answered query, changed by `f`.
+pub(super) fn txn(f: impl FnOnce(&mut crate::kernel::abi::RawEvent)) -> Transaction {
+    let mut ev = raw(b"\x03www\x07example\x03com\x00");
+    f(&mut ev);
+    Transaction::decode(&bytes_of(&ev)).unwrap()
+}
+
+/// The JSON object of one transaction. The first fields are fixed names
+/// that users' scripts rely on; never rename them.
+#[derive(Debug, Serialize)]
+struct JsonRecord<'a> {
+    ts: String,
+    id: Option<u16>,
+    qname: Option<&'a str>,
+    qtype: Option<String>,
+    rcode: String,
+    latency_ms: Option<f64>,
+    client_ip: String,
+    client_port: u16,
+    server_ip: String,
+    server_port: u16,
+    proto: &'static str,
+    interface: &'a str,
+    pid: Option<u32>,
+    comm: Option<&'a str>,
+    /// "transaction", "announcement" (mDNS, with --announcements) or
+    /// "encrypted" (a DoT or DoQ connection: no name, no id).
+    kind: &'static str,
+    /// "dns", "mdns", "dot" or "doq".
+    service: &'static str,
+    qclass: Option<String>,
+    opcode: Option<String>,
+    flags: Vec<&'static str>,
+    truncated: bool,
+    answers: Option<u16>,
+    authority: Option<u16>,
+    additional: Option<u16>,
+    query_size: Option<u16>,
+    response_size: Option<u16>,
+    duration_ms: Option<f64>,
+    bytes_sent: Option<u64>,
+    bytes_received: Option<u64>,
+    netns: u32,
+    ifindex: u32,
+    direction: &'static str,
+}
+
+impl<'a> JsonRecord<'a> {
+    fn new(t: &'a Transaction, clock: &Clock) -> JsonRecord<'a> {
+        let has_response = t.rflags.is_some();
+        let dns = t.kind != Kind::Encrypted;
+        let ms = |ns: u64| (ns / 1000) as f64 / 1000.0;
+        JsonRecord {
+            ts: clock.rfc3339(t.mono_ns),
+            id: dns.then_some(t.id),
+            qname: dns.then_some(t.qname.as_str()),
+            qtype: dns.then(|| dns::qtype_name(t.qtype).into_owned()),
+            rcode: t.rcode_name().into_owned(),
+            latency_ms: t.latency_ns.map(ms),
+            client_ip: t.client.to_string(),
+            client_port: t.client_port,
+            server_ip: t.server.to_string(),
+            server_port: t.server_port,
+            proto: t.proto.as_str(),
+            interface: &t.interface,
+            pid: t.pid,
+            comm: t.comm.as_deref(),
+            kind: t.kind.as_str(),
+            service: t.service.as_str(),
+            qclass: dns.then(|| dns::qclass_name(t.qclass).into_owned()),
+            opcode: dns.then(|| dns::opcode_name(t.opcode()).into_owned()),
+            flags: t.flag_names(),
+            truncated: t.truncated(),
+            answers: has_response.then_some(t.ancount),
+            authority: has_response.then_some(t.nscount),
+            additional: has_response.then_some(t.arcount),
+            query_size: (t.kind != Kind::Encrypted && t.kind != Kind::Announcement)
+                .then_some(t.query_size),
+            response_size: t.response_size,
+            duration_ms: t.duration_ns.map(ms),
+            bytes_sent: (!dns).then_some(t.bytes_out),
+            bytes_received: (!dns).then_some(t.bytes_in),
+            netns: t.netns,
+            ifindex: t.ifindex,
+            direction: t.direction.as_str(),
+        }
+    }
+}
+
+/// What the live table showed for a JSON field, read from the serde
+/// record.
+fn cell_from_serde(t: &Transaction, clock: &Clock, field: &str) -> String {
+    let v = serde_json::to_value(JsonRecord::new(t, clock)).unwrap_or_default();
+    match &v[field] {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn json_fields_and_types() {
+    let t = txn(|_| {});
+    let mut s = String::new();
+    json_line(&t, &Clock::fixed(EPOCH), &mut s);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["ts"], "2026-11-27T18:00:01.000000Z");
+    assert_eq!(v["id"], 0xbeef);
+    assert_eq!(v["qname"], "www.example.com");
+    assert_eq!(v["qtype"], "AAAA");
+    assert_eq!(v["rcode"], "NXDOMAIN");
+    assert_eq!(v["latency_ms"], 2.5);
+    assert_eq!(v["client_ip"], "10.0.0.2");
+    assert_eq!(v["client_port"], 40000);
+    assert_eq!(v["server_ip"], "10.0.0.1");
+    assert_eq!(v["server_port"], 53);
+    assert_eq!(v["proto"], "udp");
+    assert_eq!(v["interface"], "veth0");
+    assert_eq!(v["pid"], 4242);
+    assert_eq!(v["comm"], "dig");
+    assert_eq!(v["flags"], serde_json::json!(["rd", "ra"]));
+    assert_eq!(v["answers"], 0);
+    assert_eq!(v["direction"], "egress");
+    assert!(!s.contains('\n'));
+}
+
+#[test]
+fn json_field_list_is_complete() {
+    let t = txn(|_| {});
+    let v = serde_json::to_value(JsonRecord::new(&t, &Clock::fixed(EPOCH))).unwrap();
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut listed = JSON_FIELDS.to_vec();
+    keys.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(keys, listed);
+}
+
+#[test]
+fn json_of_an_encrypted_connection() {
+    let t = txn(|e| {
+        e.kind = 3;
+        e.service = 2;
+        e.proto = 6;
+        e.server_port = 853;
+        e.latency_ns = 2_500_000_000;
+        e.bytes_out = 1500;
+        e.bytes_in = 42;
+        e.name_len = 0;
+    });
+    let mut s = String::new();
+    json_line(&t, &Clock::fixed(EPOCH), &mut s);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["kind"], "encrypted");
+    assert_eq!(v["service"], "dot");
+    assert_eq!(v["rcode"], "ENCRYPTED");
+    assert!(v["qname"].is_null() && v["id"].is_null() && v["latency_ms"].is_null());
+    assert_eq!(v["duration_ms"], 2500.0);
+    assert_eq!(
+        (v["bytes_sent"].as_u64(), v["bytes_received"].as_u64()),
+        (Some(1500), Some(42))
+    );
+    let mut line = String::new();
+    text_line(&t, &Clock::fixed(EPOCH), &mut line);
+    assert!(line.contains("[DoT 1.5 kB out, 42 B in, 2.50s]"), "{line}");
+    assert!(line.contains("ENCRYPTED"), "{line}");
+}
+
+/// The hand-written line and the serde record say the same thing, for
+/// every kind of record.
+#[test]
+fn json_line_matches_the_record() {
+    let cases = [
+        txn(|_| {}),
+        txn(|e| e.kind = 1),
+        txn(|e| {
+            e.kind = 2;
+            e.service = 1;
+        }),
+        txn(|e| {
+            e.kind = 3;
+            e.service = 3;
+            e.name_len = 0;
+            e.bytes_out = 7;
+            e.latency_ns = 1_000_000_000;
+        }),
+        txn(|e| {
+            e.latency_ns = 123_456_789;
+            e.pid = 0;
+            e.family = 6;
+        }),
+        txn(|e| e.latency_ns = 999),
+    ];
+    let clock = Clock::fixed(EPOCH);
+    for t in cases {
+        let mut s = String::new();
+        json_line(&t, &clock, &mut s);
+        let fast: Value = serde_json::from_str(&s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        let slow = serde_json::to_value(JsonRecord::new(&t, &clock)).unwrap();
+        assert_eq!(fast, slow, "{s}");
+        let keys: Vec<&str> = s
+            .split("\":")
+            .filter_map(|p| p.rsplit('"').next())
+            .collect();
+        assert_eq!(&keys[..JSON_FIELDS.len()], JSON_FIELDS, "field order");
+    }
+}
+
+/// Byte for byte what serde writes for the JsonRecord, over records of
+/// every shape: addresses of both families and all their textual
+/// forms, hostile strings, every kind, types and rcodes with and
+/// without names, times across many seconds; with one time cache for
+/// all, as the sink writes them.
+#[test]
+fn json_line_is_serde_byte_for_byte() {
+    let clock = Clock::fixed(EPOCH);
+    let mut times = TimeCache::default();
+    let mut s = String::new();
+    for seed in 0..20_000 {
+        let mut ev = crate::testing::fixtures::varied(seed);
+        // Seconds apart too, not only 20 us.
+        ev.ts = ev.ts.wrapping_mul(seed % 7 + 1);
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        s.clear();
+        json_line_cached(&t, &clock, &mut times, &mut s);
+        let slow = serde_json::to_string(&JsonRecord::new(&t, &clock)).unwrap();
+        assert_eq!(s, slow, "seed {seed}");
+        s.clear();
+        json_line(&t, &clock, &mut s);
+        assert_eq!(s, slow, "seed {seed}, no cache");
+    }
+}
+
+#[test]
+fn json_timeout_has_nulls() {
+    let t = txn(|e| {
+        e.kind = 1;
+        e.pid = 0;
+        e.qtype = 65280;
+    });
+    let mut s = String::new();
+    json_line(&t, &Clock::fixed(EPOCH), &mut s);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["rcode"], "TIMEOUT");
+    assert!(v["latency_ms"].is_null());
+    assert!(v["pid"].is_null());
+    assert!(v["comm"].is_null());
+    assert!(v["response_size"].is_null());
+    assert_eq!(v["qtype"], "TYPE65280");
+}
+
+#[test]
+fn json_stays_valid_with_hostile_names() {
+    let mut ev = raw(b"\x06a\"b\x1b\\c\x00");
+    ev.comm[0] = 0x07;
+    let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+    let mut s = String::new();
+    json_line(&t, &Clock::fixed(EPOCH), &mut s);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["qname"], "a\"b\\027\\\\c");
+    assert!(s.bytes().all(|b| b >= 0x20), "no raw control bytes: {s:?}");
+}
+
+/// Every field's cell is what the table read from the serde record, for
+/// records of every shape.
+#[test]
+fn cells_are_what_serde_gave() {
+    let clock = Clock::fixed(EPOCH);
+    for seed in 0..2_000 {
+        let mut ev = crate::testing::fixtures::varied(seed);
+        ev.ts = ev.ts.wrapping_mul(seed % 7 + 1);
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        for f in fields::FIELDS {
+            assert_eq!(
+                f.cell(&t, &clock),
+                cell_from_serde(&t, &clock, f.name),
+                "{} of seed {seed}",
+                f.name
+            );
+        }
+    }
+}
