@@ -307,3 +307,43 @@ fn man_page_has_the_sections_users_look_for() {
         );
     }
 }
+
+/// The README's layout names every source file, so that a newcomer finds
+/// each module's room from it.
+#[test]
+fn readme_layout_names_every_source_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let layout = readme
+        .split("\n### Layout\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a section ### Layout");
+    let mut missing = Vec::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let parent = path.parent().unwrap().strip_prefix(root).unwrap();
+            // A file is named by its path, or by its name under its
+            // folder's entry (`src/output/`: ... `json.rs`).
+            let folder = format!("`{}/`", parent.display());
+            let named = layout.contains(&format!("`{rel}`"))
+                || (layout.contains(&folder) && layout.contains(&format!("`{name}`")));
+            if !named {
+                missing.push(rel);
+            }
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "README.md's ### Layout does not name: {missing:?}"
+    );
+}
