@@ -347,6 +347,80 @@ fn every_transaction_exactly_once_under_a_burst() {
     );
 }
 
+/// What `filters_end_to_end` sends: id, name, qtype. The responder
+/// answers by name: after a delay, with an rcode, or not at all (drop).
+const FILTER_WORKLOAD: [(u16, &str, u16); 7] = [
+    (100, "delay-80.keep.test", 1),
+    (101, "fast.keep.test", 28),
+    (102, "rcode-nxdomain.drop-me.test", 28),
+    (103, "rcode-servfail.delay-50.x.test", 1),
+    (4242, "fast.other.test", 1),
+    (4343, "rcode-refused.keep.test", 28),
+    (105, "drop.keep.test", 28),
+];
+
+/// Each filter (besides `--server` and `--timeout 300ms`), the names of
+/// `FILTER_WORKLOAD` it keeps, sorted, and what that shows.
+const FILTERS: [(&[&str], &[&str], &str); 5] = [
+    (
+        &["--min-latency", "40ms"],
+        &[
+            "delay-80.keep.test",
+            "drop.keep.test",
+            "rcode-servfail.delay-50.x.test",
+        ],
+        "--min-latency keeps slow ones and timeouts",
+    ),
+    (
+        &["--rcode", "NXDOMAIN", "--rcode", "SERVFAIL"],
+        &[
+            "rcode-nxdomain.drop-me.test",
+            "rcode-servfail.delay-50.x.test",
+        ],
+        "--rcode values OR together",
+    ),
+    (
+        &["--name", "*.keep.test"],
+        &[
+            "delay-80.keep.test",
+            "drop.keep.test",
+            "fast.keep.test",
+            "rcode-refused.keep.test",
+        ],
+        "--name glob",
+    ),
+    (
+        &["--id", "4242", "--id", "4343"],
+        &["fast.other.test", "rcode-refused.keep.test"],
+        "--id",
+    ),
+    (
+        &["--errors", "--qtype", "AAAA"],
+        &[
+            "drop.keep.test",
+            "rcode-nxdomain.drop-me.test",
+            "rcode-refused.keep.test",
+        ],
+        "--errors AND --qtype",
+    ),
+];
+
+/// Stops the tracer, which must exit successfully: the names it reported,
+/// sorted.
+fn sorted_qnames(t: Tracer) -> Vec<String> {
+    let out = t.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    let mut v: Vec<String> = out
+        .records
+        .iter()
+        .map(|r| r["qname"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Five tracers, each with one of `FILTERS`, watch the same workload at
+/// once.
 #[test]
 fn filters_end_to_end() {
     let Some(_serial) = privileged("filters_end_to_end") else {
@@ -356,118 +430,25 @@ fn filters_end_to_end() {
     let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
     let _resp = Responder::start(&link.server, server);
     let s = link.server_v4.to_string();
-    let slow = Tracer::start(&[
-        "--server",
-        &s,
-        "--min-latency",
-        "40ms",
-        "--timeout",
-        "300ms",
-    ]);
-    let nx = Tracer::start(&[
-        "--server",
-        &s,
-        "--rcode",
-        "NXDOMAIN",
-        "--rcode",
-        "SERVFAIL",
-        "--timeout",
-        "300ms",
-    ]);
-    let named = Tracer::start(&[
-        "--server",
-        &s,
-        "--name",
-        "*.keep.test",
-        "--timeout",
-        "300ms",
-    ]);
-    let by_id = Tracer::start(&[
-        "--server",
-        &s,
-        "--id",
-        "4242",
-        "--id",
-        "4343",
-        "--timeout",
-        "300ms",
-    ]);
-    let errors = Tracer::start(&[
-        "--server",
-        &s,
-        "--errors",
-        "--qtype",
-        "AAAA",
-        "--timeout",
-        "300ms",
-    ]);
+    let tracers: Vec<Tracer> = FILTERS
+        .iter()
+        .map(|(filter, _, _)| {
+            let mut args = vec!["--server", s.as_str()];
+            args.extend_from_slice(filter);
+            args.extend_from_slice(&["--timeout", "300ms"]);
+            Tracer::start(&args)
+        })
+        .collect();
 
     let mut sent = Vec::new();
-    for (id, name, qtype) in [
-        (100, "delay-80.keep.test", 1),
-        (101, "fast.keep.test", 28),
-        (102, "rcode-nxdomain.drop-me.test", 28),
-        (103, "rcode-servfail.delay-50.x.test", 1),
-        (4242, "fast.other.test", 1),
-        (4343, "rcode-refused.keep.test", 28),
-        (105, "drop.keep.test", 28),
-    ] {
+    for (id, name, qtype) in FILTER_WORKLOAD {
         let answer = query(&link.client, server, id, name, qtype);
         sent.push((id, name, answer.is_some()));
     }
     std::thread::sleep(Duration::from_millis(700));
-    let names = |t: Tracer| {
-        let out = t.stop();
-        assert!(out.status.success(), "{}", out.stderr);
-        let mut v: Vec<String> = out
-            .records
-            .iter()
-            .map(|r| r["qname"].as_str().unwrap().to_string())
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(
-        names(slow),
-        vec![
-            "delay-80.keep.test",
-            "drop.keep.test",
-            "rcode-servfail.delay-50.x.test"
-        ],
-        "--min-latency keeps slow ones and timeouts"
-    );
-    assert_eq!(
-        names(nx),
-        vec![
-            "rcode-nxdomain.drop-me.test",
-            "rcode-servfail.delay-50.x.test"
-        ],
-        "--rcode values OR together"
-    );
-    assert_eq!(
-        names(named),
-        vec![
-            "delay-80.keep.test",
-            "drop.keep.test",
-            "fast.keep.test",
-            "rcode-refused.keep.test"
-        ],
-        "--name glob"
-    );
-    assert_eq!(
-        names(by_id),
-        vec!["fast.other.test", "rcode-refused.keep.test"],
-        "--id"
-    );
-    assert_eq!(
-        names(errors),
-        vec![
-            "drop.keep.test",
-            "rcode-nxdomain.drop-me.test",
-            "rcode-refused.keep.test"
-        ],
-        "--errors AND --qtype"
-    );
+    for (tracer, (_, kept, what)) in tracers.into_iter().zip(FILTERS) {
+        assert_eq!(sorted_qnames(tracer), kept, "{what}");
+    }
     assert!(sent.iter().filter(|(_, _, answered)| !answered).count() == 1);
 }
 
