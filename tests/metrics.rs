@@ -220,9 +220,35 @@ fn prometheus_scrapes_what_dnstrace_saw() {
         TcpStream::connect(METRICS_ADDR).is_ok(),
         "listening once tracing"
     );
+    assert_second_tracer_cannot_take_the_port();
 
-    // A second dnstrace cannot have the same port: status 1, said clearly,
-    // before it traces anything.
+    dig_eleven_transactions(&link, server);
+    let body = scrape_until_timeout_counted();
+    assert_endpoint_routes();
+    assert_promtool_passes(&body);
+
+    let prom = Prometheus::start(METRICS_ADDR);
+    assert_prometheus_series(&prom, &server_ip);
+    drop(prom);
+
+    let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.records.len(), 11, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("serving Prometheus metrics at http://127.0.0.1:19253/metrics"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        TcpStream::connect(METRICS_ADDR).is_err(),
+        "the port is free after exit"
+    );
+}
+
+/// A second dnstrace cannot have the same port: status 1, said clearly,
+/// before it traces anything.
+fn assert_second_tracer_cannot_take_the_port() {
     let taken = Command::new(DNSTRACE)
         .args(["--json", "--metrics", METRICS_ADDR])
         .output()
@@ -235,9 +261,11 @@ fn prometheus_scrapes_what_dnstrace_saw() {
         "{err}"
     );
     assert!(!err.contains("tracing DNS"), "{err}");
+}
 
-    // 11 transactions: 4 NXDOMAIN (one of them AAAA), 4 answers after
-    // 30 ms, 2 at once, and 1 never answered.
+/// 11 transactions: 4 NXDOMAIN (one of them AAAA), 4 answers after 30 ms,
+/// 2 at once, and 1 never answered.
+fn dig_eleven_transactions(link: &Link, server: SocketAddr) {
     for i in 0..3 {
         let d = dig(
             &link.client,
@@ -269,10 +297,13 @@ fn prometheus_scrapes_what_dnstrace_saw() {
     }
     let d = dig(&link.client, server.ip(), "drop.pm.test", &["+timeout=1"]);
     assert_eq!(d.status, "NO-ANSWER");
+}
 
-    // The endpoint itself, until the timeout has been counted.
+/// The endpoint itself, scraped until the timeout has been counted: the
+/// body of that scrape.
+fn scrape_until_timeout_counted() -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
-    let body = loop {
+    loop {
         let (status, head, body) = http(METRICS_ADDR, "GET", "/metrics");
         assert_eq!(status, 200);
         assert!(
@@ -284,26 +315,37 @@ fn prometheus_scrapes_what_dnstrace_saw() {
             r#"dnstrace_transactions_total{rcode="TIMEOUT",qtype="A"}"#,
         ) == Some(1.0)
         {
-            break body;
+            return body;
         }
         assert!(Instant::now() < deadline, "no TIMEOUT counted:\n{body}");
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
+}
+
+/// HEAD answers without a body; other paths than /metrics: 404 for
+/// /favicon.ico, 200 for /.
+fn assert_endpoint_routes() {
     let (status, head, empty) = http(METRICS_ADDR, "HEAD", "/metrics");
     assert_eq!((status, empty.as_str()), (200, ""), "{head}");
     assert_eq!(http(METRICS_ADDR, "GET", "/favicon.ico").0, 404);
     assert_eq!(http(METRICS_ADDR, "GET", "/").0, 200);
+}
 
+/// `promtool check metrics` passes the scraped body without remarks.
+fn assert_promtool_passes(body: &str) {
     let scratch = TempDir::new("promtool");
-    let (ok, lint) = promtool_check(&body, &scratch.0);
+    let (ok, lint) = promtool_check(body, &scratch.0);
     println!(
         "promtool check metrics: {}\n{lint}",
         if ok { "passed" } else { "FAILED" }
     );
     assert!(ok, "promtool check metrics failed:\n{lint}\n{body}");
     assert!(lint.trim().is_empty(), "promtool has remarks:\n{lint}");
+}
 
-    let prom = Prometheus::start(METRICS_ADDR);
+/// What Prometheus scraped: the transactions by rcode and type, the
+/// latency histogram of the server, the build info and the kernel counters.
+fn assert_prometheus_series(prom: &Prometheus, server_ip: &str) {
     prom.wait_for(r#"up{job="dnstrace"}"#, 1.0);
     let nx = prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="NXDOMAIN"})"#, 4.0);
     println!("sum(dnstrace_transactions_total{{rcode=\"NXDOMAIN\"}}) -> {nx}");
@@ -313,30 +355,7 @@ fn prometheus_scrapes_what_dnstrace_saw() {
     );
     prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="TIMEOUT"})"#, 1.0);
     prom.wait_for(r#"sum(dnstrace_transactions_total)"#, 11.0);
-    let count = format!(r#"dnstrace_latency_seconds_count{{server="{server_ip}"}}"#);
-    let counted = prom.wait_for(&count, 10.0);
-    println!("{count} -> {counted}");
-    // The 30 ms answers are above the 25 ms bound, the others below.
-    prom.wait_for(
-        &format!(r#"dnstrace_latency_seconds_bucket{{server="{server_ip}",le="0.025"}}"#),
-        6.0,
-    );
-    prom.wait_for(
-        &format!(r#"dnstrace_latency_seconds_bucket{{server="{server_ip}",le="+Inf"}}"#),
-        10.0,
-    );
-    let sum = prom
-        .value(&format!(
-            r#"dnstrace_latency_seconds_sum{{server="{server_ip}"}}"#
-        ))
-        .unwrap();
-    assert!((0.120..1.0).contains(&sum), "latency sum {sum}");
-    let p90 = format!(
-        r#"histogram_quantile(0.9, dnstrace_latency_seconds_bucket{{server="{server_ip}"}})"#
-    );
-    let q = prom.value(&p90).unwrap();
-    assert!(q > 0.025, "{p90} = {q}");
-    println!("{p90} -> {q}");
+    assert_latency_histogram(prom, server_ip);
     prom.wait_for(
         &format!(
             r#"dnstrace_build_info{{version="{}"}}"#,
@@ -362,19 +381,32 @@ fn prometheus_scrapes_what_dnstrace_saw() {
         6,
         "one series per reason"
     );
-    drop(prom);
+}
 
-    let out = tracer.stop();
-    assert!(out.status.success(), "{}", out.stderr);
-    assert_eq!(out.records.len(), 11, "{}", out.stdout);
-    assert!(
-        out.stderr
-            .contains("serving Prometheus metrics at http://127.0.0.1:19253/metrics"),
-        "{}",
-        out.stderr
+/// The 10 answered transactions in the server's latency histogram: the
+/// 30 ms answers above the 25 ms bound, the others below.
+fn assert_latency_histogram(prom: &Prometheus, server_ip: &str) {
+    let count = format!(r#"dnstrace_latency_seconds_count{{server="{server_ip}"}}"#);
+    let counted = prom.wait_for(&count, 10.0);
+    println!("{count} -> {counted}");
+    prom.wait_for(
+        &format!(r#"dnstrace_latency_seconds_bucket{{server="{server_ip}",le="0.025"}}"#),
+        6.0,
     );
-    assert!(
-        TcpStream::connect(METRICS_ADDR).is_err(),
-        "the port is free after exit"
+    prom.wait_for(
+        &format!(r#"dnstrace_latency_seconds_bucket{{server="{server_ip}",le="+Inf"}}"#),
+        10.0,
     );
+    let sum = prom
+        .value(&format!(
+            r#"dnstrace_latency_seconds_sum{{server="{server_ip}"}}"#
+        ))
+        .unwrap();
+    assert!((0.120..1.0).contains(&sum), "latency sum {sum}");
+    let p90 = format!(
+        r#"histogram_quantile(0.9, dnstrace_latency_seconds_bucket{{server="{server_ip}"}})"#
+    );
+    let q = prom.value(&p90).unwrap();
+    assert!(q > 0.025, "{p90} = {q}");
+    println!("{p90} -> {q}");
 }

@@ -44,6 +44,16 @@ fn live_table_shows_rows_switches_views_and_quits_cleanly() {
     let screen = tmux.wait_for("three rows", |s| {
         s.contains("drop.tui.test") && s.contains("TIMEOUT")
     });
+    assert_three_rows_newest_first(&screen, ok.id.unwrap(), nx.id.unwrap());
+    assert_views(&tmux, &link);
+    assert_help_and_pause(&tmux);
+    quit_and_assert_summary(&tmux);
+}
+
+/// The answered, the NXDOMAIN (AAAA) and the timed-out transaction, each
+/// on its row with its rcode, process and id, newest first, and counted
+/// on the status line.
+fn assert_three_rows_newest_first(screen: &str, ok_id: u16, nx_id: u16) {
     let row = |name: &str| {
         screen
             .lines()
@@ -53,16 +63,12 @@ fn live_table_shows_rows_switches_views_and_quits_cleanly() {
     };
     let fine = row("fine.tui.test");
     assert!(
-        fine.contains("NOERROR")
-            && fine.contains("dig[")
-            && fine.contains(&ok.id.unwrap().to_string()),
+        fine.contains("NOERROR") && fine.contains("dig[") && fine.contains(&ok_id.to_string()),
         "{fine}"
     );
     let nxrow = row("rcode-nxdomain.tui.test");
     assert!(
-        nxrow.contains("NXDOMAIN")
-            && nxrow.contains("AAAA")
-            && nxrow.contains(&nx.id.unwrap().to_string()),
+        nxrow.contains("NXDOMAIN") && nxrow.contains("AAAA") && nxrow.contains(&nx_id.to_string()),
         "{nxrow}"
     );
     // Newest first.
@@ -73,7 +79,11 @@ fn live_table_shows_rows_switches_views_and_quits_cleanly() {
         screen.contains("3 shown") && screen.contains("1 timeouts"),
         "{screen}"
     );
+}
 
+/// `t` cycles the views (latency by server, by name, response codes by
+/// server), `s` changes the sort.
+fn assert_views(tmux: &Tmux, link: &Link) {
     tmux.keys("t");
     let s = tmux.wait_for("latency by server", |s| s.contains("latency by server"));
     let srv = s
@@ -98,6 +108,10 @@ fn live_table_shows_rows_switches_views_and_quits_cleanly() {
         s.contains("bars:") && s.contains('T') && s.contains('N'),
         "{s}"
     );
+}
+
+/// `?` opens the help and another key closes it; space pauses and resumes.
+fn assert_help_and_pause(tmux: &Tmux) {
     tmux.keys("?");
     tmux.wait_for("help", |s| s.contains("pause or resume"));
     tmux.keys("x");
@@ -106,7 +120,11 @@ fn live_table_shows_rows_switches_views_and_quits_cleanly() {
     tmux.wait_for("paused", |s| s.contains("PAUSED"));
     tmux.keys(" ");
     tmux.wait_for("resumed", |s| !s.contains("PAUSED"));
+}
 
+/// `q` quits with status 0, leaves no alternate screen behind and prints
+/// the summary of the three transactions.
+fn quit_and_assert_summary(tmux: &Tmux) {
     tmux.keys("q");
     let deadline = Instant::now() + Duration::from_secs(10);
     while tmux.format("#{pane_dead}") != "1" {

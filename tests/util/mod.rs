@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod hostile;
 pub mod inject;
 pub mod tap;
 pub mod tmux;
