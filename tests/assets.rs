@@ -328,7 +328,11 @@ fn readme_layout_names_every_source_file() {
                 dirs.push(path);
                 continue;
             }
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let parent = path.parent().unwrap().strip_prefix(root).unwrap();
             // A file is named by its path, or by its name under its

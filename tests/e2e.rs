@@ -15,13 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{dig, privileged, query, Dnsmasq, Link, Netns, Responder, Tracer};
-
-fn latency(r: &Value) -> f64 {
-    r["latency_ms"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no latency in {r}"))
-}
+use util::{dig, latency, privileged, query, Dnsmasq, Link, Netns, Responder, Tracer};
 
 #[test]
 fn udp_ipv4_against_dnsmasq() {

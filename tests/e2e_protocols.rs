@@ -12,13 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::Value;
-use util::{dig, privileged, Link, Netns, Responder, Tracer};
-
-fn latency(r: &Value) -> f64 {
-    r["latency_ms"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no latency in {r}"))
-}
+use util::{dig, latency, privileged, Link, Netns, Responder, Tracer};
 
 #[test]
 fn dns_over_tcp_single_pipelined_and_split() {

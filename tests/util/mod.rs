@@ -578,6 +578,13 @@ pub fn tcp_batches(ns: &Netns, server: SocketAddr, batches: &[&[(u16, &str, u16)
     })
 }
 
+/// A record's latency_ms; fails when it has none.
+pub fn latency(r: &Value) -> f64 {
+    r["latency_ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no latency in {r}"))
+}
+
 /// A running dnstrace with JSON output.
 pub struct Tracer {
     child: Child,
