@@ -96,8 +96,23 @@ struct {
 	__type(value, struct dt_scratch);
 } dt_scratch_map SEC(".maps");
 
-/* Make the event type visible in the object's BTF for the skeleton. */
-struct dt_event dt_event_type = {};
+/*
+ * Not read by the program: a member of each type user space decodes, so
+ * that all of them reach the object's BTF and the skeleton generates them.
+ * clang emits BTF only for the types of what the object keeps (an enum
+ * used only for its constants does not count), and none for #defines.
+ */
+struct dt_abi {
+	struct dt_event event;
+	enum dt_kind kind;
+	enum dt_service service;
+	enum dt_dir dir;
+	enum dt_proto proto;
+	enum dt_stat stat;
+	enum dt_limits limits;
+	enum dt_rcode_bit rcode_bit;
+	enum dt_port port;
+} dt_abi = {};
 
 /* A record's room in the ring: an 8-byte header, rounded up to 8. */
 #define DT_RECORD_BYTES ((sizeof(struct dt_event) + 8 + 7) / 8 * 8)
