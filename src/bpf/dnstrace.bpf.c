@@ -31,25 +31,25 @@ const volatile __u64 dt_timeout_ns = 5000000000ULL;
 /* Bit n: report rcode n; bit DT_RCODE_TIMEOUT_BIT: report timeouts. */
 const volatile __u32 dt_rcode_mask = 0xffffffff;
 
-/* Unanswered mDNS queries expire after this (answers come at once or
- * not at all); encrypted connections are reported after this long idle. */
-const volatile __u64 dt_mdns_window_ns = 1000000000ULL;
-const volatile __u64 dt_conn_idle_ns = 30000000000ULL;
 /* Report mDNS announcements (answers to no query) as records. */
 const volatile bool dt_show_announcements = false;
-/* Watch mDNS (5353) and encrypted DNS (853) as well. */
-const volatile bool dt_watch_mdns = true;
-const volatile bool dt_watch_encrypted = true;
 
+/* Fixed, not settings: user space has no reason to change them. */
+/* Unanswered mDNS queries expire after this (answers come at once or
+ * not at all); an announcement seen again within it is the same one. */
+#define DT_MDNS_WINDOW_NS 1000000000ULL
+/* An encrypted connection is reported after this long idle. */
+#define DT_CONN_IDLE_NS 30000000000ULL
 /* Wake the reader only once this much is waiting: a wakeup costs more
  * than the rest of the program (an IPI; several microseconds in a VM),
  * and the reader polls on a short timer anyway. */
-const volatile __u64 dt_wakeup_bytes = 1 << 20;
+#define DT_WAKEUP_BYTES (1ULL << 20)
 
 /* Entries seen by the last sweep: user space derives evictions from it. */
 __u64 dt_last_occupancy = 0;
-/* The last sweep stopped at its budget: more is waiting to expire. */
-__u32 dt_last_budget_used = 0;
+/* The last sweep stopped at its budget: more is waiting to expire, so user
+ * space reads the ring buffer and sweeps again at once. */
+__u32 dt_sweep_more = 0;
 /* Set by user space before its last sweep: report every open encrypted
  * connection now. */
 __u32 dt_sweep_flush = 0;
@@ -125,7 +125,7 @@ extern void *bpf_dynptr_slice(const struct bpf_dynptr *ptr, __u32 offset,
 /*
  * Records go out without waking the reader, which reads every 50 ms: a
  * wakeup is an interrupt, costly in a VM. Only when another
- * dt_wakeup_bytes have piled up since the last mark does a record wake it,
+ * DT_WAKEUP_BYTES have piled up since the last mark does a record wake it,
  * so a burst cannot fill the buffer before the timer. Once per mark, not
  * on every record past it: while the reader lags behind a backlog, that
  * was an interrupt per record.
@@ -134,11 +134,10 @@ static __always_inline void submit_event(struct dt_event *e)
 {
 	/* This record is counted already: it was reserved. */
 	__u64 waiting = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
-	__u64 mark = dt_wakeup_bytes ?: 1;
 	__u64 before = waiting > DT_RECORD_BYTES ? waiting - DT_RECORD_BYTES : 0;
 
-	bpf_ringbuf_submit(e, waiting / mark != before / mark ? BPF_RB_FORCE_WAKEUP
-							      : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, waiting / DT_WAKEUP_BYTES != before / DT_WAKEUP_BYTES
+				      ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline void stat_inc(__u32 idx)
@@ -356,14 +355,15 @@ static __always_inline bool is_dns_port(__u16 port)
 	return false;
 }
 
-/* What the packet is, by its ports; -1 when none of ours. */
+/* What the packet is, by its ports; -1 when none of ours. mDNS and
+ * encrypted DNS are always watched. */
 static __always_inline int classify_ports(__u16 sport, __u16 dport, bool tcp)
 {
 	if (is_dns_port(dport) || is_dns_port(sport))
 		return DT_SERVICE_DNS;
-	if (dt_watch_mdns && !tcp && (dport == DT_MDNS_PORT || sport == DT_MDNS_PORT))
+	if (!tcp && (dport == DT_MDNS_PORT || sport == DT_MDNS_PORT))
 		return DT_SERVICE_MDNS;
-	if (dt_watch_encrypted && (dport == DT_ENCRYPTED_PORT || sport == DT_ENCRYPTED_PORT))
+	if (dport == DT_ENCRYPTED_PORT || sport == DT_ENCRYPTED_PORT)
 		return tcp ? DT_SERVICE_DOT : DT_SERVICE_DOQ;
 	return -1;
 }
@@ -1185,7 +1185,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		__builtin_memcpy(&s->key.responder, &p->saddr[12], 4);
 		s->key.responder ^= *(__u32 *)&p->saddr[0];
 		seen = bpf_map_lookup_elem(&dt_mdns_announced, &s->key);
-		if (seen && now - *seen < dt_mdns_window_ns)
+		if (seen && now - *seen < DT_MDNS_WINDOW_NS)
 			return 0;
 		bpf_map_update_elem(&dt_mdns_announced, &s->key, &now, BPF_ANY);
 		stat_inc(DT_STAT_MDNS_ANNOUNCEMENTS);
@@ -1542,7 +1542,7 @@ static long sweep_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pendin
 {
 	struct dt_event *e = NULL;
 
-	if ((__s64)(c->now - m->q.ts) < (__s64)dt_mdns_window_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
+	if ((__s64)(c->now - m->q.ts) < (__s64)DT_MDNS_WINDOW_NS || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
 	dt_sweep_expired++;
 	if (dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT)) {
@@ -1585,7 +1585,7 @@ static long sweep_conn(void *map, struct dt_key *key, struct dt_conn *conn,
 {
 	if (dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
-	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)dt_conn_idle_ns) {
+	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)DT_CONN_IDLE_NS) {
 		dt_sweep_expired++;
 		emit_conn(key, conn, map);
 	}
@@ -1603,6 +1603,6 @@ int dt_sweep(void *ctx)
 	dt_last_occupancy = c.seen;
 	bpf_for_each_map_elem(&dt_mdns_pending, sweep_mdns, &c, 0);
 	bpf_for_each_map_elem(&dt_conns, sweep_conn, &c, 0);
-	dt_last_budget_used = dt_sweep_expired >= DT_SWEEP_BUDGET;
+	dt_sweep_more = dt_sweep_expired >= DT_SWEEP_BUDGET;
 	return 0;
 }
