@@ -7,10 +7,12 @@
  * space. Unanswered queries are expired by dt_sweep, which user space runs
  * periodically.
  *
- * Two readers of packet bytes are built from the same code: the dynptr
- * reader (bpf_dynptr_from_skb, reads page fragments too; recent kernels
- * allow it in tp_btf programs) and the linear reader (bpf_probe_read_kernel
- * of the skb's linear area, for older kernels). User space loads one pair.
+ * Three kinds of program are built from the same code (enum
+ * dt_reader_kind): the dynptr reader (bpf_dynptr_from_skb, reads page
+ * fragments too; recent kernels allow it in tp_btf programs), the linear
+ * reader (bpf_probe_read_kernel of the skb's linear area, for older
+ * kernels), and classic tracepoints (for kernels without BTF of their
+ * own). User space loads one pair of them.
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -170,32 +172,63 @@ static __always_inline void stat_inc(__u32 idx)
 #define DT_SOFTIRQ_OFFSET 0x100
 
 /*
- * Field reads that work for both kinds of program: typed (tp_btf) programs
- * load kernel fields directly, classic tracepoint programs (for kernels
- * without BTF of their own) read them through CO-RE probe reads. btf is a
- * constant at every call site, so each program keeps one branch.
+ * How a program reads kernel fields and packet bytes. Each program passes
+ * its kind down as a constant through always-inline functions, so that
+ * clang keeps one branch of every test below and no program pays for the
+ * others at run time.
  */
-#define RD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+enum dt_reader_kind {
+	/* Typed (tp_btf) program reading packets through
+	 * bpf_dynptr_from_skb: page fragments too, so TCP and long replies.
+	 * Recent kernels allow the kfunc in tp_btf programs. */
+	DT_READ_DYNPTR,
+	/* Typed program reading the skb's linear area with
+	 * bpf_probe_read_kernel, for older kernels: plain UDP DNS only. */
+	DT_READ_LINEAR,
+	/* Classic tracepoint program, for kernels without BTF of their own
+	 * (typed tracepoints need it): kernel fields through CO-RE probe
+	 * reads relocated against the --btf file, packets as LINEAR. */
+	DT_READ_CLASSIC,
+};
 
-/* The same test in both kinds of program. Typed: ctx, the arguments, is
+static __always_inline bool reads_dynptr(enum dt_reader_kind rk)
+{
+	return rk == DT_READ_DYNPTR;
+}
+
+/* Typed programs load kernel fields directly. */
+static __always_inline bool reads_typed(enum dt_reader_kind rk)
+{
+	return rk != DT_READ_CLASSIC;
+}
+
+/* A kernel field, read the way this kind of program can. */
+#define RD(rk, ptr, field) (reads_typed(rk) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+
+static __always_inline struct task_struct *current_task(enum dt_reader_kind rk)
+{
+	return reads_typed(rk) ? bpf_get_current_task_btf()
+			       : (struct task_struct *)bpf_get_current_task();
+}
+
+/* The same test in every kind of program. Typed: ctx, the arguments, is
  * on the caller's stack. Classic: the event's first word points to the
  * registers perf took at the tracepoint, the caller's stack pointer among
  * them. */
-static __always_inline bool task_context(void *ctx, bool btf)
+static __always_inline bool task_context(void *ctx, enum dt_reader_kind rk)
 {
-	struct task_struct *task = btf ? bpf_get_current_task_btf()
-				       : (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = current_task(rk);
 	struct pt_regs *regs = NULL;
 	__u64 sp = (__u64)ctx;
 
 	if (bpf_core_field_exists(task->softirq_disable_cnt))
 		return !(BPF_CORE_READ(task, softirq_disable_cnt) & DT_SOFTIRQ_OFFSET);
-	if (!btf) {
+	if (!reads_typed(rk)) {
 		if (bpf_probe_read_kernel(&regs, sizeof(regs), ctx) || !regs)
 			return false;
 		sp = BPF_CORE_READ(regs, sp);
 	}
-	return sp - (__u64)RD(btf, task, stack) < DT_MIN_THREAD_SIZE;
+	return sp - (__u64)RD(rk, task, stack) < DT_MIN_THREAD_SIZE;
 }
 
 /*
@@ -203,9 +236,9 @@ static __always_inline bool task_context(void *ctx, bool btf)
  * programs load it directly, two words, instead of calling a helper;
  * the reader stops at the first NUL.
  */
-static __always_inline void copy_kstr16(char *dst, const char *src, bool btf)
+static __always_inline void copy_kstr16(char *dst, const char *src, enum dt_reader_kind rk)
 {
-	if (btf) {
+	if (reads_typed(rk)) {
 		((__u64 *)dst)[0] = ((const __u64 *)src)[0];
 		((__u64 *)dst)[1] = ((const __u64 *)src)[1];
 	} else {
@@ -220,19 +253,19 @@ static __always_inline void copy_kstr16(char *dst, const char *src, bool btf)
  * the thread group leader's name (resolvers send from named worker
  * threads); returns 0 when the sender cannot be trusted.
  */
-static __always_inline __u32 packet_sender(struct sk_buff *skb, __u8 dir, bool task_ctx,
-					   char *comm, bool btf)
+static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
+					   enum dt_reader_kind rk)
 {
 	struct task_struct *task, *leader;
 
 	comm[0] = 0;
 	if (dir != DT_DIR_EGRESS || !task_ctx)
 		return 0;
-	task = btf ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
-	if (RD(btf, task, flags) & PF_KTHREAD)
+	task = current_task(rk);
+	if (RD(rk, task, flags) & PF_KTHREAD)
 		return 0;
-	leader = RD(btf, task, group_leader);
-	copy_kstr16(comm, leader->comm, btf);
+	leader = RD(rk, task, group_leader);
+	copy_kstr16(comm, leader->comm, rk);
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
@@ -245,10 +278,10 @@ struct dt_reader {
 
 /* Pointer to size bytes at off (from skb->data), copied into buf if needed;
  * NULL when the packet is shorter. size must be a constant. */
-static __always_inline void *rd_slice(struct dt_reader *r, bool dyn, __u32 off,
+static __always_inline void *rd_slice(struct dt_reader *r, enum dt_reader_kind rk, __u32 off,
 				      void *buf, __u32 size)
 {
-	if (dyn)
+	if (reads_dynptr(rk))
 		return bpf_dynptr_slice(r->dp, off, buf, size);
 	if (off > r->headlen || size > r->headlen - off)
 		return NULL;
@@ -258,14 +291,14 @@ static __always_inline void *rd_slice(struct dt_reader *r, bool dyn, __u32 off,
 }
 
 /* Copy len (<= DT_QBUF_LEN) bytes at off into buf; 0 on success. */
-static __always_inline int rd_copy(struct dt_reader *r, bool dyn, __u32 off,
+static __always_inline int rd_copy(struct dt_reader *r, enum dt_reader_kind rk, __u32 off,
 				   void *buf, __u32 len)
 {
 	/* Bound the very register the helper gets, whatever clang did. */
 	barrier_var(len);
 	if (len > DT_QBUF_LEN)
 		return -1;
-	if (dyn)
+	if (reads_dynptr(rk))
 		return bpf_dynptr_read(buf, len, r->dp, off, 0);
 	if (off > r->headlen || len > r->headlen - off) {
 		stat_inc(DT_STAT_NONLINEAR);
@@ -382,7 +415,7 @@ static __always_inline bool id_wanted(__u16 id)
 }
 
 /* Walks the IP headers to the UDP payload. 0 when it is DNS-shaped. */
-static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_off,
+static __always_inline int parse_l3l4(struct dt_reader *r, enum dt_reader_kind rk, __u32 net_off,
 				      __u16 l3proto, struct dt_packet *p)
 {
 	__u32 l4_off, l4_len;
@@ -393,7 +426,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 		struct dt_ip4hdr buf, *ip;
 		__u32 ihl;
 
-		ip = rd_slice(r, dyn, net_off, &buf, sizeof(buf));
+		ip = rd_slice(r, rk, net_off, &buf, sizeof(buf));
 		if (!ip || (ip->ver_ihl >> 4) != 4)
 			return -1;
 		ihl = (ip->ver_ihl & 0xf) * 4;
@@ -415,7 +448,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 	} else {
 		struct dt_ip6hdr buf, *ip6;
 
-		ip6 = rd_slice(r, dyn, net_off, &buf, sizeof(buf));
+		ip6 = rd_slice(r, rk, net_off, &buf, sizeof(buf));
 		if (!ip6 || (bpf_ntohl(ip6->ver_tc_flow) >> 28) != 6)
 			return -1;
 		__builtin_memcpy(p->saddr, ip6->saddr, 16);
@@ -438,7 +471,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 			    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT &&
 			    next != IPPROTO_AH)
 				break;
-			ext = rd_slice(r, dyn, l4_off, &ebuf, sizeof(ebuf));
+			ext = rd_slice(r, rk, l4_off, &ebuf, sizeof(ebuf));
 			if (!ext)
 				return -1;
 			if (next == IPPROTO_FRAGMENT) {
@@ -466,7 +499,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 		struct dt_tcphdr tbuf, *tcp;
 		__u32 doff;
 
-		tcp = rd_slice(r, dyn, l4_off, &tbuf, sizeof(tbuf));
+		tcp = rd_slice(r, rk, l4_off, &tbuf, sizeof(tbuf));
 		if (!tcp)
 			return -1;
 		p->sport = bpf_ntohs(tcp->source);
@@ -494,7 +527,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
 	struct dt_udphdr ubuf, *udp;
 	__u32 ulen;
 
-	udp = rd_slice(r, dyn, l4_off, &ubuf, sizeof(ubuf));
+	udp = rd_slice(r, rk, l4_off, &ubuf, sizeof(ubuf));
 	if (!udp)
 		return -1;
 	p->sport = bpf_ntohs(udp->source);
@@ -529,7 +562,7 @@ static __always_inline int parse_l3l4(struct dt_reader *r, bool dyn, __u32 net_o
  * name's wire length (root label included), or -1 after counting why the
  * question is unusable.
  */
-static __always_inline int read_question(struct dt_reader *r, bool dyn,
+static __always_inline int read_question(struct dt_reader *r, enum dt_reader_kind rk,
 					 struct dt_packet *p, __u8 *buf,
 					 __u16 *qtype, __u16 *qclass)
 {
@@ -542,7 +575,7 @@ static __always_inline int read_question(struct dt_reader *r, bool dyn,
 		stat_inc(DT_STAT_MAL_TRUNCATED);
 		return -1;
 	}
-	if (rd_copy(r, dyn, p->dns_off + sizeof(struct dt_dnshdr), buf, avail))
+	if (rd_copy(r, rk, p->dns_off + sizeof(struct dt_dnshdr), buf, avail))
 		return -1;
 
 	for (int i = 0; i < 128; i++) {
@@ -634,9 +667,8 @@ static __always_inline bool is_loopback(const __u8 *addr, __u8 family)
 	return addr[15] == 1;
 }
 
-static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *r, bool btf,
-					 bool dyn, __u8 dir, struct dt_packet *p,
-					 struct dt_dnshdr *h, __u32 netns,
+static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kind rk, __u8 dir,
+					 struct dt_packet *p, struct dt_dnshdr *h, __u32 netns,
 					 struct net_device *dev)
 {
 	struct dt_pending *q;
@@ -677,19 +709,19 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	}
 
 	q = &s->query;
-	name_len = read_question(r, dyn, p, q->name, &q->qtype, &q->qclass);
+	name_len = read_question(r, rk, p, q->name, &q->qtype, &q->qclass);
 	if (name_len < 0)
 		return;
 
 	q->ts = bpf_ktime_get_ns();
 	q->netns = netns;
-	q->ifindex = RD(btf, dev, ifindex);
+	q->ifindex = RD(rk, dev, ifindex);
 	q->name_len = name_len;
 	q->qflags = bpf_ntohs(h->flags);
 	q->query_size = p->msg_size;
 	q->dir = dir;
-	copy_kstr16(q->ifname, dev->name, btf);
-	q->pid = packet_sender(skb, dir, p->task_ctx, q->comm, btf);
+	copy_kstr16(q->ifname, dev->name, rk);
+	q->pid = packet_sender(dir, p->task_ctx, q->comm, rk);
 
 	err = bpf_map_update_elem(&dt_pending, key, q, BPF_NOEXIST);
 	if (err == 0)
@@ -739,7 +771,7 @@ static __always_inline void fill_event(struct dt_event *e, const struct dt_key *
 	e->id = key->id;
 }
 
-static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool btf,
+static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_kind rk,
 					    struct dt_packet *p, struct dt_dnshdr *h,
 					    __u32 netns, struct net_device *dev)
 {
@@ -779,7 +811,7 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool 
 		return;
 	}
 	/* Complete only where the query was first seen (nearest the client). */
-	if (q->netns != netns || q->ifindex != RD(btf, dev, ifindex))
+	if (q->netns != netns || q->ifindex != RD(rk, dev, ifindex))
 		return;
 
 	/* A response that echoes another question is not this query's answer. */
@@ -787,7 +819,7 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool 
 		__u16 qtype = 0, qclass = 0;
 		int name_len;
 
-		name_len = read_question(r, dyn, p, s->resp_name, &qtype, &qclass);
+		name_len = read_question(r, rk, p, s->resp_name, &qtype, &qclass);
 		if (name_len < 0)
 			return;
 		if (name_len != q->name_len || qtype != q->qtype || qclass != q->qclass ||
@@ -826,7 +858,7 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool 
 	 * completed it (lo passes it at egress, then at ingress): remember
 	 * the transaction there only, and spare every other completion a map
 	 * update. */
-	if (RD(btf, dev, flags) & IFF_LOOPBACK)
+	if (RD(rk, dev, flags) & IFF_LOOPBACK)
 		bpf_map_update_elem(&dt_recent, key, &now, BPF_ANY);
 	if (e)
 		submit_event(e);
@@ -834,10 +866,10 @@ static __always_inline void handle_response(struct dt_reader *r, bool dyn, bool 
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */
 static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader *r,
-					   bool dyn, bool btf, __u8 dir, struct dt_packet *p,
+					   enum dt_reader_kind rk, __u8 dir, struct dt_packet *p,
 					   __u32 netns)
 {
-	struct net_device *dev = RD(btf, skb, dev);
+	struct net_device *dev = RD(rk, skb, dev);
 	struct dt_dnshdr hbuf, *h;
 
 	if (!dev)
@@ -846,15 +878,15 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 		stat_inc(DT_STAT_MAL_SHORT);
 		return;
 	}
-	h = rd_slice(r, dyn, p->dns_off, &hbuf, sizeof(hbuf));
+	h = rd_slice(r, rk, p->dns_off, &hbuf, sizeof(hbuf));
 	if (!h) {
 		stat_inc(DT_STAT_MAL_SHORT);
 		return;
 	}
 	if (bpf_ntohs(h->flags) & 0x8000)
-		handle_response(r, dyn, btf, p, h, netns, dev);
+		handle_response(r, rk, p, h, netns, dev);
 	else
-		handle_query(skb, r, btf, dyn, dir, p, h, netns, dev);
+		handle_query(r, rk, dir, p, h, netns, dev);
 }
 
 /*
@@ -874,8 +906,8 @@ __noinline int dt_message(struct sk_buff *skb __arg_trusted, struct dt_packet *p
 		return 0;
 	r.len = skb->len;
 	r.headlen = r.len - skb->data_len;
-	handle_message(skb, &r, true, true, dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS,
-		       p, netns);
+	handle_message(skb, &r, DT_READ_DYNPTR,
+		       dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS, p, netns);
 	return 0;
 }
 
@@ -924,7 +956,7 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 				       __u8 dir, struct dt_packet *p,
 				       __u32 netns, struct net_device *dev)
 {
-	const bool dyn = true;
+	const enum dt_reader_kind rk = DT_READ_DYNPTR;
 	struct dt_tcp_state fresh = {}, *st;
 	struct dt_tcp_key k = {};
 	__u32 seq = p->seq, plen = p->dns_len, payload = p->dns_off;
@@ -990,7 +1022,7 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 			 * already parsed. */
 			if ((__s32)off < 0 || off + 2 > plen)
 				break;
-			lp = rd_slice(r, dyn, payload + off, &lbuf, sizeof(lbuf));
+			lp = rd_slice(r, rk, payload + off, &lbuf, sizeof(lbuf));
 			if (!lp)
 				break;
 			msg_len = bpf_ntohs(*lp);
@@ -1138,7 +1170,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 	if (!s)
 		return 0;
 	m = &s->mq;
-	name_len = read_question(&r, true, p, m->q.name, &qtype, &qclass);
+	name_len = read_question(&r, DT_READ_DYNPTR, p, m->q.name, &qtype, &qclass);
 	if (name_len < 0)
 		return 0;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
@@ -1160,8 +1192,8 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		m->q.qflags = flags;
 		m->q.query_size = p->msg_size;
 		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
-		copy_kstr16(m->q.ifname, dev->name, true);
-		m->q.pid = packet_sender(skb, m->q.dir, p->task_ctx, m->q.comm, true);
+		copy_kstr16(m->q.ifname, dev->name, DT_READ_DYNPTR);
+		m->q.pid = packet_sender(m->q.dir, p->task_ctx, m->q.comm, DT_READ_DYNPTR);
 		__builtin_memcpy(m->client_addr, p->saddr, 16);
 		m->client_port = p->sport;
 		m->family = p->family;
@@ -1208,7 +1240,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		m->q.qflags = 0;
 		m->q.query_size = 0;
 		m->q.name_len = name_len;
-		copy_kstr16(m->q.ifname, dev->name, true);
+		copy_kstr16(m->q.ifname, dev->name, DT_READ_DYNPTR);
 		fill_from_query(e, &m->q);
 		e->kind = DT_KIND_ANNOUNCEMENT;
 		e->service = DT_SERVICE_MDNS;
@@ -1328,11 +1360,10 @@ static __always_inline void emit_conn(const struct dt_key *key, const struct dt_
 		submit_event(e);
 }
 
-static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_packet *p,
-					     __u8 dir, __u32 netns, struct net_device *dev,
-					     bool btf)
+static __always_inline void handle_encrypted(struct dt_packet *p, enum dt_reader_kind rk,
+					     __u8 dir, __u32 netns, struct net_device *dev)
 {
-	__u32 ifindex = RD(btf, dev, ifindex);
+	__u32 ifindex = RD(rk, dev, ifindex);
 	struct dt_key key = {};
 	struct dt_conn *c;
 	bool to_server = p->dport == DT_ENCRYPTED_PORT;
@@ -1363,9 +1394,9 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 		fresh.ifindex = ifindex;
 		fresh.dir = dir;
 		fresh.service = p->service;
-		copy_kstr16(fresh.ifname, dev->name, btf);
+		copy_kstr16(fresh.ifname, dev->name, rk);
 		if (to_server)
-			fresh.pid = packet_sender(skb, dir, p->task_ctx, fresh.comm, btf);
+			fresh.pid = packet_sender(dir, p->task_ctx, fresh.comm, rk);
 		if (bpf_map_update_elem(&dt_conns, &key, &fresh, BPF_NOEXIST))
 			return;
 		stat_inc(DT_STAT_ENCRYPTED_CONNS);
@@ -1386,13 +1417,13 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 
 /* ctx: the program's context, for telling the task's own context apart
  * (typed: the arguments on the caller's stack; classic: the event). */
-static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir, bool dyn,
-				      bool btf)
+static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
+				      enum dt_reader_kind rk)
 {
 	struct dt_reader r;
 	struct dt_packet p;
 	struct net_device *dev;
-	__u16 l3proto = RD(btf, skb, protocol);
+	__u16 l3proto = RD(rk, skb, protocol);
 	__u16 nh;
 	long net_off;
 	__u32 netns;
@@ -1400,41 +1431,42 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir, 
 
 	if (l3proto != bpf_htons(ETH_P_IP) && l3proto != bpf_htons(ETH_P_IPV6))
 		return 0;
-	nh = RD(btf, skb, network_header);
+	nh = RD(rk, skb, network_header);
 	if (nh == 0xffff)
 		return 0;
-	r.data = RD(btf, skb, data);
-	net_off = (long)nh - (long)(r.data - RD(btf, skb, head));
+	r.data = RD(rk, skb, data);
+	net_off = (long)nh - (long)(r.data - RD(rk, skb, head));
 	if (net_off < 0 || net_off > 1024)
 		return 0;
-	r.len = RD(btf, skb, len);
-	r.headlen = r.len - RD(btf, skb, data_len);
+	r.len = RD(rk, skb, len);
+	r.headlen = r.len - RD(rk, skb, data_len);
 	r.dp = &dp;
-	if (dyn) {
+	if (reads_dynptr(rk)) {
 		if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
 			return 0;
 	}
 
-	if (parse_l3l4(&r, dyn, net_off, l3proto, &p))
+	if (parse_l3l4(&r, rk, net_off, l3proto, &p))
 		return 0;
 	stat_inc(DT_STAT_DNS_PACKETS);
 	/* Only a local egress on a socket can be attributed: the test is
 	 * made for those only. */
-	p.task_ctx = dir == DT_DIR_EGRESS && RD(btf, skb, sk) && task_context(ctx, btf);
+	p.task_ctx = dir == DT_DIR_EGRESS && RD(rk, skb, sk) && task_context(ctx, rk);
 
-	dev = RD(btf, skb, dev);
+	dev = RD(rk, skb, dev);
 	if (!dev)
 		return 0;
-	netns = btf ? dev->nd_net.net->ns.inum : BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	netns = reads_typed(rk) ? dev->nd_net.net->ns.inum
+				: BPF_CORE_READ(dev, nd_net.net, ns.inum);
 
 	if (p.service == DT_SERVICE_DOT || p.service == DT_SERVICE_DOQ) {
-		handle_encrypted(skb, &p, dir, netns, dev, btf);
-	} else if (!dyn) {
+		handle_encrypted(&p, rk, dir, netns, dev);
+	} else if (!reads_dynptr(rk)) {
 		/* TCP payloads sit in page fragments: plain UDP DNS only. */
 		if (p.proto == DT_PROTO_TCP || p.service == DT_SERVICE_MDNS)
 			stat_inc(DT_STAT_NONLINEAR);
 		else
-			handle_message(skb, &r, false, btf, dir, &p, netns);
+			handle_message(skb, &r, rk, dir, &p, netns);
 	} else if (p.service == DT_SERVICE_MDNS) {
 		dt_mdns(skb, &p, netns, dir);
 	} else if (p.proto == DT_PROTO_TCP) {
@@ -1448,25 +1480,25 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir, 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dt_egress, struct sk_buff *skb)
 {
-	return handle_skb(ctx, skb, DT_DIR_EGRESS, true, true);
+	return handle_skb(ctx, skb, DT_DIR_EGRESS, DT_READ_DYNPTR);
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dt_ingress, struct sk_buff *skb)
 {
-	return handle_skb(ctx, skb, DT_DIR_INGRESS, true, true);
+	return handle_skb(ctx, skb, DT_DIR_INGRESS, DT_READ_DYNPTR);
 }
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dt_egress_linear, struct sk_buff *skb)
 {
-	return handle_skb(ctx, skb, DT_DIR_EGRESS, false, true);
+	return handle_skb(ctx, skb, DT_DIR_EGRESS, DT_READ_LINEAR);
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dt_ingress_linear, struct sk_buff *skb)
 {
-	return handle_skb(ctx, skb, DT_DIR_INGRESS, false, true);
+	return handle_skb(ctx, skb, DT_DIR_INGRESS, DT_READ_LINEAR);
 }
 
 /*
@@ -1478,13 +1510,13 @@ int BPF_PROG(dt_ingress_linear, struct sk_buff *skb)
 SEC("tracepoint/net/net_dev_queue")
 int dt_egress_classic(struct trace_event_raw_net_dev_template *ctx)
 {
-	return handle_skb(ctx, (struct sk_buff *)ctx->skbaddr, DT_DIR_EGRESS, false, false);
+	return handle_skb(ctx, (struct sk_buff *)ctx->skbaddr, DT_DIR_EGRESS, DT_READ_CLASSIC);
 }
 
 SEC("tracepoint/net/netif_receive_skb")
 int dt_ingress_classic(struct trace_event_raw_net_dev_template *ctx)
 {
-	return handle_skb(ctx, (struct sk_buff *)ctx->skbaddr, DT_DIR_INGRESS, false, false);
+	return handle_skb(ctx, (struct sk_buff *)ctx->skbaddr, DT_DIR_INGRESS, DT_READ_CLASSIC);
 }
 
 struct dt_sweep_ctx {
