@@ -1531,10 +1531,12 @@ __u64 dt_sweep_expired = 0;
 
 /* Timeouts one sweep may report: about 6.5 MiB of the 8 MiB ring buffer,
  * so that a flood of unanswered queries cannot overflow it. User space
- * reads the records and sweeps again when a sweep used it all. */
+ * reads the records and sweeps again when a sweep used it all
+ * (dt_sweep_more). */
 #define DT_SWEEP_BUDGET 16384
 
-static long sweep_one(void *map, struct dt_key *key, struct dt_pending *q,
+/* A query unanswered for dt_timeout_ns: a TIMEOUT record. */
+static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 		      struct dt_sweep_ctx *c)
 {
 	struct dt_event *e = NULL;
@@ -1569,7 +1571,8 @@ static long sweep_one(void *map, struct dt_key *key, struct dt_pending *q,
 	return 0;
 }
 
-static long sweep_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pending *m,
+/* An mDNS query no answer came to within DT_MDNS_WINDOW_NS. */
+static long expire_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pending *m,
 		       struct dt_sweep_ctx *c)
 {
 	struct dt_event *e = NULL;
@@ -1612,7 +1615,9 @@ static long sweep_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pendin
 	return 0;
 }
 
-static long sweep_conn(void *map, struct dt_key *key, struct dt_conn *conn,
+/* An encrypted connection idle for DT_CONN_IDLE_NS, or every open one at
+ * the last sweep (dt_sweep_flush). */
+static long expire_conn(void *map, struct dt_key *key, struct dt_conn *conn,
 		       struct dt_sweep_ctx *c)
 {
 	if (dt_sweep_expired >= DT_SWEEP_BUDGET)
@@ -1631,10 +1636,10 @@ int dt_sweep(void *ctx)
 	struct dt_sweep_ctx c = { .now = bpf_ktime_get_ns() };
 
 	dt_sweep_expired = 0;
-	bpf_for_each_map_elem(&dt_pending, sweep_one, &c, 0);
+	bpf_for_each_map_elem(&dt_pending, expire_query, &c, 0);
 	dt_last_occupancy = c.seen;
-	bpf_for_each_map_elem(&dt_mdns_pending, sweep_mdns, &c, 0);
-	bpf_for_each_map_elem(&dt_conns, sweep_conn, &c, 0);
+	bpf_for_each_map_elem(&dt_mdns_pending, expire_mdns, &c, 0);
+	bpf_for_each_map_elem(&dt_conns, expire_conn, &c, 0);
 	dt_sweep_more = dt_sweep_expired >= DT_SWEEP_BUDGET;
 	return 0;
 }
