@@ -332,6 +332,8 @@ struct dt_dnshdr {
 	__be16 arcount;
 };
 
+#define DT_DNS_QR 0x8000	/* in flags: a response */
+
 struct dt_ip4hdr {
 	__u8 ver_ihl;
 	__u8 tos;
@@ -414,120 +416,144 @@ static __always_inline bool id_wanted(__u16 id)
 	return false;
 }
 
-/* Walks the IP headers to the UDP payload. 0 when it is DNS-shaped. */
-static __always_inline int parse_l3l4(struct dt_reader *r, enum dt_reader_kind rk, __u32 net_off,
-				      __u16 l3proto, struct dt_packet *p)
+/* Where the IP header says its payload is, how long, and what. */
+struct dt_l4 {
+	__u32 off;
+	__u32 len;
+	__u8 proto;		/* IPPROTO_UDP or IPPROTO_TCP */
+};
+
+/* IPv4: the addresses and the payload; 0 when it is UDP or TCP. */
+static __always_inline int parse_ip4(struct dt_reader *r, enum dt_reader_kind rk, __u32 net_off,
+				     struct dt_packet *p, struct dt_l4 *l4)
 {
-	__u32 l4_off, l4_len;
+	struct dt_ip4hdr buf, *ip;
+	__u32 ihl;
+
+	ip = rd_slice(r, rk, net_off, &buf, sizeof(buf));
+	if (!ip || (ip->ver_ihl >> 4) != 4)
+		return -1;
+	ihl = (ip->ver_ihl & 0xf) * 4;
+	if (ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
+		return -1;
+	l4->proto = ip->protocol;
+	if (l4->proto != IPPROTO_UDP && l4->proto != IPPROTO_TCP)
+		return -1;
+	if (bpf_ntohs(ip->frag_off) & 0x1fff) {
+		stat_inc(DT_STAT_IP_FRAGMENT);
+		return -1;
+	}
+	__builtin_memset(p->saddr, 0, 32);
+	__builtin_memcpy(p->saddr, &ip->saddr, 4);
+	__builtin_memcpy(p->daddr, &ip->daddr, 4);
+	p->family = 4;
+	l4->off = net_off + ihl;
+	l4->len = bpf_ntohs(ip->tot_len) - ihl;
+	return 0;
+}
+
+/* IPv6, past a bounded number of extension headers: as parse_ip4. */
+static __always_inline int parse_ip6(struct dt_reader *r, enum dt_reader_kind rk, __u32 net_off,
+				     struct dt_packet *p, struct dt_l4 *l4)
+{
+	struct dt_ip6hdr buf, *ip6;
 	__u8 next;
+
+	ip6 = rd_slice(r, rk, net_off, &buf, sizeof(buf));
+	if (!ip6 || (bpf_ntohl(ip6->ver_tc_flow) >> 28) != 6)
+		return -1;
+	__builtin_memcpy(p->saddr, ip6->saddr, 16);
+	__builtin_memcpy(p->daddr, ip6->daddr, 16);
+	p->family = 6;
+	next = ip6->nexthdr;
+	l4->off = net_off + sizeof(*ip6);
+	l4->len = bpf_ntohs(ip6->payload_len);
+
+	for (int i = 0; i < 6; i++) {
+		struct {
+			__u8 next;
+			__u8 len;
+			__be16 frag_off;
+		} ebuf, *ext;
+		__u32 ext_len;
+
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
+		    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT &&
+		    next != IPPROTO_AH)
+			break;
+		ext = rd_slice(r, rk, l4->off, &ebuf, sizeof(ebuf));
+		if (!ext)
+			return -1;
+		if (next == IPPROTO_FRAGMENT) {
+			if (bpf_ntohs(ext->frag_off) & 0xfff8) {
+				stat_inc(DT_STAT_IP_FRAGMENT);
+				return -1;
+			}
+			ext_len = 8;
+		} else if (next == IPPROTO_AH) {
+			ext_len = ((__u32)ext->len + 2) * 4;
+		} else {
+			ext_len = ((__u32)ext->len + 1) * 8;
+		}
+		if (ext_len > l4->len)
+			return -1;
+		next = ext->next;
+		l4->off += ext_len;
+		l4->len -= ext_len;
+	}
+	if (next != IPPROTO_UDP && next != IPPROTO_TCP)
+		return -1;
+	l4->proto = next;
+	return 0;
+}
+
+/* The payload's place in the packet, no further than the skb goes. */
+static __always_inline int set_payload(struct dt_reader *r, struct dt_packet *p, __u32 off,
+				       __u32 len)
+{
+	p->dns_off = off;
+	p->dns_len = len;
+	if (p->dns_off > r->len)
+		return -1;
+	if (p->dns_len > r->len - p->dns_off)
+		p->dns_len = r->len - p->dns_off;
+	return 0;
+}
+
+static __always_inline int parse_tcp(struct dt_reader *r, enum dt_reader_kind rk,
+				     const struct dt_l4 *l4, struct dt_packet *p)
+{
+	struct dt_tcphdr buf, *tcp;
+	__u32 doff;
 	int svc;
 
-	if (l3proto == bpf_htons(ETH_P_IP)) {
-		struct dt_ip4hdr buf, *ip;
-		__u32 ihl;
+	tcp = rd_slice(r, rk, l4->off, &buf, sizeof(buf));
+	if (!tcp)
+		return -1;
+	p->sport = bpf_ntohs(tcp->source);
+	p->dport = bpf_ntohs(tcp->dest);
+	svc = classify_ports(p->sport, p->dport, true);
+	if (svc < 0)
+		return -1;
+	p->service = svc;
+	doff = (tcp->doff_res >> 4) * 4;
+	if (doff < sizeof(*tcp) || doff > l4->len)
+		return -1;
+	p->proto = DT_PROTO_TCP;
+	p->seq = bpf_ntohl(tcp->seq);
+	p->tcp_flags = tcp->flags;
+	p->msg_size = 0;
+	return set_payload(r, p, l4->off + doff, l4->len - doff);
+}
 
-		ip = rd_slice(r, rk, net_off, &buf, sizeof(buf));
-		if (!ip || (ip->ver_ihl >> 4) != 4)
-			return -1;
-		ihl = (ip->ver_ihl & 0xf) * 4;
-		if (ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
-			return -1;
-		next = ip->protocol;
-		if (next != IPPROTO_UDP && next != IPPROTO_TCP)
-			return -1;
-		if (bpf_ntohs(ip->frag_off) & 0x1fff) {
-			stat_inc(DT_STAT_IP_FRAGMENT);
-			return -1;
-		}
-		__builtin_memset(p->saddr, 0, 32);
-		__builtin_memcpy(p->saddr, &ip->saddr, 4);
-		__builtin_memcpy(p->daddr, &ip->daddr, 4);
-		p->family = 4;
-		l4_off = net_off + ihl;
-		l4_len = bpf_ntohs(ip->tot_len) - ihl;
-	} else {
-		struct dt_ip6hdr buf, *ip6;
-
-		ip6 = rd_slice(r, rk, net_off, &buf, sizeof(buf));
-		if (!ip6 || (bpf_ntohl(ip6->ver_tc_flow) >> 28) != 6)
-			return -1;
-		__builtin_memcpy(p->saddr, ip6->saddr, 16);
-		__builtin_memcpy(p->daddr, ip6->daddr, 16);
-		p->family = 6;
-		next = ip6->nexthdr;
-		l4_off = net_off + sizeof(*ip6);
-		l4_len = bpf_ntohs(ip6->payload_len);
-
-		/* Extension headers, a bounded number of them. */
-		for (int i = 0; i < 6; i++) {
-			struct {
-				__u8 next;
-				__u8 len;
-				__be16 frag_off;
-			} ebuf, *ext;
-			__u32 ext_len;
-
-			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
-			    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT &&
-			    next != IPPROTO_AH)
-				break;
-			ext = rd_slice(r, rk, l4_off, &ebuf, sizeof(ebuf));
-			if (!ext)
-				return -1;
-			if (next == IPPROTO_FRAGMENT) {
-				if (bpf_ntohs(ext->frag_off) & 0xfff8) {
-					stat_inc(DT_STAT_IP_FRAGMENT);
-					return -1;
-				}
-				ext_len = 8;
-			} else if (next == IPPROTO_AH) {
-				ext_len = ((__u32)ext->len + 2) * 4;
-			} else {
-				ext_len = ((__u32)ext->len + 1) * 8;
-			}
-			if (ext_len > l4_len)
-				return -1;
-			next = ext->next;
-			l4_off += ext_len;
-			l4_len -= ext_len;
-		}
-		if (next != IPPROTO_UDP && next != IPPROTO_TCP)
-			return -1;
-	}
-
-	if (next == IPPROTO_TCP) {
-		struct dt_tcphdr tbuf, *tcp;
-		__u32 doff;
-
-		tcp = rd_slice(r, rk, l4_off, &tbuf, sizeof(tbuf));
-		if (!tcp)
-			return -1;
-		p->sport = bpf_ntohs(tcp->source);
-		p->dport = bpf_ntohs(tcp->dest);
-		svc = classify_ports(p->sport, p->dport, true);
-		if (svc < 0)
-			return -1;
-		p->service = svc;
-		doff = (tcp->doff_res >> 4) * 4;
-		if (doff < sizeof(*tcp) || doff > l4_len)
-			return -1;
-		p->proto = DT_PROTO_TCP;
-		p->seq = bpf_ntohl(tcp->seq);
-		p->tcp_flags = tcp->flags;
-		p->dns_off = l4_off + doff;
-		p->dns_len = l4_len - doff;
-		p->msg_size = 0;
-		if (p->dns_off > r->len)
-			return -1;
-		if (p->dns_len > r->len - p->dns_off)
-			p->dns_len = r->len - p->dns_off;
-		return 0;
-	}
-
-	struct dt_udphdr ubuf, *udp;
+static __always_inline int parse_udp(struct dt_reader *r, enum dt_reader_kind rk,
+				     const struct dt_l4 *l4, struct dt_packet *p)
+{
+	struct dt_udphdr buf, *udp;
 	__u32 ulen;
+	int svc;
 
-	udp = rd_slice(r, rk, l4_off, &ubuf, sizeof(ubuf));
+	udp = rd_slice(r, rk, l4->off, &buf, sizeof(buf));
 	if (!udp)
 		return -1;
 	p->sport = bpf_ntohs(udp->source);
@@ -543,18 +569,31 @@ static __always_inline int parse_l3l4(struct dt_reader *r, enum dt_reader_kind r
 	p->msg_size = ulen - sizeof(*udp);
 	/* Read no further than the smallest of the UDP length, the IP
 	 * length and the skb. */
-	if (ulen > l4_len)
-		ulen = l4_len;
+	if (ulen > l4->len)
+		ulen = l4->len;
 	if (ulen < sizeof(*udp))
 		return -1;
 	p->proto = DT_PROTO_UDP;
-	p->dns_off = l4_off + sizeof(*udp);
-	p->dns_len = ulen - sizeof(*udp);
-	if (p->dns_off > r->len)
-		return -1;
-	if (p->dns_len > r->len - p->dns_off)
-		p->dns_len = r->len - p->dns_off;
-	return 0;
+	return set_payload(r, p, l4->off + sizeof(*udp), ulen - sizeof(*udp));
+}
+
+/* Walks the IP headers to the UDP or TCP payload. 0 when it is on one of
+ * our ports (DNS, mDNS, encrypted DNS). */
+static __always_inline int parse_l3l4(struct dt_reader *r, enum dt_reader_kind rk, __u32 net_off,
+				      __u16 l3proto, struct dt_packet *p)
+{
+	struct dt_l4 l4;
+
+	if (l3proto == bpf_htons(ETH_P_IP)) {
+		if (parse_ip4(r, rk, net_off, p, &l4))
+			return -1;
+	} else {
+		if (parse_ip6(r, rk, net_off, p, &l4))
+			return -1;
+	}
+	if (l4.proto == IPPROTO_TCP)
+		return parse_tcp(r, rk, &l4, p);
+	return parse_udp(r, rk, &l4, p);
 }
 
 /*
@@ -883,7 +922,7 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 		stat_inc(DT_STAT_MAL_SHORT);
 		return;
 	}
-	if (bpf_ntohs(h->flags) & 0x8000)
+	if (bpf_ntohs(h->flags) & DT_DNS_QR)
 		handle_response(r, rk, p, h, netns, dev);
 	else
 		handle_query(r, rk, dir, p, h, netns, dev);
@@ -946,18 +985,41 @@ struct {
 #define DT_TCP_MAX_WALK 512
 
 /*
- * DNS over TCP: each message has a 2-byte length prefix, and a segment may
- * hold several messages (pipelining), the end of one, or a lone prefix
- * whose message follows in the next segment. The stream position is kept
- * per observation point, so that retransmissions are not parsed twice and
- * a segment that starts inside a message is not mistaken for one.
+ * The stream's state at this observation point, made when it starts (its
+ * SYN) or, for a stream that began before tracing, at its first data; it
+ * ends with FIN or RST. NULL when there is nothing to parse.
  */
-static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
-				       __u8 dir, struct dt_packet *p,
-				       __u32 netns, struct net_device *dev)
+static __always_inline struct dt_tcp_state *tcp_stream(const struct dt_tcp_key *k,
+						       const struct dt_packet *p)
+{
+	struct dt_tcp_state fresh = {}, *st;
+
+	if (p->tcp_flags & DT_TH_SYN) {
+		/* The SYN takes one sequence number; data starts after it. */
+		fresh.next_seq = p->seq + 1;
+		bpf_map_update_elem(&dt_tcp_streams, k, &fresh, BPF_ANY);
+		return NULL;
+	}
+	if (p->dns_len == 0) {
+		if (p->tcp_flags & (DT_TH_FIN | DT_TH_RST))
+			bpf_map_delete_elem(&dt_tcp_streams, k);
+		return NULL;
+	}
+	st = bpf_map_lookup_elem(&dt_tcp_streams, k);
+	if (st)
+		return st;
+	/* Take this segment as starting with a message, as DNS clients
+	 * write them. */
+	fresh.next_seq = p->seq;
+	bpf_map_update_elem(&dt_tcp_streams, k, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&dt_tcp_streams, k);
+}
+
+static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r, __u8 dir,
+				       struct dt_packet *p, __u32 netns, struct net_device *dev)
 {
 	const enum dt_reader_kind rk = DT_READ_DYNPTR;
-	struct dt_tcp_state fresh = {}, *st;
+	struct dt_tcp_state *st;
 	struct dt_tcp_key k = {};
 	__u32 seq = p->seq, plen = p->dns_len, payload = p->dns_off;
 	__u32 boundary, parsed = 0;
@@ -971,27 +1033,9 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 	k.ifindex = dev->ifindex;
 	k.family = p->family;
 
-	if (p->tcp_flags & DT_TH_SYN) {
-		/* The SYN takes one sequence number; data starts after it. */
-		fresh.next_seq = seq + 1;
-		bpf_map_update_elem(&dt_tcp_streams, &k, &fresh, BPF_ANY);
+	st = tcp_stream(&k, p);
+	if (!st)
 		return;
-	}
-	if (plen == 0) {
-		if (p->tcp_flags & (DT_TH_FIN | DT_TH_RST))
-			bpf_map_delete_elem(&dt_tcp_streams, &k);
-		return;
-	}
-	st = bpf_map_lookup_elem(&dt_tcp_streams, &k);
-	if (!st) {
-		/* A stream that began before tracing: take this segment as
-		 * starting with a message, as DNS clients write them. */
-		fresh.next_seq = seq;
-		bpf_map_update_elem(&dt_tcp_streams, &k, &fresh, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&dt_tcp_streams, &k);
-		if (!st)
-			return;
-	}
 
 	body_first = st->body_pending && st->body_seq == seq;
 	boundary = st->next_seq;
@@ -1162,7 +1206,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 		return 0;
 	}
 	flags = bpf_ntohs(h->flags);
-	if (!h->qdcount && (!(flags & 0x8000) || !h->ancount)) {
+	if (!h->qdcount && (!(flags & DT_DNS_QR) || !h->ancount)) {
 		stat_inc(DT_STAT_MAL_NO_QUESTION);
 		return 0;
 	}
@@ -1178,7 +1222,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 	s->key.qtype = qtype;
 	s->key.name_len = name_len;
 
-	if (!(flags & 0x8000)) {
+	if (!(flags & DT_DNS_QR)) {
 		if (bpf_map_lookup_elem(&dt_mdns_pending, &s->key)) {
 			stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
 			return 0;
