@@ -269,6 +269,8 @@ static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
+/* Packet bytes; offsets count from skb->data (the MAC header at egress,
+ * the network header at ingress). */
 struct dt_reader {
 	struct bpf_dynptr *dp;
 	unsigned char *data;	/* skb->data, for the linear reader */
@@ -276,8 +278,24 @@ struct dt_reader {
 	__u32 len;		/* all bytes from skb->data */
 };
 
-/* Pointer to size bytes at off (from skb->data), copied into buf if needed;
- * NULL when the packet is shorter. size must be a constant. */
+/*
+ * A dynptr reader for a global subprogram: a pointer to a dynptr does not
+ * survive the verifier's spills across a call boundary, so each
+ * subprogram makes its own in its own frame (dp). 0 on success.
+ */
+static __always_inline int dynptr_reader(struct dt_reader *r, struct bpf_dynptr *dp,
+					 struct sk_buff *skb)
+{
+	r->dp = dp;
+	if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, dp))
+		return -1;
+	r->len = skb->len;
+	r->headlen = r->len - skb->data_len;
+	return 0;
+}
+
+/* Pointer to size bytes at off, copied into buf if needed; NULL when the
+ * packet is shorter. size must be a constant. */
 static __always_inline void *rd_slice(struct dt_reader *r, enum dt_reader_kind rk, __u32 off,
 				      void *buf, __u32 size)
 {
@@ -706,6 +724,191 @@ static __always_inline bool is_loopback(const __u8 *addr, __u8 family)
 	return addr[15] == 1;
 }
 
+/* An encrypted DNS connection (DoT, DoQ), keyed like a query without an
+ * id, from its first packet to its end. */
+struct dt_conn {
+	__u64 first_ts;
+	__u64 last_ts;
+	__u64 bytes_out;
+	__u64 bytes_in;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 pid;
+	__u8 dir;
+	__u8 service;
+	__u8 _pad[2];
+	char comm[DT_COMM_LEN];
+	char ifname[DT_IFNAMSIZ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct dt_key);
+	__type(value, struct dt_conn);
+} dt_conns SEC(".maps");
+
+/*
+ * What a record is made of: constants, and pointers to what the caller
+ * holds already (fields are read only once a record is reserved, as a
+ * transaction the filters drop needs none of them). emit() is inlined, so
+ * the struct costs no copy, and kind, a constant at every call, leaves
+ * one way of filling in each caller.
+ */
+struct dt_report {
+	__u8 kind;			/* enum dt_kind */
+	__u8 service;			/* enum dt_service; a connection has its own */
+	const struct dt_pending *q;	/* the query: all kinds but ENCRYPTED */
+	const struct dt_conn *conn;	/* ENCRYPTED */
+	const struct dt_key *ends;	/* client and server, proto, family, id */
+	const struct dt_packet *p;	/* ANSWERED, ANNOUNCEMENT: the response */
+	const struct dt_dnshdr *resp;	/* and its header */
+	__u64 latency_ns;		/* ANSWERED */
+};
+
+/* The part of a record that comes from the remembered query. */
+static __always_inline void fill_query(struct dt_event *e, const struct dt_pending *q)
+{
+	e->ts = q->ts;
+	e->netns = q->netns;
+	e->ifindex = q->ifindex;
+	e->pid = q->pid;
+	e->dir = q->dir;
+	e->qtype = q->qtype;
+	e->qclass = q->qclass;
+	e->qflags = q->qflags;
+	e->query_size = q->query_size;
+	e->name_len = q->name_len;
+	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
+	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
+	/* The name's own bytes only (user space reads name_len of them). */
+	for (int i = 0; i < (int)(sizeof(e->name) / 8); i++) {
+		if (i * 8 >= q->name_len)
+			break;
+		((__u64 *)e->name)[i] = ((const __u64 *)q->name)[i];
+	}
+}
+
+/* An encrypted connection: no question, but its bytes and duration. */
+static __always_inline void fill_conn(struct dt_event *e, const struct dt_conn *c)
+{
+	e->service = c->service;
+	e->ts = c->first_ts;
+	e->latency_ns = c->last_ts - c->first_ts;
+	e->bytes_out = c->bytes_out;
+	e->bytes_in = c->bytes_in;
+	e->netns = c->netns;
+	e->ifindex = c->ifindex;
+	e->pid = c->pid;
+	e->dir = c->dir;
+	__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
+	__builtin_memcpy(e->ifname, c->ifname, sizeof(e->ifname));
+}
+
+static __always_inline void fill_ends(struct dt_event *e, const struct dt_key *k)
+{
+	e->proto = k->proto;
+	e->family = k->family;
+	__builtin_memcpy(e->client_addr, k->client_addr, 16);
+	__builtin_memcpy(e->server_addr, k->server_addr, 16);
+	e->client_port = k->client_port;
+	e->server_port = k->server_port;
+	e->id = k->id;
+}
+
+/* What only a response has: its header, and its size. */
+static __always_inline void fill_response(struct dt_event *e, const struct dt_dnshdr *h,
+					  const struct dt_packet *p)
+{
+	e->rflags = bpf_ntohs(h->flags);
+	e->ancount = bpf_ntohs(h->ancount);
+	e->nscount = bpf_ntohs(h->nscount);
+	e->arcount = bpf_ntohs(h->arcount);
+	e->resp_size = p->msg_size;
+}
+
+static __always_inline void fill_record(struct dt_event *e, const struct dt_report *r)
+{
+	/* Everything before the strings is cleared first: ring-buffer memory
+	 * is not zeroed, and each kind leaves some of it unset. */
+	__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
+	e->kind = r->kind;
+	if (r->kind == DT_KIND_ENCRYPTED) {
+		fill_conn(e, r->conn);
+	} else {
+		e->service = r->service;
+		fill_query(e, r->q);
+	}
+	fill_ends(e, r->ends);
+	if (r->kind == DT_KIND_ANSWERED || r->kind == DT_KIND_ANNOUNCEMENT)
+		fill_response(e, r->resp, r->p);
+	if (r->kind == DT_KIND_ANSWERED)
+		e->latency_ns = r->latency_ns;
+}
+
+/*
+ * Reports a finished transaction: reserves a record when the filters want
+ * it (wanted), fills it, then takes the transaction by deleting its entry
+ * (key in map). Whoever deletes the entry owns the transaction, so exactly
+ * one report goes out even when the sweep or another CPU races for it; the
+ * loser discards its record. The owner counts stat (DT_STAT_MAX: nothing)
+ * and submits. map NULL: there is no entry to take (an announcement).
+ * Returns whether the transaction was ours, reported or filtered out.
+ */
+static __always_inline bool emit(const struct dt_report *r, bool wanted, void *map,
+				 const void *key, enum dt_stat stat)
+{
+	struct dt_event *e = NULL;
+
+	if (wanted) {
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e)
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+	}
+	if (e)
+		fill_record(e, r);
+	if (map && bpf_map_delete_elem(map, key)) {
+		if (e)
+			bpf_ringbuf_discard(e, 0);
+		return false;
+	}
+	if (stat != DT_STAT_MAX)
+		stat_inc(stat);
+	if (e)
+		submit_event(e);
+	return true;
+}
+
+/*
+ * A query's key: the same for every sighting of it on the host, so the
+ * netns is left out, except for loopback addresses, which never leave
+ * their namespace and repeat in every pod. from_client: the packet goes
+ * from the client to the server (a query), else the other way.
+ */
+static __always_inline void make_key(struct dt_key *key, const struct dt_packet *p, __u16 id,
+				     __u32 netns, bool from_client)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	/* Branches, not a choice of source pointer: clang copies the
+	 * addresses in words only when it sees which field it copies. */
+	if (from_client) {
+		__builtin_memcpy(key->client_addr, p->saddr, 16);
+		__builtin_memcpy(key->server_addr, p->daddr, 16);
+		key->client_port = p->sport;
+		key->server_port = p->dport;
+	} else {
+		__builtin_memcpy(key->client_addr, p->daddr, 16);
+		__builtin_memcpy(key->server_addr, p->saddr, 16);
+		key->client_port = p->dport;
+		key->server_port = p->sport;
+	}
+	key->id = id;
+	key->proto = p->proto;
+	key->family = p->family;
+	if (is_loopback(from_client ? p->daddr : p->saddr, p->family))
+		key->netns = netns;
+}
+
 static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kind rk, __u8 dir,
 					 struct dt_packet *p, struct dt_dnshdr *h, __u32 netns,
 					 struct net_device *dev)
@@ -730,16 +933,7 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	if (!s)
 		return;
 	key = &s->key;
-	__builtin_memset(key, 0, sizeof(*key));
-	__builtin_memcpy(key->client_addr, p->saddr, 16);
-	__builtin_memcpy(key->server_addr, p->daddr, 16);
-	key->client_port = p->sport;
-	key->server_port = p->dport;
-	key->id = bpf_ntohs(h->id);
-	key->proto = p->proto;
-	key->family = p->family;
-	if (is_loopback(p->daddr, p->family))
-		key->netns = netns;
+	make_key(key, p, bpf_ntohs(h->id), netns, true);
 
 	/* The common repeat (the same query on the next hop) stops here. */
 	if (bpf_map_lookup_elem(&dt_pending, key)) {
@@ -771,56 +965,15 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 		stat_inc(DT_STAT_INSERT_FAILED);
 }
 
-/* The part of an event that comes from the remembered query. Everything
- * before the name is cleared first: ring-buffer memory is not zeroed. */
-static __always_inline void fill_from_query(struct dt_event *e, const struct dt_pending *q)
-{
-	__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
-	e->ts = q->ts;
-	e->netns = q->netns;
-	e->ifindex = q->ifindex;
-	e->pid = q->pid;
-	e->dir = q->dir;
-	e->qtype = q->qtype;
-	e->qclass = q->qclass;
-	e->qflags = q->qflags;
-	e->query_size = q->query_size;
-	e->name_len = q->name_len;
-	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
-	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
-	/* The name's own bytes only (user space reads name_len of them). */
-	for (int i = 0; i < (int)(sizeof(e->name) / 8); i++) {
-		if (i * 8 >= q->name_len)
-			break;
-		((__u64 *)e->name)[i] = ((const __u64 *)q->name)[i];
-	}
-}
-
-static __always_inline void fill_event(struct dt_event *e, const struct dt_key *key,
-				       const struct dt_pending *q)
-{
-	fill_from_query(e, q);
-	e->service = DT_SERVICE_DNS;
-	e->proto = key->proto;
-	e->family = key->family;
-	__builtin_memcpy(e->client_addr, key->client_addr, 16);
-	__builtin_memcpy(e->server_addr, key->server_addr, 16);
-	e->client_port = key->client_port;
-	e->server_port = key->server_port;
-	e->id = key->id;
-}
-
 static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_kind rk,
 					    struct dt_packet *p, struct dt_dnshdr *h,
 					    __u32 netns, struct net_device *dev)
 {
 	struct dt_pending *q;
-	struct dt_event *e = NULL;
 	struct dt_scratch *s;
 	struct dt_key *key;
 	__u32 zero = 0;
-	__u16 rflags = bpf_ntohs(h->flags);
-	__u32 rcode = rflags & 0xf;
+	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
 	__u64 now, latency;
 
 	if (!is_dns_port(p->sport))
@@ -830,16 +983,7 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	if (!s)
 		return;
 	key = &s->key;
-	__builtin_memset(key, 0, sizeof(*key));
-	__builtin_memcpy(key->client_addr, p->daddr, 16);
-	__builtin_memcpy(key->server_addr, p->saddr, 16);
-	key->client_port = p->dport;
-	key->server_port = p->sport;
-	key->id = bpf_ntohs(h->id);
-	key->proto = p->proto;
-	key->family = p->family;
-	if (is_loopback(p->saddr, p->family))
-		key->netns = netns;
+	make_key(key, p, bpf_ntohs(h->id), netns, false);
 
 	q = bpf_map_lookup_elem(&dt_pending, key);
 	if (!q) {
@@ -870,37 +1014,25 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 
 	now = bpf_ktime_get_ns();
 	latency = now - q->ts;
-	if (latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode))) {
-		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
-		if (!e)
-			stat_inc(DT_STAT_RINGBUF_DROPS);
-	}
-	if (e) {
-		fill_event(e, key, q);
-		e->kind = DT_KIND_ANSWERED;
-		e->latency_ns = latency;
-		e->rflags = rflags;
-		e->ancount = bpf_ntohs(h->ancount);
-		e->nscount = bpf_ntohs(h->nscount);
-		e->arcount = bpf_ntohs(h->arcount);
-		e->resp_size = p->msg_size;
-	}
-	/* Whoever deletes the entry owns the transaction: exactly one report
-	 * even if the sweep or another CPU races with us. */
-	if (bpf_map_delete_elem(&dt_pending, key)) {
-		if (e)
-			bpf_ringbuf_discard(e, 0);
+	struct dt_report rep = {
+		.kind = DT_KIND_ANSWERED,
+		.service = DT_SERVICE_DNS,
+		.q = q,
+		.ends = key,
+		.p = p,
+		.resp = h,
+		.latency_ns = latency,
+	};
+
+	if (!emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
+		  &dt_pending, key, DT_STAT_ANSWERED))
 		return;
-	}
-	stat_inc(DT_STAT_ANSWERED);
 	/* Only a loopback device shows a response again after the point that
 	 * completed it (lo passes it at egress, then at ingress): remember
 	 * the transaction there only, and spare every other completion a map
 	 * update. */
 	if (RD(rk, dev, flags) & IFF_LOOPBACK)
 		bpf_map_update_elem(&dt_recent, key, &now, BPF_ANY);
-	if (e)
-		submit_event(e);
 }
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */
@@ -937,14 +1069,10 @@ __noinline int dt_message(struct sk_buff *skb __arg_trusted, struct dt_packet *p
 			  __u32 netns, __u32 dir)
 {
 	struct bpf_dynptr dp;
-	struct dt_reader r = { .dp = &dp };
+	struct dt_reader r;
 
-	/* A pointer to a dynptr does not survive the verifier's spills across
-	 * a call boundary, so the subprogram makes its own. */
-	if (!p || bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
+	if (!p || dynptr_reader(&r, &dp, skb))
 		return 0;
-	r.len = skb->len;
-	r.headlen = r.len - skb->data_len;
 	handle_message(skb, &r, DT_READ_DYNPTR,
 		       dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS, p, netns);
 	return 0;
@@ -1175,27 +1303,155 @@ static __always_inline __u64 name_hash(const __u8 *name, __u32 len)
 	return h;
 }
 
+/* Client and server of an mDNS report, as the event shows them (no id).
+ * Every address passed here lies 4-byte aligned in a struct of words;
+ * saying so lets clang copy it in words rather than byte by byte. */
+static __always_inline void mdns_ends(struct dt_key *k, const __u8 *client, __u16 client_port,
+				      const __u8 *server, __u16 server_port, __u8 family)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(k->client_addr, __builtin_assume_aligned(client, 4), 16);
+	__builtin_memcpy(k->server_addr, __builtin_assume_aligned(server, 4), 16);
+	k->client_port = client_port;
+	k->server_port = server_port;
+	k->proto = DT_PROTO_UDP;
+	k->family = family;
+}
+
+/* Where and when an mDNS message was seen, into the query part of m; name,
+ * name_len and qtype are the caller's. */
+static __always_inline void mdns_seen(struct dt_mdns_pending *m, struct net_device *dev,
+				      __u32 netns, __u32 dir, __u16 qclass, __u64 now)
+{
+	m->q.ts = now;
+	m->q.netns = netns;
+	m->q.ifindex = dev->ifindex;
+	m->q.qclass = qclass & 0x7fff;	/* the unicast-response bit */
+	m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
+	copy_kstr16(m->q.ifname, dev->name, DT_READ_DYNPTR);
+}
+
+static __always_inline void mdns_query(struct dt_mdns_scratch *s, struct dt_packet *p,
+				       struct net_device *dev, __u32 netns, __u32 dir,
+				       __u16 qclass, __u16 flags)
+{
+	struct dt_mdns_pending *m = &s->mq;
+
+	if (bpf_map_lookup_elem(&dt_mdns_pending, &s->key)) {
+		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
+		return;
+	}
+	mdns_seen(m, dev, netns, dir, qclass, bpf_ktime_get_ns());
+	m->q.name_len = s->key.name_len;
+	m->q.qtype = s->key.qtype;
+	m->q.qflags = flags;
+	m->q.query_size = p->msg_size;
+	m->q.pid = packet_sender(m->q.dir, p->task_ctx, m->q.comm, DT_READ_DYNPTR);
+	__builtin_memcpy(m->client_addr, p->saddr, 16);
+	m->client_port = p->sport;
+	m->family = p->family;
+	if (!bpf_map_update_elem(&dt_mdns_pending, &s->key, m, BPF_NOEXIST))
+		stat_inc(DT_STAT_MDNS_QUERIES);
+}
+
+/* An answer to no query: counted once however many namespaces see it, and
+ * shown with --announcements, described by its own name and type. */
+static __always_inline void mdns_announcement(struct dt_mdns_scratch *s, struct dt_packet *p,
+					      struct dt_dnshdr *h, struct net_device *dev,
+					      __u32 netns, __u32 dir, __u16 qclass, __u64 now)
+{
+	struct dt_mdns_pending *m = &s->mq;
+	struct dt_key ends;
+	__u64 *seen;
+
+	__builtin_memcpy(&s->key.responder, &p->saddr[12], 4);
+	s->key.responder ^= *(__u32 *)&p->saddr[0];
+	seen = bpf_map_lookup_elem(&dt_mdns_announced, &s->key);
+	if (seen && now - *seen < DT_MDNS_WINDOW_NS)
+		return;
+	bpf_map_update_elem(&dt_mdns_announced, &s->key, &now, BPF_ANY);
+	stat_inc(DT_STAT_MDNS_ANNOUNCEMENTS);
+	if (!dt_show_announcements)
+		return;
+
+	mdns_seen(m, dev, netns, dir, qclass, now);
+	m->q.name_len = s->key.name_len;
+	m->q.qtype = s->key.qtype;
+	m->q.qflags = 0;
+	m->q.query_size = 0;
+	m->q.pid = 0;
+	m->q.comm[0] = 0;
+	mdns_ends(&ends, p->daddr, p->dport, p->saddr, p->sport, p->family);
+
+	struct dt_report rep = {
+		.kind = DT_KIND_ANNOUNCEMENT,
+		.service = DT_SERVICE_MDNS,
+		.q = &m->q,
+		.ends = &ends,
+		.p = p,
+		.resp = h,
+	};
+
+	emit(&rep, true, NULL, NULL, DT_STAT_MAX);
+}
+
+/* An answer: to a query of this type, or of type ANY. */
+static __always_inline void mdns_answer(struct dt_mdns_scratch *s, struct dt_packet *p,
+					struct dt_dnshdr *h, struct net_device *dev,
+					__u32 netns, __u32 dir, __u16 qclass)
+{
+	struct dt_mdns_pending *q;
+	__u16 qtype = s->key.qtype;
+	struct dt_key ends;
+	__u64 now;
+
+	q = bpf_map_lookup_elem(&dt_mdns_pending, &s->key);
+	if (!q) {
+		s->key.qtype = 255;
+		q = bpf_map_lookup_elem(&dt_mdns_pending, &s->key);
+	}
+	now = bpf_ktime_get_ns();
+	if (!q) {
+		s->key.qtype = qtype;
+		mdns_announcement(s, p, h, dev, netns, dir, qclass, now);
+		return;
+	}
+	if (q->q.netns != netns || q->q.ifindex != dev->ifindex)
+		return;
+	mdns_ends(&ends, q->client_addr, q->client_port, p->saddr, p->sport, q->family);
+
+	struct dt_report rep = {
+		.kind = DT_KIND_ANSWERED,
+		.service = DT_SERVICE_MDNS,
+		.q = &q->q,
+		.ends = &ends,
+		.p = p,
+		.resp = h,
+		.latency_ns = now - q->q.ts,
+	};
+
+	emit(&rep, dt_rcode_mask & (1U << (bpf_ntohs(h->flags) & 0xf)), &dt_mdns_pending,
+	     &s->key, DT_STAT_ANSWERED);
+}
+
+/* A global function, checked once by the verifier, like dt_message. */
 __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, __u32 netns,
 		       __u32 dir)
 {
 	struct bpf_dynptr dp;
-	struct dt_reader r = { .dp = &dp };
+	struct dt_reader r;
 	struct dt_dnshdr hbuf, *h;
 	struct dt_mdns_scratch *s;
-	struct dt_mdns_pending *m;
 	struct net_device *dev;
-	struct dt_event *e = NULL;
 	__u16 qtype = 0, qclass = 0, flags;
 	__u32 zero = 0;
 	int name_len;
-	__u64 now;
 
-	if (!p || bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
+	if (!p || dynptr_reader(&r, &dp, skb))
 		return 0;
 	dev = skb->dev;
 	if (!dev)
 		return 0;
-	r.len = skb->len;
 	if (p->dns_len < sizeof(*h)) {
 		stat_inc(DT_STAT_MAL_SHORT);
 		return 0;
@@ -1213,127 +1469,18 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 	s = bpf_map_lookup_elem(&dt_mdns_scratch, &zero);
 	if (!s)
 		return 0;
-	m = &s->mq;
-	name_len = read_question(&r, DT_READ_DYNPTR, p, m->q.name, &qtype, &qclass);
+	name_len = read_question(&r, DT_READ_DYNPTR, p, s->mq.q.name, &qtype, &qclass);
 	if (name_len < 0)
 		return 0;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
-	s->key.name_hash = name_hash(m->q.name, name_len);
+	s->key.name_hash = name_hash(s->mq.q.name, name_len);
 	s->key.qtype = qtype;
 	s->key.name_len = name_len;
 
-	if (!(flags & DT_DNS_QR)) {
-		if (bpf_map_lookup_elem(&dt_mdns_pending, &s->key)) {
-			stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
-			return 0;
-		}
-		m->q.ts = bpf_ktime_get_ns();
-		m->q.netns = netns;
-		m->q.ifindex = dev->ifindex;
-		m->q.name_len = name_len;
-		m->q.qtype = qtype;
-		m->q.qclass = qclass & 0x7fff;	/* the unicast-response bit */
-		m->q.qflags = flags;
-		m->q.query_size = p->msg_size;
-		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
-		copy_kstr16(m->q.ifname, dev->name, DT_READ_DYNPTR);
-		m->q.pid = packet_sender(m->q.dir, p->task_ctx, m->q.comm, DT_READ_DYNPTR);
-		__builtin_memcpy(m->client_addr, p->saddr, 16);
-		m->client_port = p->sport;
-		m->family = p->family;
-		if (!bpf_map_update_elem(&dt_mdns_pending, &s->key, m, BPF_NOEXIST))
-			stat_inc(DT_STAT_MDNS_QUERIES);
-		return 0;
-	}
-
-	/* An answer: to a query of this type, or of type ANY. */
-	struct dt_mdns_pending *q = bpf_map_lookup_elem(&dt_mdns_pending, &s->key);
-
-	if (!q) {
-		s->key.qtype = 255;
-		q = bpf_map_lookup_elem(&dt_mdns_pending, &s->key);
-	}
-	now = bpf_ktime_get_ns();
-	if (!q) {
-		__u64 *seen;
-
-		s->key.qtype = qtype;
-		__builtin_memcpy(&s->key.responder, &p->saddr[12], 4);
-		s->key.responder ^= *(__u32 *)&p->saddr[0];
-		seen = bpf_map_lookup_elem(&dt_mdns_announced, &s->key);
-		if (seen && now - *seen < DT_MDNS_WINDOW_NS)
-			return 0;
-		bpf_map_update_elem(&dt_mdns_announced, &s->key, &now, BPF_ANY);
-		stat_inc(DT_STAT_MDNS_ANNOUNCEMENTS);
-		if (!dt_show_announcements)
-			return 0;
-		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
-		if (!e) {
-			stat_inc(DT_STAT_RINGBUF_DROPS);
-			return 0;
-		}
-		/* Describe it with the answer's own name and type. */
-		m->q.ts = now;
-		m->q.netns = netns;
-		m->q.ifindex = dev->ifindex;
-		m->q.pid = 0;
-		m->q.comm[0] = 0;
-		m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
-		m->q.qtype = qtype;
-		m->q.qclass = qclass & 0x7fff;
-		m->q.qflags = 0;
-		m->q.query_size = 0;
-		m->q.name_len = name_len;
-		copy_kstr16(m->q.ifname, dev->name, DT_READ_DYNPTR);
-		fill_from_query(e, &m->q);
-		e->kind = DT_KIND_ANNOUNCEMENT;
-		e->service = DT_SERVICE_MDNS;
-		e->proto = DT_PROTO_UDP;
-		e->family = p->family;
-		__builtin_memcpy(e->client_addr, p->daddr, 16);
-		__builtin_memcpy(e->server_addr, p->saddr, 16);
-		e->client_port = p->dport;
-		e->server_port = p->sport;
-		e->rflags = flags;
-		e->ancount = bpf_ntohs(h->ancount);
-		e->nscount = bpf_ntohs(h->nscount);
-		e->arcount = bpf_ntohs(h->arcount);
-		e->resp_size = p->msg_size;
-		submit_event(e);
-		return 0;
-	}
-	if (q->q.netns != netns || q->q.ifindex != dev->ifindex)
-		return 0;
-	if (dt_rcode_mask & (1U << (flags & 0xf))) {
-		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
-		if (!e)
-			stat_inc(DT_STAT_RINGBUF_DROPS);
-	}
-	if (e) {
-		fill_from_query(e, &q->q);
-		e->kind = DT_KIND_ANSWERED;
-		e->service = DT_SERVICE_MDNS;
-		e->proto = DT_PROTO_UDP;
-		e->family = q->family;
-		__builtin_memcpy(e->client_addr, q->client_addr, 16);
-		__builtin_memcpy(e->server_addr, p->saddr, 16);
-		e->client_port = q->client_port;
-		e->server_port = p->sport;
-		e->latency_ns = now - q->q.ts;
-		e->rflags = flags;
-		e->ancount = bpf_ntohs(h->ancount);
-		e->nscount = bpf_ntohs(h->nscount);
-		e->arcount = bpf_ntohs(h->arcount);
-		e->resp_size = p->msg_size;
-	}
-	if (bpf_map_delete_elem(&dt_mdns_pending, &s->key)) {
-		if (e)
-			bpf_ringbuf_discard(e, 0);
-		return 0;
-	}
-	stat_inc(DT_STAT_ANSWERED);
-	if (e)
-		submit_event(e);
+	if (flags & DT_DNS_QR)
+		mdns_answer(s, p, h, dev, netns, dir, qclass);
+	else
+		mdns_query(s, p, dev, netns, dir, qclass, flags);
 	return 0;
 }
 
@@ -1342,66 +1489,17 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
  * the operator should know that it happens, between whom, how much, and
  * for how long. Counted at the first observation point only.
  */
-struct dt_conn {
-	__u64 first_ts;
-	__u64 last_ts;
-	__u64 bytes_out;
-	__u64 bytes_in;
-	__u32 netns;
-	__u32 ifindex;
-	__u32 pid;
-	__u8 dir;
-	__u8 service;
-	__u8 _pad[2];
-	char comm[DT_COMM_LEN];
-	char ifname[DT_IFNAMSIZ];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, struct dt_key);
-	__type(value, struct dt_conn);
-} dt_conns SEC(".maps");
-
-static __always_inline void emit_conn(const struct dt_key *key, const struct dt_conn *c,
-				      void *map)
+/* Reports the connection and stops tracking it (it was counted when first
+ * seen). */
+static __always_inline void emit_conn(const struct dt_key *key, const struct dt_conn *c)
 {
-	struct dt_event *e = NULL;
+	struct dt_report rep = {
+		.kind = DT_KIND_ENCRYPTED,
+		.conn = c,
+		.ends = key,
+	};
 
-	if (dt_rcode_mask & (1U << DT_RCODE_ENCRYPTED_BIT)) {
-		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
-		if (!e)
-			stat_inc(DT_STAT_RINGBUF_DROPS);
-	}
-	if (e) {
-		__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
-		e->kind = DT_KIND_ENCRYPTED;
-		e->service = c->service;
-		e->ts = c->first_ts;
-		e->latency_ns = c->last_ts - c->first_ts;
-		e->bytes_out = c->bytes_out;
-		e->bytes_in = c->bytes_in;
-		e->netns = c->netns;
-		e->ifindex = c->ifindex;
-		e->pid = c->pid;
-		e->dir = c->dir;
-		e->proto = key->proto;
-		e->family = key->family;
-		__builtin_memcpy(e->client_addr, key->client_addr, 16);
-		__builtin_memcpy(e->server_addr, key->server_addr, 16);
-		e->client_port = key->client_port;
-		e->server_port = key->server_port;
-		__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
-		__builtin_memcpy(e->ifname, c->ifname, sizeof(e->ifname));
-	}
-	if (bpf_map_delete_elem(map, key)) {
-		if (e)
-			bpf_ringbuf_discard(e, 0);
-		return;
-	}
-	if (e)
-		submit_event(e);
+	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_ENCRYPTED_BIT), &dt_conns, key, DT_STAT_MAX);
 }
 
 static __always_inline void handle_encrypted(struct dt_packet *p, enum dt_reader_kind rk,
@@ -1456,7 +1554,7 @@ static __always_inline void handle_encrypted(struct dt_packet *p, enum dt_reader
 	else
 		__sync_fetch_and_add(&c->bytes_in, p->dns_len);
 	if (p->proto == DT_PROTO_TCP && (p->tcp_flags & (DT_TH_FIN | DT_TH_RST)))
-		emit_conn(&key, c, &dt_conns);
+		emit_conn(&key, c);
 }
 
 /* ctx: the program's context, for telling the task's own context apart
@@ -1581,94 +1679,70 @@ __u64 dt_sweep_expired = 0;
 
 /* A query unanswered for dt_timeout_ns: a TIMEOUT record. */
 static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
-		      struct dt_sweep_ctx *c)
+			 struct dt_sweep_ctx *c)
 {
-	struct dt_event *e = NULL;
-
 	c->seen++;
 	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
 	dt_sweep_expired++;
-	if (dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT)) {
-		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
-		if (!e)
-			stat_inc(DT_STAT_RINGBUF_DROPS);
-	}
-	if (e) {
-		fill_event(e, key, q);
-		e->kind = DT_KIND_TIMEOUT;
-		e->latency_ns = 0;
-		e->rflags = 0;
-		e->ancount = 0;
-		e->nscount = 0;
-		e->arcount = 0;
-		e->resp_size = 0;
-	}
-	if (bpf_map_delete_elem(map, key)) {
-		if (e)
-			bpf_ringbuf_discard(e, 0);
-		return 0;
-	}
-	stat_inc(DT_STAT_TIMEOUTS);
-	if (e)
-		submit_event(e);
+
+	struct dt_report rep = {
+		.kind = DT_KIND_TIMEOUT,
+		.service = DT_SERVICE_DNS,
+		.q = q,
+		.ends = key,
+	};
+
+	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_pending, key,
+	     DT_STAT_TIMEOUTS);
 	return 0;
 }
 
 /* An mDNS query no answer came to within DT_MDNS_WINDOW_NS. */
 static long expire_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pending *m,
-		       struct dt_sweep_ctx *c)
+			struct dt_sweep_ctx *c)
 {
-	struct dt_event *e = NULL;
+	struct dt_key ends;
+	__u32 group_words[4] = {};
+	__u8 *group = (__u8 *)group_words;
 
-	if ((__s64)(c->now - m->q.ts) < (__s64)DT_MDNS_WINDOW_NS || dt_sweep_expired >= DT_SWEEP_BUDGET)
+	if ((__s64)(c->now - m->q.ts) < (__s64)DT_MDNS_WINDOW_NS ||
+	    dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
 	dt_sweep_expired++;
-	if (dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT)) {
-		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
-		if (!e)
-			stat_inc(DT_STAT_RINGBUF_DROPS);
+	/* Asked of the group: no server answered. */
+	if (m->family == 4) {
+		group[0] = 224;
+		group[3] = 251;
+	} else {
+		group[0] = 0xff;
+		group[1] = 0x02;
+		group[15] = 0xfb;
 	}
-	if (e) {
-		fill_from_query(e, &m->q);
-		e->kind = DT_KIND_TIMEOUT;
-		e->service = DT_SERVICE_MDNS;
-		e->proto = DT_PROTO_UDP;
-		e->family = m->family;
-		__builtin_memcpy(e->client_addr, m->client_addr, 16);
-		/* Asked of the group: no server answered. */
-		if (m->family == 4) {
-			e->server_addr[0] = 224;
-			e->server_addr[3] = 251;
-		} else {
-			e->server_addr[0] = 0xff;
-			e->server_addr[1] = 0x02;
-			e->server_addr[15] = 0xfb;
-		}
-		e->client_port = m->client_port;
-		e->server_port = DT_MDNS_PORT;
-	}
-	if (bpf_map_delete_elem(map, key)) {
-		if (e)
-			bpf_ringbuf_discard(e, 0);
-		return 0;
-	}
-	stat_inc(DT_STAT_TIMEOUTS);
-	if (e)
-		submit_event(e);
+	mdns_ends(&ends, m->client_addr, m->client_port, group, DT_MDNS_PORT, m->family);
+
+	struct dt_report rep = {
+		.kind = DT_KIND_TIMEOUT,
+		.service = DT_SERVICE_MDNS,
+		.q = &m->q,
+		.ends = &ends,
+	};
+
+	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_mdns_pending, key,
+	     DT_STAT_TIMEOUTS);
 	return 0;
 }
 
 /* An encrypted connection idle for DT_CONN_IDLE_NS, or every open one at
  * the last sweep (dt_sweep_flush). */
 static long expire_conn(void *map, struct dt_key *key, struct dt_conn *conn,
-		       struct dt_sweep_ctx *c)
+			struct dt_sweep_ctx *c)
 {
 	if (dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
 	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)DT_CONN_IDLE_NS) {
 		dt_sweep_expired++;
-		emit_conn(key, conn, map);
+		emit_conn(key, conn);
 	}
 	return 0;
 }
