@@ -1,6 +1,7 @@
-//! Compiles the kernel program (src/bpf/dnstrace.bpf.c) with clang and
-//! generates its Rust skeleton into OUT_DIR; the object is embedded in the
-//! binary, so nothing but the binary is needed at run time.
+//! Compiles the kernel program (src/bpf/dnstrace.bpf.c and the headers it
+//! includes) with clang and generates its Rust skeleton into OUT_DIR; the
+//! object is embedded in the binary, so nothing but the binary is needed at
+//! run time.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::prelude::*;
 
 const SRC: &str = "src/bpf/dnstrace.bpf.c";
-const HEADERS: &[&str] = &["src/bpf/dnstrace.h", "src/bpf/kernel.h"];
+/// The program's directory: cargo watches every file in a directory it is
+/// given, so each header is covered, one added later too.
+const SRC_DIR: &str = "src/bpf";
 
 /// The newest clang on PATH, unless $CLANG names one: BPF code generation
 /// improves with every release, and Debian ships several side by side.
@@ -57,10 +60,7 @@ fn main() {
 
     write_types(&out);
 
-    println!("cargo:rerun-if-changed={SRC}");
-    for h in HEADERS {
-        println!("cargo:rerun-if-changed={h}");
-    }
+    println!("cargo:rerun-if-changed={SRC_DIR}");
     println!("cargo:rerun-if-env-changed=CLANG");
 }
 

@@ -26,7 +26,7 @@ use util::{privileged, Link, Responder, Tracer};
 
 /// What the kernel program must count a payload sent from a client port
 /// to port 53 as; None when it counts nothing. This restates the rules of
-/// RFC 1035 the program applies (read_question in dnstrace.bpf.c), from
+/// RFC 1035 the program applies (read_question in src/bpf/parse.bpf.h), from
 /// the packet's point of view: a question needs at least a root label,
 /// qtype and qclass; a label walk stops at the first reserved label type
 /// or compression pointer, or at the end of the packet; a name whose

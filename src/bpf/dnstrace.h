@@ -1,30 +1,41 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The contract between the kernel program and user space. Every type here
- * is mirrored by the generated skeleton (src/bpf.rs checks the sizes), so a
- * change here is a change on both sides.
+ * reaches the object's BTF (the structs through the maps and globals that
+ * hold them, the enums through the dt_abi global), so the generated
+ * skeleton carries them all in its types module; user space checks the
+ * struct sizes. A change here is a change on both sides.
  */
 #ifndef DNSTRACE_H
 #define DNSTRACE_H
 
-/* Longest name on the wire is 255 bytes including the root label; the
- * buffer also holds the 4 bytes of qtype and qclass that follow it. */
-#define DT_NAME_WIRE_MAX 255
-#define DT_QBUF_LEN 264
-/* Sizes of the filter arrays; an enum so that user space gets them from
- * the object's BTF. */
+/*
+ * Sizes, as enumerators rather than #defines: #defines never reach BTF,
+ * and user space takes these from the skeleton.
+ */
 enum dt_limits {
-	DT_MAX_PORTS = 16,
-	DT_MAX_IDS = 16,
+	/* Longest name on the wire, root label included. */
+	DT_NAME_WIRE_MAX = 255,
+	/* Room for such a name and the qtype and qclass that follow it
+	 * (259 bytes), rounded up to whole 8-byte words. */
+	DT_QBUF_LEN = 264,
+	DT_MAX_PORTS = 16,	/* entries of dt_ports */
+	DT_MAX_IDS = 16,	/* entries of dt_ids */
+	DT_IFNAMSIZ = 16,
+	DT_COMM_LEN = 16,
 };
-#define DT_IFNAMSIZ 16
-#define DT_COMM_LEN 16
 
-/* Bits of dt_rcode_mask standing for an unanswered query and for an
+/* Bits of dt_rcode_mask past the 16 rcodes: an unanswered query, and an
  * encrypted connection. */
 enum dt_rcode_bit {
 	DT_RCODE_TIMEOUT_BIT = 16,
 	DT_RCODE_ENCRYPTED_BIT = 17,
+};
+
+/* Ports watched besides the DNS ports of dt_ports. */
+enum dt_port {
+	DT_MDNS_PORT = 5353,
+	DT_ENCRYPTED_PORT = 853,	/* DoT over TCP, DoQ over UDP */
 };
 
 enum dt_kind {
@@ -42,9 +53,6 @@ enum dt_service {
 	DT_SERVICE_DOQ = 3,
 };
 
-#define DT_MDNS_PORT 5353
-#define DT_ENCRYPTED_PORT 853
-
 enum dt_dir {
 	DT_DIR_EGRESS = 0,
 	DT_DIR_INGRESS = 1,
@@ -55,10 +63,14 @@ enum dt_proto {
 	DT_PROTO_TCP = 6,
 };
 
-/* Per-CPU counters; user space sums them. Keep in step with src/stats.rs. */
+/*
+ * Per-CPU counters, the indexes of dt_stats; user space sums each over the
+ * CPUs. User space also keeps a name and a description for each, in this
+ * order: a unit test there reads this enum and compares.
+ */
 enum dt_stat {
 	DT_STAT_DNS_PACKETS = 0,	/* packets on a DNS port, every sighting */
-	DT_STAT_QUERIES,		/* distinct queries now tracked */
+	DT_STAT_QUERIES,		/* queries tracked since load, not now */
 	DT_STAT_QUERY_SEEN_AGAIN,	/* retransmits and later sightings of a tracked query */
 	DT_STAT_ANSWERED,		/* transactions completed by a response */
 	DT_STAT_TIMEOUTS,		/* transactions expired without a response */
@@ -80,7 +92,7 @@ enum dt_stat {
 	DT_STAT_MDNS_QUERIES,		/* mDNS queries tracked */
 	DT_STAT_MDNS_ANNOUNCEMENTS,	/* mDNS answers to no tracked query */
 	DT_STAT_ENCRYPTED_CONNS,	/* DoT and DoQ connections seen */
-	DT_STAT_MAX,
+	DT_STAT_MAX,			/* the number of counters */
 };
 
 /*

@@ -279,7 +279,7 @@ impl<'obj> Tracer<'obj> {
         let (pending, more) = unsafe {
             (
                 std::ptr::read_volatile(&bss.dt_last_occupancy),
-                std::ptr::read_volatile(&bss.dt_last_budget_used) != 0,
+                std::ptr::read_volatile(&bss.dt_sweep_more) != 0,
             )
         };
         Ok(Sweep { pending, more })

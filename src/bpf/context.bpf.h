@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Who sent a packet: the process, when the hook runs in its own context,
+ * and nobody otherwise. A wrong name is worse than none.
+ */
+#ifndef DNSTRACE_CONTEXT_BPF_H
+#define DNSTRACE_CONTEXT_BPF_H
+
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "dnstrace.h"
+#include "reader.bpf.h"
+
+/*
+ * Whether a typed tracepoint runs in the task's own context, not in a
+ * softirq, a hardirq or an NMI that interrupted it (there `current` is
+ * whoever was interrupted, and a packet sent there must not be
+ * attributed to it). The preempt count would tell, but its per-CPU
+ * symbol cannot be resolved on kernels built without CONFIG_KALLSYMS_ALL.
+ * What tells instead is the stack: the kernel serves softirqs, hardirqs
+ * and NMIs on stacks of their own, and ctx (the tracepoint's arguments)
+ * lives on the stack of whatever called the tracepoint. So the hook runs
+ * in task context exactly when ctx lies inside the current task's stack.
+ * 16 KiB is the smallest task stack of the 64-bit architectures with
+ * BTF, so the test never says "task" wrongly; with larger stacks (KASAN
+ * builds) a deep call may say "not the task", and the sender goes
+ * unnamed rather than misnamed. PREEMPT_RT kernels serve softirqs on the
+ * task's stack, but count them in the task itself.
+ * This replaces hooks on softirq_entry/exit, which ran on every softirq
+ * of the machine, networking or not.
+ */
+#define DT_MIN_THREAD_SIZE 16384
+#define DT_SOFTIRQ_OFFSET 0x100
+
+static __always_inline struct task_struct *current_task(enum dt_reader_kind rk)
+{
+	return reads_typed(rk) ? bpf_get_current_task_btf()
+			       : (struct task_struct *)bpf_get_current_task();
+}
+
+/* The same test in every kind of program. Typed: ctx, the arguments, is
+ * on the caller's stack. Classic: the event's first word points to the
+ * registers perf took at the tracepoint, the caller's stack pointer among
+ * them. */
+static __always_inline bool task_context(void *ctx, enum dt_reader_kind rk)
+{
+	struct task_struct *task = current_task(rk);
+	struct pt_regs *regs = NULL;
+	__u64 sp = (__u64)ctx;
+
+	if (bpf_core_field_exists(task->softirq_disable_cnt))
+		return !(BPF_CORE_READ(task, softirq_disable_cnt) & DT_SOFTIRQ_OFFSET);
+	if (!reads_typed(rk)) {
+		if (bpf_probe_read_kernel(&regs, sizeof(regs), ctx) || !regs)
+			return false;
+		sp = BPF_CORE_READ(regs, sp);
+	}
+	return sp - (__u64)RD(rk, task, stack) < DT_MIN_THREAD_SIZE;
+}
+
+/*
+ * A 16-byte kernel string (an interface name, a task's comm): typed
+ * programs load it directly, two words, instead of calling a helper;
+ * the reader stops at the first NUL.
+ */
+static __always_inline void copy_kstr16(char *dst, const char *src, enum dt_reader_kind rk)
+{
+	if (reads_typed(rk)) {
+		((__u64 *)dst)[0] = ((const __u64 *)src)[0];
+		((__u64 *)dst)[1] = ((const __u64 *)src)[1];
+	} else {
+		bpf_probe_read_kernel_str(dst, 16, src);
+	}
+}
+
+/*
+ * The process that sent a packet, when the hook runs in its context: a
+ * local egress on a socket, not in a softirq and not from a kernel thread
+ * (threaded NAPI, workqueues relay packets for others). Fills comm with
+ * the thread group leader's name (resolvers send from named worker
+ * threads); returns 0 when the sender cannot be trusted.
+ */
+static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
+					   enum dt_reader_kind rk)
+{
+	struct task_struct *task, *leader;
+
+	comm[0] = 0;
+	if (dir != DT_DIR_EGRESS || !task_ctx)
+		return 0;
+	task = current_task(rk);
+	if (RD(rk, task, flags) & PF_KTHREAD)
+		return 0;
+	leader = RD(rk, task, group_leader);
+	copy_kstr16(comm, leader->comm, rk);
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+#endif /* DNSTRACE_CONTEXT_BPF_H */

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Reporting a finished transaction (answered, timed out, an mDNS
+ * announcement, an encrypted connection) to user space, exactly once.
+ */
+#ifndef DNSTRACE_EMIT_BPF_H
+#define DNSTRACE_EMIT_BPF_H
+
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "dnstrace.h"
+#include "maps.bpf.h"
+#include "parse.bpf.h"
+
+/* A record's room in the ring: an 8-byte header, rounded up to 8. */
+#define DT_RECORD_BYTES ((sizeof(struct dt_event) + 8 + 7) / 8 * 8)
+
+/* Wake the reader only once this much is waiting: a wakeup costs more
+ * than the rest of the program (an IPI; several microseconds in a VM),
+ * and the reader polls on a short timer anyway. */
+#define DT_WAKEUP_BYTES (1ULL << 20)
+
+/*
+ * Records go out without waking the reader, which reads every 50 ms: a
+ * wakeup is an interrupt, costly in a VM. Only when another
+ * DT_WAKEUP_BYTES have piled up since the last mark does a record wake it,
+ * so a burst cannot fill the buffer before the timer. Once per mark, not
+ * on every record past it: while the reader lags behind a backlog, that
+ * was an interrupt per record.
+ */
+static __always_inline void submit_event(struct dt_event *e)
+{
+	/* This record is counted already: it was reserved. */
+	__u64 waiting = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
+	__u64 before = waiting > DT_RECORD_BYTES ? waiting - DT_RECORD_BYTES : 0;
+
+	bpf_ringbuf_submit(e, waiting / DT_WAKEUP_BYTES != before / DT_WAKEUP_BYTES
+				      ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/*
+ * What a record is made of: constants, and pointers to what the caller
+ * holds already (fields are read only once a record is reserved, as a
+ * transaction the filters drop needs none of them). emit() is inlined, so
+ * the struct costs no copy, and kind, a constant at every call, leaves
+ * one way of filling in each caller.
+ */
+struct dt_report {
+	__u8 kind;			/* enum dt_kind */
+	__u8 service;			/* enum dt_service; a connection has its own */
+	const struct dt_pending *q;	/* the query: all kinds but ENCRYPTED */
+	const struct dt_conn *conn;	/* ENCRYPTED */
+	const struct dt_key *ends;	/* client and server, proto, family, id */
+	const struct dt_packet *p;	/* ANSWERED, ANNOUNCEMENT: the response */
+	const struct dt_dnshdr *resp;	/* and its header */
+	__u64 latency_ns;		/* ANSWERED */
+};
+
+/* The part of a record that comes from the remembered query. */
+static __always_inline void fill_query(struct dt_event *e, const struct dt_pending *q)
+{
+	e->ts = q->ts;
+	e->netns = q->netns;
+	e->ifindex = q->ifindex;
+	e->pid = q->pid;
+	e->dir = q->dir;
+	e->qtype = q->qtype;
+	e->qclass = q->qclass;
+	e->qflags = q->qflags;
+	e->query_size = q->query_size;
+	e->name_len = q->name_len;
+	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
+	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
+	/* The name's own bytes only (user space reads name_len of them). */
+	for (int i = 0; i < (int)(sizeof(e->name) / 8); i++) {
+		if (i * 8 >= q->name_len)
+			break;
+		((__u64 *)e->name)[i] = ((const __u64 *)q->name)[i];
+	}
+}
+
+/* An encrypted connection: no question, but its bytes and duration. */
+static __always_inline void fill_conn(struct dt_event *e, const struct dt_conn *c)
+{
+	e->service = c->service;
+	e->ts = c->first_ts;
+	e->latency_ns = c->last_ts - c->first_ts;
+	e->bytes_out = c->bytes_out;
+	e->bytes_in = c->bytes_in;
+	e->netns = c->netns;
+	e->ifindex = c->ifindex;
+	e->pid = c->pid;
+	e->dir = c->dir;
+	__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
+	__builtin_memcpy(e->ifname, c->ifname, sizeof(e->ifname));
+}
+
+static __always_inline void fill_ends(struct dt_event *e, const struct dt_key *k)
+{
+	e->proto = k->proto;
+	e->family = k->family;
+	__builtin_memcpy(e->client_addr, k->client_addr, 16);
+	__builtin_memcpy(e->server_addr, k->server_addr, 16);
+	e->client_port = k->client_port;
+	e->server_port = k->server_port;
+	e->id = k->id;
+}
+
+/* What only a response has: its header, and its size. */
+static __always_inline void fill_response(struct dt_event *e, const struct dt_dnshdr *h,
+					  const struct dt_packet *p)
+{
+	e->rflags = bpf_ntohs(h->flags);
+	e->ancount = bpf_ntohs(h->ancount);
+	e->nscount = bpf_ntohs(h->nscount);
+	e->arcount = bpf_ntohs(h->arcount);
+	e->resp_size = p->msg_size;
+}
+
+static __always_inline void fill_record(struct dt_event *e, const struct dt_report *r)
+{
+	/* Everything before the strings is cleared first: ring-buffer memory
+	 * is not zeroed, and each kind leaves some of it unset. */
+	__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
+	e->kind = r->kind;
+	if (r->kind == DT_KIND_ENCRYPTED) {
+		fill_conn(e, r->conn);
+	} else {
+		e->service = r->service;
+		fill_query(e, r->q);
+	}
+	fill_ends(e, r->ends);
+	if (r->kind == DT_KIND_ANSWERED || r->kind == DT_KIND_ANNOUNCEMENT)
+		fill_response(e, r->resp, r->p);
+	if (r->kind == DT_KIND_ANSWERED)
+		e->latency_ns = r->latency_ns;
+}
+
+/*
+ * Reports a finished transaction: reserves a record when the filters want
+ * it (wanted), fills it, then takes the transaction by deleting its entry
+ * (key in map). Whoever deletes the entry owns the transaction, so exactly
+ * one report goes out even when the sweep or another CPU races for it; the
+ * loser discards its record. The owner counts stat (DT_STAT_MAX: nothing)
+ * and submits. map NULL: there is no entry to take (an announcement).
+ * Returns whether the transaction was ours, reported or filtered out.
+ */
+static __always_inline bool emit(const struct dt_report *r, bool wanted, void *map,
+				 const void *key, enum dt_stat stat)
+{
+	struct dt_event *e = NULL;
+
+	if (wanted) {
+		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+		if (!e)
+			stat_inc(DT_STAT_RINGBUF_DROPS);
+	}
+	if (e)
+		fill_record(e, r);
+	if (map && bpf_map_delete_elem(map, key)) {
+		if (e)
+			bpf_ringbuf_discard(e, 0);
+		return false;
+	}
+	if (stat != DT_STAT_MAX)
+		stat_inc(stat);
+	if (e)
+		submit_event(e);
+	return true;
+}
+
+#endif /* DNSTRACE_EMIT_BPF_H */

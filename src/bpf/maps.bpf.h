@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Everything the program keeps outside its stack, in one place: the
+ * settings user space writes before load, what it reads back after each
+ * sweep, and every map with the types of its keys and values. The
+ * skeleton shows user space all of these by name.
+ */
+#ifndef DNSTRACE_MAPS_BPF_H
+#define DNSTRACE_MAPS_BPF_H
+
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include "dnstrace.h"
+
+/* Filters and settings, written by user space before load. */
+const volatile __u16 dt_ports[DT_MAX_PORTS] = { 53 };
+const volatile __u32 dt_nports = 1;
+const volatile __u16 dt_ids[DT_MAX_IDS] = {};
+const volatile __u32 dt_nids = 0;
+const volatile __u64 dt_min_latency_ns = 0;
+const volatile __u64 dt_timeout_ns = 5000000000ULL;
+/* Bit n: report rcode n; bit DT_RCODE_TIMEOUT_BIT: report timeouts. */
+const volatile __u32 dt_rcode_mask = 0xffffffff;
+/* Report mDNS announcements (answers to no query) as records. */
+const volatile bool dt_show_announcements = false;
+
+/* Entries seen by the last sweep: user space derives evictions from it. */
+__u64 dt_last_occupancy = 0;
+/* The last sweep stopped at its budget: more is waiting to expire, so user
+ * space reads the ring buffer and sweeps again at once. */
+__u32 dt_sweep_more = 0;
+/* Set by user space before its last sweep: report every open encrypted
+ * connection now. */
+__u32 dt_sweep_flush = 0;
+
+/*
+ * Not read by the program: a member of each type user space decodes, so
+ * that all of them reach the object's BTF and the skeleton generates them.
+ * clang emits BTF only for the types of what the object keeps (an enum
+ * used only for its constants does not count), and none for #defines.
+ */
+struct dt_abi {
+	struct dt_event event;
+	enum dt_kind kind;
+	enum dt_service service;
+	enum dt_dir dir;
+	enum dt_proto proto;
+	enum dt_stat stat;
+	enum dt_limits limits;
+	enum dt_rcode_bit rcode_bit;
+	enum dt_port port;
+} dt_abi = {};
+
+/* Queries waiting for their response (user space sizes it: --max-pending). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dt_key);
+	__type(value, struct dt_pending);
+} dt_pending SEC(".maps");
+
+/* Recently completed transactions: tells a later sighting of an answered
+ * response (on lo it passes both hooks) from a response to no query. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct dt_key);
+	__type(value, __u64);
+} dt_recent SEC(".maps");
+
+/* Finished transactions for user space, struct dt_event each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} dt_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} dt_stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&dt_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* Per-CPU room for what does not fit on the 512-byte BPF stack. */
+struct dt_scratch {
+	struct dt_pending query;
+	__u8 resp_name[DT_QBUF_LEN];	/* 8-byte aligned, compared in words */
+	struct dt_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dt_scratch);
+} dt_scratch_map SEC(".maps");
+
+/* Where the next DNS message of a TCP stream starts, as seen at one
+ * observation point (each point sees every segment once). */
+struct dt_tcp_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 family;
+};
+
+struct dt_tcp_state {
+	__u32 next_seq;		/* sequence number of the next length prefix */
+	__u32 body_seq;		/* a message body whose prefix came alone */
+	__u16 body_len;
+	__u8 body_pending;
+	__u8 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct dt_tcp_key);
+	__type(value, struct dt_tcp_state);
+} dt_tcp_streams SEC(".maps");
+
+/* mDNS queries are keyed by name and type (mdns.bpf.h says why). No
+ * namespace in the key: a multicast packet reaches every namespace on the
+ * link, and is the same query (or answer) in all of them. */
+struct dt_mdns_key {
+	__u64 name_hash;
+	__u32 responder;	/* announcements only: who announced */
+	__u16 qtype;
+	__u16 name_len;
+};
+
+struct dt_mdns_pending {
+	struct dt_pending q;
+	__u8 client_addr[16];
+	__u16 client_port;
+	__u8 family;
+	__u8 _pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct dt_mdns_key);
+	__type(value, struct dt_mdns_pending);
+} dt_mdns_pending SEC(".maps");
+
+/* Announcements seen lately, so that one seen in several namespaces is
+ * counted (and shown) once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct dt_mdns_key);
+	__type(value, __u64);
+} dt_mdns_announced SEC(".maps");
+
+struct dt_mdns_scratch {
+	struct dt_mdns_pending mq;
+	struct dt_mdns_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dt_mdns_scratch);
+} dt_mdns_scratch SEC(".maps");
+
+/* An encrypted DNS connection (DoT, DoQ), keyed like a query without an
+ * id, from its first packet to its end. */
+struct dt_conn {
+	__u64 first_ts;
+	__u64 last_ts;
+	__u64 bytes_out;
+	__u64 bytes_in;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 pid;
+	__u8 dir;
+	__u8 service;
+	__u8 _pad[2];
+	char comm[DT_COMM_LEN];
+	char ifname[DT_IFNAMSIZ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct dt_key);
+	__type(value, struct dt_conn);
+} dt_conns SEC(".maps");
+
+#endif /* DNSTRACE_MAPS_BPF_H */

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The timeout sweep's callbacks, one per map it walks: each expires one
+ * entry when its time has come. dt_sweep (in dnstrace.bpf.c), run by user
+ * space a few times a second, walks the maps with them.
+ */
+#ifndef DNSTRACE_SWEEP_BPF_H
+#define DNSTRACE_SWEEP_BPF_H
+
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include "dnstrace.h"
+#include "maps.bpf.h"
+#include "emit.bpf.h"
+#include "mdns.bpf.h"
+#include "encrypted.bpf.h"
+
+struct dt_sweep_ctx {
+	__u64 now;
+	__u64 seen;
+};
+
+/* Expired so far in this sweep. A global, not a field of the callbacks'
+ * context: the verifier would track a context counter compared against the
+ * budget exactly, one state per value, and give up. */
+__u64 dt_sweep_expired = 0;
+
+/* Timeouts one sweep may report: about 6.5 MiB of the 8 MiB ring buffer,
+ * so that a flood of unanswered queries cannot overflow it. User space
+ * reads the records and sweeps again when a sweep used it all
+ * (dt_sweep_more). */
+#define DT_SWEEP_BUDGET 16384
+
+/* A query unanswered for dt_timeout_ns: a TIMEOUT record. */
+static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
+			 struct dt_sweep_ctx *c)
+{
+	c->seen++;
+	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
+		return 0;
+	dt_sweep_expired++;
+
+	struct dt_report rep = {
+		.kind = DT_KIND_TIMEOUT,
+		.service = DT_SERVICE_DNS,
+		.q = q,
+		.ends = key,
+	};
+
+	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_pending, key,
+	     DT_STAT_TIMEOUTS);
+	return 0;
+}
+
+/* An mDNS query no answer came to within DT_MDNS_WINDOW_NS. */
+static long expire_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pending *m,
+			struct dt_sweep_ctx *c)
+{
+	struct dt_key ends;
+	__u32 group_words[4] = {};
+	__u8 *group = (__u8 *)group_words;
+
+	if ((__s64)(c->now - m->q.ts) < (__s64)DT_MDNS_WINDOW_NS ||
+	    dt_sweep_expired >= DT_SWEEP_BUDGET)
+		return 0;
+	dt_sweep_expired++;
+	/* Asked of the group: no server answered. */
+	if (m->family == 4) {
+		group[0] = 224;
+		group[3] = 251;
+	} else {
+		group[0] = 0xff;
+		group[1] = 0x02;
+		group[15] = 0xfb;
+	}
+	mdns_ends(&ends, m->client_addr, m->client_port, group, DT_MDNS_PORT, m->family);
+
+	struct dt_report rep = {
+		.kind = DT_KIND_TIMEOUT,
+		.service = DT_SERVICE_MDNS,
+		.q = &m->q,
+		.ends = &ends,
+	};
+
+	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_mdns_pending, key,
+	     DT_STAT_TIMEOUTS);
+	return 0;
+}
+
+/* An encrypted connection idle for DT_CONN_IDLE_NS, or every open one at
+ * the last sweep (dt_sweep_flush). */
+static long expire_conn(void *map, struct dt_key *key, struct dt_conn *conn,
+			struct dt_sweep_ctx *c)
+{
+	if (dt_sweep_expired >= DT_SWEEP_BUDGET)
+		return 0;
+	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)DT_CONN_IDLE_NS) {
+		dt_sweep_expired++;
+		emit_conn(key, conn);
+	}
+	return 0;
+}
+
+#endif /* DNSTRACE_SWEEP_BPF_H */
