@@ -66,7 +66,10 @@ fn main() {
 
 /// The skeleton's `types` module on its own: the kernel ABI (structs and
 /// enums from the object's BTF) without the loader, so that decoding
-/// records depends on nothing of libbpf.
+/// records depends on nothing of libbpf. The module is found by counting
+/// braces: the generator writes only type definitions there, with no
+/// brace in a string or comment; a change that broke this would fail to
+/// compile, not pass unnoticed.
 fn write_types(out: &Path) {
     let skel = std::fs::read_to_string(out.join("dnstrace.skel.rs")).expect("reading the skeleton");
     let start = skel

@@ -134,7 +134,7 @@ fn extra_sections() -> Roff {
     roff.text([roman(
         "Linux 5.14 or later with BTF (/sys/kernel/btf/vmlinux, or --btf PATH with a BTF file \
          for the running kernel), BPF ring buffers and tp_btf tracepoints; root, or \
-         CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN. Kernels from about 6.14 on let the \
+         CAP_BPF and CAP_PERFMON. Kernels from about 6.14 on let the \
          program read packets with bpf_dynptr_from_skb; older ones get the linear reader, \
          chosen at start-up.",
     )]);

@@ -31,12 +31,12 @@ const STOP: i32 = -libc::ECANCELED;
 /// What the views draw from: the newest transactions shown and the
 /// statistics of all shown.
 #[derive(Debug, Clone, Copy)]
-pub struct View<'a> {
+pub struct TableData<'a> {
     pub recent: &'a VecDeque<Transaction>,
     pub agg: &'a Aggregates,
 }
 
-/// An owned copy of a [`View`], for a paused table.
+/// An owned copy of [`TableData`], for a paused table.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub recent: VecDeque<Transaction>,
@@ -44,8 +44,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn view(&self) -> View<'_> {
-        View {
+    pub fn table_data(&self) -> TableData<'_> {
+        TableData {
             recent: &self.recent,
             agg: &self.agg,
         }
@@ -230,11 +230,15 @@ impl<W: Write> Pipeline<W> {
         self.line.push_str(text);
         self.write_line();
         self.flush();
+        if self.stalled {
+            // The reader stalled while it was being written.
+            eprint!("{text}");
+        }
     }
 
     /// What the views draw now.
-    pub fn view(&self) -> View<'_> {
-        View {
+    pub fn table_data(&self) -> TableData<'_> {
+        TableData {
             recent: &self.recent,
             agg: &self.agg,
         }

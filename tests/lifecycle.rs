@@ -147,3 +147,48 @@ fn classic_tracepoints_without_tracefs_access_is_a_privilege_error() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("tracefs") && err.contains("root"), "{err}");
 }
+
+#[test]
+fn an_ignored_sighup_stays_ignored_as_nohup_leaves_it() {
+    let Some(_serial) = privileged("an_ignored_sighup_stays_ignored_as_nohup_leaves_it") else {
+        return;
+    };
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            &format!("trap '' HUP; exec {DNSTRACE} --json --server 192.0.2.53"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_attached(&mut child);
+    // SAFETY: signalling our own child (sh exec'd dnstrace: same pid).
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a SIGHUP ignored by the parent must not stop dnstrace"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = exit_within(&mut child, Duration::from_secs(3), "SIGINT");
+    assert!(status.success(), "{status}: {}", stderr.join().unwrap());
+}
+
+#[test]
+fn dev_null_opened_read_write_is_a_fine_stdout() {
+    let Some(_serial) = privileged("dev_null_opened_read_write_is_a_fine_stdout") else {
+        return;
+    };
+    // As Python's subprocess.DEVNULL and daemon(3) leave fd 1; only a
+    // descriptor that was closed is refused.
+    let out = Command::new("sh")
+        .args(["-c", &format!("exec {DNSTRACE} -d 500ms 1<>/dev/null")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", out.status);
+    assert!(err.contains("tracing DNS"), "{err}");
+}

@@ -30,10 +30,14 @@ use stdout::Stdout;
 /// Longest wait for ring-buffer records between two reads.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Runs dnstrace as the arguments say, until a stop.
-pub fn run(args: &Args, started: Instant) -> Result<()> {
+/// Runs dnstrace as the arguments say, until a stop. `stdout_closed`: fd 1
+/// was closed at start.
+pub fn run(args: &Args, started: Instant, stdout_closed: bool) -> Result<()> {
     if let Some(dir) = &args.generate_assets {
         return crate::assets::write_all(dir).context("writing completions and the man page");
+    }
+    if stdout_closed {
+        anyhow::bail!("standard output is closed: there is nowhere to write the transactions");
     }
     let mut storage = ObjectStorage::default();
     let mut app = App::start(args, &mut storage, started)?;
@@ -80,9 +84,6 @@ impl<'a> App<'a> {
         storage: &'a mut ObjectStorage,
         started: Instant,
     ) -> Result<App<'a>> {
-        if !stdout::is_open() {
-            anyhow::bail!("standard output is closed: there is nowhere to write the transactions");
-        }
         let format = output_format(args);
         let filter = args.filter();
         preflight(args)?;
@@ -317,13 +318,13 @@ impl<'a> App<'a> {
             .into_inner();
         pipeline.flush();
         let counters = tracer.counters()?;
-        if let Some(e) = pipeline.take_write_error() {
-            return Err(e).context("writing the output");
-        }
         // Nobody is left to read a summary on a closed pipe or a terminal
-        // that hung up.
+        // that hung up (where writing fails, as it may have already).
         if pipeline.pipe_closed() || stop.hung_up() {
             return Ok(());
+        }
+        if let Some(e) = pipeline.take_write_error() {
+            return Err(e).context("writing the output");
         }
         let facts = RunFacts {
             counters: &counters,
@@ -374,7 +375,7 @@ fn load<'a>(args: &Args, storage: &'a mut ObjectStorage, filter: &Filter) -> Res
 fn output_format(args: &Args) -> OutputFormat {
     let stdout_tty = std::io::stdout().is_terminal();
     let format = args.output_format(stdout_tty);
-    let dumb = std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb");
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
     if format == OutputFormat::Table && (!stdout_tty || dumb) {
         return OutputFormat::Text;
     }
@@ -382,13 +383,7 @@ fn output_format(args: &Args) -> OutputFormat {
 }
 
 fn stdout_is_pipe() -> bool {
-    // SAFETY: fstat writes into the struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; fd 1 was checked to be open.
-    if unsafe { libc::fstat(1, &mut st) } != 0 {
-        return false;
-    }
-    matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+    matches!(stdout::file_type(), Some(libc::S_IFIFO | libc::S_IFSOCK))
 }
 
 /// Every record the kernel sends goes through the pipeline.

@@ -1,40 +1,63 @@
 //! The signals that stop dnstrace: SIGINT, SIGTERM and SIGHUP. Each sets a
 //! flag the main loop reads; each also interrupts a blocked system call
 //! (no SA_RESTART), so that a write to a stalled reader cannot keep
-//! dnstrace from acting on it.
+//! dnstrace from acting on it. A SIGHUP that the parent ignored (`nohup`)
+//! stays ignored.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-/// The number of the signal that asked to stop, 0 while none has.
+/// Whether a stop signal came, and whether one was a hangup.
 #[derive(Clone)]
-pub struct StopFlag(Arc<AtomicUsize>);
+pub struct StopFlag {
+    stop: Arc<AtomicBool>,
+    hangup: Arc<AtomicBool>,
+}
 
 impl StopFlag {
     pub fn install() -> Result<StopFlag> {
-        let flag = Arc::new(AtomicUsize::new(0));
+        let flag = StopFlag {
+            stop: Arc::new(AtomicBool::new(false)),
+            hangup: Arc::new(AtomicBool::new(false)),
+        };
         for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal_hook::flag::register_usize(sig, Arc::clone(&flag), sig as usize)
+            if sig == SIGHUP && ignored(sig) {
+                continue;
+            }
+            signal_hook::flag::register(sig, Arc::clone(&flag.stop))
                 .context("installing signal handlers")?;
+            if sig == SIGHUP {
+                signal_hook::flag::register(sig, Arc::clone(&flag.hangup))
+                    .context("installing signal handlers")?;
+            }
             interrupt_system_calls(sig).context("installing signal handlers")?;
         }
-        Ok(StopFlag(flag))
+        Ok(flag)
     }
 
     pub fn raised(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != 0
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// The terminal is gone: nothing more can be shown on it.
     pub fn hung_up(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == SIGHUP as usize
+        self.hangup.load(Ordering::Relaxed)
     }
 
-    pub fn shared(&self) -> Arc<AtomicUsize> {
-        Arc::clone(&self.0)
+    pub fn shared(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+}
+
+/// Whether `sig` is ignored, as `nohup` leaves SIGHUP.
+fn ignored(sig: i32) -> bool {
+    // SAFETY: sigaction only reads the current action into a struct we own.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut act) == 0 && act.sa_sigaction == libc::SIG_IGN
     }
 }
 

@@ -1,46 +1,50 @@
 //! Standard output as the pipeline writes it: straight to fd 1, so that a
-//! stop signal can cut short a write that a stalled reader blocks, and so
-//! that a closed fd 1 is an error rather than silence.
+//! stop signal can cut short a write that a stalled reader blocks.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::pipeline::Stopped;
 
-/// How long, once a stop is asked, the reader has to take what is still
-/// to be written before it counts as stalled.
+/// How long, once a stop is asked, a reader may take nothing before it
+/// counts as stalled.
 const GRACE: Duration = Duration::from_secs(1);
 
 /// The most a write after a stop asks for: what a pipe that polls
-/// writable takes without blocking.
+/// writable takes at once (a write of up to PIPE_BUF is atomic).
 const SMALL_WRITE: usize = 4096;
 
-/// fd 1, written with write(2). The stop signals interrupt system calls
-/// (see `signals`), so a write that a stalled reader blocks returns; once
-/// a stop is asked, writes wait for room with a deadline and write only
-/// what fits, so that dnstrace delivers what it has to a reader that keeps
-/// up, and gives up on one that does not.
+/// fd 1, written with write(2).
+///
+/// The stop signals interrupt system calls (see `signals`), so a write
+/// that a stalled reader blocks returns. Once a stop is asked, each write
+/// waits for room (a reader that takes nothing for [`GRACE`] has stalled),
+/// asks only for what fits without blocking, and ends at a line's end, so
+/// that a reader that keeps up gets everything and one that stalled gets
+/// whole lines. (A signal that lands between the check of the flag and the
+/// start of a write(2) is not seen by that write: a window of a few
+/// instructions per write.)
 pub struct Stdout {
-    stop: Arc<AtomicUsize>,
-    give_up_at: Option<Instant>,
+    stop: Arc<AtomicBool>,
+    /// fd 1 is a socket: written with MSG_DONTWAIT after a stop, since
+    /// its POLLOUT promises less room than a pipe's.
+    socket: bool,
 }
 
 impl Stdout {
-    pub fn new(stop: Arc<AtomicUsize>) -> Stdout {
+    pub fn new(stop: Arc<AtomicBool>) -> Stdout {
         Stdout {
             stop,
-            give_up_at: None,
+            socket: file_type() == Some(libc::S_IFSOCK),
         }
     }
 
-    /// After a stop: waits until fd 1 takes a small write, or the grace
-    /// period has passed (false).
-    fn room_before_deadline(&mut self) -> bool {
-        let deadline = *self
-            .give_up_at
-            .get_or_insert_with(|| Instant::now() + GRACE);
+    /// After a stop: waits until fd 1 has room; false when the reader took
+    /// nothing for [`GRACE`].
+    fn wait_for_room(&self) -> io::Result<bool> {
+        let deadline = Instant::now() + GRACE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let mut pfd = libc::pollfd {
@@ -51,12 +55,47 @@ impl Stdout {
             // SAFETY: one pollfd that we own.
             let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as libc::c_int) };
             if n > 0 {
-                return true;
+                return Ok(true);
             }
-            if n == 0 || left.is_zero() {
-                return false;
+            if n == 0 {
+                return Ok(false);
             }
-            // EINTR: poll again with what is left.
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    /// One write after a stop: at most SMALL_WRITE bytes, ending after a
+    /// newline when the buffer has one in that span.
+    fn write_after_stop(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut len = buf.len().min(SMALL_WRITE);
+        if let Some(nl) = buf[..len].iter().rposition(|b| *b == b'\n') {
+            len = nl + 1;
+        }
+        loop {
+            if !self.wait_for_room()? {
+                return Err(io::Error::other(Stopped));
+            }
+            // SAFETY: buf is valid for len <= buf.len() bytes.
+            let n = unsafe {
+                if self.socket {
+                    libc::send(1, buf.as_ptr().cast(), len, libc::MSG_DONTWAIT)
+                } else {
+                    libc::write(1, buf.as_ptr().cast(), len)
+                }
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let err = io::Error::last_os_error();
+            if !matches!(
+                err.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+            ) {
+                return Err(err);
+            }
         }
     }
 }
@@ -64,15 +103,11 @@ impl Stdout {
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
-            let mut len = buf.len();
-            if self.stop.load(Ordering::Relaxed) != 0 {
-                if !self.room_before_deadline() {
-                    return Err(io::Error::other(Stopped));
-                }
-                len = len.min(SMALL_WRITE);
+            if self.stop.load(Ordering::Relaxed) {
+                return self.write_after_stop(buf);
             }
-            // SAFETY: buf is valid for len <= buf.len() bytes.
-            let n = unsafe { libc::write(1, buf.as_ptr().cast(), len) };
+            // SAFETY: buf is valid for buf.len() bytes.
+            let n = unsafe { libc::write(1, buf.as_ptr().cast(), buf.len()) };
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -88,27 +123,15 @@ impl Write for Stdout {
     }
 }
 
-/// Whether fd 1 is open at all (`dnstrace >&-`). Rust's runtime puts
-/// /dev/null, opened read-write, on a standard descriptor that was closed
-/// at start, where a shell's `> /dev/null` opens it write-only: that
-/// read-write /dev/null is the closed descriptor.
-pub fn is_open() -> bool {
-    // SAFETY: F_GETFL on any number is harmless.
-    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
-    if flags == -1 {
-        return false;
-    }
-    if flags & libc::O_ACCMODE != libc::O_RDWR {
-        return true;
-    }
+/// The kind of file on fd 1 (`S_IFIFO`, `S_IFSOCK`, ...).
+pub fn file_type() -> Option<libc::mode_t> {
     // SAFETY: fstat writes into the struct we own.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     if unsafe { libc::fstat(1, &mut st) } != 0 {
-        return false;
+        return None;
     }
-    let dev_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
-    !dev_null
+    Some(st.st_mode & libc::S_IFMT)
 }
 
 /// Whether the reader of a pipe or socket on fd 1 has gone (`| head -1`

@@ -65,8 +65,9 @@ enum dt_proto {
 
 /*
  * Per-CPU counters, the indexes of dt_stats; user space sums each over the
- * CPUs. User space also keeps a name and a description for each, in this
- * order: a unit test there reads this enum and compares.
+ * CPUs. User space takes the numbers from the skeleton's types and keeps a
+ * name and a description for each (src/kernel/counters.rs): a unit test
+ * there fails when a counter here has none.
  */
 enum dt_stat {
 	DT_STAT_DNS_PACKETS = 0,	/* packets on a DNS port, every sighting */

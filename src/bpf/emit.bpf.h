@@ -55,6 +55,9 @@ struct dt_report {
 	const struct dt_packet *p;	/* ANSWERED, ANNOUNCEMENT: the response */
 	const struct dt_dnshdr *resp;	/* and its header */
 	__u64 latency_ns;		/* ANSWERED */
+	/* ANSWERED on a loopback device: when it completed, to remember in
+	 * dt_recent before the record goes out (NULL elsewhere). */
+	const __u64 *completed_at;
 };
 
 /* The part of a record that comes from the remembered query. */
@@ -142,8 +145,11 @@ static __always_inline void fill_record(struct dt_event *e, const struct dt_repo
  * it (wanted), fills it, then takes the transaction by deleting its entry
  * (key in map). Whoever deletes the entry owns the transaction, so exactly
  * one report goes out even when the sweep or another CPU races for it; the
- * loser discards its record. The owner counts stat (DT_STAT_MAX: nothing)
- * and submits. map NULL: there is no entry to take (an announcement).
+ * loser discards its record. The owner counts stat (DT_STAT_MAX: nothing),
+ * remembers a loopback completion in dt_recent (so that the response's
+ * second sighting on lo counts as a repeat from the moment the record can
+ * be read), and submits. map NULL: there is no entry to take (an
+ * announcement).
  * Returns whether the transaction was ours, reported or filtered out.
  */
 static __always_inline bool emit(const struct dt_report *r, bool wanted, void *map,
@@ -165,6 +171,8 @@ static __always_inline bool emit(const struct dt_report *r, bool wanted, void *m
 	}
 	if (stat != DT_STAT_MAX)
 		stat_inc(stat);
+	if (r->completed_at)
+		bpf_map_update_elem(&dt_recent, key, r->completed_at, BPF_ANY);
 	if (e)
 		submit_event(e);
 	return true;

@@ -160,17 +160,15 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 		.p = p,
 		.resp = h,
 		.latency_ns = latency,
+		/* Only a loopback device shows a response again after the
+		 * point that completed it (lo passes it at egress, then at
+		 * ingress): remember the transaction there only, and spare
+		 * every other completion a map update. */
+		.completed_at = (RD(rk, dev, flags) & IFF_LOOPBACK) ? &now : NULL,
 	};
 
-	if (!emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
-		  &dt_pending, key, DT_STAT_ANSWERED))
-		return;
-	/* Only a loopback device shows a response again after the point that
-	 * completed it (lo passes it at egress, then at ingress): remember
-	 * the transaction there only, and spare every other completion a map
-	 * update. */
-	if (RD(rk, dev, flags) & IFF_LOOPBACK)
-		bpf_map_update_elem(&dt_recent, key, &now, BPF_ANY);
+	emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
+	     &dt_pending, key, DT_STAT_ANSWERED);
 }
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */

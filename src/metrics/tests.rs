@@ -440,7 +440,8 @@ fn a_busy_server_takes_the_label_of_a_quiet_one() {
     assert!(servers_shown(&s).contains("10.0.0.3"));
     assert!(!servers_shown(&s).contains("10.0.0.2"));
 }
-/// The lib tests' allocator, which counts (the sink's tests use it too).
+/// Counting a transaction allocates nothing (the lib tests' allocator,
+/// crate::testing::alloc, counts).
 #[test]
 fn observing_never_allocates() {
     let mut m = Metrics::new(20);

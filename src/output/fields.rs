@@ -8,12 +8,9 @@
 //! value inlined (a loop over the table would cost an indirect call and a
 //! memcpy per field, on every line).
 
-use std::borrow::Cow;
-use std::net::IpAddr;
-
 use super::clock::{Clock, TimeCache};
 use super::ip::push_ip;
-use super::json::{push_ms, JsonWriter};
+use super::json::{push_ms, JsonWriter, Value};
 use crate::record::dns;
 use crate::record::{Kind, Transaction};
 
@@ -29,29 +26,6 @@ pub struct Field {
     pub doc: &'static str,
     /// Its value in a transaction.
     pub value: for<'a> fn(&'a Transaction, &Clock) -> Value<'a>,
-}
-
-/// A field's value, of one of the kinds the JSON writer knows how to
-/// write.
-#[derive(Debug)]
-pub enum Value<'a> {
-    /// Nanoseconds since 1970: an RFC 3339 string in UTC.
-    Time(u64),
-    /// A number, or null.
-    Num(Option<u64>),
-    /// Text from the wire or the system (names, interfaces, comms), which
-    /// JSON escapes; or null.
-    Str(Option<&'a str>),
-    /// A word of dnstrace's own (type and rcode names, "udp", ...), which
-    /// never needs escaping; or null.
-    Word(Option<Cow<'static, str>>),
-    /// Nanoseconds, written as milliseconds with microsecond resolution;
-    /// or null.
-    Ms(Option<u64>),
-    Ip(IpAddr),
-    Bool(bool),
-    /// The transaction's header flags, an array of strings.
-    Flags(&'a Transaction),
 }
 
 impl Field {
@@ -111,6 +85,24 @@ const fn names() -> [&'static str; FIELDS.len()] {
         i += 1;
     }
     names
+}
+
+/// One JSON object (no newline).
+///
+/// Written field by field into `out`, without core::fmt: this runs for
+/// every transaction, where building a record and serializing it with
+/// serde cost a dozen allocations. The pipeline calls [`json_line_cached`],
+/// which formats the date once a second instead of once a line.
+pub fn json_line(t: &Transaction, clock: &Clock, out: &mut String) {
+    json_line_cached(t, clock, &mut TimeCache::default(), out);
+}
+
+/// [`json_line`], reusing the date and time of the previous line's
+/// timestamp when it is in the same second; allocates nothing then.
+pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, out: &mut String) {
+    let mut w = JsonWriter { out, times };
+    write_json(&mut w, t, clock);
+    w.out.push('}');
 }
 
 /// Defines [`FIELDS`] and `write_json` from the table below: each entry is

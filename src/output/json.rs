@@ -1,29 +1,37 @@
-//! Transactions as JSON lines, written by hand: the fields and their order
-//! come from [`super::fields`], the bytes are what serde_json wrote for
-//! them before (a test in `super::tests` keeps the two identical).
+//! The JSON writer: the kinds of value a field has, and how each is
+//! written, by hand, with the bytes serde_json wrote for them before (a
+//! test in `super::tests` keeps the two identical). Which fields, in which
+//! order, is [`super::fields`]'s table.
 
-use super::clock::{Clock, TimeCache};
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use super::clock::TimeCache;
 use super::escape::json_str;
-use super::fields::{self, Value};
 use super::ip::push_ip;
 use crate::record::Transaction;
 
-/// One JSON object (no newline).
-///
-/// Written field by field into `out`, without core::fmt: this runs for
-/// every transaction, where building a record and serializing it with
-/// serde cost a dozen allocations. The sink calls [`json_line_cached`],
-/// which formats the date once a second instead of once a line.
-pub fn json_line(t: &Transaction, clock: &Clock, out: &mut String) {
-    json_line_cached(t, clock, &mut TimeCache::default(), out);
-}
-
-/// [`json_line`], reusing the date and time of the previous line's
-/// timestamp when it is in the same second; allocates nothing then.
-pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, out: &mut String) {
-    let mut w = JsonWriter { out, times };
-    fields::write_json(&mut w, t, clock);
-    w.out.push('}');
+/// A field's value, of one of the kinds the JSON writer knows how to
+/// write.
+#[derive(Debug)]
+pub enum Value<'a> {
+    /// Nanoseconds since 1970: an RFC 3339 string in UTC.
+    Time(u64),
+    /// A number, or null.
+    Num(Option<u64>),
+    /// Text from the wire or the system (names, interfaces, comms), which
+    /// JSON escapes; or null.
+    Str(Option<&'a str>),
+    /// A word of dnstrace's own (type and rcode names, "udp", ...), which
+    /// never needs escaping; or null.
+    Word(Option<Cow<'static, str>>),
+    /// Nanoseconds, written as milliseconds with microsecond resolution;
+    /// or null.
+    Ms(Option<u64>),
+    Ip(IpAddr),
+    Bool(bool),
+    /// The transaction's header flags, an array of strings.
+    Flags(&'a Transaction),
 }
 
 /// Writes each field after its key (`{"ts":` for the first, `,"id":` and
@@ -32,8 +40,8 @@ pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, o
 /// call to memcpy, and only the code for the field's kind of value is
 /// left at each field.
 pub(super) struct JsonWriter<'a> {
-    out: &'a mut String,
-    times: &'a mut TimeCache,
+    pub(super) out: &'a mut String,
+    pub(super) times: &'a mut TimeCache,
 }
 
 impl JsonWriter<'_> {

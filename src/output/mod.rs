@@ -3,9 +3,10 @@
 //!
 //! - `clock`: the kernel's timestamps as UTC (JSON) and local (text) time;
 //! - `text`: the aligned lines, and the cells the live table shares;
-//! - `fields`: the JSON record's fields, one table for the JSON writer,
+//! - `fields`: the JSON record's fields, one table for the JSON lines,
 //!   the live table's `--columns`, the man page and the README;
-//! - `json`: the JSON writer, `escape` and `ip` the pieces it writes with.
+//! - `json`: the kinds of value and how each is written; `escape` and
+//!   `ip` the pieces it writes with.
 
 mod clock;
 mod escape;
@@ -18,7 +19,7 @@ mod text;
 
 pub use clock::{Clock, TimeCache};
 pub use fields::JSON_FIELDS;
-pub use json::{json_line, json_line_cached};
+pub use fields::{json_line, json_line_cached};
 pub use text::{human_bytes, human_latency, name_cell, process, text_header, text_line};
 
 /// How transactions are shown.

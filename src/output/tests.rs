@@ -230,7 +230,7 @@ fn json_line_matches_the_record() {
 /// every shape: addresses of both families and all their textual
 /// forms, hostile strings, every kind, types and rcodes with and
 /// without names, times across many seconds; with one time cache for
-/// all, as the sink writes them.
+/// all, as the pipeline writes them.
 #[test]
 fn json_line_is_serde_byte_for_byte() {
     let clock = Clock::fixed(EPOCH);

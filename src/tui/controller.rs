@@ -95,14 +95,14 @@ impl Live {
         }
         self.status.elapsed = elapsed;
         let (w, h) = self.screen.size();
-        let view = match &self.frozen {
-            Some(f) => f.view(),
-            None => pipeline.view(),
+        let data = match &self.frozen {
+            Some(f) => f.table_data(),
+            None => pipeline.table_data(),
         };
         let lines = super::render(
             &self.state,
-            view.recent,
-            view.agg,
+            data.recent,
+            data.agg,
             &self.status,
             clock,
             w,

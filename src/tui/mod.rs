@@ -26,6 +26,3 @@ pub use keys::{pending_actions, Action};
 pub use table::shorten;
 pub use terminal::{color_wanted, Screen};
 pub use view::{render, stacked_bar, SortKey, Status, View, ViewState};
-
-/// Most recent transactions kept for the stream view.
-pub use crate::pipeline::RECENT;
