@@ -30,6 +30,7 @@ enum dt_limits {
 enum dt_rcode_bit {
 	DT_RCODE_TIMEOUT_BIT = 16,
 	DT_RCODE_ENCRYPTED_BIT = 17,
+	DT_RCODE_UNREACHABLE_BIT = 18,
 };
 
 /* Ports watched besides the DNS ports of dt_ports. */
@@ -43,6 +44,15 @@ enum dt_kind {
 	DT_KIND_TIMEOUT = 1,
 	DT_KIND_ANNOUNCEMENT = 2,	/* mDNS answer nobody asked for */
 	DT_KIND_ENCRYPTED = 3,		/* a DoT or DoQ connection */
+	DT_KIND_LATE = 4,		/* an answer after the query's TIMEOUT */
+	DT_KIND_UNREACHABLE = 5,	/* ICMP destination unreachable for a query */
+	DT_KIND_DUPLICATE = 6,		/* another answer to an answered query */
+};
+
+/* What NAT did to a query (the conntrack entry's status), bits of nat. */
+enum dt_nat {
+	DT_NAT_DST = 1,			/* DNAT: delivered to backend_addr */
+	DT_NAT_SRC = 2,			/* SNAT: left as nat_addr */
 };
 
 /* What runs on the port: plain DNS, multicast DNS, or encrypted DNS. */
@@ -93,6 +103,11 @@ enum dt_stat {
 	DT_STAT_MDNS_QUERIES,		/* mDNS queries tracked */
 	DT_STAT_MDNS_ANNOUNCEMENTS,	/* mDNS answers to no tracked query */
 	DT_STAT_ENCRYPTED_CONNS,	/* DoT and DoQ connections seen */
+	DT_STAT_NAT_QUERIES,		/* queries seen translated by NAT */
+	DT_STAT_ALIAS_FAILED,		/* translated query not remembered: map update failed */
+	DT_STAT_LATE_ANSWERS,		/* answers after the query's timeout */
+	DT_STAT_DUPLICATE_ANSWERS,	/* answers to an already answered query */
+	DT_STAT_UNREACHABLE,		/* queries failed by ICMP destination unreachable */
 	DT_STAT_MAX,			/* the number of counters */
 };
 
@@ -111,9 +126,24 @@ struct dt_key {
 	__u32 netns;		/* only for loopback addresses, else 0 */
 };
 
+/* Where a query is in its life (dt_pending.state). The one who moves it
+ * out of PENDING (a compare-and-swap) reports it; the entry stays a while
+ * after that, to recognise a second answer or a late one. */
+enum dt_state {
+	DT_STATE_PENDING = 0,
+	DT_STATE_ANSWERED = 1,		/* by a response, or an ICMP error */
+	DT_STATE_DUPLICATED = 2,	/* answered, and a second answer reported */
+	DT_STATE_TIMED_OUT = 3,
+	DT_STATE_LATE = 4,		/* timed out, then a late answer reported */
+};
+
 /* What is remembered of a query until its response or its timeout. */
 struct dt_pending {
 	__u64 ts;		/* bpf_ktime_get_ns() at first sighting */
+	__u64 done_ts;		/* when it left PENDING; 0 before */
+	__u64 backend_ts;	/* the last sighting of the query as NAT delivered it */
+	__u64 backend_ns;	/* from backend_ts to the first sighting of its answer there */
+	__u32 state;		/* enum dt_state */
 	__u32 netns;		/* observation point of the first sighting */
 	__u32 ifindex;
 	__u32 pid;		/* 0: not known */
@@ -123,7 +153,14 @@ struct dt_pending {
 	__u16 name_len;		/* wire length of the name, root label included */
 	__u16 query_size;	/* DNS message bytes */
 	__u8 dir;		/* enum dt_dir of the first sighting */
-	__u8 _pad[1];
+	__u8 nat;		/* enum dt_nat bits */
+	__u8 rcode;		/* of the answer that completed it */
+	__u8 _pad[3];
+	__u16 backend_port;
+	__u16 nat_port;
+	__u32 _pad2;
+	__u8 backend_addr[16];	/* DNAT: where it was delivered */
+	__u8 nat_addr[16];	/* SNAT: the translated source */
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 	__u8 name[DT_QBUF_LEN];	/* wire-format question name */
@@ -158,7 +195,17 @@ struct dt_event {
 	__u16 resp_size;
 	__u16 name_len;
 	__u8 service;		/* enum dt_service */
-	__u8 _pad[5];
+	__u8 nat;		/* enum dt_nat bits */
+	__u8 first_rcode;	/* DUPLICATE: rcode of the answer that completed it */
+	__u8 icmp_type;		/* UNREACHABLE: the ICMP or ICMPv6 type and code */
+	__u8 icmp_code;
+	__u8 _pad;
+	__u16 backend_port;	/* DNAT: where the query was delivered */
+	__u16 nat_port;		/* SNAT: the translated source port */
+	__u8 backend_addr[16];
+	__u8 nat_addr[16];
+	__u8 icmp_addr[16];	/* UNREACHABLE: who sent the ICMP error */
+	__u64 backend_ns;	/* DNAT or SNAT: the leg beyond NAT; 0 when not seen */
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 	__u8 name[DT_QBUF_LEN];

@@ -49,6 +49,8 @@ struct dt_abi {
 	enum dt_limits limits;
 	enum dt_rcode_bit rcode_bit;
 	enum dt_port port;
+	enum dt_nat nat;
+	enum dt_state state;
 } dt_abi = {};
 
 /* Queries waiting for their response (user space sizes it: --max-pending). */
