@@ -13,7 +13,8 @@
  *   context.bpf.h    who sent a packet
  *   parse.bpf.h      IP, UDP and TCP headers; the DNS header and question
  *   emit.bpf.h       records for user space, one way for every kind
- *   query.bpf.h      unicast DNS: queries, responses, their pairing
+ *   nat.bpf.h        one query through NAT: conntrack and aliases
+ *   query.bpf.h      unicast DNS: queries, responses, ICMP errors, pairing
  *   tcp.bpf.h        DNS messages in TCP streams
  *   mdns.bpf.h       multicast DNS
  *   encrypted.bpf.h  DoT and DoQ connections
@@ -32,6 +33,7 @@
 #include "context.bpf.h"
 #include "parse.bpf.h"
 #include "emit.bpf.h"
+#include "nat.bpf.h"
 #include "query.bpf.h"
 #include "tcp.bpf.h"
 #include "mdns.bpf.h"
@@ -52,6 +54,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	__u16 nh;
 	long net_off;
 	__u32 netns;
+	int parsed;
 	struct bpf_dynptr dp;
 
 	if (l3proto != bpf_htons(ETH_P_IP) && l3proto != bpf_htons(ETH_P_IPV6))
@@ -71,9 +74,11 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 			return 0;
 	}
 
-	if (parse_l3l4(&r, rk, net_off, l3proto, &p))
+	parsed = parse_l3l4(&r, rk, net_off, l3proto, &p);
+	if (parsed < 0)
 		return 0;
 	stat_inc(DT_STAT_DNS_PACKETS);
+	p.nfct = packet_nfct(skb, rk);
 	/* Only a local egress on a socket can be attributed: the test is
 	 * made for those only. */
 	p.task_ctx = dir == DT_DIR_EGRESS && RD(rk, skb, sk) && task_context(ctx, rk);
@@ -84,7 +89,9 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	netns = reads_typed(rk) ? dev->nd_net.net->ns.inum
 				: BPF_CORE_READ(dev, nd_net.net, ns.inum);
 
-	if (p.service == DT_SERVICE_DOT || p.service == DT_SERVICE_DOQ) {
+	if (parsed == DT_PARSED_ICMP) {
+		handle_unreachable(&r, rk, &p, netns, dev);
+	} else if (p.service == DT_SERVICE_DOT || p.service == DT_SERVICE_DOQ) {
 		handle_encrypted(&p, rk, dir, netns, dev);
 	} else if (!reads_dynptr(rk)) {
 		/* TCP payloads sit in page fragments: plain UDP DNS only. */

@@ -143,7 +143,7 @@ struct dt_pending {
 	__u64 done_ts;		/* when it left PENDING; 0 before */
 	__u64 backend_ts;	/* the last sighting of the query as NAT delivered it */
 	__u64 backend_ns;	/* from backend_ts to the first sighting of its answer there */
-	__u32 state;		/* enum dt_state */
+	__u64 state;		/* enum dt_state; 64 bits for the compare-and-swap */
 	__u32 netns;		/* observation point of the first sighting */
 	__u32 ifindex;
 	__u32 pid;		/* 0: not known */
@@ -154,11 +154,11 @@ struct dt_pending {
 	__u16 query_size;	/* DNS message bytes */
 	__u8 dir;		/* enum dt_dir of the first sighting */
 	__u8 nat;		/* enum dt_nat bits */
-	__u8 rcode;		/* of the answer that completed it */
+	__u8 rcode;		/* of the answer that completed it; DT_RCODE_UNREACHABLE_BIT
+				 * for an ICMP error */
 	__u8 _pad[3];
 	__u16 backend_port;
 	__u16 nat_port;
-	__u32 _pad2;
 	__u8 backend_addr[16];	/* DNAT: where it was delivered */
 	__u8 nat_addr[16];	/* SNAT: the translated source */
 	char comm[DT_COMM_LEN];
@@ -196,7 +196,8 @@ struct dt_event {
 	__u16 name_len;
 	__u8 service;		/* enum dt_service */
 	__u8 nat;		/* enum dt_nat bits */
-	__u8 first_rcode;	/* DUPLICATE: rcode of the answer that completed it */
+	__u8 first_rcode;	/* DUPLICATE: rcode of the answer that completed it
+				 * (DT_RCODE_UNREACHABLE_BIT: an ICMP error did) */
 	__u8 icmp_type;		/* UNREACHABLE: the ICMP or ICMPv6 type and code */
 	__u8 icmp_code;
 	__u8 _pad;

@@ -49,15 +49,20 @@ static __always_inline void submit_event(struct dt_event *e)
 struct dt_report {
 	__u8 kind;			/* enum dt_kind */
 	__u8 service;			/* enum dt_service; a connection has its own */
+	__u8 first_rcode;		/* DUPLICATE */
 	const struct dt_pending *q;	/* the query: all kinds but ENCRYPTED */
 	const struct dt_conn *conn;	/* ENCRYPTED */
 	const struct dt_key *ends;	/* client and server, proto, family, id */
-	const struct dt_packet *p;	/* ANSWERED, ANNOUNCEMENT: the response */
-	const struct dt_dnshdr *resp;	/* and its header */
-	__u64 latency_ns;		/* ANSWERED */
-	/* ANSWERED on a loopback device: when it completed, to remember in
-	 * dt_recent before the record goes out (NULL elsewhere). */
-	const __u64 *completed_at;
+	/* The response (ANSWERED, LATE, DUPLICATE, ANNOUNCEMENT), or the
+	 * ICMP error (UNREACHABLE). */
+	const struct dt_packet *p;
+	const struct dt_dnshdr *resp;	/* the response's header */
+	__u64 latency_ns;		/* 0 for TIMEOUT and ANNOUNCEMENT */
+	/* Who reports: whoever moves *claim from claim_from to claim_to
+	 * (NULL: whoever deletes the entry, see emit()). */
+	__u64 *claim;
+	__u64 claim_from;
+	__u64 claim_to;
 };
 
 /* The part of a record that comes from the remembered query. */
@@ -73,6 +78,16 @@ static __always_inline void fill_query(struct dt_event *e, const struct dt_pendi
 	e->qflags = q->qflags;
 	e->query_size = q->query_size;
 	e->name_len = q->name_len;
+	e->nat = q->nat;
+	if (q->nat & DT_NAT_DST) {
+		__builtin_memcpy(e->backend_addr, q->backend_addr, 16);
+		e->backend_port = q->backend_port;
+	}
+	if (q->nat & DT_NAT_SRC) {
+		__builtin_memcpy(e->nat_addr, q->nat_addr, 16);
+		e->nat_port = q->nat_port;
+	}
+	e->backend_ns = q->backend_ns;
 	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
 	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
 	/* The name's own bytes only (user space reads name_len of them). */
@@ -124,32 +139,39 @@ static __always_inline void fill_response(struct dt_event *e, const struct dt_dn
 static __always_inline void fill_record(struct dt_event *e, const struct dt_report *r)
 {
 	/* Everything before the strings is cleared first: ring-buffer memory
-	 * is not zeroed, and each kind leaves some of it unset. */
+	 * is not zeroed, and each kind leaves some of it unset. The kinds
+	 * that answer a query (ANSWERED, LATE, DUPLICATE) differ in data
+	 * only: one path for the verifier. */
 	__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
 	e->kind = r->kind;
 	if (r->kind == DT_KIND_ENCRYPTED) {
 		fill_conn(e, r->conn);
 	} else {
 		e->service = r->service;
+		e->latency_ns = r->latency_ns;
 		fill_query(e, r->q);
 	}
 	fill_ends(e, r->ends);
-	if (r->kind == DT_KIND_ANSWERED || r->kind == DT_KIND_ANNOUNCEMENT)
+	if (r->kind == DT_KIND_UNREACHABLE) {
+		e->icmp_type = r->p->icmp_type;
+		e->icmp_code = r->p->icmp_code;
+		__builtin_memcpy(e->icmp_addr, r->p->icmp_from, 16);
+	} else if (r->resp) {
 		fill_response(e, r->resp, r->p);
-	if (r->kind == DT_KIND_ANSWERED)
-		e->latency_ns = r->latency_ns;
+	}
+	e->first_rcode = r->first_rcode;
 }
 
 /*
- * Reports a finished transaction: reserves a record when the filters want
- * it (wanted), fills it, then takes the transaction by deleting its entry
- * (key in map). Whoever deletes the entry owns the transaction, so exactly
- * one report goes out even when the sweep or another CPU races for it; the
- * loser discards its record. The owner counts stat (DT_STAT_MAX: nothing),
- * remembers a loopback completion in dt_recent (so that the response's
- * second sighting on lo counts as a repeat from the moment the record can
- * be read), and submits. map NULL: there is no entry to take (an
- * announcement).
+ * Reports a finished transaction exactly once, even when the sweep or
+ * another CPU races for it: only whoever takes it reports it. A query is
+ * taken by moving its state (r->claim, a compare-and-swap), first; its
+ * entry stays, so the record is filled from it afterwards. Other entries
+ * (map and key) are taken by deleting them, last: the record is reserved
+ * and filled while the entry still holds, and discarded by the loser.
+ * A record goes out only when the filters want it (wanted). The owner
+ * counts stat (DT_STAT_MAX: nothing). map NULL and no claim: nothing to
+ * take (an announcement).
  * Returns whether the transaction was ours, reported or filtered out.
  */
 static __always_inline bool emit(const struct dt_report *r, bool wanted, void *map,
@@ -157,6 +179,9 @@ static __always_inline bool emit(const struct dt_report *r, bool wanted, void *m
 {
 	struct dt_event *e = NULL;
 
+	if (r->claim &&
+	    __sync_val_compare_and_swap(r->claim, r->claim_from, r->claim_to) != r->claim_from)
+		return false;
 	if (wanted) {
 		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
 		if (!e)
@@ -171,8 +196,6 @@ static __always_inline bool emit(const struct dt_report *r, bool wanted, void *m
 	}
 	if (stat != DT_STAT_MAX)
 		stat_inc(stat);
-	if (r->completed_at)
-		bpf_map_update_elem(&dt_recent, key, r->completed_at, BPF_ANY);
 	if (e)
 		submit_event(e);
 	return true;

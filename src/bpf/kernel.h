@@ -57,6 +57,8 @@ struct bpf_dynptr {
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_HOPOPTS 0
+#define IPPROTO_ICMP 1
+#define IPPROTO_ICMPV6 58
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define IPPROTO_ROUTING 43
@@ -96,6 +98,55 @@ struct sk_buff {
 	struct sock *sk;
 	unsigned char *head;
 	unsigned char *data;
+	/* The conntrack entry and its direction: (struct nf_conn *) with
+	 * enum ip_conntrack_info in the low 3 bits. Only with conntrack
+	 * built in or loaded. */
+	unsigned long _nfct;
+} __attribute__((preserve_access_index));
+
+/*
+ * Conntrack, as far as NAT goes. An entry holds two tuples: what the
+ * first packet carried (IP_CT_DIR_ORIGINAL: the client and the address it
+ * asked) and what an answer must carry (IP_CT_DIR_REPLY: from the backend
+ * after DNAT, to the translated source after SNAT).
+ */
+#define IP_CT_IS_REPLY 3	/* ctinfo from here on: the reply direction */
+#define IP_CT_DIR_ORIGINAL 0
+#define IP_CT_DIR_REPLY 1
+#define IPS_SRC_NAT 0x10
+#define IPS_DST_NAT 0x20
+
+union nf_inet_addr {
+	__u32 all[4];
+};
+
+union nf_conntrack_man_proto {
+	__be16 all;
+};
+
+/* One end of a tuple: the address, then the port (for UDP and TCP). */
+struct nf_conntrack_man {
+	union nf_inet_addr u3;
+	union nf_conntrack_man_proto u;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_tuple {
+	struct nf_conntrack_man src;
+	struct {
+		union nf_inet_addr u3;
+		union {
+			__be16 all;
+		} u;
+	} dst;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_tuple_hash {
+	struct nf_conntrack_tuple tuple;
+} __attribute__((preserve_access_index));
+
+struct nf_conn {
+	struct nf_conntrack_tuple_hash tuplehash[2];
+	unsigned long status;
 } __attribute__((preserve_access_index));
 
 #define PF_KTHREAD 0x00200000

@@ -32,6 +32,9 @@ __u32 dt_sweep_more = 0;
 /* Set by user space before its last sweep: report every open encrypted
  * connection now. */
 __u32 dt_sweep_flush = 0;
+/* Set once a DNS packet crossed NAT: until then no sighting looks for an
+ * alias (nat.bpf.h), so a host without NAT pays nothing for it. */
+__u32 dt_nat_seen = 0;
 
 /*
  * Not read by the program: a member of each type user space decodes, so
@@ -61,14 +64,14 @@ struct {
 	__type(value, struct dt_pending);
 } dt_pending SEC(".maps");
 
-/* Recently completed transactions: tells a later sighting of an answered
- * response (on lo it passes both hooks) from a response to no query. */
+/* A query as NAT delivered it (the translated tuple) to its key as the
+ * client sent it (nat.bpf.h). Sized like dt_pending by user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 65536);
 	__type(key, struct dt_key);
-	__type(value, __u64);
-} dt_recent SEC(".maps");
+	__type(value, struct dt_key);
+} dt_alias SEC(".maps");
 
 /* Finished transactions for user space, struct dt_event each. */
 struct {
@@ -91,11 +94,31 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
+/* A conntrack tuple as the kernel lays it out (nat.bpf.h checks). */
+struct dt_ct_tuple {
+	__u8 src[16];
+	__be16 sport;
+	__u16 l3num;
+	__u8 dst[16];
+	__be16 dport;
+	__u8 protonum;
+	__u8 dir;
+};
+
+/* A conntrack entry's two tuples: what the client sent, and what the
+ * answer carries. */
+struct dt_nat_view {
+	struct dt_ct_tuple orig;
+	struct dt_ct_tuple reply;
+};
+
 /* Per-CPU room for what does not fit on the 512-byte BPF stack. */
 struct dt_scratch {
 	struct dt_pending query;
 	__u8 resp_name[DT_QBUF_LEN];	/* 8-byte aligned, compared in words */
 	struct dt_key key;
+	struct dt_key alias;
+	struct dt_nat_view nat;
 };
 
 struct {
@@ -187,10 +210,12 @@ struct dt_conn {
 	__u64 bytes_in;
 	__u32 netns;
 	__u32 ifindex;
+	__u64 closed;		/* reported at its close: later packets are its end */
 	__u32 pid;
 	__u8 dir;
 	__u8 service;
-	__u8 _pad[2];
+	__u8 nat;		/* enum dt_nat bits, once its alias is remembered */
+	__u8 _pad;
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 };

@@ -15,6 +15,7 @@
 #include "reader.bpf.h"
 
 struct dt_packet {
+	__u64 nfct;		/* skb->_nfct: conntrack entry and direction, or 0 */
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u16 sport;
@@ -28,6 +29,11 @@ struct dt_packet {
 	__u8 proto;
 	__u8 service;		/* enum dt_service */
 	__u8 task_ctx;		/* egress on a socket, in the sending task's context */
+	/* An ICMP destination unreachable quoting a query (DT_PARSED_ICMP):
+	 * the addresses, ports and DNS header above are the quoted query's. */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 icmp_from[16];	/* who sent the error */
 };
 
 struct dt_dnshdr {
@@ -40,6 +46,10 @@ struct dt_dnshdr {
 };
 
 #define DT_DNS_QR 0x8000	/* in flags: a response */
+
+/* What parse_l3l4() found. */
+#define DT_PARSED_MESSAGE 0
+#define DT_PARSED_ICMP 1
 
 struct dt_ip4hdr {
 	__u8 ver_ihl;
@@ -144,7 +154,7 @@ static __always_inline int parse_ip4(struct dt_reader *r, enum dt_reader_kind rk
 	if (ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
 		return -1;
 	l4->proto = ip->protocol;
-	if (l4->proto != IPPROTO_UDP && l4->proto != IPPROTO_TCP)
+	if (l4->proto != IPPROTO_UDP && l4->proto != IPPROTO_TCP && l4->proto != IPPROTO_ICMP)
 		return -1;
 	if (bpf_ntohs(ip->frag_off) & 0x1fff) {
 		stat_inc(DT_STAT_IP_FRAGMENT);
@@ -208,7 +218,7 @@ static __always_inline int parse_ip6(struct dt_reader *r, enum dt_reader_kind rk
 		l4->off += ext_len;
 		l4->len -= ext_len;
 	}
-	if (next != IPPROTO_UDP && next != IPPROTO_TCP)
+	if (next != IPPROTO_UDP && next != IPPROTO_TCP && next != IPPROTO_ICMPV6)
 		return -1;
 	l4->proto = next;
 	return 0;
@@ -284,8 +294,93 @@ static __always_inline int parse_udp(struct dt_reader *r, enum dt_reader_kind rk
 	return set_payload(r, p, l4->off + sizeof(*udp), ulen - sizeof(*udp));
 }
 
-/* Walks the IP headers to the UDP or TCP payload. 0 when it is on one of
- * our ports (DNS, mDNS, encrypted DNS). */
+/*
+ * The IP header an ICMP error quotes, when it carried UDP: its addresses
+ * into p, and where its UDP header starts into *udp_off. No extension
+ * headers: a DNS query has none.
+ */
+static __always_inline int quoted_ip(struct dt_reader *r, enum dt_reader_kind rk, __u32 off,
+				     struct dt_packet *p, __u32 *udp_off)
+{
+	if (p->family == 4) {
+		struct dt_ip4hdr buf, *ip;
+		__u32 ihl;
+
+		ip = rd_slice(r, rk, off, &buf, sizeof(buf));
+		if (!ip || (ip->ver_ihl >> 4) != 4 || ip->protocol != IPPROTO_UDP)
+			return -1;
+		ihl = (ip->ver_ihl & 0xf) * 4;
+		if (ihl < sizeof(*ip))
+			return -1;
+		__builtin_memset(p->saddr, 0, 32);
+		__builtin_memcpy(p->saddr, &ip->saddr, 4);
+		__builtin_memcpy(p->daddr, &ip->daddr, 4);
+		*udp_off = off + ihl;
+	} else {
+		struct dt_ip6hdr buf, *ip6;
+
+		ip6 = rd_slice(r, rk, off, &buf, sizeof(buf));
+		if (!ip6 || ip6->nexthdr != IPPROTO_UDP)
+			return -1;
+		__builtin_memcpy(p->saddr, ip6->saddr, 16);
+		__builtin_memcpy(p->daddr, ip6->daddr, 16);
+		*udp_off = off + sizeof(*ip6);
+	}
+	return 0;
+}
+
+/*
+ * An ICMP or ICMPv6 destination unreachable that quotes a UDP DNS query:
+ * p then describes the quoted query (its addresses, ports and DNS header),
+ * and p->icmp_from the error's sender. Fragmentation needed (a path MTU
+ * signal) does not fail a query and is left alone; so is an error that
+ * quotes less than a DNS header.
+ */
+static __always_inline int parse_icmp(struct dt_reader *r, enum dt_reader_kind rk,
+				      const struct dt_l4 *l4, struct dt_packet *p)
+{
+	struct {
+		__u8 type;
+		__u8 code;
+		__be16 check;
+		__be32 unused;
+	} ibuf, *ic;
+	struct dt_udphdr ubuf, *udp;
+	__u32 inner;
+	__u32 end = l4->off + l4->len;
+
+	ic = rd_slice(r, rk, l4->off, &ibuf, sizeof(ibuf));
+	if (!ic)
+		return -1;
+	if (l4->proto == IPPROTO_ICMP ? ic->type != 3 || ic->code == 4 : ic->type != 1)
+		return -1;
+	p->icmp_type = ic->type;
+	p->icmp_code = ic->code;
+	__builtin_memcpy(p->icmp_from, p->saddr, 16);
+	if (quoted_ip(r, rk, l4->off + sizeof(ibuf), p, &inner))
+		return -1;
+	udp = rd_slice(r, rk, inner, &ubuf, sizeof(ubuf));
+	if (!udp)
+		return -1;
+	p->sport = bpf_ntohs(udp->source);
+	p->dport = bpf_ntohs(udp->dest);
+	if (!is_dns_port(p->dport))
+		return -1;
+	p->service = DT_SERVICE_DNS;
+	p->proto = DT_PROTO_UDP;
+	p->msg_size = 0;
+	if (inner + sizeof(ubuf) + sizeof(struct dt_dnshdr) > end)
+		return -1;
+	if (set_payload(r, p, inner + sizeof(ubuf), end - inner - sizeof(ubuf)))
+		return -1;
+	return DT_PARSED_ICMP;
+}
+
+/* Walks the IP headers to the UDP or TCP payload. DT_PARSED_MESSAGE when
+ * it is on one of our ports (DNS, mDNS, encrypted DNS), DT_PARSED_ICMP for
+ * an ICMP error about a query, -1 otherwise. A return value, not a field
+ * of p: the verifier follows a register exactly, and so walks each case
+ * alone. */
 static __always_inline int parse_l3l4(struct dt_reader *r, enum dt_reader_kind rk, __u32 net_off,
 				      __u16 l3proto, struct dt_packet *p)
 {
@@ -300,7 +395,9 @@ static __always_inline int parse_l3l4(struct dt_reader *r, enum dt_reader_kind r
 	}
 	if (l4.proto == IPPROTO_TCP)
 		return parse_tcp(r, rk, &l4, p);
-	return parse_udp(r, rk, &l4, p);
+	if (l4.proto == IPPROTO_UDP)
+		return parse_udp(r, rk, &l4, p);
+	return parse_icmp(r, rk, &l4, p);
 }
 
 /*

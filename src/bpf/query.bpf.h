@@ -2,7 +2,9 @@
 /*
  * Unicast DNS, over UDP or TCP: a query is remembered where it is first
  * seen, and completed by its response crossing that same observation
- * point (netns, ifindex), the one nearest the client.
+ * point (netns, ifindex), the one nearest the client. The entry outlives
+ * the transaction for a while (sweep.bpf.h), so that a second answer or a
+ * late one is recognised as such.
  */
 #ifndef DNSTRACE_QUERY_BPF_H
 #define DNSTRACE_QUERY_BPF_H
@@ -16,6 +18,7 @@
 #include "context.bpf.h"
 #include "parse.bpf.h"
 #include "emit.bpf.h"
+#include "nat.bpf.h"
 
 /*
  * A query's key: the same for every sighting of it on the host, so the
@@ -47,14 +50,42 @@ static __always_inline void make_key(struct dt_key *key, const struct dt_packet 
 		key->netns = netns;
 }
 
+/* Whether a response crossing the point where its query was first seen
+ * goes the answer's way there: the other way than the query, except on a
+ * loopback device, where an answer passes egress first and then ingress
+ * again (a repeat). */
+static __always_inline bool answer_way(const struct dt_pending *q, __u8 dir, bool loopback)
+{
+	return loopback ? dir == DT_DIR_EGRESS : dir != q->dir;
+}
+
+/* A sighting of a query already tracked: counted; a translated one tells
+ * what NAT did to it (the first time) and when it reached the backend. */
+static __always_inline void query_seen_again(struct dt_scratch *s, struct dt_pending *q,
+					     __u8 nat, bool translated)
+{
+	stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
+	if (nat && !q->nat) {
+		note_nat(q, &s->nat, nat);
+		remember_alias(&s->alias, &s->key);
+		stat_inc(DT_STAT_NAT_QUERIES);
+	}
+	if (translated)
+		q->backend_ts = bpf_ktime_get_ns();
+}
+
 static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kind rk, __u8 dir,
 					 struct dt_packet *p, struct dt_dnshdr *h, __u32 netns,
 					 struct net_device *dev)
 {
-	struct dt_pending *q;
+	struct dt_pending *q, *fresh;
 	struct dt_scratch *s;
 	struct dt_key *key;
 	__u32 zero = 0;
+	__u16 id = bpf_ntohs(h->id);
+	__u8 nat = 0;
+	bool translated;
+	__u64 flags;
 	int name_len;
 	long err;
 
@@ -64,55 +95,139 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 		stat_inc(DT_STAT_MAL_NO_QUESTION);
 		return;
 	}
-	if (!id_wanted(bpf_ntohs(h->id)))
+	if (!id_wanted(id))
 		return;
 
 	s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
 	if (!s)
 		return;
 	key = &s->key;
-	make_key(key, p, bpf_ntohs(h->id), netns, true);
+	/* After NAT the key is what the client sent, from conntrack, and the
+	 * packet's own tuple becomes its alias. */
+	if (p->nfct)
+		nat = read_nat(p->nfct, &s->nat);
+	if (nat) {
+		nat_key(key, &s->nat, id, p, netns, true);
+		nat_key(&s->alias, &s->nat, id, p, netns, false);
+	} else {
+		make_key(key, p, id, netns, true);
+	}
+	translated = nat;
 
 	/* The common repeat (the same query on the next hop) stops here. */
-	if (bpf_map_lookup_elem(&dt_pending, key)) {
-		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
+	q = bpf_map_lookup_elem(&dt_pending, key);
+	if (!q && resolve_alias(key)) {
+		q = bpf_map_lookup_elem(&dt_pending, key);
+		translated = true;
+	}
+	if (q && q->state == DT_STATE_PENDING) {
+		query_seen_again(s, q, nat, translated);
 		return;
 	}
 
-	q = &s->query;
-	name_len = read_question(r, rk, p, q->name, &q->qtype, &q->qclass);
+	/* A new query, or one asked again (same socket, same id) after its
+	 * transaction ended: that starts a new transaction. Everything that
+	 * depends on NAT is done before the question is read: the verifier
+	 * then walks the name's loop once, not once per case. */
+	fresh = &s->query;
+	flags = q ? BPF_ANY : BPF_NOEXIST;
+	fresh->ts = bpf_ktime_get_ns();
+	fresh->backend_ts = translated ? fresh->ts : 0;
+	fresh->nat = 0;
+	if (nat) {
+		note_nat(fresh, &s->nat, nat);
+		remember_alias(&s->alias, key);
+	}
+	fresh->done_ts = 0;
+	fresh->backend_ns = 0;
+	fresh->state = DT_STATE_PENDING;
+	name_len = read_question(r, rk, p, fresh->name, &fresh->qtype, &fresh->qclass);
 	if (name_len < 0)
 		return;
 
-	q->ts = bpf_ktime_get_ns();
-	q->netns = netns;
-	q->ifindex = RD(rk, dev, ifindex);
-	q->name_len = name_len;
-	q->qflags = bpf_ntohs(h->flags);
-	q->query_size = p->msg_size;
-	q->dir = dir;
-	copy_kstr16(q->ifname, dev->name, rk);
-	q->pid = packet_sender(dir, p->task_ctx, q->comm, rk);
+	fresh->netns = netns;
+	fresh->ifindex = RD(rk, dev, ifindex);
+	fresh->name_len = name_len;
+	fresh->qflags = bpf_ntohs(h->flags);
+	fresh->query_size = p->msg_size;
+	fresh->dir = dir;
+	copy_kstr16(fresh->ifname, dev->name, rk);
+	fresh->pid = packet_sender(dir, p->task_ctx, fresh->comm, rk);
 
-	err = bpf_map_update_elem(&dt_pending, key, q, BPF_NOEXIST);
-	if (err == 0)
+	err = bpf_map_update_elem(&dt_pending, key, fresh, flags);
+	if (err == 0) {
 		stat_inc(DT_STAT_QUERIES);
-	else if (err == -17 /* EEXIST: another CPU was first */)
+		if (fresh->nat)
+			stat_inc(DT_STAT_NAT_QUERIES);
+	} else if (err == -17 /* EEXIST: another CPU was first */) {
 		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
-	else
+	} else {
 		stat_inc(DT_STAT_INSERT_FAILED);
+	}
+}
+
+/*
+ * A response at the point nearest the client, by what its query has been
+ * through: the answer (one record), a second answer to an answered query
+ * (one duplicate record, then only counted), or a late answer to a query
+ * that timed out (one late record). Each record goes to whoever moves the
+ * query to its next state.
+ */
+static __always_inline void complete(struct dt_pending *q, const struct dt_key *key,
+				     const struct dt_packet *p, const struct dt_dnshdr *h,
+				     __u64 now)
+{
+	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
+	__u64 latency = now - q->ts;
+	__u64 state = q->state;
+	struct dt_report rep = {
+		.kind = DT_KIND_ANSWERED,
+		.service = DT_SERVICE_DNS,
+		.q = q,
+		.ends = key,
+		.p = p,
+		.resp = h,
+		.latency_ns = latency,
+		.claim = &q->state,
+		.claim_from = state,
+		.claim_to = DT_STATE_ANSWERED,
+	};
+	enum dt_stat stat = DT_STAT_ANSWERED;
+
+	/* One emit() for the three kinds: they differ in data only, which
+	 * keeps the verifier to one pass over it. */
+	if (state == DT_STATE_TIMED_OUT) {
+		rep.kind = DT_KIND_LATE;
+		rep.claim_to = DT_STATE_LATE;
+		stat = DT_STAT_LATE_ANSWERS;
+	} else if (state != DT_STATE_PENDING) {
+		if (state != DT_STATE_ANSWERED) {
+			stat_inc(DT_STAT_DUPLICATE_ANSWERS);
+			return;
+		}
+		rep.kind = DT_KIND_DUPLICATE;
+		rep.claim_to = DT_STATE_DUPLICATED;
+		rep.first_rcode = q->rcode;
+		stat = DT_STAT_DUPLICATE_ANSWERS;
+	}
+	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)), NULL, NULL,
+		 stat) &&
+	    state == DT_STATE_PENDING) {
+		q->rcode = rcode;
+		q->done_ts = now;
+	}
 }
 
 static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_kind rk,
 					    struct dt_packet *p, struct dt_dnshdr *h,
-					    __u32 netns, struct net_device *dev)
+					    __u32 netns, struct net_device *dev, __u8 dir)
 {
 	struct dt_pending *q;
 	struct dt_scratch *s;
 	struct dt_key *key;
 	__u32 zero = 0;
-	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
-	__u64 now, latency;
+	bool translated = false;
+	__u64 now;
 
 	if (!is_dns_port(p->sport))
 		return;
@@ -124,16 +239,27 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	make_key(key, p, bpf_ntohs(h->id), netns, false);
 
 	q = bpf_map_lookup_elem(&dt_pending, key);
+	if (!q && resolve_alias(key)) {
+		q = bpf_map_lookup_elem(&dt_pending, key);
+		translated = true;
+	}
 	if (!q) {
-		if (bpf_map_lookup_elem(&dt_recent, key))
-			stat_inc(DT_STAT_RESP_REPEAT);
-		else if (id_wanted(key->id))
+		if (id_wanted(key->id))
 			stat_inc(DT_STAT_RESP_NO_QUERY);
 		return;
 	}
+	now = bpf_ktime_get_ns();
+	/* The answer's first sighting beyond NAT ends the backend's leg. */
+	if (translated && q->backend_ts && !q->backend_ns)
+		q->backend_ns = now - q->backend_ts;
 	/* Complete only where the query was first seen (nearest the client). */
 	if (q->netns != netns || q->ifindex != RD(rk, dev, ifindex))
 		return;
+	if (!answer_way(q, dir, RD(rk, dev, flags) & IFF_LOOPBACK)) {
+		if (q->state != DT_STATE_PENDING)
+			stat_inc(DT_STAT_RESP_REPEAT);
+		return;
+	}
 
 	/* A response that echoes another question is not this query's answer. */
 	if (h->qdcount) {
@@ -149,26 +275,60 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 			return;
 		}
 	}
+	complete(q, key, p, h, now);
+}
+
+/*
+ * An ICMP destination unreachable quoting a pending query: the client has
+ * its error now, so the transaction completes as UNREACHABLE instead of
+ * waiting for TIMEOUT. Taken where the query was first seen, or on a
+ * loopback device in that namespace (an error the host made itself).
+ */
+static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_reader_kind rk,
+					       struct dt_packet *p, __u32 netns,
+					       struct net_device *dev)
+{
+	struct dt_dnshdr hbuf, *h;
+	struct dt_pending *q;
+	struct dt_scratch *s;
+	struct dt_key *key;
+	__u32 zero = 0;
+	__u64 now;
+
+	h = rd_slice(r, rk, p->dns_off, &hbuf, sizeof(hbuf));
+	if (!h || (bpf_ntohs(h->flags) & DT_DNS_QR))
+		return;
+	s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
+	if (!s)
+		return;
+	key = &s->key;
+	make_key(key, p, bpf_ntohs(h->id), netns, true);
+	q = bpf_map_lookup_elem(&dt_pending, key);
+	if (!q && resolve_alias(key))
+		q = bpf_map_lookup_elem(&dt_pending, key);
+	if (!q || q->state != DT_STATE_PENDING || q->netns != netns)
+		return;
+	if (q->ifindex != RD(rk, dev, ifindex) && !(RD(rk, dev, flags) & IFF_LOOPBACK))
+		return;
 
 	now = bpf_ktime_get_ns();
-	latency = now - q->ts;
 	struct dt_report rep = {
-		.kind = DT_KIND_ANSWERED,
+		.kind = DT_KIND_UNREACHABLE,
 		.service = DT_SERVICE_DNS,
 		.q = q,
 		.ends = key,
 		.p = p,
-		.resp = h,
-		.latency_ns = latency,
-		/* Only a loopback device shows a response again after the
-		 * point that completed it (lo passes it at egress, then at
-		 * ingress): remember the transaction there only, and spare
-		 * every other completion a map update. */
-		.completed_at = (RD(rk, dev, flags) & IFF_LOOPBACK) ? &now : NULL,
+		.latency_ns = now - q->ts,
+		.claim = &q->state,
+		.claim_from = DT_STATE_PENDING,
+		.claim_to = DT_STATE_ANSWERED,
 	};
 
-	emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
-	     &dt_pending, key, DT_STAT_ANSWERED);
+	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), NULL, NULL,
+		 DT_STAT_UNREACHABLE)) {
+		q->rcode = DT_RCODE_UNREACHABLE_BIT;
+		q->done_ts = now;
+	}
 }
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */
@@ -191,7 +351,7 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 		return;
 	}
 	if (bpf_ntohs(h->flags) & DT_DNS_QR)
-		handle_response(r, rk, p, h, netns, dev);
+		handle_response(r, rk, p, h, netns, dev, dir);
 	else
 		handle_query(r, rk, dir, p, h, netns, dev);
 }

@@ -31,10 +31,33 @@ __u64 dt_sweep_expired = 0;
  * (dt_sweep_more). */
 #define DT_SWEEP_BUDGET 16384
 
-/* A query unanswered for dt_timeout_ns: a TIMEOUT record. */
+/* How long an answered query is kept, to recognise a second answer to it
+ * (a spoofing race or a middlebox answers within milliseconds). Short:
+ * at 100k queries/s the map holds this much of them, besides those
+ * waiting for the next sweep. */
+#define DT_ANSWERED_KEEP_NS 100000000ULL
+
+/*
+ * A query unanswered for dt_timeout_ns: a TIMEOUT record. Its entry is
+ * kept for another dt_timeout_ns to link a late answer to it; an answered
+ * one for DT_ANSWERED_KEEP_NS. Only queries still waiting count in
+ * c->seen (user space derives evictions from it).
+ */
 static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 			 struct dt_sweep_ctx *c)
 {
+	__u64 state = q->state;
+	__u64 done = q->done_ts;
+
+	if (state != DT_STATE_PENDING) {
+		/* done_ts 0: its owner is still writing it. */
+		if (done && (__s64)(c->now - done) >= (__s64)(state == DT_STATE_TIMED_OUT ||
+								  state == DT_STATE_LATE
+							      ? dt_timeout_ns
+							      : DT_ANSWERED_KEEP_NS))
+			bpf_map_delete_elem(map, key);
+		return 0;
+	}
 	c->seen++;
 	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
@@ -45,10 +68,14 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 		.service = DT_SERVICE_DNS,
 		.q = q,
 		.ends = key,
+		.claim = &q->state,
+		.claim_from = DT_STATE_PENDING,
+		.claim_to = DT_STATE_TIMED_OUT,
 	};
 
-	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_pending, key,
-	     DT_STAT_TIMEOUTS);
+	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), NULL, NULL,
+		 DT_STAT_TIMEOUTS))
+		q->done_ts = c->now;
 	return 0;
 }
 
@@ -88,15 +115,22 @@ static long expire_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pendi
 }
 
 /* An encrypted connection idle for DT_CONN_IDLE_NS, or every open one at
- * the last sweep (dt_sweep_flush). */
+ * the last sweep (dt_sweep_flush); a closed one once its close is over. */
 static long expire_conn(void *map, struct dt_key *key, struct dt_conn *conn,
 			struct dt_sweep_ctx *c)
 {
+	__s64 idle = c->now - conn->last_ts;
+
+	if (conn->closed) {
+		if (idle >= (__s64)DT_CONN_CLOSED_KEEP_NS)
+			bpf_map_delete_elem(map, key);
+		return 0;
+	}
 	if (dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
-	if (dt_sweep_flush || (__s64)(c->now - conn->last_ts) >= (__s64)DT_CONN_IDLE_NS) {
+	if (dt_sweep_flush || idle >= (__s64)DT_CONN_IDLE_NS) {
 		dt_sweep_expired++;
-		emit_conn(key, conn);
+		emit_conn(key, conn, false);
 	}
 	return 0;
 }
