@@ -8,6 +8,7 @@
 pub mod dns;
 pub mod hostile;
 pub mod inject;
+pub mod nat;
 pub mod tap;
 pub mod tmux;
 
