@@ -8,6 +8,7 @@
 pub mod dns;
 pub mod hostile;
 pub mod inject;
+pub mod nat;
 pub mod tap;
 pub mod tmux;
 
@@ -233,7 +234,9 @@ impl Link {
 /// `rcode-X` answers with rcode X (a name or number), `drop` never answers,
 /// `tc` answers UDP with the truncation flag (TCP normally), `big` answers
 /// with 200 A records, `split` sends a TCP reply's length prefix and its
-/// message in two segments. Anything else: NOERROR.
+/// message in two segments, `twice` follows the answer at once with a
+/// second, conflicting one (NXDOMAIN, or NOERROR after an NXDOMAIN).
+/// Anything else: NOERROR.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Behaviour {
     pub delay_ms: u64,
@@ -242,6 +245,7 @@ pub struct Behaviour {
     pub tc: bool,
     pub big: bool,
     pub split: bool,
+    pub twice: bool,
 }
 
 impl Behaviour {
@@ -258,6 +262,7 @@ impl Behaviour {
                     "tc" => b.tc = true,
                     "big" => b.big = true,
                     "split" => b.split = true,
+                    "twice" => b.twice = true,
                     _ => {}
                 }
             }
@@ -268,6 +273,12 @@ impl Behaviour {
     fn reply(&self, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
         let answers = if self.big { 200 } else { 1 };
         dns::build_response_with(query, self.rcode, answers, self.tc && !tcp)
+    }
+
+    /// The second answer of `twice`: another rcode than the first.
+    fn second_reply(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let rcode = if self.rcode == 3 { 0 } else { 3 };
+        dns::build_response(query, rcode)
     }
 }
 
@@ -283,6 +294,7 @@ fn serve_tcp_conn(
     mut conn: std::net::TcpStream,
     answered: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    extra_delay_ms: u64,
 ) {
     use std::io::Write;
     let _ = conn.set_nodelay(true);
@@ -309,7 +321,8 @@ fn serve_tcp_conn(
         let Some((name, _, _)) = dns::parse_question(&query) else {
             continue;
         };
-        let b = Behaviour::of(&name);
+        let mut b = Behaviour::of(&name);
+        b.delay_ms += extra_delay_ms;
         if b.drop {
             continue;
         }
@@ -331,11 +344,23 @@ fn serve_tcp_conn(
         if sent {
             answered.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(second) = b.twice.then(|| b.second_reply(&query)).flatten() {
+            let mut framed = (second.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&second);
+            let _ = conn.write_all(&framed);
+        }
     }
 }
 
 impl Responder {
     pub fn start(ns: &Netns, addr: SocketAddr) -> Responder {
+        Responder::start_slow(ns, addr, Duration::ZERO)
+    }
+
+    /// A responder that waits `delay` more before every answer, whatever
+    /// the name: one slow replica among fast ones.
+    pub fn start_slow(ns: &Netns, addr: SocketAddr, delay: Duration) -> Responder {
+        let extra_delay_ms = delay.as_millis() as u64;
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicUsize::new(0));
         let (stop2, answered2) = (stop.clone(), answered.clone());
@@ -357,7 +382,9 @@ impl Responder {
                         Ok((conn, _)) => {
                             let _ = conn.set_nonblocking(false);
                             let (a, s) = (answered3.clone(), stop3.clone());
-                            conns.push(std::thread::spawn(move || serve_tcp_conn(conn, a, s)));
+                            conns.push(std::thread::spawn(move || {
+                                serve_tcp_conn(conn, a, s, extra_delay_ms)
+                            }));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(10)),
                     }
@@ -376,17 +403,22 @@ impl Responder {
                 let Some((name, _, _)) = dns::parse_question(&query) else {
                     continue;
                 };
-                let b = Behaviour::of(&name);
+                let mut b = Behaviour::of(&name);
+                b.delay_ms += extra_delay_ms;
                 if b.drop {
                     continue;
                 }
                 let Some(reply) = b.reply(&query, false) else {
                     continue;
                 };
+                let second = b.twice.then(|| b.second_reply(&query)).flatten();
                 let (sock, answered) = (sock.clone(), answered2.clone());
                 let send = move || {
                     if sock.send_to(&reply, peer).is_ok() {
                         answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(second) = second {
+                        let _ = sock.send_to(&second, peer);
                     }
                 };
                 if b.delay_ms == 0 {
