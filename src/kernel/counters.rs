@@ -65,6 +65,11 @@ stats! {
     MdnsQueries = DT_STAT_MDNS_QUERIES, "mdns_queries", "mDNS queries tracked";
     MdnsAnnouncements = DT_STAT_MDNS_ANNOUNCEMENTS, "mdns_announcements", "mDNS answers to no query seen (announcements)";
     EncryptedConnections = DT_STAT_ENCRYPTED_CONNS, "encrypted_connections", "DoT and DoQ connections seen";
+    NatQueries = DT_STAT_NAT_QUERIES, "nat_queries", "queries seen translated by NAT (DNAT or SNAT)";
+    AliasFailed = DT_STAT_ALIAS_FAILED, "alias_failed", "translated queries not remembered: map update failed";
+    LateAnswers = DT_STAT_LATE_ANSWERS, "late_answers", "answers after their query's timeout";
+    DuplicateAnswers = DT_STAT_DUPLICATE_ANSWERS, "duplicate_answers", "answers to an already answered query";
+    Unreachable = DT_STAT_UNREACHABLE, "unreachable", "queries failed by an ICMP destination unreachable";
 }
 
 impl Stat {
@@ -106,16 +111,18 @@ impl Counters {
             .collect()
     }
 
-    /// Queries evicted from the full pending map before an answer or a
-    /// timeout. The kernel cannot count these (the LRU map evicts silently),
-    /// so they are what is left of the tracked queries once the answered,
-    /// the timed out and the `pending` ones are taken away. Exact once
+    /// Queries evicted from the full pending map before an answer, an ICMP
+    /// error or a timeout. The kernel cannot count these (the LRU map
+    /// evicts silently), so they are what is left of the tracked queries
+    /// once the answered, the unreachable, the timed out and the `pending`
+    /// ones are taken away (late and duplicate answers complete nothing). Exact once
     /// tracing has stopped; while it runs, queries that arrive between the
     /// sweep that returned `pending` and the reading of the counters make
     /// it slightly off.
     pub fn evicted(&self, pending: u64) -> u64 {
-        self.get(Stat::Queries)
-            .saturating_sub(self.get(Stat::Answered) + self.get(Stat::Timeouts) + pending)
+        let completed =
+            self.get(Stat::Answered) + self.get(Stat::Unreachable) + self.get(Stat::Timeouts);
+        self.get(Stat::Queries).saturating_sub(completed + pending)
     }
 }
 
@@ -167,5 +174,10 @@ mod tests {
         c.set(Stat::Timeouts, 10);
         assert_eq!(c.evicted(15), 5);
         assert_eq!(c.evicted(30), 0, "never below zero");
+        // An ICMP error completes a query; a late or second answer does not.
+        c.set(Stat::Unreachable, 3);
+        c.set(Stat::LateAnswers, 2);
+        c.set(Stat::DuplicateAnswers, 4);
+        assert_eq!(c.evicted(15), 2);
     }
 }
