@@ -210,6 +210,13 @@ fn sample_transaction() -> Transaction {
         arcount: 0,
         query_size: 33,
         response_size: Some(61),
+        backend_ip: None,
+        backend_port: None,
+        nat_ip: None,
+        nat_port: None,
+        backend_ns: None,
+        first_rcode: None,
+        icmp: None,
     }
 }
 

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::kstr::kernel_str;
-use super::{dns, Direction, Kind, Proto, Service, Transaction};
-use crate::kernel::abi::{dt_dir, dt_kind, dt_proto, dt_service, RawEvent};
+use super::{dns, Direction, Icmp, Kind, Proto, Service, Transaction};
+use crate::kernel::abi::{dt_dir, dt_kind, dt_nat, dt_proto, dt_service, RawEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
@@ -58,6 +58,9 @@ impl Transaction {
             dt_kind::DT_KIND_TIMEOUT => Kind::Timeout,
             dt_kind::DT_KIND_ANNOUNCEMENT => Kind::Announcement,
             dt_kind::DT_KIND_ENCRYPTED => Kind::Encrypted,
+            dt_kind::DT_KIND_LATE => Kind::Late,
+            dt_kind::DT_KIND_UNREACHABLE => Kind::Unreachable,
+            dt_kind::DT_KIND_DUPLICATE => Kind::Duplicate,
             _ => return Err(DecodeError::Invalid("kind")),
         };
         let service = match dt_service(ev.service.into()) {
@@ -67,8 +70,19 @@ impl Transaction {
             dt_service::DT_SERVICE_DOQ => Service::Doq,
             _ => return Err(DecodeError::Invalid("service")),
         };
-        let answered = kind == Kind::Answered;
-        let has_response = matches!(kind, Kind::Answered | Kind::Announcement);
+        // Query to what completed it (an answer, an ICMP error), or to a
+        // late or second answer.
+        let timed = matches!(
+            kind,
+            Kind::Answered | Kind::Late | Kind::Duplicate | Kind::Unreachable
+        );
+        let has_response = matches!(
+            kind,
+            Kind::Answered | Kind::Announcement | Kind::Late | Kind::Duplicate
+        );
+        // What NAT did is known of queries, not of announcements or
+        // connections.
+        let query = !matches!(kind, Kind::Announcement | Kind::Encrypted);
         let proto = match dt_proto(ev.proto.into()) {
             dt_proto::DT_PROTO_UDP => Proto::Udp,
             dt_proto::DT_PROTO_TCP => Proto::Tcp,
@@ -89,11 +103,29 @@ impl Transaction {
             dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?
         };
         let comm = kernel_str(&ev.comm);
+        let nat = Nat::decode(ev, query)?;
+        let first_rcode = if kind == Kind::Duplicate {
+            if ev.first_rcode > 15 {
+                return Err(DecodeError::Invalid("first rcode"));
+            }
+            Some(u16::from(ev.first_rcode))
+        } else {
+            None
+        };
+        let icmp = if kind == Kind::Unreachable {
+            Some(Icmp {
+                icmp_type: ev.icmp_type,
+                code: ev.icmp_code,
+                from: addr(&ev.icmp_addr, ev.family)?,
+            })
+        } else {
+            None
+        };
         Ok(Transaction {
             kind,
             service,
             mono_ns: ev.ts,
-            latency_ns: answered.then_some(ev.latency_ns),
+            latency_ns: timed.then_some(ev.latency_ns),
             duration_ns: (kind == Kind::Encrypted).then_some(ev.latency_ns),
             bytes_out: ev.bytes_out,
             bytes_in: ev.bytes_in,
@@ -119,6 +151,49 @@ impl Transaction {
             arcount: ev.arcount,
             query_size: ev.query_size,
             response_size: has_response.then_some(ev.resp_size),
+            backend_ip: nat.backend.map(|(ip, _)| ip),
+            backend_port: nat.backend.map(|(_, port)| port),
+            nat_ip: nat.source.map(|(ip, _)| ip),
+            nat_port: nat.source.map(|(_, port)| port),
+            backend_ns: nat.backend_ns,
+            first_rcode,
+            icmp,
+        })
+    }
+}
+
+/// What NAT did to a query, as the record tells it.
+struct Nat {
+    backend: Option<(IpAddr, u16)>,
+    source: Option<(IpAddr, u16)>,
+    backend_ns: Option<u64>,
+}
+
+impl Nat {
+    /// `query`: the record is of a query (not an announcement or a
+    /// connection), which NAT may have translated.
+    fn decode(ev: &RawEvent, query: bool) -> Result<Nat, DecodeError> {
+        let (dst, src) = (dt_nat::DT_NAT_DST.0 as u8, dt_nat::DT_NAT_SRC.0 as u8);
+        if ev.nat & !(dst | src) != 0 {
+            return Err(DecodeError::Invalid("nat"));
+        }
+        if !query {
+            return Ok(Nat {
+                backend: None,
+                source: None,
+                backend_ns: None,
+            });
+        }
+        let endpoint = |bit: u8, bytes: &[u8; 16], port: u16| -> Result<_, DecodeError> {
+            Ok(match ev.nat & bit {
+                0 => None,
+                _ => Some((addr(bytes, ev.family)?, port)),
+            })
+        };
+        Ok(Nat {
+            backend: endpoint(dst, &ev.backend_addr, ev.backend_port)?,
+            source: endpoint(src, &ev.nat_addr, ev.nat_port)?,
+            backend_ns: (ev.backend_ns != 0).then_some(ev.backend_ns),
         })
     }
 }

@@ -6,9 +6,11 @@ use std::net::IpAddr;
 
 pub mod decode;
 pub mod dns;
+pub mod icmp;
 pub mod kstr;
 
 pub use decode::DecodeError;
+pub use icmp::Icmp;
 pub use kstr::{kernel_str, KernelStr, KERNEL_STR_LEN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +39,36 @@ pub enum Kind {
     Announcement,
     /// A DoT or DoQ connection: who talked, how much, how long.
     Encrypted,
+    /// An answer that came after its query was reported as a timeout: a
+    /// fact about a transaction already reported, not one of its own.
+    Late,
+    /// A query that an ICMP destination unreachable failed at once: a
+    /// transaction, and an error.
+    Unreachable,
+    /// Another answer to a query already answered (from a second backend,
+    /// or the same one twice): a fact about a transaction already
+    /// reported.
+    Duplicate,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Answered | Kind::Timeout => "transaction",
+            Kind::Answered | Kind::Timeout | Kind::Unreachable => "transaction",
             Kind::Announcement => "announcement",
             Kind::Encrypted => "encrypted",
+            Kind::Late => "late",
+            Kind::Duplicate => "duplicate",
         }
+    }
+
+    /// Whether a record of this kind is a transaction of its own, which
+    /// totals, latency statistics and per-key views count: a query and its
+    /// outcome (answer, timeout, ICMP error). Late and duplicate answers
+    /// are about transactions counted already; announcements and
+    /// encrypted connections are no query.
+    pub fn is_transaction(self) -> bool {
+        matches!(self, Kind::Answered | Kind::Timeout | Kind::Unreachable)
     }
 }
 
@@ -123,6 +146,22 @@ pub struct Transaction {
     pub arcount: u16,
     pub query_size: u16,
     pub response_size: Option<u16>,
+    /// DNAT: where the query was delivered (a Service's backend); None
+    /// when no DNAT translated it.
+    pub backend_ip: Option<IpAddr>,
+    pub backend_port: Option<u16>,
+    /// SNAT or masquerade: the query's source after translation; None
+    /// when no SNAT translated it.
+    pub nat_ip: Option<IpAddr>,
+    pub nat_port: Option<u16>,
+    /// The leg beyond NAT: from the query delivered to the backend to the
+    /// backend's answer there; None when not measured.
+    pub backend_ns: Option<u64>,
+    /// A duplicate answer: the rcode of the answer that completed the
+    /// transaction.
+    pub first_rcode: Option<u16>,
+    /// An unreachable query: the ICMP error that failed it.
+    pub icmp: Option<Icmp>,
 }
 
 impl Transaction {
@@ -131,10 +170,12 @@ impl Transaction {
         self.rflags.map(|f| f & 0xf)
     }
 
-    /// "NOERROR", "NXDOMAIN", ..., "TIMEOUT", or "ENCRYPTED".
+    /// "NOERROR", "NXDOMAIN", ..., "TIMEOUT", "UNREACHABLE", or
+    /// "ENCRYPTED". Late and duplicate answers have their own rcode.
     pub fn rcode_name(&self) -> std::borrow::Cow<'static, str> {
         match (self.kind, self.rcode()) {
             (Kind::Encrypted, _) => "ENCRYPTED".into(),
+            (Kind::Unreachable, _) => "UNREACHABLE".into(),
             (_, Some(r)) => dns::rcode_name(r),
             (_, None) => "TIMEOUT".into(),
         }
@@ -142,6 +183,23 @@ impl Transaction {
 
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
+    }
+
+    /// Query to answer, for the transactions whose answer completed them:
+    /// what latency statistics are made of. None for the rest, also those
+    /// with a latency of another kind (an ICMP error's, a late or a
+    /// second answer's).
+    pub fn answer_latency_ns(&self) -> Option<u64> {
+        match self.kind {
+            Kind::Answered => self.latency_ns,
+            _ => None,
+        }
+    }
+
+    /// A duplicate answer whose rcode differs from the first answer's.
+    pub fn rcode_differs(&self) -> bool {
+        self.first_rcode
+            .is_some_and(|first| Some(first) != self.rcode())
     }
 
     pub fn opcode(&self) -> u16 {
@@ -303,6 +361,160 @@ pub(crate) mod tests {
         assert_eq!(t.rcode_name(), "NOERROR");
         assert_eq!(t.latency_ns, None);
         assert!(!t.is_timeout());
+    }
+
+    #[test]
+    fn decodes_what_nat_did() {
+        let mut ev = raw(EXAMPLE);
+        ev.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+        ev.nat = 3;
+        ev.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+        ev.backend_port = 5353;
+        ev.nat_addr[..4].copy_from_slice(&[192, 168, 1, 10]);
+        ev.nat_port = 61000;
+        ev.backend_ns = 1_500_000;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.server, "10.96.0.10".parse::<IpAddr>().unwrap());
+        assert_eq!(t.backend_ip, Some("10.244.2.2".parse().unwrap()));
+        assert_eq!(t.backend_port, Some(5353));
+        assert_eq!(t.nat_ip, Some("192.168.1.10".parse().unwrap()));
+        assert_eq!(t.nat_port, Some(61000));
+        assert_eq!(t.backend_ns, Some(1_500_000));
+        assert_eq!(t.kind.as_str(), "transaction");
+
+        // Each bit says which half is there; the other's bytes are noise.
+        ev.nat = 2;
+        ev.backend_ns = 0;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!((t.backend_ip, t.backend_port), (None, None));
+        assert_eq!(t.nat_ip, Some("192.168.1.10".parse().unwrap()));
+        assert_eq!(t.backend_ns, None, "0: not measured");
+
+        let mut ev = raw(EXAMPLE);
+        ev.family = 6;
+        ev.client_addr = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
+        ev.server_addr = "fd00:96::a".parse::<Ipv6Addr>().unwrap().octets();
+        ev.backend_addr = "fd00:244::2".parse::<Ipv6Addr>().unwrap().octets();
+        ev.backend_port = 53;
+        ev.nat = 1;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.backend_ip, Some("fd00:244::2".parse().unwrap()));
+        assert_eq!((t.nat_ip, t.nat_port), (None, None));
+
+        // Nothing of NAT on what is no query.
+        let mut ev = raw(EXAMPLE);
+        ev.kind = dt_kind::DT_KIND_ANNOUNCEMENT.0 as u8;
+        ev.service = 1;
+        ev.nat = 3;
+        ev.backend_ns = 7;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!((t.backend_ip, t.nat_ip, t.backend_ns), (None, None, None));
+    }
+
+    #[test]
+    fn decodes_late_duplicate_and_unreachable_records() {
+        let mut ev = raw(EXAMPLE);
+        ev.kind = dt_kind::DT_KIND_LATE.0 as u8;
+        ev.latency_ns = 6_000_000_000;
+        ev.rflags = 0x8180;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.kind, Kind::Late);
+        assert_eq!(t.kind.as_str(), "late");
+        assert!(!t.kind.is_transaction());
+        assert_eq!(t.rcode_name(), "NOERROR", "its own answer's");
+        assert_eq!(t.latency_ns, Some(6_000_000_000));
+        assert_eq!(t.answer_latency_ns(), None, "no answer that completed it");
+        assert_eq!(t.response_size, Some(100));
+        assert_eq!(t.first_rcode, None);
+
+        let mut ev = raw(EXAMPLE);
+        ev.kind = dt_kind::DT_KIND_DUPLICATE.0 as u8;
+        ev.rflags = 0x8182;
+        ev.first_rcode = 0;
+        ev.latency_ns = 4_000_000;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.kind.as_str(), "duplicate");
+        assert_eq!(t.rcode_name(), "SERVFAIL");
+        assert_eq!(t.first_rcode, Some(0));
+        assert!(t.rcode_differs());
+        assert_eq!(t.latency_ns, Some(4_000_000));
+        ev.first_rcode = 2;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert!(!t.rcode_differs());
+
+        let mut ev = raw(EXAMPLE);
+        ev.kind = dt_kind::DT_KIND_UNREACHABLE.0 as u8;
+        ev.rflags = 0; // no response
+        ev.latency_ns = 300_000;
+        ev.icmp_type = 3;
+        ev.icmp_code = 3;
+        ev.icmp_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+        ev.first_rcode = 200; // only a duplicate's is read
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.kind.as_str(), "transaction");
+        assert!(t.kind.is_transaction());
+        assert_eq!(t.rcode_name(), "UNREACHABLE");
+        assert_eq!(t.rcode(), None);
+        assert!(!t.is_timeout());
+        assert_eq!(t.latency_ns, Some(300_000));
+        assert_eq!(t.answer_latency_ns(), None);
+        assert_eq!(
+            (t.response_size, t.rflags, t.first_rcode),
+            (None, None, None)
+        );
+        let icmp = t.icmp.unwrap();
+        assert_eq!(icmp.name(), "port-unreachable");
+        assert_eq!(icmp.from, "10.244.2.2".parse::<IpAddr>().unwrap());
+
+        // ICMP fields are only read on an unreachable record.
+        let t = Transaction::decode(&bytes_of(&raw(EXAMPLE))).unwrap();
+        assert_eq!(t.icmp, None);
+        assert_eq!(t.answer_latency_ns(), Some(2_500_000));
+    }
+
+    #[test]
+    fn rejects_nat_and_kind_values_the_kernel_never_writes() {
+        for kind in [7u8, 8, 255] {
+            let mut ev = raw(EXAMPLE);
+            ev.kind = kind;
+            assert_eq!(
+                Transaction::decode(&bytes_of(&ev)),
+                Err(DecodeError::Invalid("kind"))
+            );
+        }
+        for nat in [4u8, 7, 0x80, 0xff] {
+            let mut ev = raw(EXAMPLE);
+            ev.nat = nat;
+            assert_eq!(
+                Transaction::decode(&bytes_of(&ev)),
+                Err(DecodeError::Invalid("nat"))
+            );
+        }
+        let mut ev = raw(EXAMPLE);
+        ev.kind = dt_kind::DT_KIND_DUPLICATE.0 as u8;
+        ev.first_rcode = 16;
+        assert_eq!(
+            Transaction::decode(&bytes_of(&ev)),
+            Err(DecodeError::Invalid("first rcode"))
+        );
+        // Translated addresses need a family too.
+        let mut ev = raw(EXAMPLE);
+        ev.family = 0;
+        ev.nat = 1;
+        assert!(Transaction::decode(&bytes_of(&ev)).is_err());
+        // Any ICMP type and code, any port, any leg: named or numbered.
+        let mut ev = raw(EXAMPLE);
+        ev.kind = dt_kind::DT_KIND_UNREACHABLE.0 as u8;
+        ev.icmp_type = 255;
+        ev.icmp_code = 255;
+        ev.nat = 3;
+        ev.backend_port = 0;
+        ev.nat_port = u16::MAX;
+        ev.backend_ns = u64::MAX;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.icmp.unwrap().name(), "type255-code255");
+        assert_eq!((t.backend_port, t.nat_port), (Some(0), Some(u16::MAX)));
+        assert_eq!(t.backend_ns, Some(u64::MAX));
     }
 
     #[test]

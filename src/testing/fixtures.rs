@@ -274,6 +274,73 @@ fn set_varied_kind(ev: &mut RawEvent, rng: &mut Rng) {
     }
 }
 
+/// [`varied`]'s record with what NAT and the later kinds bring, now and
+/// then: DNAT to a backend (on another port at times) and SNAT, with and
+/// without the leg beyond NAT; late and duplicate answers (the first
+/// answer's rcode mostly the same); queries failed by ICMP errors, named
+/// and unnamed. Its own function with its own draws, so that `varied`'s
+/// records, and the digests made of them, stay as they were.
+pub fn varied_nat(seed: u64) -> RawEvent {
+    let mut ev = varied(seed);
+    let mut rng = Rng(seed ^ 0x6e61_745f_6b69_6e64);
+    let v6 = ev.family == 6;
+    let addr = |v4: [u8; 4], v6_last: u16| -> [u8; 16] {
+        let mut a = [0; 16];
+        if v6 {
+            a = std::net::Ipv6Addr::new(0xfd00, 0x244, 0, 0, 0, 0, 0, v6_last).octets();
+        } else {
+            a[..4].copy_from_slice(&v4);
+        }
+        a
+    };
+    let backend = rng.below(8) as u8;
+    if rng.below(3) == 0 {
+        ev.nat |= 1;
+        ev.backend_addr = addr([10, 244, backend / 4, 2 + backend], u16::from(backend));
+        ev.backend_port = [53, 53, 53, 1053, 5353][rng.below(5) as usize];
+    }
+    if rng.below(4) == 0 {
+        ev.nat |= 2;
+        ev.nat_addr = addr([192, 168, 1, 10], 0xa);
+        ev.nat_port = 1024 + rng.below(64512) as u16;
+    }
+    if ev.nat != 0 && rng.below(3) > 0 {
+        ev.backend_ns = ev.latency_ns / (1 + rng.below(4));
+    }
+    // Answered queries only: the other kinds keep their own shapes.
+    if ev.kind != 0 {
+        return ev;
+    }
+    match rng.below(20) {
+        0 | 1 => {
+            ev.kind = 4; // late
+            ev.latency_ns += 5_000_000_000;
+        }
+        2 | 3 => {
+            ev.kind = 6; // duplicate
+            ev.first_rcode = match rng.below(3) {
+                0 => rng.below(16) as u8,
+                _ => (ev.rflags & 0xf) as u8,
+            };
+        }
+        4 => {
+            ev.kind = 5; // unreachable
+            (ev.icmp_type, ev.icmp_code) = match (rng.below(4), v6) {
+                (0, _) => (rng.below(256) as u8, rng.below(256) as u8),
+                (_, false) => (3, [3, 1, 0, 13, 10, 16][rng.below(6) as usize]),
+                (_, true) => (1, [4, 3, 0, 1, 7][rng.below(5) as usize]),
+            };
+            ev.icmp_addr = if rng.below(2) == 0 {
+                ev.server_addr
+            } else {
+                addr([10, 0, 0, 254], 0xfe)
+            };
+        }
+        _ => {}
+    }
+    ev
+}
+
 /// SplitMix64: deterministic and good enough to pick fixture shapes.
 struct Rng(u64);
 
