@@ -39,10 +39,12 @@ impl Field {
             Value::Str(Some(s)) => out.push_str(s),
             Value::Word(Some(w)) => out.push_str(&w),
             Value::Ms(Some(ns)) => push_ms(&mut out, Some(ns)),
-            Value::Num(None) | Value::Str(None) | Value::Word(None) | Value::Ms(None) => {
-                out.push('-')
-            }
-            Value::Ip(ip) => push_ip(&mut out, ip),
+            Value::Num(None)
+            | Value::Str(None)
+            | Value::Word(None)
+            | Value::Ms(None)
+            | Value::Ip(None) => out.push('-'),
+            Value::Ip(Some(ip)) => push_ip(&mut out, ip),
             Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
             Value::Flags(t) => {
                 for (i, f) in t.flags().enumerate() {
@@ -161,16 +163,19 @@ fields! {
         |t, _| Value::Word(readable(t).then(|| dns::qtype_name(t.qtype)));
     rcode: "string",
         "`NOERROR`, `NXDOMAIN`, `SERVFAIL`, ..., `RCODE<n>`, `TIMEOUT` for a query \
-         unanswered after `--timeout`, or `ENCRYPTED` for a DoT or DoQ connection.",
+         unanswered after `--timeout`, `UNREACHABLE` for a query an ICMP error failed (see \
+         `icmp`), or `ENCRYPTED` for a DoT or DoQ connection. A `late` or `duplicate` \
+         record has its own answer's.",
         |t, _| Value::Word(Some(t.rcode_name()));
     latency_ms: "number or null",
         "Milliseconds from the query to the response, measured at the observation point \
-         nearest the client; null for `TIMEOUT`.",
+         nearest the client (for `UNREACHABLE` to the ICMP error, for a `late` or \
+         `duplicate` record to that answer); null for `TIMEOUT`.",
         |t, _| Value::Ms(t.latency_ns);
-    client_ip: "string", "The address that asked.", |t, _| Value::Ip(t.client);
+    client_ip: "string", "The address that asked.", |t, _| Value::Ip(Some(t.client));
     client_port: "number", "The port that asked.",
         |t, _| Value::Num(Some(u64::from(t.client_port)));
-    server_ip: "string", "The address that was asked.", |t, _| Value::Ip(t.server);
+    server_ip: "string", "The address that was asked.", |t, _| Value::Ip(Some(t.server));
     server_port: "number", "The port that was asked.",
         |t, _| Value::Num(Some(u64::from(t.server_port)));
     proto: "string", "The transport: `udp` or `tcp`.",
@@ -185,9 +190,11 @@ fields! {
         "That process's name, as in `/proc/PID/comm`; null when `pid` is.",
         |t, _| Value::Str(t.comm.as_deref());
     kind: "string",
-        "`transaction` (a query and its response or `TIMEOUT`), `announcement` (an mDNS \
-         answer to no query, with `--announcements`) or `encrypted` (a DoT or DoQ \
-         connection).",
+        "`transaction` (a query and its response, `TIMEOUT` or `UNREACHABLE`), `late` (an \
+         answer that came after the query's `TIMEOUT` record), `duplicate` (another answer \
+         to a query already answered), `announcement` (an mDNS answer to no query, with \
+         `--announcements`) or `encrypted` (a DoT or DoQ connection). A `late` or \
+         `duplicate` record is about a transaction already reported.",
         |t, _| Value::Word(Some(t.kind.as_str().into()));
     service: "string", "`dns`, `mdns`, `dot` or `doq`.",
         |t, _| Value::Word(Some(t.service.as_str().into()));
@@ -203,13 +210,14 @@ fields! {
         |t, _| Value::Flags(t);
     truncated: "bool", "Whether the response had TC set.", |t, _| Value::Bool(t.truncated());
     answers: "number or null",
-        "Records in the response's answer section; null for `TIMEOUT`.",
+        "Records in the response's answer section; null without a response (`TIMEOUT`, \
+         `UNREACHABLE`).",
         |t, _| Value::Num(t.rflags.is_some().then_some(u64::from(t.ancount)));
     authority: "number or null",
-        "Records in the response's authority section; null for `TIMEOUT`.",
+        "Records in the response's authority section; null without a response.",
         |t, _| Value::Num(t.rflags.is_some().then_some(u64::from(t.nscount)));
     additional: "number or null",
-        "Records in the response's additional section; null for `TIMEOUT`.",
+        "Records in the response's additional section; null without a response.",
         |t, _| Value::Num(t.rflags.is_some().then_some(u64::from(t.arcount)));
     query_size: "number or null",
         "Size of the query's DNS message in bytes; null for an announcement or an \
@@ -218,7 +226,7 @@ fields! {
             (readable(t) && t.kind != Kind::Announcement).then_some(u64::from(t.query_size)),
         );
     response_size: "number or null",
-        "Size of the response's DNS message in bytes; null for `TIMEOUT`.",
+        "Size of the response's DNS message in bytes; null without a response.",
         |t, _| Value::Num(t.response_size.map(u64::from));
     duration_ms: "number or null",
         "An encrypted connection's duration, first packet to last; null otherwise.",
@@ -238,6 +246,33 @@ fields! {
     direction: "string",
         "`egress` or `ingress`: which way the query was going where it was first seen.",
         |t, _| Value::Word(Some(t.direction.as_str().into()));
+    backend_ip: "string or null",
+        "Where NAT delivered the query: the DNAT destination (a Service's backend, when \
+         `server_ip` is the Service's virtual IP); null without DNAT.",
+        |t, _| Value::Ip(t.backend_ip);
+    backend_port: "number or null", "The port NAT delivered the query to; null without DNAT.",
+        |t, _| Value::Num(t.backend_port.map(u64::from));
+    nat_ip: "string or null",
+        "The query's source address after SNAT or masquerade (the node's, for a pod's query \
+         that leaves the node); null without SNAT.",
+        |t, _| Value::Ip(t.nat_ip);
+    nat_port: "number or null", "The query's source port after SNAT; null without SNAT.",
+        |t, _| Value::Num(t.nat_port.map(u64::from));
+    backend_latency_ms: "number or null",
+        "Milliseconds of the leg beyond NAT: from the query delivered to the backend to the \
+         backend's answer there; null when not measured.",
+        |t, _| Value::Ms(t.backend_ns);
+    first_rcode: "string or null",
+        "On a `duplicate` record, the rcode of the answer that completed the transaction; \
+         null otherwise.",
+        |t, _| Value::Word(t.first_rcode.map(dns::rcode_name));
+    icmp: "string or null",
+        "On `UNREACHABLE`, the ICMP or ICMPv6 error: `port-unreachable`, `host-unreachable`, \
+         `net-unreachable`, `admin-prohibited`, ..., or `type<T>-code<C>`; null otherwise.",
+        |t, _| Value::Word(t.icmp.map(|i| i.name()));
+    icmp_from: "string or null",
+        "On `UNREACHABLE`, the address that sent the ICMP error; null otherwise.",
+        |t, _| Value::Ip(t.icmp.map(|i| i.from));
 }
 
 #[cfg(test)]

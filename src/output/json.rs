@@ -28,7 +28,8 @@ pub enum Value<'a> {
     /// Nanoseconds, written as milliseconds with microsecond resolution;
     /// or null.
     Ms(Option<u64>),
-    Ip(IpAddr),
+    /// An address, or null.
+    Ip(Option<IpAddr>),
     Bool(bool),
     /// The transaction's header flags, an array of strings.
     Flags(&'a Transaction),
@@ -67,11 +68,12 @@ impl JsonWriter<'_> {
             }
             Value::Word(None) => out.push_str("null"),
             Value::Ms(ns) => push_ms(out, ns),
-            Value::Ip(ip) => {
+            Value::Ip(Some(ip)) => {
                 out.push('"');
                 push_ip(out, ip);
                 out.push('"');
             }
+            Value::Ip(None) => out.push_str("null"),
             Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
             Value::Flags(t) => {
                 out.push('[');

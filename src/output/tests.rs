@@ -59,6 +59,14 @@ struct JsonRecord<'a> {
     netns: u32,
     ifindex: u32,
     direction: &'static str,
+    backend_ip: Option<String>,
+    backend_port: Option<u16>,
+    nat_ip: Option<String>,
+    nat_port: Option<u16>,
+    backend_latency_ms: Option<f64>,
+    first_rcode: Option<String>,
+    icmp: Option<String>,
+    icmp_from: Option<String>,
 }
 
 impl<'a> JsonRecord<'a> {
@@ -99,6 +107,14 @@ impl<'a> JsonRecord<'a> {
             netns: t.netns,
             ifindex: t.ifindex,
             direction: t.direction.as_str(),
+            backend_ip: t.backend_ip.map(|ip| ip.to_string()),
+            backend_port: t.backend_port,
+            nat_ip: t.nat_ip.map(|ip| ip.to_string()),
+            nat_port: t.nat_port,
+            backend_latency_ms: t.backend_ns.map(ms),
+            first_rcode: t.first_rcode.map(|r| dns::rcode_name(r).into_owned()),
+            icmp: t.icmp.map(|i| i.name().into_owned()),
+            icmp_from: t.icmp.map(|i| i.from.to_string()),
         }
     }
 }
@@ -210,6 +226,28 @@ fn json_line_matches_the_record() {
             e.family = 6;
         }),
         txn(|e| e.latency_ns = 999),
+        txn(|e| {
+            e.nat = 3;
+            e.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+            e.backend_port = 53;
+            e.nat_addr[..4].copy_from_slice(&[192, 168, 1, 10]);
+            e.nat_port = 61000;
+            e.backend_ns = 1_234_567;
+        }),
+        txn(|e| {
+            e.kind = 4;
+            e.latency_ns = 5_100_000_000;
+        }),
+        txn(|e| {
+            e.kind = 6;
+            e.first_rcode = 0;
+        }),
+        txn(|e| {
+            e.kind = 5;
+            e.icmp_type = 3;
+            e.icmp_code = 3;
+            e.icmp_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        }),
     ];
     let clock = Clock::fixed(EPOCH);
     for t in cases {
@@ -236,11 +274,27 @@ fn json_line_is_serde_byte_for_byte() {
     let clock = Clock::fixed(EPOCH);
     let mut times = TimeCache::default();
     let mut s = String::new();
+    let mut shapes = std::collections::BTreeSet::new();
     for seed in 0..20_000 {
-        let mut ev = crate::testing::fixtures::varied(seed);
+        let mut ev = crate::testing::fixtures::varied_nat(seed);
         // Seconds apart too, not only 20 us.
         ev.ts = ev.ts.wrapping_mul(seed % 7 + 1);
         let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        shapes.insert(format!("{:?}", t.kind));
+        for (shape, seen) in [
+            ("dnat", t.backend_ip.is_some()),
+            ("snat", t.nat_ip.is_some()),
+            ("backend leg", t.backend_ns.is_some()),
+            ("other rcode first", t.rcode_differs()),
+            (
+                "unnamed icmp",
+                t.icmp.is_some_and(|i| i.name().contains("code")),
+            ),
+        ] {
+            if seen {
+                shapes.insert(shape.to_string());
+            }
+        }
         s.clear();
         json_line_cached(&t, &clock, &mut times, &mut s);
         let slow = serde_json::to_string(&JsonRecord::new(&t, &clock)).unwrap();
@@ -249,6 +303,7 @@ fn json_line_is_serde_byte_for_byte() {
         json_line(&t, &clock, &mut s);
         assert_eq!(s, slow, "seed {seed}, no cache");
     }
+    assert_eq!(shapes.len(), 12, "every kind and NAT shape: {shapes:?}");
 }
 
 #[test]
@@ -287,7 +342,7 @@ fn json_stays_valid_with_hostile_names() {
 fn cells_are_what_serde_gave() {
     let clock = Clock::fixed(EPOCH);
     for seed in 0..2_000 {
-        let mut ev = crate::testing::fixtures::varied(seed);
+        let mut ev = crate::testing::fixtures::varied_nat(seed);
         ev.ts = ev.ts.wrapping_mul(seed % 7 + 1);
         let t = Transaction::decode(&bytes_of(&ev)).unwrap();
         for f in fields::FIELDS {
@@ -299,4 +354,96 @@ fn cells_are_what_serde_gave() {
             );
         }
     }
+}
+
+/// Without NAT, the new fields are null; with it, what NAT did.
+#[test]
+fn json_of_a_query_through_nat() {
+    let clock = Clock::fixed(EPOCH);
+    let json = |t: &Transaction| -> Value {
+        let mut s = String::new();
+        json_line(t, &clock, &mut s);
+        serde_json::from_str(&s).unwrap()
+    };
+    let v = json(&txn(|_| {}));
+    for field in [
+        "backend_ip",
+        "backend_port",
+        "nat_ip",
+        "nat_port",
+        "backend_latency_ms",
+        "first_rcode",
+        "icmp",
+        "icmp_from",
+    ] {
+        assert!(v[field].is_null(), "{field}: {v}");
+    }
+    let v = json(&txn(|e| {
+        e.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+        e.nat = 3;
+        e.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+        e.backend_port = 5353;
+        e.nat_addr[..4].copy_from_slice(&[192, 168, 1, 10]);
+        e.nat_port = 61000;
+        e.backend_ns = 1_500_000;
+    }));
+    assert_eq!(v["server_ip"], "10.96.0.10");
+    assert_eq!(v["backend_ip"], "10.244.2.2");
+    assert_eq!(v["backend_port"], 5353);
+    assert_eq!(v["nat_ip"], "192.168.1.10");
+    assert_eq!(v["nat_port"], 61000);
+    assert_eq!(v["backend_latency_ms"], 1.5);
+    assert_eq!(v["kind"], "transaction");
+}
+
+#[test]
+fn json_of_late_duplicate_and_unreachable_records() {
+    let clock = Clock::fixed(EPOCH);
+    let json = |t: &Transaction| -> Value {
+        let mut s = String::new();
+        json_line(t, &clock, &mut s);
+        serde_json::from_str(&s).unwrap()
+    };
+    let late = json(&txn(|e| {
+        e.kind = 4;
+        e.rflags = 0x8180;
+        e.latency_ns = 5_250_000_000;
+    }));
+    assert_eq!(late["kind"], "late");
+    assert_eq!(late["rcode"], "NOERROR");
+    assert_eq!(late["latency_ms"], 5250.0);
+    assert_eq!(late["response_size"], 100);
+    assert!(late["first_rcode"].is_null() && late["icmp"].is_null());
+
+    let dup = json(&txn(|e| {
+        e.kind = 6;
+        e.rflags = 0x8182;
+        e.first_rcode = 0;
+        e.latency_ns = 7_000_000;
+    }));
+    assert_eq!(dup["kind"], "duplicate");
+    assert_eq!(dup["rcode"], "SERVFAIL");
+    assert_eq!(dup["first_rcode"], "NOERROR");
+    assert_eq!(dup["latency_ms"], 7.0);
+
+    let icmp = json(&txn(|e| {
+        e.kind = 5;
+        e.latency_ns = 250_000;
+        e.icmp_type = 3;
+        e.icmp_code = 13;
+        e.icmp_addr[..4].copy_from_slice(&[10, 0, 0, 254]);
+    }));
+    assert_eq!(icmp["kind"], "transaction");
+    assert_eq!(icmp["rcode"], "UNREACHABLE");
+    assert_eq!(icmp["latency_ms"], 0.25);
+    assert_eq!(icmp["icmp"], "admin-prohibited");
+    assert_eq!(icmp["icmp_from"], "10.0.0.254");
+    assert!(icmp["answers"].is_null() && icmp["response_size"].is_null());
+    assert_eq!(icmp["flags"], serde_json::json!(["rd"]), "the query's only");
+    let odd = json(&txn(|e| {
+        e.kind = 5;
+        e.icmp_type = 11;
+        e.icmp_code = 0;
+    }));
+    assert_eq!(odd["icmp"], "type11-code0");
 }
