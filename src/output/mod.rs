@@ -20,7 +20,9 @@ mod text;
 pub use clock::{Clock, TimeCache};
 pub use fields::JSON_FIELDS;
 pub use fields::{json_line, json_line_cached};
-pub use text::{human_bytes, human_latency, name_cell, process, text_header, text_line};
+pub use text::{
+    human_bytes, human_latency, name_cell, process, server_cell, text_header, text_line,
+};
 
 /// How transactions are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::clock::Clock;
-use super::ip::{push_ipv4, push_ipv6};
+use super::ip::{push_ip, push_ipv4, push_ipv6};
 use crate::record::dns;
 use crate::record::{Kind, Transaction};
 
@@ -28,6 +28,27 @@ fn push_endpoint(out: &mut String, ip: IpAddr, port: u16) {
     }
     out.push(':');
     out.push_str(itoa::Buffer::new().format(port));
+}
+
+/// The server as asked, and where DNAT delivered the query when it did:
+/// `10.96.0.10:53→10.244.2.2`, with the backend's port only when it is
+/// not the server's (`10.96.0.10:53→10.244.2.2:5353`).
+pub fn server_cell(t: &Transaction) -> String {
+    let mut s = String::new();
+    push_server(&mut s, t);
+    s
+}
+
+fn push_server(out: &mut String, t: &Transaction) {
+    push_endpoint(out, t.server, t.server_port);
+    let Some(backend) = t.backend_ip else {
+        return;
+    };
+    out.push('→');
+    match t.backend_port {
+        Some(port) if port != t.server_port => push_endpoint(out, backend, port),
+        _ => push_ip(out, backend),
+    }
 }
 
 /// "dig[1234]", or "-" when the sending process is not known.
@@ -94,9 +115,7 @@ pub fn text_line(t: &Transaction, clock: &Clock, out: &mut String) {
         push_endpoint(out, t.client, t.client_port)
     });
     out.push_str(" -> ");
-    padded(out, Left, 24, |out| {
-        push_endpoint(out, t.server, t.server_port)
-    });
+    padded(out, Left, 24, |out| push_server(out, t));
     out.push(' ');
     padded(out, Left, 5, |out| out.push_str(t.proto.as_str()));
     out.push(' ');
@@ -162,7 +181,10 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// What the name column shows: the name, or for an encrypted connection
-/// what can be known of it.
+/// what can be known of it. Records that are not a transaction of their
+/// own say so after the name (`(announced)`, `(late)`, `(duplicate)`,
+/// with the first answer's rcode when this one's differs), and an
+/// unreachable query which ICMP error failed it, from whom.
 pub fn name_cell(t: &Transaction) -> String {
     let mut s = String::new();
     push_name_cell(&mut s, t);
@@ -189,7 +211,32 @@ fn push_name_cell(out: &mut String, t: &Transaction) {
             out.push_str(&t.qname);
             out.push_str(" (announced)");
         }
-        _ => out.push_str(&t.qname),
+        Kind::Late => {
+            out.push_str(&t.qname);
+            out.push_str(" (late)");
+        }
+        Kind::Duplicate => {
+            out.push_str(&t.qname);
+            match t.first_rcode {
+                Some(first) if t.rcode_differs() => {
+                    out.push_str(" (duplicate, first ");
+                    out.push_str(&dns::rcode_name(first));
+                    out.push(')');
+                }
+                _ => out.push_str(" (duplicate)"),
+            }
+        }
+        Kind::Unreachable => {
+            out.push_str(&t.qname);
+            if let Some(icmp) = t.icmp {
+                out.push_str(" (");
+                out.push_str(&icmp.name());
+                out.push_str(" from ");
+                push_ip(out, icmp.from);
+                out.push(')');
+            }
+        }
+        Kind::Answered | Kind::Timeout => out.push_str(&t.qname),
     }
 }
 
@@ -241,6 +288,13 @@ mod tests {
             IpAddr::V4(v4) => format!("{v4}:{port}"),
             IpAddr::V6(v6) => format!("[{v6}]:{port}"),
         };
+        let server = match (t.backend_ip, t.backend_port) {
+            (None, _) => endpoint(t.server, t.server_port),
+            (Some(b), Some(p)) if p != t.server_port => {
+                format!("{}→{}", endpoint(t.server, t.server_port), endpoint(b, p))
+            }
+            (Some(b), _) => format!("{}→{b}", endpoint(t.server, t.server_port)),
+        };
         let human_latency = |ns: u64| {
             if ns < 1_000_000 {
                 format!("{}us", ns / 1000)
@@ -270,6 +324,17 @@ mod tests {
                 t.duration_ns.map_or("-".into(), human_latency)
             ),
             Kind::Announcement => format!("{} (announced)", t.qname),
+            Kind::Late => format!("{} (late)", t.qname),
+            Kind::Duplicate => match t.first_rcode {
+                Some(first) if Some(first) != t.rcode() => {
+                    format!("{} (duplicate, first {})", t.qname, dns::rcode_name(first))
+                }
+                _ => format!("{} (duplicate)", t.qname),
+            },
+            Kind::Unreachable => match t.icmp {
+                Some(i) => format!("{} ({} from {})", t.qname, i.name(), i.from),
+                None => t.qname.clone(),
+            },
             _ => t.qname.clone(),
         };
         let real =
@@ -298,7 +363,7 @@ mod tests {
             " {:<20} {:>21} -> {:<24} {:<5} {:>5} {:<6} {:<40} {:<9} {:>8}",
             process,
             endpoint(t.client, t.client_port),
-            endpoint(t.server, t.server_port),
+            server,
             t.proto.as_str(),
             t.id,
             if t.kind == Kind::Encrypted {
@@ -332,7 +397,7 @@ mod tests {
             }
         };
         for seed in 0..20_000 {
-            let mut ev = crate::testing::fixtures::varied(seed);
+            let mut ev = crate::testing::fixtures::varied_nat(seed);
             ev.ts = ev.ts.wrapping_mul(seed % 5 + 1);
             check(&Transaction::decode(&bytes_of(&ev)).unwrap());
         }
@@ -356,6 +421,95 @@ mod tests {
                 e.bytes_in = latency / 7;
             }));
         }
+    }
+
+    /// Through NAT the server column names the backend too, and records
+    /// that are no transaction of their own are marked after the name;
+    /// without NAT, nothing changes.
+    #[test]
+    fn text_forms_of_nat_and_the_new_kinds() {
+        let clock = Clock::fixed(EPOCH);
+        let line = |f: &dyn Fn(&mut crate::kernel::abi::RawEvent)| {
+            let mut s = String::new();
+            text_line(&txn(|e| f(e)), &clock, &mut s);
+            s
+        };
+        let vip = |e: &mut crate::kernel::abi::RawEvent| {
+            e.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+            e.nat = 1;
+            e.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+            e.backend_port = 53;
+        };
+        let plain = line(&|_| {});
+        let snat_only = line(&|e| {
+            e.nat = 2;
+            e.nat_addr[..4].copy_from_slice(&[192, 168, 1, 10]);
+            e.backend_ns = 1_000_000;
+        });
+        assert_eq!(plain, snat_only, "no DNAT: as before");
+
+        let dnat = line(&vip);
+        assert!(
+            dnat.contains("10.0.0.2:40000 -> 10.96.0.10:53→10.244.2.2 udp"),
+            "{dnat}"
+        );
+        // Exactly the column's width: the rest of the line stays in place.
+        let column = |l: &str| l[..l.find(" udp ").unwrap()].chars().count();
+        assert_eq!(column(&dnat), column(&plain), "{dnat}\n{plain}");
+        let port = line(&|e| {
+            vip(e);
+            e.backend_port = 5353;
+        });
+        assert!(
+            port.contains(" -> 10.96.0.10:53→10.244.2.2:5353 udp"),
+            "{port}"
+        );
+        let v6 = server_cell(&txn(|e| {
+            e.family = 6;
+            e.server_addr = "fd00:96::a".parse::<std::net::Ipv6Addr>().unwrap().octets();
+            e.client_addr = "fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets();
+            e.nat = 1;
+            e.backend_addr = "fd00:244::2"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets();
+            e.backend_port = 1053;
+        }));
+        assert_eq!(v6, "[fd00:96::a]:53→[fd00:244::2]:1053");
+
+        let late = line(&|e| {
+            e.kind = 4;
+            e.latency_ns = 5_200_000_000;
+        });
+        assert!(late.contains("www.example.com (late) "), "{late}");
+        assert!(late.trim_end().ends_with("5.20s"), "{late}");
+        let dup = line(&|e| {
+            e.kind = 6;
+            e.first_rcode = 3;
+        });
+        assert!(dup.contains("www.example.com (duplicate) "), "{dup}");
+        let other = line(&|e| {
+            e.kind = 6;
+            e.first_rcode = 0;
+        });
+        assert!(
+            other.contains("www.example.com (duplicate, first NOERROR) NXDOMAIN"),
+            "{other}"
+        );
+        let icmp = line(&|e| {
+            vip(e);
+            e.kind = 5;
+            e.latency_ns = 400_000;
+            e.icmp_type = 3;
+            e.icmp_code = 3;
+            e.icmp_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+        });
+        assert!(
+            icmp.contains("www.example.com (port-unreachable from 10.244.2.2)"),
+            "{icmp}"
+        );
+        assert!(icmp.contains(" UNREACHABLE "), "{icmp}");
+        assert!(icmp.trim_end().ends_with("400us"), "{icmp}");
     }
 
     #[test]

@@ -87,11 +87,12 @@ fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
 }
 
 /// The colour of a transaction's outcome, as `rcode_name` names it:
-/// success green, no such name yellow, failures and timeouts red, the
-/// rest (encrypted connections, other codes) magenta.
+/// success green, no such name yellow, failures, timeouts and ICMP errors
+/// red, the rest (encrypted connections, other codes) magenta.
 fn rcode_color(t: &Transaction) -> Color {
     match (t.kind, t.rcode()) {
         (Kind::Encrypted, _) => Color::Magenta,
+        (Kind::Unreachable, _) => Color::Red,
         (_, None) => Color::Red,
         (_, Some(dns::NOERROR)) => Color::Green,
         (_, Some(dns::NXDOMAIN)) => Color::Yellow,
@@ -118,7 +119,7 @@ pub(super) fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
         }
         Column::Process => (output::process(t), None),
         Column::Client => (endpoint(t.client, t.client_port), None),
-        Column::Server => (endpoint(t.server, t.server_port), None),
+        Column::Server => (output::server_cell(t), None),
         Column::Proto => (t.proto.as_str().into(), None),
         Column::Id => (t.id.to_string(), None),
         Column::Type => (dns::qtype_name(t.qtype).into_owned(), None),

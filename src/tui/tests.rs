@@ -251,6 +251,9 @@ fn rcode_colours_by_outcome() {
     // A DoT or DoQ connection: whatever its flags, not a DNS outcome.
     let mut encrypted = txn(name, Some(100), 0x8180, [10, 0, 0, 1]);
     encrypted.kind = crate::record::Kind::Encrypted;
+    let mut unreachable = txn(name, Some(100), 0, [10, 0, 0, 1]);
+    unreachable.kind = crate::record::Kind::Unreachable;
+    unreachable.rflags = None;
     for (t, want) in [
         (txn(name, Some(100), 0x8180, [10, 0, 0, 1]), Color::Green),
         (txn(name, Some(100), 0x8183, [10, 0, 0, 1]), Color::Yellow),
@@ -260,6 +263,7 @@ fn rcode_colours_by_outcome() {
         (txn(name, Some(100), 0x8181, [10, 0, 0, 1]), Color::Magenta),
         (txn(name, Some(100), 0x818c, [10, 0, 0, 1]), Color::Magenta),
         (encrypted, Color::Magenta),
+        (unreachable, Color::Red),
     ] {
         let (text, color) = super::columns::cell(&t, &Column::Rcode, &clock);
         assert_eq!(color, Some(want), "{text}");
@@ -272,4 +276,38 @@ fn colour_only_when_asked() {
     assert!(plain.iter().all(|l| !l.contains('\x1b')));
     let colored = frame(&ViewState::new(Column::defaults(), true), 160, 10);
     assert!(colored.iter().any(|l| l.contains('\x1b')));
+}
+
+/// The stream view's server cell names the backend behind a VIP, and its
+/// name cell marks late and duplicate answers, as the text lines do.
+#[test]
+fn stream_view_shows_nat_and_marks() {
+    let mut recent = VecDeque::new();
+    let mut ev = raw(b"\x03www\x07example\x03com\x00");
+    ev.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+    ev.nat = 1;
+    ev.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+    ev.backend_port = 53;
+    recent.push_back(Transaction::decode(&bytes_of(&ev)).unwrap());
+    ev.kind = 6;
+    ev.first_rcode = 0;
+    recent.push_back(Transaction::decode(&bytes_of(&ev)).unwrap());
+    let state = ViewState::new(Column::defaults(), false);
+    let f = render(
+        &state,
+        &recent,
+        &Aggregates::new(10),
+        &Status::default(),
+        &Clock::fixed(EPOCH),
+        200,
+        10,
+    );
+    assert!(f[2].contains("10.96.0.10:53→10.244.2.2"), "{}", f[2]);
+    assert!(
+        f[2].contains("www.example.com (duplicate, first NOERROR)"),
+        "{}",
+        f[2]
+    );
+    assert!(f[3].contains("10.96.0.10:53→10.244.2.2"), "{}", f[3]);
+    assert!(!f[3].contains("duplicate"), "{}", f[3]);
 }
