@@ -1,13 +1,13 @@
 complete -c dnstrace -s o -l output -d 'Output format [default: table on a terminal, text otherwise]' -r -f -a "table\t'Live table with views (keys: t, s, space, r, ?, q)'
 text\t'One aligned line per transaction'
 json\t'One JSON object per line'"
-complete -c dnstrace -l min-latency -d 'Only transactions at least this slow (timeouts always qualify)' -r
+complete -c dnstrace -l min-latency -d 'Only transactions at least this slow (timeouts and UNREACHABLE always qualify)' -r
 complete -c dnstrace -l id -d 'Only this DNS transaction id (up to 16 times)' -r
-complete -c dnstrace -l rcode -d 'Only this response code: NOERROR, NXDOMAIN, ..., a number, TIMEOUT, or ENCRYPTED (DoT and DoQ connections)' -r
+complete -c dnstrace -l rcode -d 'Only this response code: NOERROR, NXDOMAIN, ..., a number, TIMEOUT, UNREACHABLE (an ICMP error failed the query), or ENCRYPTED (DoT and DoQ connections)' -r
 complete -c dnstrace -l name -d 'Only names matching this case-insensitive glob (\'*\' spans dots)' -r
 complete -c dnstrace -l qtype -d 'Only this query type: A, AAAA, MX, TYPE65280, ...' -r
 complete -c dnstrace -l client -d 'Only queries from this client address or network' -r
-complete -c dnstrace -l server -d 'Only queries to this server address or network' -r
+complete -c dnstrace -l server -d 'Only queries to this server address or network, or delivered there by NAT (a Service\'s backend)' -r
 complete -c dnstrace -s i -l interface -d 'Only transactions seen first on this interface (any namespace)' -r
 complete -c dnstrace -s p -l pid -d 'Only queries sent by this process id' -r
 complete -c dnstrace -l comm -d 'Only queries sent by a process of this name (as in /proc/PID/comm)' -r
@@ -25,7 +25,7 @@ complete -c dnstrace -l columns -d 'Columns of the table, in order: time, proces
 complete -c dnstrace -l metrics -d 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)' -r
 complete -c dnstrace -l metrics-max-servers -d 'Servers with their own label in the metrics (the busiest); the rest are "other"' -r
 complete -c dnstrace -l json -d 'Same as --output json'
-complete -c dnstrace -l errors -d 'Only failures: any rcode but NOERROR, and timeouts'
+complete -c dnstrace -l errors -d 'Only failures: any rcode but NOERROR, timeouts and UNREACHABLE'
 complete -c dnstrace -s v -l verbose -d 'More detail: the loader\'s choices and every counter at exit (-vv: libbpf\'s log)'
 complete -c dnstrace -l announcements -d 'Also show mDNS answers that no query asked for (they are always counted)'
 complete -c dnstrace -l no-summary -d 'Do not print the summary at exit (losses are still reported)'

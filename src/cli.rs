@@ -63,13 +63,16 @@ fn parse_rcode_filter(s: &str) -> Result<RcodeFilter, String> {
     if s.eq_ignore_ascii_case("ENCRYPTED") {
         return Ok(RcodeFilter::Encrypted);
     }
+    if s.eq_ignore_ascii_case("UNREACHABLE") {
+        return Ok(RcodeFilter::Unreachable);
+    }
     match dns::parse_rcode(s) {
         Some(v) if v <= 15 => Ok(RcodeFilter::Code(v)),
         Some(v) => Err(format!(
             "rcode {v} is an extended (EDNS) rcode; only header rcodes 0-15 and TIMEOUT can be filtered"
         )),
         None => Err(format!(
-            "unknown rcode '{s}': use a name (NOERROR, SERVFAIL, NXDOMAIN, REFUSED, ...), a number 0-15 or TIMEOUT"
+            "unknown rcode '{s}': use a name (NOERROR, SERVFAIL, NXDOMAIN, REFUSED, ...), a number 0-15, TIMEOUT or UNREACHABLE"
         )),
     }
 }
@@ -183,7 +186,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "output")]
     pub json: bool,
 
-    /// Only transactions at least this slow (timeouts always qualify)
+    /// Only transactions at least this slow (timeouts and UNREACHABLE always qualify)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Filters")]
     pub min_latency: Option<Duration>,
 
@@ -191,12 +194,12 @@ pub struct Args {
     #[arg(long, value_name = "ID", help_heading = "Filters")]
     pub id: Vec<u16>,
 
-    /// Only this response code: NOERROR, NXDOMAIN, ..., a number, TIMEOUT, or ENCRYPTED (DoT and
-    /// DoQ connections)
+    /// Only this response code: NOERROR, NXDOMAIN, ..., a number, TIMEOUT, UNREACHABLE (an ICMP
+    /// error failed the query), or ENCRYPTED (DoT and DoQ connections)
     #[arg(long, value_name = "NAME|NUMBER|TIMEOUT", value_parser = parse_rcode_filter, help_heading = "Filters")]
     pub rcode: Vec<RcodeFilter>,
 
-    /// Only failures: any rcode but NOERROR, and timeouts
+    /// Only failures: any rcode but NOERROR, timeouts and UNREACHABLE
     #[arg(long, help_heading = "Filters")]
     pub errors: bool,
 
@@ -212,7 +215,8 @@ pub struct Args {
     #[arg(long, value_name = "IP|CIDR", value_parser = parse_net, help_heading = "Filters")]
     pub client: Vec<IpNet>,
 
-    /// Only queries to this server address or network
+    /// Only queries to this server address or network, or delivered there by NAT (a Service's
+    /// backend)
     #[arg(long, value_name = "IP|CIDR", value_parser = parse_net, help_heading = "Filters")]
     pub server: Vec<IpNet>,
 
@@ -489,6 +493,11 @@ mod tests {
         let err = |args: &[&str]| parse(args).unwrap_err().to_string();
         assert!(err(&["--rcode", "BOGUS"]).contains("unknown rcode 'BOGUS'"));
         assert!(err(&["--rcode", "23"]).contains("extended"));
+        assert!(err(&["--rcode", "UNREACH"]).contains("UNREACHABLE"));
+        assert_eq!(
+            parse(&["--rcode", "Unreachable"]).unwrap().rcode,
+            vec![RcodeFilter::Unreachable]
+        );
         assert!(err(&["--qtype", "NOPE"]).contains("unknown query type"));
         assert!(err(&["--client", "10.0.0.300"]).contains("neither an IP address nor a CIDR"));
         assert!(err(&["--min-latency", "fast"]).contains("not a duration"));

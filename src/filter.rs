@@ -16,15 +16,19 @@ use crate::record::{Kind, Transaction};
 
 const TIMEOUT_BIT: u32 = RcodeBit::TIMEOUT;
 const ENCRYPTED_BIT: u32 = RcodeBit::ENCRYPTED;
-const ALL_RCODES: u32 = (1 << (ENCRYPTED_BIT + 1)) - 1;
+const UNREACHABLE_BIT: u32 = RcodeBit::UNREACHABLE;
+const ALL_RCODES: u32 = 0xffff | 1 << TIMEOUT_BIT | 1 << ENCRYPTED_BIT | 1 << UNREACHABLE_BIT;
 
-/// A response code to keep: a header rcode (0-15) or an unanswered query.
+/// A response code to keep: a header rcode (0-15), an unanswered query, or
+/// one an ICMP error failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RcodeFilter {
     Code(u16),
     Timeout,
     /// DoT and DoQ connections, which have no rcode to show.
     Encrypted,
+    /// Queries failed by an ICMP destination unreachable.
+    Unreachable,
 }
 
 impl RcodeFilter {
@@ -33,6 +37,7 @@ impl RcodeFilter {
             RcodeFilter::Code(c) => 1 << c,
             RcodeFilter::Timeout => 1 << TIMEOUT_BIT,
             RcodeFilter::Encrypted => 1 << ENCRYPTED_BIT,
+            RcodeFilter::Unreachable => 1 << UNREACHABLE_BIT,
         }
     }
 }
@@ -44,11 +49,14 @@ pub struct Filter {
     pub ports: Vec<u16>,
     pub ids: Vec<u16>,
     pub min_latency: Option<Duration>,
-    /// Bit n: rcode n; bit 16: timeouts.
+    /// Bit n: rcode n; then the bits of [`RcodeBit`] (timeouts, encrypted
+    /// connections, ICMP errors).
     pub rcode_mask: u32,
     pub names: Vec<NameGlob>,
     pub qtypes: Vec<u16>,
     pub clients: Vec<IpNet>,
+    /// Matched by the server asked, or by the backend NAT delivered the
+    /// query to.
     pub servers: Vec<IpNet>,
     pub interfaces: Vec<String>,
     pub pids: Vec<u32>,
@@ -97,9 +105,11 @@ impl Filter {
         }
     }
 
+    /// Late and duplicate answers pass by their own rcode and latency.
     pub fn matches(&self, t: &Transaction) -> bool {
         let rcode_bit = match (t.kind, t.rcode()) {
             (Kind::Encrypted, _) => 1 << ENCRYPTED_BIT,
+            (Kind::Unreachable, _) => 1 << UNREACHABLE_BIT,
             (_, Some(r)) if r < 16 => 1u32 << r,
             (_, Some(_)) => 0,
             (_, None) => 1 << TIMEOUT_BIT,
@@ -107,7 +117,11 @@ impl Filter {
         if self.rcode_mask & rcode_bit == 0 {
             return false;
         }
-        if let (Some(min), Some(lat)) = (self.min_latency, t.latency_ns) {
+        // A query an ICMP error failed qualifies as a timeout does: it is
+        // what would have been one, had the error not come back.
+        if let (Some(min), Some(lat), false) =
+            (self.min_latency, t.latency_ns, t.kind == Kind::Unreachable)
+        {
             if (lat as u128) < min.as_nanos() {
                 return false;
             }
@@ -115,7 +129,9 @@ impl Filter {
         any_or_empty(&self.ids, |id| *id == t.id)
             && any_or_empty(&self.qtypes, |q| *q == t.qtype)
             && in_nets(&self.clients, t.client)
-            && in_nets(&self.servers, t.server)
+            && any_or_empty(&self.servers, |n| {
+                n.contains(&t.server) || t.backend_ip.is_some_and(|b| n.contains(&b))
+            })
             && any_or_empty(&self.interfaces, |i| *i == *t.interface)
             && any_or_empty(&self.pids, |p| Some(*p) == t.pid)
             && any_or_empty(&self.comms, |c| Some(c.as_str()) == t.comm.as_deref())
@@ -132,6 +148,9 @@ impl Filter {
                 .collect();
             if self.rcode_mask & (1 << TIMEOUT_BIT) != 0 {
                 codes.push("TIMEOUT".into());
+            }
+            if self.rcode_mask & (1 << UNREACHABLE_BIT) != 0 {
+                codes.push("UNREACHABLE".into());
             }
             if self.rcode_mask & (1 << ENCRYPTED_BIT) != 0 {
                 codes.push("ENCRYPTED".into());

@@ -121,3 +121,94 @@ fn describes_active_filters() {
     assert!(d.contains("qtype A"), "{d}");
     assert!(d.contains("1 name pattern"), "{d}");
 }
+
+/// A query to a Service's VIP that NAT delivered to a backend.
+fn through_nat(e: &mut RawEvent) {
+    e.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+    e.nat = 1;
+    e.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+    e.backend_port = 53;
+}
+
+#[test]
+fn server_matches_the_backend_too() {
+    let t = txn(through_nat);
+    assert!(filter(&["--server", "10.96.0.10"]).matches(&t), "the VIP");
+    assert!(
+        filter(&["--server", "10.244.2.2"]).matches(&t),
+        "its backend"
+    );
+    assert!(filter(&["--server", "10.244.0.0/16"]).matches(&t));
+    assert!(!filter(&["--server", "10.244.3.3"]).matches(&t));
+    // Without DNAT, the backend's bytes are not an address.
+    let untranslated = txn(|e| {
+        through_nat(e);
+        e.nat = 2;
+    });
+    assert!(!filter(&["--server", "10.244.2.2"]).matches(&untranslated));
+    assert!(filter(&["--server", "10.96.0.10"]).matches(&untranslated));
+    // --client is not matched by the translated source.
+    let snat = txn(|e| {
+        e.nat = 2;
+        e.nat_addr[..4].copy_from_slice(&[192, 168, 1, 10]);
+    });
+    assert!(!filter(&["--client", "192.168.1.10"]).matches(&snat));
+}
+
+fn unreachable(e: &mut RawEvent) {
+    e.kind = 5;
+    e.latency_ns = 200_000;
+    e.icmp_type = 3;
+    e.icmp_code = 3;
+    e.icmp_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+}
+
+#[test]
+fn unreachable_is_an_rcode_and_an_error() {
+    let t = txn(unreachable);
+    assert!(filter(&[]).matches(&t));
+    assert!(filter(&["--rcode", "UNREACHABLE"]).matches(&t));
+    assert!(filter(&["--rcode", "unreachable"]).matches(&t));
+    assert!(!filter(&["--rcode", "UNREACHABLE"]).matches(&txn(|e| e.kind = 1)));
+    assert!(!filter(&["--rcode", "TIMEOUT"]).matches(&t));
+    // The rflags the kernel left are not an rcode of its.
+    assert!(!filter(&["--rcode", "NXDOMAIN"]).matches(&t));
+    assert!(filter(&["--errors"]).matches(&t));
+    assert!(!filter(&["--errors", "--rcode", "NOERROR"]).matches(&t));
+    // Fast as it is, it qualifies as a timeout would.
+    assert!(filter(&["--min-latency", "50ms"]).matches(&t));
+    let d = filter(&["--errors"]).describe();
+    assert!(d.contains("UNREACHABLE") && d.contains("TIMEOUT"), "{d}");
+    assert!(!filter(&["--rcode", "NXDOMAIN"])
+        .describe()
+        .contains("UNREACHABLE"));
+    let kernel = filter(&["--rcode", "UNREACHABLE"]).kernel_part();
+    assert_eq!(kernel.rcode_mask, 1 << 18, "the kernel's bit");
+    assert_eq!(filter(&[]).kernel_part().rcode_mask & 1 << 18, 1 << 18);
+}
+
+#[test]
+fn late_and_duplicate_pass_by_their_own_rcode() {
+    let late = txn(|e| {
+        e.kind = 4;
+        e.rflags = 0x8180;
+        e.latency_ns = 6_000_000_000;
+    });
+    let dup = txn(|e| {
+        e.kind = 6;
+        e.rflags = 0x8182;
+        e.first_rcode = 0;
+        e.latency_ns = 3_000_000;
+    });
+    assert!(filter(&["--rcode", "NOERROR"]).matches(&late));
+    assert!(!filter(&["--rcode", "TIMEOUT"]).matches(&late));
+    assert!(!filter(&["--errors"]).matches(&late));
+    assert!(filter(&["--errors"]).matches(&dup), "SERVFAIL");
+    assert!(filter(&["--rcode", "SERVFAIL"]).matches(&dup));
+    assert!(
+        !filter(&["--rcode", "NOERROR"]).matches(&dup),
+        "not the first's"
+    );
+    assert!(filter(&["--min-latency", "1s"]).matches(&late));
+    assert!(!filter(&["--min-latency", "5ms"]).matches(&dup));
+}

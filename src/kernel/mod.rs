@@ -34,4 +34,6 @@ impl RcodeBit {
     pub const TIMEOUT: u32 = abi::dt_rcode_bit::DT_RCODE_TIMEOUT_BIT.0;
     /// An encrypted (DoT, DoQ) connection.
     pub const ENCRYPTED: u32 = abi::dt_rcode_bit::DT_RCODE_ENCRYPTED_BIT.0;
+    /// A query failed by an ICMP destination unreachable.
+    pub const UNREACHABLE: u32 = abi::dt_rcode_bit::DT_RCODE_UNREACHABLE_BIT.0;
 }
