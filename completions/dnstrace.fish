@@ -1,4 +1,4 @@
-complete -c dnstrace -s o -l output -d 'Output format [default: table on a terminal, text otherwise]' -r -f -a "table\t'Live table with views (keys: t, s, space, r, ?, q)'
+complete -c dnstrace -s o -l output -d 'Output format [default: table on a terminal, text otherwise]' -r -f -a "table\t'Live table with views (keys: t, b, s, space, r, ?, q)'
 text\t'One aligned line per transaction'
 json\t'One JSON object per line'"
 complete -c dnstrace -l min-latency -d 'Only transactions at least this slow (timeouts and UNREACHABLE always qualify)' -r

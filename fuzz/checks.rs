@@ -71,6 +71,11 @@ pub fn decode_record(data: &[u8]) {
     assert_eq!(v["server_port"].as_u64(), Some(u64::from(t.server_port)));
     assert_eq!(v["latency_ms"].is_null(), t.latency_ns.is_none(), "{json}");
     assert_eq!(v["kind"].as_str(), Some(t.kind.as_str()), "{json}");
+    // What NAT did, and the ICMP error, only where the record says so.
+    assert_eq!(v["backend_ip"].is_null(), t.backend_ip.is_none(), "{json}");
+    assert_eq!(v["nat_ip"].is_null(), t.nat_ip.is_none(), "{json}");
+    assert_eq!(v["icmp"].is_null(), t.kind != Kind::Unreachable, "{json}");
+    assert_eq!(v["first_rcode"].is_null(), t.kind != Kind::Duplicate, "{json}");
 
     let mut text = String::new();
     output::text_line(&t, &clock, &mut text);
@@ -82,7 +87,7 @@ pub fn decode_record(data: &[u8]) {
     agg.observe(&t);
     let recent = VecDeque::from([t.clone()]);
     let mut state = ViewState::new(Column::defaults(), false);
-    for _ in 0..6 {
+    for _ in View::ALL {
         for width in WIDTHS {
             let lines = tui::render(&state, &recent, &agg, &Status::default(), &clock, width, 24);
             for line in &lines {

@@ -1,6 +1,8 @@
 //! Running aggregates over the transactions shown: latency histograms,
-//! response codes, and per-server, per-name and per-client statistics for
-//! the live views and the exit summary. Each transaction costs O(1)
+//! response codes, and per-server, per-backend, per-name and per-client
+//! statistics for the live views and the exit summary. Late and duplicate
+//! answers are about transactions counted already: they are only counted
+//! apart. Each transaction costs O(1)
 //! (amortised): a few hash lookups and histogram increments. The number of
 //! keys per dimension is bounded; the least recently seen are evicted, in
 //! batches, and counted.
@@ -21,9 +23,11 @@ use crate::record::{dns, Kind, Transaction};
 /// FNV it replaced.
 type KeyedHash = foldhash::fast::RandomState;
 
-/// Slots per response code breakdown: rcodes 0-15, then TIMEOUT.
-pub const RCODE_SLOTS: usize = 17;
+/// Slots per response code breakdown: rcodes 0-15, then TIMEOUT, then
+/// UNREACHABLE.
+pub const RCODE_SLOTS: usize = 18;
 pub const TIMEOUT_SLOT: usize = 16;
+pub const UNREACHABLE_SLOT: usize = 17;
 
 /// A log-linear latency histogram in microseconds: 2^SUB_BITS buckets per
 /// power of two, so any percentile is within 100/2^SUB_BITS % of the truth.
@@ -152,7 +156,7 @@ impl KeyStats {
         self.last_seen = tick;
         self.count += 1;
         self.rcodes[rcode_slot(t)] += 1;
-        if let Some(ns) = t.latency_ns {
+        if let Some(ns) = t.answer_latency_ns() {
             self.answered += 1;
             self.sum_ns = self.sum_ns.saturating_add(ns);
             self.hist.record(ns / 1000);
@@ -175,16 +179,17 @@ impl KeyStats {
         self.rcodes[TIMEOUT_SLOT]
     }
 
-    /// Anything but NOERROR, timeouts included.
+    /// Anything but NOERROR, timeouts and ICMP errors included.
     pub fn errors(&self) -> u64 {
         self.count - self.rcodes[usize::from(dns::NOERROR)]
     }
 }
 
 fn rcode_slot(t: &Transaction) -> usize {
-    match t.rcode() {
-        Some(r) => usize::from(r).min(15),
-        None => TIMEOUT_SLOT,
+    match (t.kind, t.rcode()) {
+        (Kind::Unreachable, _) => UNREACHABLE_SLOT,
+        (_, Some(r)) => usize::from(r).min(15),
+        (_, None) => TIMEOUT_SLOT,
     }
 }
 
@@ -277,12 +282,26 @@ impl<K> Dimension<K> {
 /// Everything the views and the summary need.
 #[derive(Debug, Clone)]
 pub struct Aggregates {
+    /// Transactions: answered, timed out, failed by an ICMP error.
     pub total: u64,
     pub timeouts: u64,
+    pub unreachable: u64,
     pub errors: u64,
+    /// Of the answered ones.
     pub latency: Histogram<5>,
     pub rcodes: [u64; RCODE_SLOTS],
+    /// Transactions whose query DNAT delivered to a backend.
+    pub translated: u64,
+    /// Answers after their query's TIMEOUT; not transactions.
+    pub late: u64,
+    /// Second answers to answered queries, and how many of them had
+    /// another rcode than the first; not transactions.
+    pub duplicates: u64,
+    pub duplicates_differing: u64,
     pub by_server: Dimension<Server>,
+    /// By where the query was delivered: the backend behind DNAT, else
+    /// the server asked.
+    pub by_backend: Dimension<Server>,
     pub by_name: Dimension<String>,
     pub by_client: Dimension<IpAddr>,
 }
@@ -292,19 +311,42 @@ impl Aggregates {
         Aggregates {
             total: 0,
             timeouts: 0,
+            unreachable: 0,
             errors: 0,
             latency: Histogram::default(),
             rcodes: [0; RCODE_SLOTS],
+            translated: 0,
+            late: 0,
+            duplicates: 0,
+            duplicates_differing: 0,
             by_server: Dimension::new(max_keys),
+            by_backend: Dimension::new(max_keys),
             by_name: Dimension::new(max_keys),
             by_client: Dimension::new(max_keys),
         }
     }
 
     pub fn observe(&mut self, t: &Transaction) {
-        // Connections and announcements are no query to time.
-        if !matches!(t.kind, Kind::Answered | Kind::Timeout) {
-            return;
+        match t.kind {
+            Kind::Answered => {
+                if let Some(ns) = t.answer_latency_ns() {
+                    self.latency.record(ns / 1000);
+                }
+            }
+            Kind::Timeout => self.timeouts += 1,
+            Kind::Unreachable => self.unreachable += 1,
+            // Facts about a transaction counted already.
+            Kind::Late => {
+                self.late += 1;
+                return;
+            }
+            Kind::Duplicate => {
+                self.duplicates += 1;
+                self.duplicates_differing += u64::from(t.rcode_differs());
+                return;
+            }
+            // Connections and announcements are no query to time.
+            Kind::Announcement | Kind::Encrypted => return,
         }
         self.total += 1;
         let slot = rcode_slot(t);
@@ -312,15 +354,19 @@ impl Aggregates {
         if slot != 0 {
             self.errors += 1;
         }
-        match t.latency_ns {
-            Some(ns) => self.latency.record(ns / 1000),
-            None => self.timeouts += 1,
-        }
         let server = Server {
             ip: t.server,
             port: t.server_port,
         };
         self.by_server.observe(&server, t);
+        let backend = match (t.backend_ip, t.backend_port) {
+            (Some(ip), Some(port)) => {
+                self.translated += 1;
+                Server { ip, port }
+            }
+            _ => server,
+        };
+        self.by_backend.observe(&backend, t);
         self.by_name.observe(t.qname.as_str(), t);
         self.by_client.observe(&t.client, t);
     }
@@ -406,6 +452,86 @@ mod tests {
         a.reset();
         assert_eq!(a.total, 0);
         assert!(a.by_name.is_empty());
+    }
+
+    /// Late and duplicate answers are counted apart, not as transactions
+    /// again; an ICMP error is a transaction, an error without a latency.
+    #[test]
+    fn late_and_duplicate_answers_are_not_transactions_again() {
+        let mut a = Aggregates::new(100);
+        let decode = |f: &dyn Fn(&mut crate::kernel::abi::RawEvent)| {
+            let mut ev = raw(b"\x01a\x00");
+            ev.rflags = 0x8180;
+            ev.latency_ns = 1_000_000;
+            f(&mut ev);
+            Transaction::decode(&bytes_of(&ev)).unwrap()
+        };
+        a.observe(&decode(&|_| {}));
+        a.observe(&decode(&|e| e.kind = 1));
+        a.observe(&decode(&|e| {
+            e.kind = 4;
+            e.latency_ns = 9_000_000_000;
+        }));
+        for first in [0, 2] {
+            a.observe(&decode(&|e| {
+                e.kind = 6;
+                e.rflags = 0x8182;
+                e.first_rcode = first;
+                e.latency_ns = 50_000_000;
+            }));
+        }
+        a.observe(&decode(&|e| {
+            e.kind = 5;
+            e.latency_ns = 100_000;
+        }));
+        assert_eq!((a.total, a.timeouts, a.unreachable), (3, 1, 1));
+        assert_eq!((a.late, a.duplicates, a.duplicates_differing), (1, 2, 1));
+        assert_eq!(a.errors, 2, "the timeout and the ICMP error");
+        assert_eq!(a.rcodes[UNREACHABLE_SLOT], 1);
+        assert_eq!(a.rcodes[2], 0, "no SERVFAIL transaction");
+        assert_eq!(a.latency.count(), 1, "only the answer is timed");
+        assert_eq!(a.latency.max_us(), 1000);
+        for dim in [&a.by_server, &a.by_backend] {
+            let (_, s) = dim.iter().next().unwrap();
+            assert_eq!((s.count, s.answered, s.errors()), (3, 1, 2));
+            assert_eq!(s.max_us(), Some(1000));
+        }
+        let (_, name) = a.by_name.iter().next().unwrap();
+        assert_eq!(name.count, 3);
+    }
+
+    /// By backend: where DNAT delivered the query, else the server; one
+    /// slow replica behind a VIP stands apart from the others.
+    #[test]
+    fn backends_behind_a_vip_apart() {
+        let mut a = Aggregates::new(100);
+        for i in 0..30u8 {
+            let mut ev = raw(b"\x01a\x00");
+            ev.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+            ev.nat = 1;
+            ev.backend_addr[..4].copy_from_slice(&[10, 244, 0, 2 + i % 3]);
+            ev.backend_port = if i % 3 == 2 { 5353 } else { 53 };
+            ev.latency_ns = if i % 3 == 1 { 80_000_000 } else { 1_000_000 };
+            a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        }
+        a.observe(&Transaction::decode(&bytes_of(&raw(b"\x01a\x00"))).unwrap());
+        assert_eq!(a.translated, 30);
+        assert_eq!(a.by_server.len(), 2, "the VIP and 10.0.0.1");
+        let mut rows: Vec<(String, u64, Option<u64>)> = a
+            .by_backend
+            .iter()
+            .map(|(k, s)| (k.to_string(), s.count, s.p95_us()))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                ("10.0.0.1".to_string(), 1, Some(2500)),
+                ("10.244.0.2".to_string(), 10, Some(1000)),
+                ("10.244.0.3".to_string(), 10, Some(80_000)),
+                ("10.244.0.4:5353".to_string(), 10, Some(1000)),
+            ]
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ closed pipe),
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
-    /// Live table with views (keys: t, s, space, r, ?, q)
+    /// Live table with views (keys: t, b, s, space, r, ?, q)
     Table,
     /// One aligned line per transaction
     Text,

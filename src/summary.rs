@@ -5,7 +5,9 @@
 use std::fmt::{Display, Write};
 use std::time::Duration;
 
-use crate::aggregate::{Aggregates, Dimension, KeyStats, RCODE_SLOTS, TIMEOUT_SLOT};
+use crate::aggregate::{
+    Aggregates, Dimension, KeyStats, RCODE_SLOTS, TIMEOUT_SLOT, UNREACHABLE_SLOT,
+};
 use crate::kernel::{Counters, Stat};
 use crate::output::human_latency;
 use crate::record::dns;
@@ -33,10 +35,10 @@ fn us(v: u64) -> String {
 }
 
 fn rcode_label(slot: usize) -> String {
-    if slot == TIMEOUT_SLOT {
-        "TIMEOUT".into()
-    } else {
-        dns::rcode_name(slot as u16).into_owned()
+    match slot {
+        TIMEOUT_SLOT => "TIMEOUT".into(),
+        UNREACHABLE_SLOT => "UNREACHABLE".into(),
+        _ => dns::rcode_name(slot as u16).into_owned(),
     }
 }
 
@@ -93,15 +95,19 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
     let mut out = String::new();
     let answered = c.get(Stat::Answered);
     let timeouts = c.get(Stat::Timeouts);
-    let _ = writeln!(
+    let unreachable = c.get(Stat::Unreachable);
+    let _ = write!(
         out,
-        "dnstrace: {} transactions in {:.1}s: {} answered, {} timed out; {} shown",
-        answered + timeouts,
+        "dnstrace: {} transactions in {:.1}s: {} answered, {} timed out",
+        answered + timeouts + unreachable,
         facts.elapsed.as_secs_f64(),
         answered,
         timeouts,
-        facts.shown
     );
+    if unreachable > 0 {
+        let _ = write!(out, ", {unreachable} unreachable");
+    }
+    let _ = writeln!(out, "; {} shown", facts.shown);
     let _ = writeln!(
         out,
         "dnstrace: lost: {} (ring buffer full), {} (evicted from the pending map), {} (not tracked: map update failed); {} queries still pending at exit",
@@ -142,17 +148,26 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
             facts.evicted()
         );
     }
-    if !full || agg.total == 0 {
+    if !full || agg.total + agg.late + agg.duplicates == 0 {
         return out;
     }
+    if agg.total > 0 {
+        transactions(agg, &mut out);
+    }
+    beyond_transactions(agg, &mut out);
+    out
+}
 
+/// The latency and response codes of the transactions shown, and the
+/// slowest keys.
+fn transactions(agg: &Aggregates, out: &mut String) {
     let _ = writeln!(
         out,
         "\nLatency of the {} answered transactions shown:",
         agg.latency.count()
     );
     if agg.latency.count() > 0 {
-        histogram(agg, &mut out);
+        histogram(agg, out);
         let q = |p: f64| agg.latency.quantile(p).map_or("-".into(), us);
         let _ = writeln!(
             out,
@@ -171,18 +186,51 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
         .collect();
     codes.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (slot, n) in codes {
+        // The counts end in one column, after labels longer than the 10
+        // characters of the rest (UNREACHABLE) too.
+        let label = rcode_label(slot);
+        let width = 19usize.saturating_sub(label.len()).max(1);
         let _ = writeln!(
             out,
-            "  {:<10} {:>9}  {:>5.1}%",
-            rcode_label(slot),
-            n,
+            "  {label} {n:>width$}  {:>5.1}%",
             n as f64 * 100.0 / agg.total as f64
         );
     }
     out.push('\n');
-    slowest("Slowest servers", &agg.by_server, &mut out);
-    slowest("Slowest names", &agg.by_name, &mut out);
-    out
+    slowest("Slowest servers", &agg.by_server, out);
+    // Backends differ from servers only behind DNAT.
+    if agg.translated > 0 {
+        slowest("Slowest backends", &agg.by_backend, out);
+    }
+    slowest("Slowest names", &agg.by_name, out);
+}
+
+/// What the transactions shown do not count: answers that came too late
+/// or twice; and the ICMP errors among them.
+fn beyond_transactions(agg: &Aggregates, out: &mut String) {
+    let mut lines = Vec::new();
+    if agg.late > 0 {
+        lines.push(format!("late answers {}", agg.late));
+    }
+    if agg.duplicates > 0 {
+        lines.push(format!(
+            "duplicate answers {} ({} with a different rcode)",
+            agg.duplicates, agg.duplicates_differing
+        ));
+    }
+    if agg.unreachable > 0 {
+        lines.push(format!("unreachable {}", agg.unreachable));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +362,76 @@ mod tests {
             );
             assert_eq!(*first.get_or_insert_with(|| s.clone()), s);
         }
+    }
+
+    /// Late and duplicate answers and ICMP errors, each on a line of its
+    /// own; none of them in the latency; backends only behind DNAT.
+    #[test]
+    fn summary_counts_late_duplicate_and_unreachable_apart() {
+        let facts = |c| RunFacts {
+            counters: c,
+            in_flight: 0,
+            shown: 9,
+            decode_errors: 0,
+            elapsed: Duration::from_secs(1),
+            verbose: 0,
+        };
+        let c = counters(&[
+            (Stat::Answered, 4),
+            (Stat::Timeouts, 1),
+            (Stat::Unreachable, 2),
+        ]);
+        let mut a = sample();
+        let without = render(&a, &facts(&c), true);
+        assert!(
+            without.contains(
+                "7 transactions in 1.0s: 4 answered, 1 timed out, 2 unreachable; 9 shown"
+            ),
+            "{without}"
+        );
+        assert!(!without.contains("late answers"), "{without}");
+        assert!(!without.contains("Slowest backends"), "{without}");
+        for (kind, first, latency_us) in [(4, 0, 9_000_000), (6, 0, 900_000), (6, 3, 900_000)] {
+            let mut ev = raw(b"\x04slow\x00");
+            ev.kind = kind;
+            ev.rflags = 0x8183;
+            ev.first_rcode = first;
+            ev.latency_ns = latency_us * 1000;
+            a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        }
+        let mut ev = raw(b"\x04gone\x00");
+        ev.nat = 1;
+        ev.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+        ev.backend_port = 53;
+        a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        ev.kind = 5;
+        a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        let s = render(&a, &facts(&c), true);
+        assert!(s.contains("\nlate answers 1\n"), "{s}");
+        assert!(
+            s.contains("\nduplicate answers 2 (1 with a different rcode)\n"),
+            "{s}"
+        );
+        assert!(s.contains("\nunreachable 1\n"), "{s}");
+        assert!(s.contains("\n  UNREACHABLE        1   14.3%\n"), "{s}");
+        assert!(s.contains("\n  NOERROR            3   42.9%\n"), "{s}");
+        assert!(s.contains("max 80.00ms"), "late answers not timed: {s}");
+        assert!(s.contains("Latency of the 5 answered"), "{s}");
+        let backends = s.split("Slowest backends").nth(1).unwrap();
+        assert!(backends.contains("10.244.2.2"), "{s}");
+
+        // Only late answers shown: no transactions, still reported.
+        let mut only = Aggregates::new(8);
+        let mut ev = raw(b"\x04slow\x00");
+        ev.kind = 4;
+        only.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        let s = render(&only, &facts(&c), true);
+        assert!(s.ends_with("\n\nlate answers 1\n"), "{s}");
+        assert!(!s.contains("Response codes"), "{s}");
+        assert!(
+            !render(&only, &facts(&c), false).contains("late"),
+            "short form"
+        );
     }
 
     #[test]

@@ -71,6 +71,10 @@ impl Live {
                     self.state.view = self.state.view.next();
                     self.state.sort = 0;
                 }
+                Action::BackendView => {
+                    self.state.view = super::View::LatencyByBackend;
+                    self.state.sort = 0;
+                }
                 Action::NextSort => self.state.sort += 1,
                 Action::Reset => pipeline.reset(),
                 Action::Help => self.state.help = !self.state.help,

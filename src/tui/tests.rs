@@ -206,7 +206,8 @@ fn rcode_views_draw_stacked_bars() {
     );
     let two = f.iter().find(|l| l.starts_with("10.0.0.2")).unwrap();
     assert!(two.contains('T'), "{two}");
-    assert_eq!(state.view.next().next(), View::Stream);
+    assert_eq!(state.view.next().next(), View::LatencyByBackend);
+    assert_eq!(View::LatencyByBackend.next(), View::Stream);
 }
 
 #[test]
@@ -310,4 +311,85 @@ fn stream_view_shows_nat_and_marks() {
     );
     assert!(f[3].contains("10.96.0.10:53→10.244.2.2"), "{}", f[3]);
     assert!(!f[3].contains("duplicate"), "{}", f[3]);
+}
+
+/// Behind one VIP, a slow replica stands out in the backend view, first
+/// by p95; late and duplicate answers add to no row.
+#[test]
+fn backend_view_sets_a_slow_replica_apart() {
+    let mut agg = Aggregates::new(100);
+    for i in 0..30u8 {
+        let mut ev = raw(b"\x01a\x00");
+        ev.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+        ev.nat = 1;
+        ev.backend_addr[..4].copy_from_slice(&[10, 244, i % 3, 2]);
+        ev.backend_port = 53;
+        ev.rflags = 0x8180;
+        ev.latency_ns = if i % 3 == 1 { 120_000_000 } else { 800_000 };
+        agg.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        ev.kind = if i % 2 == 0 { 4 } else { 6 };
+        agg.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+    }
+    agg.observe(&txn(b"\x01a\x00", Some(300), 0x8180, [10, 0, 0, 53]));
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.view = View::LatencyByBackend;
+    let draw = |state: &ViewState, agg: &Aggregates| {
+        render(
+            state,
+            &VecDeque::new(),
+            agg,
+            &Status::default(),
+            &Clock::fixed(EPOCH),
+            120,
+            10,
+        )
+    };
+    let f = draw(&state, &agg);
+    assert!(f[0].contains("latency by backend") && f[0].contains("sort: p95"));
+    assert!(
+        f[0].contains("31 shown"),
+        "late and duplicate apart: {}",
+        f[0]
+    );
+    assert!(
+        f[1].starts_with("BACKEND") && f[1].contains("P95"),
+        "{}",
+        f[1]
+    );
+    assert!(
+        f[2].starts_with("10.244.1.2 "),
+        "the slow one first: {}",
+        f[2]
+    );
+    assert!(
+        f[2].contains(" 10 ") && f[2].contains("120.0ms"),
+        "{}",
+        f[2]
+    );
+    assert!(f[3].starts_with("10.244."), "{}", f[3]);
+    assert!(f[4].starts_with("10.244."), "{}", f[4]);
+    assert!(
+        f[5].starts_with("10.0.0.53 "),
+        "no DNAT: the server: {}",
+        f[5]
+    );
+    assert_eq!(f.len(), 6);
+    // The server view has the VIP as one row.
+    state.view = View::LatencyByServer;
+    let f = draw(&state, &agg);
+    assert!(
+        f[2].starts_with("10.96.0.10 ") && f[2].contains(" 30 "),
+        "{}",
+        f[2]
+    );
+}
+
+#[test]
+fn help_names_the_backend_key() {
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.help = true;
+    let f = frame(&state, 160, 20);
+    assert!(f
+        .iter()
+        .any(|l| l.trim_start().starts_with("b ") && l.contains("latency by backend")));
 }

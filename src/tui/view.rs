@@ -22,16 +22,22 @@ pub enum View {
     LatencyByClient,
     RcodesByServer,
     RcodesByName,
+    /// By where the query was delivered: behind a Service's VIP, each
+    /// backend apart; else the server asked.
+    LatencyByBackend,
 }
 
 impl View {
-    const ALL: [View; 6] = [
+    /// In the order `t` cycles through them; the backend view, which has
+    /// its own key, last.
+    pub const ALL: [View; 7] = [
         View::Stream,
         View::LatencyByServer,
         View::LatencyByName,
         View::LatencyByClient,
         View::RcodesByServer,
         View::RcodesByName,
+        View::LatencyByBackend,
     ];
 
     pub fn next(self) -> View {
@@ -47,6 +53,7 @@ impl View {
             View::LatencyByClient => "latency by client",
             View::RcodesByServer => "response codes by server",
             View::RcodesByName => "response codes by name",
+            View::LatencyByBackend => "latency by backend",
         }
     }
 
@@ -55,9 +62,10 @@ impl View {
         use SortKey::*;
         match self {
             View::Stream => &[Time, Latency],
-            View::LatencyByServer | View::LatencyByName | View::LatencyByClient => {
-                &[P95, Avg, Max, Count, Errors]
-            }
+            View::LatencyByServer
+            | View::LatencyByName
+            | View::LatencyByClient
+            | View::LatencyByBackend => &[P95, Avg, Max, Count, Errors],
             View::RcodesByServer | View::RcodesByName => &[Total, Errors],
         }
     }
@@ -159,7 +167,8 @@ const HELP: &[&str] = &[
     "  q, Ctrl-C   quit",
     "  space       pause or resume the display (tracing goes on)",
     "  t           next view: transactions, latency by server / name / client,",
-    "              response codes by server / name",
+    "              response codes by server / name, latency by backend",
+    "  b           latency by backend: behind a Service's VIP, each backend apart",
     "  s           next sort column",
     "  r           reset the aggregates",
     "  ?           this help (any key closes it)",
@@ -353,6 +362,9 @@ pub fn render(
         View::LatencyByClient => latency_table(state, &agg.by_client, "CLIENT", width, rows_room),
         View::RcodesByServer => rcode_table(state, &agg.by_server, "SERVER", width, rows_room),
         View::RcodesByName => rcode_table(state, &agg.by_name, "NAME", width, rows_room),
+        View::LatencyByBackend => {
+            latency_table(state, &agg.by_backend, "BACKEND", width, rows_room)
+        }
     };
     lines.extend(body);
     lines.truncate(height);
