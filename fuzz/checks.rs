@@ -75,7 +75,11 @@ pub fn decode_record(data: &[u8]) {
     assert_eq!(v["backend_ip"].is_null(), t.backend_ip.is_none(), "{json}");
     assert_eq!(v["nat_ip"].is_null(), t.nat_ip.is_none(), "{json}");
     assert_eq!(v["icmp"].is_null(), t.kind != Kind::Unreachable, "{json}");
-    assert_eq!(v["first_rcode"].is_null(), t.kind != Kind::Duplicate, "{json}");
+    assert_eq!(
+        v["first_rcode"].is_null(),
+        t.kind != Kind::Duplicate,
+        "{json}"
+    );
 
     let mut text = String::new();
     output::text_line(&t, &clock, &mut text);

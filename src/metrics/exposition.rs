@@ -31,9 +31,10 @@ pub(super) fn render(r: &Registry, out: &mut String) {
         "dnstrace_transactions_total",
         "counter",
         "DNS transactions that passed dnstrace's filters, by response code \
-         (TIMEOUT when unanswered) and query type (other for uncommon types).",
+         (TIMEOUT when unanswered, UNREACHABLE when an ICMP error failed the query) and \
+         query type (other for uncommon types).",
     );
-    let rcodes = dns::HEADER_RCODES.iter().chain(&["TIMEOUT"]);
+    let rcodes = dns::HEADER_RCODES.iter().chain(&["TIMEOUT", "UNREACHABLE"]);
     for (rcode, row) in rcodes.zip(&r.transactions) {
         for (i, n) in row.iter().enumerate().filter(|(_, n)| **n > 0) {
             let qtype = QTYPES
@@ -54,16 +55,35 @@ pub(super) fn render(r: &Registry, out: &mut String) {
         "dnstrace_latency_seconds",
         "histogram",
         "Time from query to response of answered transactions that passed the filters, \
-         by server address (the busiest servers; other for the rest).",
+         by server address and, when DNAT delivered the query elsewhere, backend address \
+         (the busiest; other for the rest).",
     );
-    let mut addr = String::with_capacity(40);
+    let (mut server, mut backend) = (String::with_capacity(40), String::with_capacity(40));
     for l in &r.servers.labelled {
-        addr.clear();
-        let _ = write!(addr, "{}", l.addr);
-        histogram(out, "dnstrace_latency_seconds", &addr, &l.latency);
+        server.clear();
+        let _ = write!(server, "{}", l.addr.server);
+        match l.addr.backend {
+            None => histogram(out, &[("server", &server)], &l.latency),
+            Some(b) => {
+                backend.clear();
+                let _ = write!(backend, "{b}");
+                histogram(
+                    out,
+                    &[("server", &server), ("backend", &backend)],
+                    &l.latency,
+                );
+            }
+        }
     }
     if r.servers.other.count > 0 {
-        histogram(out, "dnstrace_latency_seconds", OTHER, &r.servers.other);
+        histogram(out, &[("server", OTHER)], &r.servers.other);
+    }
+    if r.servers.other_translated.count > 0 {
+        histogram(
+            out,
+            &[("server", OTHER), ("backend", OTHER)],
+            &r.servers.other_translated,
+        );
     }
 
     for (name, help, value) in [
@@ -89,6 +109,24 @@ pub(super) fn render(r: &Registry, out: &mut String) {
             "dnstrace_pending_insert_failures_total",
             "Queries not tracked because the pending-query map update failed.",
             r.kernel.get(Stat::InsertFailed),
+        ),
+        (
+            "dnstrace_late_answers_total",
+            "Answers that came after their query was reported as a timeout \
+             (every traced query, before the filters).",
+            r.kernel.get(Stat::LateAnswers),
+        ),
+        (
+            "dnstrace_duplicate_answers_total",
+            "Answers to a query already answered: a second backend's, or the same one's \
+             again (every traced query, before the filters).",
+            r.kernel.get(Stat::DuplicateAnswers),
+        ),
+        (
+            "dnstrace_unreachable_total",
+            "Queries an ICMP destination unreachable failed \
+             (every traced query, before the filters).",
+            r.kernel.get(Stat::Unreachable),
         ),
     ] {
         family(out, name, "counter", help);
@@ -168,27 +206,36 @@ fn sample(out: &mut String, name: &str, l: &[(&str, &str)], value: u64) {
     let _ = writeln!(out, " {value}");
 }
 
-fn histogram(out: &mut String, name: &str, server: &str, h: &Histogram) {
-    let mut cumulative = 0;
-    for ((_, le), n) in BUCKETS.iter().zip(&h.buckets) {
-        cumulative += n;
-        out.push_str(name);
+/// One series of `dnstrace_latency_seconds`, labelled `series` (the
+/// server, and the backend when there is one).
+fn histogram(out: &mut String, series: &[(&str, &str)], h: &Histogram) {
+    const NAME: &str = "dnstrace_latency_seconds";
+    let mut with_le = series.to_vec();
+    with_le.push(("le", ""));
+    let les = BUCKETS.iter().map(|(_, le)| *le).chain(["+Inf"]);
+    let counts = BUCKETS
+        .iter()
+        .zip(&h.buckets)
+        .scan(0, |cumulative, (_, n)| {
+            *cumulative += n;
+            Some(*cumulative)
+        })
+        .chain([h.count]);
+    for (le, n) in les.zip(counts) {
+        *with_le.last_mut().expect("le pushed") = ("le", le);
+        out.push_str(NAME);
         out.push_str("_bucket");
-        labels(out, &[("server", server), ("le", le)]);
-        let _ = writeln!(out, " {cumulative}");
+        labels(out, &with_le);
+        let _ = writeln!(out, " {n}");
     }
-    out.push_str(name);
-    out.push_str("_bucket");
-    labels(out, &[("server", server), ("le", "+Inf")]);
-    let _ = writeln!(out, " {}", h.count);
-    out.push_str(name);
+    out.push_str(NAME);
     out.push_str("_sum");
-    labels(out, &[("server", server)]);
+    labels(out, series);
     // Exact in integer nanoseconds; shown in seconds as the name says.
     let _ = writeln!(out, " {}", h.sum_ns as f64 / 1e9);
-    out.push_str(name);
+    out.push_str(NAME);
     out.push_str("_count");
-    labels(out, &[("server", server)]);
+    labels(out, series);
     let _ = writeln!(out, " {}", h.count);
 }
 

@@ -5,8 +5,14 @@
 //! The aggregator lives on the ring-buffer consumer's thread and needs no
 //! lock there: `observe` is a few array increments and one hash lookup, and
 //! allocates nothing once the aggregator is built. Label cardinality is
-//! bounded: 17 rcodes (16 header codes and TIMEOUT), the common query types
-//! and "other", and at most `max_servers` server addresses and "other".
+//! bounded: 18 rcodes (16 header codes, TIMEOUT and UNREACHABLE), the
+//! common query types and "other", and at most `max_servers` server
+//! addresses and "other". Behind DNAT a query's server (a Service's VIP)
+//! and backend together are what gets a label (`server` and `backend`),
+//! each backend counting as one against `max_servers`; the rest is "other"
+//! (with a `backend` label of "other" where DNAT was, so that no series
+//! ever gains or loses a label). Late and duplicate answers are no
+//! transactions of their own: only the kernel's counters count them.
 //!
 //! Which servers get their own label: the first `max_servers` seen, and
 //! after that the busiest. Servers without a label are ranked by a
@@ -50,8 +56,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// `max_servers` servers get their own `server` label (at most
-    /// [`MAX_SERVERS_LIMIT`]); the others share "other".
+    /// `max_servers` servers (or server and backend pairs, behind DNAT)
+    /// get their own labels (at most [`MAX_SERVERS_LIMIT`]); the others
+    /// share "other".
     pub fn new(max_servers: usize) -> Metrics {
         Metrics {
             registry: Registry::new(max_servers.min(MAX_SERVERS_LIMIT)),

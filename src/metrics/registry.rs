@@ -1,13 +1,14 @@
 //! The counting side of the metrics: the bounded label sets (rcodes,
-//! query types, servers), the latency histograms, and which servers get
-//! a label of their own (see the module documentation of `metrics` for
-//! the ranking). Nothing here formats text: `exposition` reads this state.
+//! query types, servers and backends), the latency histograms, and which
+//! servers get a label of their own (see the module documentation of
+//! `metrics` for the ranking). Nothing here formats text: `exposition`
+//! reads this state.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::kernel::Counters;
-use crate::record::Transaction;
+use crate::record::{Kind, Transaction};
 
 /// Upper bounds of the latency buckets, in nanoseconds and as rendered:
 /// 0.5 ms to 5 s in steps of 2 and 2.5 (even on a log scale), from a
@@ -51,9 +52,10 @@ pub(super) const QTYPES: [u16; 16] = [
 const QTYPE_OTHER: usize = QTYPES.len();
 
 /// Rows of the transaction counts: the 16 header rcodes by value, then
-/// unanswered queries.
-pub(super) const RCODE_ROWS: usize = 17;
+/// unanswered queries, then queries an ICMP error failed.
+pub(super) const RCODE_ROWS: usize = 18;
 pub(super) const RCODE_TIMEOUT: usize = 16;
+pub(super) const RCODE_UNREACHABLE: usize = 17;
 
 /// The label value for everything beyond the bounded set.
 pub(super) const OTHER: &str = "other";
@@ -91,9 +93,28 @@ impl Histogram {
     }
 }
 
+/// Where a query went: the server asked and, when DNAT delivered it
+/// elsewhere, the backend. The unit that gets a label (a `server` label,
+/// and a `backend` label when there is one): a VIP's backends count one
+/// each against `--metrics-max-servers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct Path {
+    pub(super) server: IpAddr,
+    pub(super) backend: Option<IpAddr>,
+}
+
+impl Path {
+    pub(super) fn of(t: &Transaction) -> Path {
+        Path {
+            server: t.server,
+            backend: t.backend_ip,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Labelled {
-    pub(super) addr: IpAddr,
+    pub(super) addr: Path,
     pub(super) latency: Histogram,
     /// Transactions since about the last ranking (halved at each).
     recent: u64,
@@ -103,7 +124,7 @@ pub(super) struct Labelled {
 /// inherited from the entry it replaced), never undercount.
 #[derive(Debug)]
 struct Candidate {
-    addr: IpAddr,
+    addr: Path,
     recent: u64,
     error: u64,
 }
@@ -120,14 +141,17 @@ enum Seat {
     Candidate(usize),
 }
 
-/// Which servers have a label, and the latency of each.
+/// Which servers (and backends) have a label, and the latency of each.
 #[derive(Debug)]
 pub(super) struct Servers {
     max: usize,
     pub(super) labelled: Vec<Labelled>,
     candidates: Vec<Candidate>,
-    seats: HashMap<IpAddr, Seat>,
+    seats: HashMap<Path, Seat>,
+    /// The rest: the queries no NAT delivered elsewhere, and those DNAT
+    /// did (apart, so that a series never gains or loses a label).
     pub(super) other: Histogram,
+    pub(super) other_translated: Histogram,
 }
 
 impl Servers {
@@ -141,11 +165,20 @@ impl Servers {
             // grown, so inserts never allocate.
             seats: HashMap::with_capacity(2 * (max + CANDIDATES)),
             other: Histogram::default(),
+            other_translated: Histogram::default(),
         }
     }
 
-    /// The histogram this server's transactions go to.
-    fn latency_for(&mut self, addr: IpAddr) -> &mut Histogram {
+    /// The histogram of what has no label of its own.
+    fn other_for(&mut self, addr: Path) -> &mut Histogram {
+        match addr.backend {
+            None => &mut self.other,
+            Some(_) => &mut self.other_translated,
+        }
+    }
+
+    /// The histogram this path's transactions go to.
+    fn latency_for(&mut self, addr: Path) -> &mut Histogram {
         match self.seats.get(&addr).copied() {
             Some(Seat::Labelled(i)) => {
                 let l = &mut self.labelled[i];
@@ -154,7 +187,7 @@ impl Servers {
             }
             Some(Seat::Candidate(i)) => {
                 self.candidates[i].recent += 1;
-                &mut self.other
+                self.other_for(addr)
             }
             None if self.labelled.len() < self.max => {
                 self.seats.insert(addr, Seat::Labelled(self.labelled.len()));
@@ -167,14 +200,14 @@ impl Servers {
             }
             None => {
                 self.admit(addr);
-                &mut self.other
+                self.other_for(addr)
             }
         }
     }
 
-    /// A new unlabelled server: a free candidate entry, or the least
+    /// A new unlabelled path: a free candidate entry, or the least
     /// counted one's, whose count it inherits as its possible error.
-    fn admit(&mut self, addr: IpAddr) {
+    fn admit(&mut self, addr: Path) {
         if self.candidates.len() < CANDIDATES {
             self.seats
                 .insert(addr, Seat::Candidate(self.candidates.len()));
@@ -250,7 +283,7 @@ impl Servers {
 /// The counts behind everything the metrics endpoint shows.
 #[derive(Debug)]
 pub(super) struct Registry {
-    /// By rcode (16 header codes, then TIMEOUT) and query type.
+    /// By rcode (16 header codes, TIMEOUT, UNREACHABLE) and query type.
     pub(super) transactions: [[u64; QTYPES.len() + 1]; RCODE_ROWS],
     pub(super) servers: Servers,
     /// The kernel's counters, as they last stood (each only grows).
@@ -272,16 +305,22 @@ impl Registry {
     }
 
     /// Counts one transaction: a few array increments and one hash
-    /// lookup, and no allocation.
+    /// lookup, and no allocation. Late and duplicate answers are about a
+    /// transaction counted already (the kernel's counters count them).
     pub(super) fn observe(&mut self, t: &Transaction) {
-        let rcode = t.rcode().map_or(RCODE_TIMEOUT, |r| usize::from(r & 0xf));
+        let rcode = match (t.kind, t.rcode()) {
+            (Kind::Late | Kind::Duplicate, _) => return,
+            (Kind::Unreachable, _) => RCODE_UNREACHABLE,
+            (_, Some(r)) => usize::from(r & 0xf),
+            (_, None) => RCODE_TIMEOUT,
+        };
         let qtype = QTYPES
             .iter()
             .position(|v| *v == t.qtype)
             .unwrap_or(QTYPE_OTHER);
         self.transactions[rcode][qtype] += 1;
-        let latency = self.servers.latency_for(t.server);
-        if let Some(ns) = t.latency_ns {
+        let latency = self.servers.latency_for(Path::of(t));
+        if let Some(ns) = t.answer_latency_ns() {
             latency.observe(ns);
         }
     }

@@ -8,7 +8,7 @@ use super::registry::{BUCKETS, QTYPES};
 use super::*;
 use crate::kernel::{Counters, Stat};
 use crate::record::tests::{bytes_of, raw};
-use crate::record::Transaction;
+use crate::record::{Kind, Transaction};
 
 pub(super) fn txn(server: &str, qtype: u16, rcode: Option<u16>, latency_ns: u64) -> Transaction {
     let mut t = Transaction::decode(&bytes_of(&raw(b"\x03www\x07example\x00"))).unwrap();
@@ -454,12 +454,25 @@ fn observing_never_allocates() {
                 format!("fd00::{:x}", i)
             };
             let rcode = [Some(0), Some(3), None, Some(2)][i as usize % 4];
-            txn(
+            let mut t = txn(
                 &server,
                 [1, 28, 12, 65280][i as usize % 4],
                 rcode,
                 u64::from(i) * 7919,
-            )
+            );
+            // Behind DNAT, a path of its own; late and duplicate answers,
+            // and ICMP errors, among the rest.
+            if i % 5 == 0 {
+                t.backend_ip = Some(format!("10.244.0.{}", i % 11).parse().unwrap());
+                t.backend_port = Some(53);
+            }
+            t.kind = match i % 13 {
+                0 => Kind::Late,
+                1 => Kind::Duplicate,
+                2 => Kind::Unreachable,
+                _ => t.kind,
+            };
+            t
         })
         .collect();
     let c = Counters::default();
@@ -481,4 +494,146 @@ fn observing_never_allocates() {
     assert_eq!(after - before, 0, "allocations while observing");
     let (_, s) = rendered(&m);
     assert!(servers_shown(&s).len() <= 21);
+}
+
+/// `txn` to a VIP that DNAT delivered to `backend`.
+fn via(server: &str, backend: &str, rcode: Option<u16>, latency_ns: u64) -> Transaction {
+    let mut t = txn(server, 1, rcode, latency_ns);
+    t.backend_ip = Some(backend.parse().unwrap());
+    t.backend_port = Some(53);
+    t
+}
+
+fn backends_shown(samples: &[Sample]) -> HashSet<String> {
+    samples
+        .iter()
+        .flat_map(|(_, l, _)| l.iter())
+        .filter(|(k, _)| k == "backend")
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// A backend label where DNAT delivered the query elsewhere; none (the
+/// series as they always were) where it did not.
+#[test]
+fn backend_label_only_behind_dnat() {
+    let mut m = Metrics::new(20);
+    m.observe(&txn("10.0.0.1", 1, Some(0), 1_000_000));
+    for _ in 0..3 {
+        m.observe(&via("10.96.0.10", "10.244.1.2", Some(0), 2_000_000));
+    }
+    m.observe(&via("10.96.0.10", "10.244.2.2", Some(0), 90_000_000));
+    let (text, s) = rendered(&m);
+    let count = "dnstrace_latency_seconds_count";
+    assert_eq!(value(&s, count, &[("server", "10.0.0.1")]), Some(1.0));
+    assert!(text.contains("dnstrace_latency_seconds_count{server=\"10.0.0.1\"} 1\n"));
+    let slow = [("server", "10.96.0.10"), ("backend", "10.244.2.2")];
+    assert_eq!(value(&s, count, &slow), Some(1.0));
+    let sum = value(&s, "dnstrace_latency_seconds_sum", &slow).unwrap();
+    assert!((sum - 0.09).abs() < 1e-12, "{sum}");
+    let fast = [("server", "10.96.0.10"), ("backend", "10.244.1.2")];
+    assert_eq!(value(&s, count, &fast), Some(3.0));
+    assert_eq!(
+        value(
+            &s,
+            "dnstrace_latency_seconds_bucket",
+            &[fast[0], fast[1], ("le", "0.0025")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(value(&s, count, &[("server", "10.96.0.10")]), None);
+}
+
+/// Every backend is a path of its own, counted against
+/// --metrics-max-servers like a server; the rest is other, with a
+/// backend label of other where DNAT was.
+#[test]
+fn backend_labels_are_bounded_like_servers() {
+    let mut m = Metrics::new(3);
+    m.observe(&txn("10.0.0.1", 1, Some(0), 1_000_000));
+    let mut answered = 1;
+    for i in 0..200u32 {
+        let backend = format!("10.244.{}.{}", i / 250, i % 250);
+        let rcode = [Some(0), None, Some(3)][i as usize % 3];
+        answered += u64::from(rcode.is_some());
+        m.observe(&via("10.96.0.10", &backend, rcode, 1_000_000));
+    }
+    m.observe(&txn("10.0.0.2", 1, Some(0), 1_000_000));
+    answered += 1;
+    let (text, s) = rendered(&m);
+    let backends = backends_shown(&s);
+    assert_eq!(
+        backends,
+        HashSet::from(["10.244.0.0", "10.244.0.1", "other"].map(String::from)),
+        "the first seen get labels"
+    );
+    assert_eq!(
+        servers_shown(&s),
+        HashSet::from(["10.0.0.1", "10.96.0.10", "other"].map(String::from))
+    );
+    // Two series of other: without a backend (10.0.0.2) and with one.
+    let count = "dnstrace_latency_seconds_count";
+    assert_eq!(value(&s, count, &[("server", "other")]), Some(1.0));
+    let other = [("server", "other"), ("backend", "other")];
+    assert!(value(&s, count, &other).unwrap() > 100.0, "{text}");
+    let counted: f64 = s.iter().filter(|(n, _, _)| n == count).map(|x| x.2).sum();
+    assert_eq!(counted, answered as f64, "every answer in one histogram");
+    let histograms = s.iter().filter(|(n, _, _)| n == count).count();
+    assert_eq!(histograms, 3 + 2, "at most the labelled and the two others");
+
+    // A busy backend takes the label of a quiet one, as a server would.
+    for _ in 0..300 {
+        m.observe(&via("10.96.0.10", "10.244.9.9", Some(0), 1_000_000));
+    }
+    tick(&mut m, REBALANCE_EVERY);
+    let (_, s) = rendered(&m);
+    assert!(
+        backends_shown(&s).contains("10.244.9.9"),
+        "{:?}",
+        backends_shown(&s)
+    );
+}
+
+/// Late and duplicate answers are not transactions again; an ICMP error
+/// is one, by rcode UNREACHABLE, without a latency. The kernel's counts
+/// of all three are their own counters.
+#[test]
+fn late_duplicate_and_unreachable() {
+    let mut m = Metrics::new(20);
+    let answered = txn("10.0.0.1", 1, Some(0), 1_000_000);
+    m.observe(&answered);
+    for kind in [Kind::Late, Kind::Duplicate] {
+        let mut t = txn("10.0.0.1", 1, Some(2), 7_000_000_000);
+        t.kind = kind;
+        m.observe(&t);
+    }
+    let mut t = txn("10.0.0.1", 28, None, 0);
+    t.kind = Kind::Unreachable;
+    t.latency_ns = Some(300_000);
+    m.observe(&t);
+    let mut c = Counters::default();
+    c.set(Stat::LateAnswers, 4);
+    c.set(Stat::DuplicateAnswers, 5);
+    c.set(Stat::Unreachable, 6);
+    m.update_kernel(&c, 0);
+    let (_, s) = rendered(&m);
+    let tx = "dnstrace_transactions_total";
+    let total: f64 = s.iter().filter(|(n, _, _)| n == tx).map(|x| x.2).sum();
+    assert_eq!(total, 2.0, "{s:?}");
+    assert_eq!(
+        value(&s, tx, &[("rcode", "UNREACHABLE"), ("qtype", "AAAA")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&s, tx, &[("rcode", "SERVFAIL"), ("qtype", "A")]),
+        None
+    );
+    let one = [("server", "10.0.0.1")];
+    assert_eq!(value(&s, "dnstrace_latency_seconds_count", &one), Some(1.0));
+    assert_eq!(value(&s, "dnstrace_late_answers_total", &[]), Some(4.0));
+    assert_eq!(
+        value(&s, "dnstrace_duplicate_answers_total", &[]),
+        Some(5.0)
+    );
+    assert_eq!(value(&s, "dnstrace_unreachable_total", &[]), Some(6.0));
 }
