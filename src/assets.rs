@@ -106,9 +106,21 @@ fn extra_sections() -> Roff {
     )]);
     paragraph(
         &mut roff,
-        "At exit, standard error gets a summary: transactions answered and timed out, and \
-         what was lost and why: ring buffer full, evicted from the pending-query map, still \
-         pending at exit, malformed packets skipped by reason. Losses are also reported \
+        "Where DNAT delivered a query elsewhere (a Kubernetes Service's virtual IP to a \
+         backend pod), the server reads 10.96.0.10:53\u{2192}10.244.2.2: the address asked, \
+         then the backend's (with its port when it is not the server's). After the name, \
+         (late) marks an answer that came after its query's TIMEOUT line, (duplicate) a \
+         second answer to an answered query (with the first answer's rcode when it was \
+         another), and a query failed by an ICMP error has the rcode UNREACHABLE and says \
+         which error, from whom. Late and duplicate answers are shown but not counted as \
+         transactions again.",
+    );
+    paragraph(
+        &mut roff,
+        "At exit, standard error gets a summary: transactions answered, timed out and \
+         unreachable, late and duplicate answers, and what was lost and why: ring buffer \
+         full, evicted from the pending-query map, still pending at exit, malformed packets \
+         skipped by reason. Losses are also reported \
          while tracing. Standard output carries nothing but the transactions.",
     );
 
