@@ -299,9 +299,10 @@ pub struct Aggregates {
     pub duplicates: u64,
     pub duplicates_differing: u64,
     pub by_server: Dimension<Server>,
-    /// By where the query was delivered: the backend behind DNAT, else
-    /// the server asked.
-    pub by_backend: Dimension<Server>,
+    /// By where the query was delivered (the backend behind DNAT, else
+    /// the server asked), once DNAT was seen; read through
+    /// [`Aggregates::by_backend`].
+    by_backend: Dimension<Server>,
     pub by_name: Dimension<String>,
     pub by_client: Dimension<IpAddr>,
 }
@@ -358,17 +359,35 @@ impl Aggregates {
             ip: t.server,
             port: t.server_port,
         };
-        self.by_server.observe(&server, t);
         let backend = match (t.backend_ip, t.backend_port) {
-            (Some(ip), Some(port)) => {
-                self.translated += 1;
-                Server { ip, port }
-            }
-            _ => server,
+            (Some(ip), Some(port)) => Some(Server { ip, port }),
+            _ => None,
         };
-        self.by_backend.observe(&backend, t);
+        // Until DNAT is seen, by backend is by server, key for key and
+        // eviction for eviction: kept once, which spares hosts without NAT
+        // a lookup per transaction. The first translated query forks it.
+        if backend.is_some() && self.translated == 0 {
+            self.by_backend = self.by_server.clone();
+        }
+        self.by_server.observe(&server, t);
+        if let Some(backend) = backend {
+            self.translated += 1;
+            self.by_backend.observe(&backend, t);
+        } else if self.translated > 0 {
+            self.by_backend.observe(&server, t);
+        }
         self.by_name.observe(t.qname.as_str(), t);
         self.by_client.observe(&t.client, t);
+    }
+
+    /// By where the query was delivered: the backend behind DNAT, else
+    /// the server asked.
+    pub fn by_backend(&self) -> &Dimension<Server> {
+        if self.translated == 0 {
+            &self.by_server
+        } else {
+            &self.by_backend
+        }
     }
 
     pub fn reset(&mut self) {
@@ -491,7 +510,7 @@ mod tests {
         assert_eq!(a.rcodes[2], 0, "no SERVFAIL transaction");
         assert_eq!(a.latency.count(), 1, "only the answer is timed");
         assert_eq!(a.latency.max_us(), 1000);
-        for dim in [&a.by_server, &a.by_backend] {
+        for dim in [&a.by_server, a.by_backend()] {
             let (_, s) = dim.iter().next().unwrap();
             assert_eq!((s.count, s.answered, s.errors()), (3, 1, 2));
             assert_eq!(s.max_us(), Some(1000));
@@ -518,7 +537,7 @@ mod tests {
         assert_eq!(a.translated, 30);
         assert_eq!(a.by_server.len(), 2, "the VIP and 10.0.0.1");
         let mut rows: Vec<(String, u64, Option<u64>)> = a
-            .by_backend
+            .by_backend()
             .iter()
             .map(|(k, s)| (k.to_string(), s.count, s.p95_us()))
             .collect();
@@ -532,6 +551,52 @@ mod tests {
                 ("10.244.0.4:5353".to_string(), 10, Some(1000)),
             ]
         );
+    }
+
+    /// by_backend() before and after the first DNAT: by server until then,
+    /// then the same rows, and the backends beside them.
+    #[test]
+    fn backends_fork_from_servers_at_the_first_dnat() {
+        let mut a = Aggregates::new(16);
+        for i in 0..40u8 {
+            let mut ev = raw(b"\x01a\x00");
+            ev.server_addr[3] = i;
+            ev.latency_ns = u64::from(i) * 1000;
+            a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        }
+        let rows = |d: &Dimension<Server>| {
+            let mut r: Vec<(String, u64, u64)> = d
+                .iter()
+                .map(|(k, s)| (k.to_string(), s.count, s.sum_ns))
+                .collect();
+            r.sort();
+            r
+        };
+        let before = rows(a.by_backend());
+        assert_eq!(before, rows(&a.by_server));
+        assert!(a.by_server.evicted > 0, "evictions too");
+        let mut ev = raw(b"\x01a\x00");
+        ev.server_addr[..4].copy_from_slice(&[10, 96, 0, 10]);
+        ev.nat = 1;
+        ev.backend_addr[..4].copy_from_slice(&[10, 244, 2, 2]);
+        ev.backend_port = 53;
+        a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        let mut ev = raw(b"\x01a\x00");
+        ev.server_addr[3] = 39;
+        a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        let after = rows(a.by_backend());
+        assert!(after.iter().any(|r| r.0 == "10.244.2.2"), "{after:?}");
+        assert!(!after.iter().any(|r| r.0 == "10.96.0.10"), "{after:?}");
+        assert!(rows(&a.by_server).iter().any(|r| r.0 == "10.96.0.10"));
+        let same = |k: &str| {
+            let find = |r: &[(String, u64, u64)]| r.iter().find(|x| x.0 == k).cloned();
+            (find(&after), find(&rows(&a.by_server)))
+        };
+        let (b, s) = same("10.0.0.39");
+        assert_eq!(b, s);
+        assert_eq!(b.map(|r| r.1), Some(2), "counted on both sides of the fork");
+        a.reset();
+        assert!(a.by_backend().is_empty() && a.translated == 0);
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn transactions(agg: &Aggregates, out: &mut String) {
     slowest("Slowest servers", &agg.by_server, out);
     // Backends differ from servers only behind DNAT.
     if agg.translated > 0 {
-        slowest("Slowest backends", &agg.by_backend, out);
+        slowest("Slowest backends", agg.by_backend(), out);
     }
     slowest("Slowest names", &agg.by_name, out);
 }

@@ -39,6 +39,7 @@ pub fn server_cell(t: &Transaction) -> String {
     s
 }
 
+#[inline(always)]
 fn push_server(out: &mut String, t: &Transaction) {
     push_endpoint(out, t.server, t.server_port);
     let Some(backend) = t.backend_ip else {

@@ -103,7 +103,12 @@ impl Transaction {
             dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?
         };
         let comm = kernel_str(&ev.comm);
-        let nat = Nat::decode(ev, query)?;
+        let (dst, src) = (dt_nat::DT_NAT_DST.0 as u8, dt_nat::DT_NAT_SRC.0 as u8);
+        if ev.nat & !(dst | src) != 0 {
+            return Err(DecodeError::Invalid("nat"));
+        }
+        // What NAT did, known of queries only; each half where its bit is.
+        let nat = if query { ev.nat } else { 0 };
         let first_rcode = if kind == Kind::Duplicate {
             if ev.first_rcode > 15 {
                 return Err(DecodeError::Invalid("first rcode"));
@@ -151,49 +156,19 @@ impl Transaction {
             arcount: ev.arcount,
             query_size: ev.query_size,
             response_size: has_response.then_some(ev.resp_size),
-            backend_ip: nat.backend.map(|(ip, _)| ip),
-            backend_port: nat.backend.map(|(_, port)| port),
-            nat_ip: nat.source.map(|(ip, _)| ip),
-            nat_port: nat.source.map(|(_, port)| port),
-            backend_ns: nat.backend_ns,
+            backend_ip: match nat & dst {
+                0 => None,
+                _ => Some(addr(&ev.backend_addr, ev.family)?),
+            },
+            backend_port: (nat & dst != 0).then_some(ev.backend_port),
+            nat_ip: match nat & src {
+                0 => None,
+                _ => Some(addr(&ev.nat_addr, ev.family)?),
+            },
+            nat_port: (nat & src != 0).then_some(ev.nat_port),
+            backend_ns: (query && ev.backend_ns != 0).then_some(ev.backend_ns),
             first_rcode,
             icmp,
-        })
-    }
-}
-
-/// What NAT did to a query, as the record tells it.
-struct Nat {
-    backend: Option<(IpAddr, u16)>,
-    source: Option<(IpAddr, u16)>,
-    backend_ns: Option<u64>,
-}
-
-impl Nat {
-    /// `query`: the record is of a query (not an announcement or a
-    /// connection), which NAT may have translated.
-    fn decode(ev: &RawEvent, query: bool) -> Result<Nat, DecodeError> {
-        let (dst, src) = (dt_nat::DT_NAT_DST.0 as u8, dt_nat::DT_NAT_SRC.0 as u8);
-        if ev.nat & !(dst | src) != 0 {
-            return Err(DecodeError::Invalid("nat"));
-        }
-        if !query {
-            return Ok(Nat {
-                backend: None,
-                source: None,
-                backend_ns: None,
-            });
-        }
-        let endpoint = |bit: u8, bytes: &[u8; 16], port: u16| -> Result<_, DecodeError> {
-            Ok(match ev.nat & bit {
-                0 => None,
-                _ => Some((addr(bytes, ev.family)?, port)),
-            })
-        };
-        Ok(Nat {
-            backend: endpoint(dst, &ev.backend_addr, ev.backend_port)?,
-            source: endpoint(src, &ev.nat_addr, ev.nat_port)?,
-            backend_ns: (ev.backend_ns != 0).then_some(ev.backend_ns),
         })
     }
 }

@@ -102,7 +102,10 @@ impl std::fmt::Debug for KernelStr {
     }
 }
 
-/// A NUL-terminated kernel string, escaped (see [`KernelStr`]).
+/// A NUL-terminated kernel string, escaped (see [`KernelStr`]). Inlined:
+/// out of line, its result is built on the stack and copied out, which
+/// costs decoding more than the escaping does.
+#[inline(always)]
 pub fn kernel_str(raw: &[i8; KERNEL_STR_LEN]) -> KernelStr {
     let mut s = KernelStr::default();
     for &c in raw {

@@ -363,7 +363,7 @@ pub fn render(
         View::RcodesByServer => rcode_table(state, &agg.by_server, "SERVER", width, rows_room),
         View::RcodesByName => rcode_table(state, &agg.by_name, "NAME", width, rows_room),
         View::LatencyByBackend => {
-            latency_table(state, &agg.by_backend, "BACKEND", width, rows_room)
+            latency_table(state, agg.by_backend(), "BACKEND", width, rows_room)
         }
     };
     lines.extend(body);
