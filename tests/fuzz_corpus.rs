@@ -206,6 +206,10 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     ev.first_rcode = 0;
     add("duplicate-other-rcode", ev);
     let mut ev = record(&example);
+    ev.kind = 6;
+    ev.first_rcode = 18;
+    add("duplicate-after-icmp", ev);
+    let mut ev = record(&example);
     ev.kind = 5;
     ev.rflags = 0;
     ev.icmp_type = 3;

@@ -263,9 +263,9 @@ fields! {
          backend's answer there; null when not measured.",
         |t, _| Value::Ms(t.backend_ns);
     first_rcode: "string or null",
-        "On a `duplicate` record, the rcode of the answer that completed the transaction; \
-         null otherwise.",
-        |t, _| Value::Word(t.first_rcode.map(dns::rcode_name));
+        "On a `duplicate` record, the rcode of the answer that completed the transaction \
+         (`UNREACHABLE` when an ICMP error did); null otherwise.",
+        |t, _| Value::Word(t.first_rcode.map(|r| r.name()));
     icmp: "string or null",
         "On `UNREACHABLE`, the ICMP or ICMPv6 error: `port-unreachable`, `host-unreachable`, \
          `net-unreachable`, `admin-prohibited`, ..., or `type<T>-code<C>`; null otherwise.",

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::*;
 use crate::record::dns;
 use crate::record::tests::{bytes_of, raw};
-use crate::record::{Kind, Transaction};
+use crate::record::{Kind, Outcome, Transaction};
 
 /// 2026-11-27T18:00:00Z in nanoseconds since 1970.
 pub(super) const EPOCH: i128 = 1_795_802_400 * 1_000_000_000;
@@ -112,7 +112,10 @@ impl<'a> JsonRecord<'a> {
             nat_ip: t.nat_ip.map(|ip| ip.to_string()),
             nat_port: t.nat_port,
             backend_latency_ms: t.backend_ns.map(ms),
-            first_rcode: t.first_rcode.map(|r| dns::rcode_name(r).into_owned()),
+            first_rcode: t.first_rcode.map(|r| match r {
+                Outcome::Rcode(r) => dns::rcode_name(r).into_owned(),
+                Outcome::Unreachable => "UNREACHABLE".to_string(),
+            }),
             icmp: t.icmp.map(|i| i.name().into_owned()),
             icmp_from: t.icmp.map(|i| i.from.to_string()),
         }
@@ -425,6 +428,11 @@ fn json_of_late_duplicate_and_unreachable_records() {
     assert_eq!(dup["rcode"], "SERVFAIL");
     assert_eq!(dup["first_rcode"], "NOERROR");
     assert_eq!(dup["latency_ms"], 7.0);
+    let after_icmp = json(&txn(|e| {
+        e.kind = 6;
+        e.first_rcode = 18;
+    }));
+    assert_eq!(after_icmp["first_rcode"], "UNREACHABLE");
 
     let icmp = json(&txn(|e| {
         e.kind = 5;

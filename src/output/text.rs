@@ -221,7 +221,7 @@ fn push_name_cell(out: &mut String, t: &Transaction) {
             match t.first_rcode {
                 Some(first) if t.rcode_differs() => {
                     out.push_str(" (duplicate, first ");
-                    out.push_str(&dns::rcode_name(first));
+                    out.push_str(&first.name());
                     out.push(')');
                 }
                 _ => out.push_str(" (duplicate)"),
@@ -327,8 +327,8 @@ mod tests {
             Kind::Announcement => format!("{} (announced)", t.qname),
             Kind::Late => format!("{} (late)", t.qname),
             Kind::Duplicate => match t.first_rcode {
-                Some(first) if Some(first) != t.rcode() => {
-                    format!("{} (duplicate, first {})", t.qname, dns::rcode_name(first))
+                Some(first) if Some(first) != t.rcode().map(crate::record::Outcome::Rcode) => {
+                    format!("{} (duplicate, first {})", t.qname, first.name())
                 }
                 _ => format!("{} (duplicate)", t.qname),
             },
@@ -496,6 +496,14 @@ mod tests {
         assert!(
             other.contains("www.example.com (duplicate, first NOERROR) NXDOMAIN"),
             "{other}"
+        );
+        let after_icmp = line(&|e| {
+            e.kind = 6;
+            e.first_rcode = 18;
+        });
+        assert!(
+            after_icmp.contains("www.example.com (duplicate, first UNREACHABLE) NXDOMAIN"),
+            "{after_icmp}"
         );
         let icmp = line(&|e| {
             vip(e);

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::kstr::kernel_str;
-use super::{dns, Direction, Icmp, Kind, Proto, Service, Transaction};
-use crate::kernel::abi::{dt_dir, dt_kind, dt_nat, dt_proto, dt_service, RawEvent};
+use super::{dns, Direction, Icmp, Kind, Outcome, Proto, Service, Transaction};
+use crate::kernel::abi::{dt_dir, dt_kind, dt_nat, dt_proto, dt_rcode_bit, dt_service, RawEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
@@ -110,10 +110,12 @@ impl Transaction {
         // What NAT did, known of queries only; each half where its bit is.
         let nat = if query { ev.nat } else { 0 };
         let first_rcode = if kind == Kind::Duplicate {
-            if ev.first_rcode > 15 {
-                return Err(DecodeError::Invalid("first rcode"));
-            }
-            Some(u16::from(ev.first_rcode))
+            let unreachable = dt_rcode_bit::DT_RCODE_UNREACHABLE_BIT.0;
+            Some(match u32::from(ev.first_rcode) {
+                r @ 0..=15 => Outcome::Rcode(r as u16),
+                r if r == unreachable => Outcome::Unreachable,
+                _ => return Err(DecodeError::Invalid("first rcode")),
+            })
         } else {
             None
         };

@@ -72,6 +72,24 @@ impl Kind {
     }
 }
 
+/// What completed a transaction: an answer, by its header rcode, or an
+/// ICMP error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Rcode(u16),
+    Unreachable,
+}
+
+impl Outcome {
+    /// "NOERROR", ..., "RCODE11", or "UNREACHABLE".
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Outcome::Rcode(r) => dns::rcode_name(r),
+            Outcome::Unreachable => "UNREACHABLE".into(),
+        }
+    }
+}
+
 /// The protocol on the port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -157,9 +175,9 @@ pub struct Transaction {
     /// The leg beyond NAT: from the query delivered to the backend to the
     /// backend's answer there; None when not measured.
     pub backend_ns: Option<u64>,
-    /// A duplicate answer: the rcode of the answer that completed the
-    /// transaction.
-    pub first_rcode: Option<u16>,
+    /// A duplicate answer: what completed the transaction, the first
+    /// answer (by its rcode) or an ICMP error.
+    pub first_rcode: Option<Outcome>,
     /// An unreachable query: the ICMP error that failed it.
     pub icmp: Option<Icmp>,
 }
@@ -196,10 +214,11 @@ impl Transaction {
         }
     }
 
-    /// A duplicate answer whose rcode differs from the first answer's.
+    /// A duplicate answer whose rcode differs from the first answer's (or
+    /// that came after an ICMP error).
     pub fn rcode_differs(&self) -> bool {
         self.first_rcode
-            .is_some_and(|first| Some(first) != self.rcode())
+            .is_some_and(|first| Some(first) != self.rcode().map(Outcome::Rcode))
     }
 
     pub fn opcode(&self) -> u16 {
@@ -435,12 +454,19 @@ pub(crate) mod tests {
         let t = Transaction::decode(&bytes_of(&ev)).unwrap();
         assert_eq!(t.kind.as_str(), "duplicate");
         assert_eq!(t.rcode_name(), "SERVFAIL");
-        assert_eq!(t.first_rcode, Some(0));
+        assert_eq!(t.first_rcode, Some(Outcome::Rcode(0)));
         assert!(t.rcode_differs());
         assert_eq!(t.latency_ns, Some(4_000_000));
         ev.first_rcode = 2;
         let t = Transaction::decode(&bytes_of(&ev)).unwrap();
         assert!(!t.rcode_differs());
+        // An answer after the ICMP error that completed the query: the
+        // kernel's UNREACHABLE bit stands for it.
+        ev.first_rcode = 18;
+        let t = Transaction::decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(t.first_rcode, Some(Outcome::Unreachable));
+        assert_eq!(t.first_rcode.unwrap().name(), "UNREACHABLE");
+        assert!(t.rcode_differs());
 
         let mut ev = raw(EXAMPLE);
         ev.kind = dt_kind::DT_KIND_UNREACHABLE.0 as u8;
@@ -490,13 +516,15 @@ pub(crate) mod tests {
                 Err(DecodeError::Invalid("nat"))
             );
         }
-        let mut ev = raw(EXAMPLE);
-        ev.kind = dt_kind::DT_KIND_DUPLICATE.0 as u8;
-        ev.first_rcode = 16;
-        assert_eq!(
-            Transaction::decode(&bytes_of(&ev)),
-            Err(DecodeError::Invalid("first rcode"))
-        );
+        for first in [16u8, 17, 19, 255] {
+            let mut ev = raw(EXAMPLE);
+            ev.kind = dt_kind::DT_KIND_DUPLICATE.0 as u8;
+            ev.first_rcode = first;
+            assert_eq!(
+                Transaction::decode(&bytes_of(&ev)),
+                Err(DecodeError::Invalid("first rcode"))
+            );
+        }
         // Translated addresses need a family too.
         let mut ev = raw(EXAMPLE);
         ev.family = 0;

@@ -318,8 +318,9 @@ pub fn varied_nat(seed: u64) -> RawEvent {
         }
         2 | 3 => {
             ev.kind = 6; // duplicate
-            ev.first_rcode = match rng.below(3) {
-                0 => rng.below(16) as u8,
+            ev.first_rcode = match rng.below(6) {
+                0 | 1 => rng.below(16) as u8,
+                2 => 18, // an ICMP error completed it
                 _ => (ev.rflags & 0xf) as u8,
             };
         }
