@@ -103,12 +103,14 @@ impl Transaction {
             dns::name_to_string(&ev.name[..name_len]).map_err(DecodeError::Name)?
         };
         let comm = kernel_str(&ev.comm);
+        // What NAT did, known of queries only (an announcement's or a
+        // connection's bits are not read: the kernel fills them from
+        // entries that have none); each half where its bit is.
         let (dst, src) = (dt_nat::DT_NAT_DST.0 as u8, dt_nat::DT_NAT_SRC.0 as u8);
-        if ev.nat & !(dst | src) != 0 {
+        let nat = if query { ev.nat } else { 0 };
+        if nat & !(dst | src) != 0 {
             return Err(DecodeError::Invalid("nat"));
         }
-        // What NAT did, known of queries only; each half where its bit is.
-        let nat = if query { ev.nat } else { 0 };
         let first_rcode = if kind == Kind::Duplicate {
             let unreachable = dt_rcode_bit::DT_RCODE_UNREACHABLE_BIT.0;
             Some(match u32::from(ev.first_rcode) {

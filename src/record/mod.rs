@@ -420,11 +420,11 @@ pub(crate) mod tests {
         assert_eq!(t.backend_ip, Some("fd00:244::2".parse().unwrap()));
         assert_eq!((t.nat_ip, t.nat_port), (None, None));
 
-        // Nothing of NAT on what is no query.
+        // Nothing of NAT on what is no query, whatever its bits.
         let mut ev = raw(EXAMPLE);
         ev.kind = dt_kind::DT_KIND_ANNOUNCEMENT.0 as u8;
         ev.service = 1;
-        ev.nat = 3;
+        ev.nat = 0xff;
         ev.backend_ns = 7;
         let t = Transaction::decode(&bytes_of(&ev)).unwrap();
         assert_eq!((t.backend_ip, t.nat_ip, t.backend_ns), (None, None, None));
