@@ -2,10 +2,9 @@
 //! response codes, and per-server, per-backend, per-name and per-client
 //! statistics for the live views and the exit summary. Late and duplicate
 //! answers are about transactions counted already: they are only counted
-//! apart. Each transaction costs O(1)
-//! (amortised): a few hash lookups and histogram increments. The number of
-//! keys per dimension is bounded; the least recently seen are evicted, in
-//! batches, and counted.
+//! apart. Each transaction costs O(1) (amortised): a few hash lookups and
+//! histogram increments. The number of keys per dimension is bounded; the
+//! least recently seen are evicted, in batches, and counted.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
