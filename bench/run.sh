@@ -89,6 +89,10 @@ D=$(mktemp -d /tmp/dnstrace-bench.XXXXXX)
 CNS=dtb${ID}c SNS=dtb${ID}s CIF=dtb${ID}c SIF=dtb${ID}s
 NET=10.251.$((ID % 250))
 SADDR=$NET.1 CADDR=$NET.2
+# The service address the NAT run asks: DNATed to SADDR in the client's
+# namespace (OUTPUT), as kube-proxy does for a host-network client.
+VIP=10.96.$((ID % 250)).10
+TARGET=$SADDR
 TSOCK=dtb$ID
 RAW=$D/raw.txt
 : > "$RAW"
@@ -211,7 +215,7 @@ done
 perf() { # OUT PROTO PORT SECONDS RATE
     local qps=()
     [ "$5" -gt 0 ] && qps=(-Q "$5")
-    ip netns exec "$CNS" taskset -c 0 dnsperf -m "$2" -s "$SADDR" -p "$3" -d "$D/queries" \
+    ip netns exec "$CNS" taskset -c 0 dnsperf -m "$2" -s "$TARGET" -p "$3" -d "$D/queries" \
         -l "$4" -c 8 -T 1 -q 500 -b 8192 "${qps[@]}" > "$1" 2>&1 \
         || die "dnsperf failed: $(tail -5 "$1")"
 }
@@ -436,9 +440,10 @@ dnstrace_counters() {
 
 # One tracer at one fixed rate: completeness, CPU and RSS; with STATS=1 also
 # the BPF programs' run time over the same run.
-fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]
-    local kind=$1 proto=$2 rate=$3 secs=$4 port=$5 stats=${6:-0}
-    local tag=$kind-$proto-$rate-$port out c0 c1 t0 t1 u0 s0 u1 s1 l1 drain_ms hwm reported timeouts dropped extra=''
+fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]; TARGET: the address asked
+    local kind=$1 proto=$2 rate=$3 secs=$4 port=$5 stats=${6:-0} nat=0
+    [ "$TARGET" = "$SADDR" ] || nat=1
+    local tag=$kind-$proto-$rate-$port-$nat out c0 c1 t0 t1 u0 s0 u1 s1 l1 drain_ms hwm reported timeouts dropped extra=''
     out=$D/$tag.out
     log "$kind, $proto at $rate/s to port $port, ${secs}s"
     noise
@@ -494,12 +499,12 @@ fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]
     read -r u0 s0 <<< "$t0"
     read -r u1 s1 <<< "$t1"
     # shellcheck disable=SC2046,SC2086 # key=value words
-    rec type=fixed tracer="$kind" proto="$proto" rate="$rate" port="$port" secs="$secs" \
+    rec type=fixed tracer="$kind" proto="$proto" rate="$rate" port="$port" nat="$nat" secs="$secs" \
         $(perf_rec "$D/$tag.perf") reported="${reported:-}" cpu_ns=$((c1 - c0)) \
         utime_ticks=$((u1 - u0)) stime_ticks=$((s1 - s0)) hwm_kib="$hwm" drain_ms="$drain_ms" $extra
     if [ "$stats" = 1 ]; then
         # shellcheck disable=SC2046
-        bpf_rec "$D/$tag.bpf0" "$D/$tag.bpf1" port="$port" proto="$proto" rate="$rate" \
+        bpf_rec "$D/$tag.bpf0" "$D/$tag.bpf1" port="$port" nat="$nat" proto="$proto" rate="$rate" \
             $(perf_rec "$D/$tag.perf")
     fi
 }
@@ -559,6 +564,17 @@ done
 # The same load to port 5300, which dnstrace does not watch: what the
 # programs cost a busy node on packets that are not DNS.
 fixed_run dnstrace-json udp "$STATS_RATE" "$NONDNS_S" 5300 1
+# The same load through NAT: every query asks the VIP, DNATed to the
+# server in the client's namespace, so every sighting but the first
+# carries the translated addresses. What NAT tracking costs per packet.
+for p in udp tcp; do
+    ip netns exec "$CNS" iptables -t nat -A OUTPUT -d "$VIP" -p "$p" --dport 53 \
+        -j DNAT --to-destination "$SADDR:53"
+done
+ip -n "$CNS" route add "$VIP/32" dev "$CIF"
+TARGET=$VIP
+fixed_run dnstrace-json udp "$STATS_RATE" "$FIXED_S" 53 1
+TARGET=$SADDR
 
 for proto in udp tcp; do
     pairs dnstrace-json "$proto"

@@ -113,8 +113,9 @@ def kernel_cost(bpf_recs):
 
 
 def build(meta, recs):
-    fixed = [r for r in recs if r["type"] == "fixed" and r.get("port") == 53]
+    fixed = [r for r in recs if r["type"] == "fixed" and r.get("port") == 53 and not r.get("nat")]
     nondns = [r for r in recs if r["type"] == "fixed" and r.get("port") != 53]
+    natted = [r for r in recs if r["type"] == "fixed" and r.get("nat")]
     maxes = [r for r in recs if r["type"] == "max"]
     bpf = [r for r in recs if r["type"] == "bpf"]
     starts = [r for r in recs if r["type"] == "start"]
@@ -146,7 +147,7 @@ def build(meta, recs):
         if counters:
             row["kernel_counters"] = counters
         if r["tracer"] == "dnstrace-json" and r["proto"] == "udp" and r["rate"] == stats_rate:
-            row["kernel"] = kernel_cost([b for b in bpf if b.get("port") == 53])
+            row["kernel"] = kernel_cost([b for b in bpf if b.get("port") == 53 and not b.get("nat")])
         rows.append(row)
 
     for tracer in ("dnstrace-json", "tshark", "dnstrace-kernel", "bpftrace"):
@@ -186,6 +187,22 @@ def build(meta, recs):
             "throughput_ratio": None,
             **cost(r),
             "kernel": kernel_cost([b for b in bpf if b.get("port") == r["port"]]),
+        })
+
+    for r in natted:
+        rows.append({
+            "rate": rate_label(r["proto"], r["rate"]),
+            "proto": r["proto"],
+            "target_qps": r["rate"],
+            "scenario": "dnstrace json, through DNAT",
+            "tracer": r["tracer"],
+            "qps": r.get("qps"),
+            "sent": r.get("sent"),
+            "completed": r.get("completed"),
+            "reported": r.get("reported"),
+            "throughput_ratio": None,
+            **cost(r),
+            "kernel": kernel_cost([b for b in bpf if b.get("nat")]),
         })
 
     for row in rows:

@@ -3,7 +3,8 @@
  * Encrypted DNS (DoT on TCP 853, DoQ on UDP 853): nothing to decode, but
  * the operator should know that it happens, between whom, how much, and
  * for how long. Counted at the first observation point only, and reported
- * when the connection closes, after DT_CONN_IDLE_NS idle, or at exit.
+ * when the connection closes (both FINs, or a reset), after
+ * DT_CONN_IDLE_NS idle, or at exit.
  */
 #ifndef DNSTRACE_ENCRYPTED_BPF_H
 #define DNSTRACE_ENCRYPTED_BPF_H
@@ -133,7 +134,11 @@ static __always_inline void handle_encrypted(struct dt_packet *p, enum dt_reader
 		__sync_fetch_and_add(&c->bytes_out, p->dns_len);
 	else
 		__sync_fetch_and_add(&c->bytes_in, p->dns_len);
-	if (p->proto == DT_PROTO_TCP && (p->tcp_flags & (DT_TH_FIN | DT_TH_RST)))
+	/* Closed once both sides sent their FIN (the last data, a TLS
+	 * close_notify, may follow the first), or at a reset. */
+	if (p->proto == DT_PROTO_TCP && (p->tcp_flags & DT_TH_FIN))
+		c->fins |= to_server ? 1 : 2;
+	if (p->proto == DT_PROTO_TCP && ((p->tcp_flags & DT_TH_RST) || c->fins == 3))
 		emit_conn(&s->key, c, true);
 }
 

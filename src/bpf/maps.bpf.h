@@ -215,7 +215,7 @@ struct dt_conn {
 	__u8 dir;
 	__u8 service;
 	__u8 nat;		/* enum dt_nat bits, once its alias is remembered */
-	__u8 _pad;
+	__u8 fins;		/* FIN seen from the client (1), from the server (2) */
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 };

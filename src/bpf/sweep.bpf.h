@@ -36,11 +36,14 @@ __u64 dt_sweep_expired = 0;
  * at 100k queries/s the map holds this much of them, besides those
  * waiting for the next sweep. */
 #define DT_ANSWERED_KEEP_NS 100000000ULL
+/* How long a timed-out query is kept for a late answer: one --timeout, and
+ * at least this (a resolver's own timeout is often longer than ours). */
+#define DT_TIMED_OUT_KEEP_MIN_NS 5000000000ULL
 
 /*
  * A query unanswered for dt_timeout_ns: a TIMEOUT record. Its entry is
- * kept for another dt_timeout_ns to link a late answer to it; an answered
- * one for DT_ANSWERED_KEEP_NS. Only queries still waiting count in
+ * kept for another dt_timeout_ns (DT_TIMED_OUT_KEEP_MIN_NS at least) to
+ * link a late answer to it; an answered one for DT_ANSWERED_KEEP_NS. Only queries still waiting count in
  * c->seen (user space derives evictions from it).
  */
 static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
@@ -50,11 +53,13 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 	__u64 done = q->done_ts;
 
 	if (state != DT_STATE_PENDING) {
+		__u64 keep = DT_ANSWERED_KEEP_NS;
+
+		if (state == DT_STATE_TIMED_OUT || state == DT_STATE_LATE)
+			keep = dt_timeout_ns > DT_TIMED_OUT_KEEP_MIN_NS ? dt_timeout_ns
+									: DT_TIMED_OUT_KEEP_MIN_NS;
 		/* done_ts 0: its owner is still writing it. */
-		if (done && (__s64)(c->now - done) >= (__s64)(state == DT_STATE_TIMED_OUT ||
-								  state == DT_STATE_LATE
-							      ? dt_timeout_ns
-							      : DT_ANSWERED_KEEP_NS))
+		if (done && (__s64)(c->now - done) >= (__s64)keep)
 			bpf_map_delete_elem(map, key);
 		return 0;
 	}
