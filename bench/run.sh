@@ -10,9 +10,11 @@
 #                  on DNS packets and on packets to a non-DNS port
 #   start          dnstrace's own "(<N>ms to attach" figure, median of 5
 #
-# Usage, as root:  bench/run.sh [--short | --smoke] [--out FILE] [--bin PATH]
+# Usage, as root:  bench/run.sh [--short | --smoke | --kernel] [--out FILE] [--bin PATH]
 #   (default)  20 s per fixed rate, 3 overhead pairs of 10 s runs: ~15-20 min
 #   --short    3 s per fixed rate, 1 pair of 2 s runs: ~3 min, for development
+#   --kernel   only the kernel-cost runs (DNS, non-DNS port, through DNAT;
+#              bpf_stats), 10 s each: ~1 min, for A/B work on the program
 #   --smoke    ~1 s per scenario, one rate each; asserts only that every
 #              number was produced, exits 1 otherwise (for CI, under 2 min)
 #   --out FILE also write the results there
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --short) MODE=short ;;
     --smoke) MODE=smoke ;;
+    --kernel) MODE=kernel ;;
     --out) OUT=${2:?--out needs a file}; shift ;;
     --out=*) OUT=${1#--out=} ;;
     --bin) BIN=${2:?--bin needs a path}; shift ;;
@@ -54,6 +57,7 @@ case $MODE in
 full)  FIXED='udp:10000 udp:50000 udp:100000 tcp:20000'; FIXED_S=20; PAIRS=3; MAX_S=10; NONDNS_S=10; STATS_RATE=50000 ;;
 short) FIXED='udp:10000 udp:50000 udp:100000 tcp:20000'; FIXED_S=3; PAIRS=1; MAX_S=2; NONDNS_S=3; STATS_RATE=50000 ;;
 smoke) FIXED='udp:10000 tcp:20000'; FIXED_S=1; PAIRS=1; MAX_S=1; NONDNS_S=1; STATS_RATE=10000 ;;
+kernel) FIXED='udp:50000'; FIXED_S=10; PAIRS=0; MAX_S=0; NONDNS_S=10; STATS_RATE=50000 ;;
 esac
 STARTS=5
 
@@ -558,6 +562,7 @@ for fr in $FIXED; do
     stats=0
     [ "$proto:$rate" = "udp:$STATS_RATE" ] && stats=1
     fixed_run dnstrace-json "$proto" "$rate" "$FIXED_S" 53 "$stats"
+    [ "$MODE" = kernel ] && continue
     fixed_run dnstrace-table "$proto" "$rate" "$FIXED_S" 53
     fixed_run tshark "$proto" "$rate" "$FIXED_S" 53
 done
@@ -585,6 +590,7 @@ done
 pairs dnstrace-kernel udp
 pairs bpftrace udp
 
+[ "$MODE" = kernel ] && STARTS=0
 log "start to attached, $STARTS starts"
 for i in $(seq "$STARTS"); do
     "$BIN" --json --server "$SADDR" -d 200ms > /dev/null 2> "$D/start.err" || die "dnstrace failed to start: $(cat "$D/start.err")"

@@ -55,6 +55,7 @@ fn responses_to_no_query_and_forged_answers() {
         return;
     };
     let link = Link::new("orph", 222);
+    let _listening = deaf_server(&link);
     let (orphan_id, asked_id) = (0x0bad, 0x600d);
     let servers = [link.server_v4.to_string(), link.server_v6.to_string()];
     let tracer = start_for_ids(&servers, &[orphan_id, asked_id], &[]);
@@ -337,6 +338,23 @@ fn loopback_ids_collide_across_namespaces() {
 
 /// A case the kernel program once got wrong: an answer to another name of
 /// the same length taken for the query's.
+/// Sockets on the server's port 53 that never answer: the injected queries
+/// must find a listener, or the server's kernel answers them with an ICMP
+/// port unreachable, which ends them as UNREACHABLE before any forged
+/// answer is looked at.
+fn deaf_server(link: &Link) -> Vec<UdpSocket> {
+    let addrs = [
+        SocketAddr::new(IpAddr::V4(link.server_v4), 53),
+        SocketAddr::new(IpAddr::V6(link.server_v6), 53),
+    ];
+    link.server.within(move || {
+        addrs
+            .iter()
+            .map(|a| UdpSocket::bind(a).expect("binding the server's port 53"))
+            .collect()
+    })
+}
+
 #[test]
 fn answer_with_another_name_of_the_same_length_is_a_mismatch() {
     let Some(_serial) = privileged("answer_with_another_name_of_the_same_length_is_a_mismatch")
@@ -344,6 +362,7 @@ fn answer_with_another_name_of_the_same_length_is_a_mismatch() {
         return;
     };
     let link = Link::new("forge", 227);
+    let _listening = deaf_server(&link);
     let id = 0x5eed;
     let tracer = start_for_ids(
         &[link.server_v4.to_string()],
