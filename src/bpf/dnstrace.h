@@ -126,11 +126,10 @@ struct dt_key {
 	__u32 netns;		/* only for loopback addresses, else 0 */
 };
 
-/* Where a query is in its life (dt_pending.state). The one who moves it
- * out of PENDING (a compare-and-swap) reports it; the entry stays a while
- * after that, to recognise a second answer or a late one. */
+/* What became of a finished transaction (struct dt_done, maps.bpf.h):
+ * whoever moves it on (a compare-and-swap) reports the next record. */
 enum dt_state {
-	DT_STATE_PENDING = 0,
+	DT_STATE_EMPTY = 0,
 	DT_STATE_ANSWERED = 1,		/* by a response, or an ICMP error */
 	DT_STATE_DUPLICATED = 2,	/* answered, and a second answer reported */
 	DT_STATE_TIMED_OUT = 3,
@@ -140,10 +139,8 @@ enum dt_state {
 /* What is remembered of a query until its response or its timeout. */
 struct dt_pending {
 	__u64 ts;		/* bpf_ktime_get_ns() at first sighting */
-	__u64 done_ts;		/* when it left PENDING; 0 before */
 	__u64 backend_ts;	/* the last sighting of the query as NAT delivered it */
 	__u64 backend_ns;	/* from backend_ts to the first sighting of its answer there */
-	__u64 state;		/* enum dt_state; 64 bits for the compare-and-swap */
 	__u32 netns;		/* observation point of the first sighting */
 	__u32 ifindex;
 	__u32 pid;		/* 0: not known */
@@ -154,11 +151,9 @@ struct dt_pending {
 	__u16 query_size;	/* DNS message bytes */
 	__u8 dir;		/* enum dt_dir of the first sighting */
 	__u8 nat;		/* enum dt_nat bits */
-	__u8 rcode;		/* of the answer that completed it; DT_RCODE_UNREACHABLE_BIT
-				 * for an ICMP error */
-	__u8 _pad[3];
 	__u16 backend_port;
 	__u16 nat_port;
+	__u8 _pad[4];
 	__u8 backend_addr[16];	/* DNAT: where it was delivered */
 	__u8 nat_addr[16];	/* SNAT: the translated source */
 	char comm[DT_COMM_LEN];

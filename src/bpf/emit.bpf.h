@@ -12,6 +12,7 @@
 #include "dnstrace.h"
 #include "maps.bpf.h"
 #include "parse.bpf.h"
+#include "done.bpf.h"
 
 /* A record's room in the ring: an 8-byte header, rounded up to 8. */
 #define DT_RECORD_BYTES ((sizeof(struct dt_event) + 8 + 7) / 8 * 8)
@@ -63,6 +64,11 @@ struct dt_report {
 	__u64 *claim;
 	__u64 claim_from;
 	__u64 claim_to;
+	/* A query's end to remember in dt_done (enum dt_state; EMPTY:
+	 * nothing), with the answer's rcode, at done_ts. */
+	__u64 remember;
+	__u8 done_rcode;
+	__u64 done_ts;
 };
 
 /* The part of a record that comes from the remembered query. */
@@ -164,11 +170,12 @@ static __always_inline void fill_record(struct dt_event *e, const struct dt_repo
 
 /*
  * Reports a finished transaction exactly once, even when the sweep or
- * another CPU races for it: only whoever takes it reports it. A query is
- * taken by moving its state (r->claim, a compare-and-swap), first; its
- * entry stays, so the record is filled from it afterwards. Other entries
- * (map and key) are taken by deleting them, last: the record is reserved
- * and filled while the entry still holds, and discarded by the loser.
+ * another CPU races for it: only whoever takes it reports it. An entry of
+ * a map (map and key) is taken by deleting it, last: the record is
+ * reserved and filled while the entry still holds, and discarded by the
+ * loser. What has no entry of its own (a remembered transaction, a closed
+ * connection) is taken by moving its state (r->claim, a
+ * compare-and-swap), first.
  * A record goes out only when the filters want it (wanted). The owner
  * counts stat (DT_STAT_MAX: nothing). map NULL and no claim: nothing to
  * take (an announcement).
@@ -178,6 +185,7 @@ static __always_inline bool emit(const struct dt_report *r, bool wanted, void *m
 				 const void *key, enum dt_stat stat)
 {
 	struct dt_event *e = NULL;
+	struct dt_done *d = NULL;
 
 	if (r->claim &&
 	    __sync_val_compare_and_swap(r->claim, r->claim_from, r->claim_to) != r->claim_from)
@@ -189,11 +197,18 @@ static __always_inline bool emit(const struct dt_report *r, bool wanted, void *m
 	}
 	if (e)
 		fill_record(e, r);
+	/* Remembered before the entry goes (its memory may be reused at
+	 * once), marked once the transaction is ours, and before the record
+	 * can be read: a repeat on lo seen then counts as one. */
+	if (r->remember)
+		d = done_stage(r->ends, r->q, r->remember, r->done_rcode, r->done_ts);
 	if (map && bpf_map_delete_elem(map, key)) {
 		if (e)
 			bpf_ringbuf_discard(e, 0);
 		return false;
 	}
+	if (r->remember)
+		done_mark(d, r->remember);
 	if (stat != DT_STAT_MAX)
 		stat_inc(stat);
 	if (e)

@@ -64,6 +64,37 @@ struct {
 	__type(value, struct dt_pending);
 } dt_pending SEC(".maps");
 
+/*
+ * Transactions lately finished, so that an answer after the end is told
+ * for what it is: a second answer to an answered query (a duplicate), an
+ * answer to a query that timed out (late), or the same response seen
+ * again on lo. A direct-mapped cache, one slot per hash of the key, which
+ * a later transaction may take: remembering costs a few stores, not a map
+ * update, so the common transaction pays next to nothing for it; under
+ * heavy load an old slot is taken sooner (best effort, see sweep.bpf.h
+ * for timed-out ones, which answered ones do not take).
+ */
+#define DT_DONE_SLOTS 32768
+
+struct dt_done {
+	struct dt_key key;
+	__u32 _pad;
+	__u64 state;		/* enum dt_state */
+	__u64 done_ts;		/* when it was answered or timed out */
+	__u8 rcode;		/* of the answer; DT_RCODE_UNREACHABLE_BIT for an ICMP error */
+	__u8 _pad2[7];
+	/* The query as it was pending, up to its name (a late or duplicate
+	 * record takes the name from the answer's question). */
+	__u8 head[__builtin_offsetof(struct dt_pending, name)];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DT_DONE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dt_done);
+} dt_done SEC(".maps");
+
 /* A query as NAT delivered it (the translated tuple) to its key as the
  * client sent it (nat.bpf.h). Sized like dt_pending by user space. */
 struct {

@@ -2,9 +2,9 @@
 /*
  * Unicast DNS, over UDP or TCP: a query is remembered where it is first
  * seen, and completed by its response crossing that same observation
- * point (netns, ifindex), the one nearest the client. The entry outlives
- * the transaction for a while (sweep.bpf.h), so that a second answer or a
- * late one is recognised as such.
+ * point (netns, ifindex), the one nearest the client. A finished
+ * transaction is remembered a while (done.bpf.h), so that a second answer
+ * or a late one is recognised as such.
  */
 #ifndef DNSTRACE_QUERY_BPF_H
 #define DNSTRACE_QUERY_BPF_H
@@ -85,7 +85,6 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	__u16 id = bpf_ntohs(h->id);
 	__u8 nat = 0;
 	bool translated;
-	__u64 flags;
 	int name_len;
 	long err;
 
@@ -120,27 +119,23 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 		q = bpf_map_lookup_elem(&dt_pending, key);
 		translated = true;
 	}
-	if (q && q->state == DT_STATE_PENDING) {
+	if (q) {
 		query_seen_again(s, q, nat, translated);
 		return;
 	}
 
-	/* A new query, or one asked again (same socket, same id) after its
-	 * transaction ended: that starts a new transaction. Everything that
-	 * depends on NAT is done before the question is read: the verifier
-	 * then walks the name's loop once, not once per case. */
+	/* Everything that depends on NAT is done before the question is
+	 * read: the verifier then walks the name's loop once, not once per
+	 * case. */
 	fresh = &s->query;
-	flags = q ? BPF_ANY : BPF_NOEXIST;
 	fresh->ts = bpf_ktime_get_ns();
 	fresh->backend_ts = translated ? fresh->ts : 0;
+	fresh->backend_ns = 0;
 	fresh->nat = 0;
 	if (nat) {
 		note_nat(fresh, &s->nat, nat);
 		remember_alias(&s->alias, key);
 	}
-	fresh->done_ts = 0;
-	fresh->backend_ns = 0;
-	fresh->state = DT_STATE_PENDING;
 	name_len = read_question(r, rk, p, fresh->name, &fresh->qtype, &fresh->qclass);
 	if (name_len < 0)
 		return;
@@ -154,7 +149,7 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	copy_kstr16(fresh->ifname, dev->name, rk);
 	fresh->pid = packet_sender(dir, p->task_ctx, fresh->comm, rk);
 
-	err = bpf_map_update_elem(&dt_pending, key, fresh, flags);
+	err = bpf_map_update_elem(&dt_pending, key, fresh, BPF_NOEXIST);
 	if (err == 0) {
 		stat_inc(DT_STAT_QUERIES);
 		if (fresh->nat)
@@ -167,55 +162,65 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 }
 
 /*
- * A response at the point nearest the client, by what its query has been
- * through: the answer (one record), a second answer to an answered query
- * (one duplicate record, then only counted), or a late answer to a query
- * that timed out (one late record). Each record goes to whoever moves the
- * query to its next state.
+ * A response to no pending query, at the point nearest its client, when
+ * its transaction is remembered (done.bpf.h): the same response again on
+ * lo (a repeat), an answer to a query that timed out (one late record), a
+ * second answer to an answered one (one duplicate record, then only
+ * counted). Such a record takes the name from the answer's question.
  */
-static __always_inline void complete(struct dt_pending *q, const struct dt_key *key,
-				     const struct dt_packet *p, const struct dt_dnshdr *h,
-				     __u64 now)
+static __always_inline void answer_after_end(struct dt_reader *r, enum dt_reader_kind rk,
+					     struct dt_packet *p, struct dt_dnshdr *h,
+					     struct dt_scratch *s, __u32 netns,
+					     struct net_device *dev, __u8 dir)
 {
+	struct dt_done *d = done_slot(&s->key);
+	const struct dt_pending *was;
+	struct dt_pending *q = &s->query;
 	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
-	__u64 latency = now - q->ts;
-	__u64 state = q->state;
+	__u64 state, now;
+	int name_len;
+
+	if (!d || d->state == DT_STATE_EMPTY || !same_key(&d->key, &s->key)) {
+		if (id_wanted(s->key.id))
+			stat_inc(DT_STAT_RESP_NO_QUERY);
+		return;
+	}
+	was = (const struct dt_pending *)d->head;
+	if (was->netns != netns || was->ifindex != RD(rk, dev, ifindex))
+		return;
+	if (!answer_way(was, dir, RD(rk, dev, flags) & IFF_LOOPBACK)) {
+		stat_inc(DT_STAT_RESP_REPEAT);
+		return;
+	}
+	state = d->state;
+	if ((state != DT_STATE_ANSWERED && state != DT_STATE_TIMED_OUT) || !h->qdcount) {
+		stat_inc(state == DT_STATE_TIMED_OUT ? DT_STAT_LATE_ANSWERS
+						     : DT_STAT_DUPLICATE_ANSWERS);
+		return;
+	}
+	__builtin_memcpy(q, d->head, sizeof(d->head));
+	name_len = read_question(r, rk, p, q->name, &q->qtype, &q->qclass);
+	if (name_len < 0)
+		return;
+	q->name_len = name_len;
+	now = bpf_ktime_get_ns();
+
 	struct dt_report rep = {
-		.kind = DT_KIND_ANSWERED,
+		.kind = state == DT_STATE_TIMED_OUT ? DT_KIND_LATE : DT_KIND_DUPLICATE,
 		.service = DT_SERVICE_DNS,
+		.first_rcode = state == DT_STATE_ANSWERED ? d->rcode : 0,
 		.q = q,
-		.ends = key,
+		.ends = &s->key,
 		.p = p,
 		.resp = h,
-		.latency_ns = latency,
-		.claim = &q->state,
+		.latency_ns = now - q->ts,
+		.claim = &d->state,
 		.claim_from = state,
-		.claim_to = DT_STATE_ANSWERED,
+		.claim_to = state == DT_STATE_TIMED_OUT ? DT_STATE_LATE : DT_STATE_DUPLICATED,
 	};
-	enum dt_stat stat = DT_STAT_ANSWERED;
 
-	/* One emit() for the three kinds: they differ in data only, which
-	 * keeps the verifier to one pass over it. */
-	if (state == DT_STATE_TIMED_OUT) {
-		rep.kind = DT_KIND_LATE;
-		rep.claim_to = DT_STATE_LATE;
-		stat = DT_STAT_LATE_ANSWERS;
-	} else if (state != DT_STATE_PENDING) {
-		if (state != DT_STATE_ANSWERED) {
-			stat_inc(DT_STAT_DUPLICATE_ANSWERS);
-			return;
-		}
-		rep.kind = DT_KIND_DUPLICATE;
-		rep.claim_to = DT_STATE_DUPLICATED;
-		rep.first_rcode = q->rcode;
-		stat = DT_STAT_DUPLICATE_ANSWERS;
-	}
-	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)), NULL, NULL,
-		 stat) &&
-	    state == DT_STATE_PENDING) {
-		q->rcode = rcode;
-		q->done_ts = now;
-	}
+	emit(&rep, rep.latency_ns >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)), NULL,
+	     NULL, state == DT_STATE_TIMED_OUT ? DT_STAT_LATE_ANSWERS : DT_STAT_DUPLICATE_ANSWERS);
 }
 
 static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_kind rk,
@@ -226,8 +231,9 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	struct dt_scratch *s;
 	struct dt_key *key;
 	__u32 zero = 0;
+	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
 	bool translated = false;
-	__u64 now;
+	__u64 now, latency;
 
 	if (!is_dns_port(p->sport))
 		return;
@@ -244,22 +250,18 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 		translated = true;
 	}
 	if (!q) {
-		if (id_wanted(key->id))
-			stat_inc(DT_STAT_RESP_NO_QUERY);
+		answer_after_end(r, rk, p, h, s, netns, dev, dir);
 		return;
 	}
 	now = bpf_ktime_get_ns();
 	/* The answer's first sighting beyond NAT ends the backend's leg. */
 	if (translated && q->backend_ts && !q->backend_ns)
 		q->backend_ns = now - q->backend_ts;
-	/* Complete only where the query was first seen (nearest the client). */
-	if (q->netns != netns || q->ifindex != RD(rk, dev, ifindex))
+	/* Complete only where the query was first seen (nearest the client),
+	 * going the answer's way there. */
+	if (q->netns != netns || q->ifindex != RD(rk, dev, ifindex) ||
+	    !answer_way(q, dir, RD(rk, dev, flags) & IFF_LOOPBACK))
 		return;
-	if (!answer_way(q, dir, RD(rk, dev, flags) & IFF_LOOPBACK)) {
-		if (q->state != DT_STATE_PENDING)
-			stat_inc(DT_STAT_RESP_REPEAT);
-		return;
-	}
 
 	/* A response that echoes another question is not this query's answer. */
 	if (h->qdcount) {
@@ -275,7 +277,23 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 			return;
 		}
 	}
-	complete(q, key, p, h, now);
+
+	latency = now - q->ts;
+	struct dt_report rep = {
+		.kind = DT_KIND_ANSWERED,
+		.service = DT_SERVICE_DNS,
+		.q = q,
+		.ends = key,
+		.p = p,
+		.resp = h,
+		.latency_ns = latency,
+		.remember = DT_STATE_ANSWERED,
+		.done_rcode = rcode,
+		.done_ts = now,
+	};
+
+	emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
+	     &dt_pending, key, DT_STAT_ANSWERED);
 }
 
 /*
@@ -306,7 +324,7 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 	q = bpf_map_lookup_elem(&dt_pending, key);
 	if (!q && resolve_alias(key))
 		q = bpf_map_lookup_elem(&dt_pending, key);
-	if (!q || q->state != DT_STATE_PENDING || q->netns != netns)
+	if (!q || q->netns != netns)
 		return;
 	if (q->ifindex != RD(rk, dev, ifindex) && !(RD(rk, dev, flags) & IFF_LOOPBACK))
 		return;
@@ -319,16 +337,13 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 		.ends = key,
 		.p = p,
 		.latency_ns = now - q->ts,
-		.claim = &q->state,
-		.claim_from = DT_STATE_PENDING,
-		.claim_to = DT_STATE_ANSWERED,
+		.remember = DT_STATE_ANSWERED,
+		.done_rcode = DT_RCODE_UNREACHABLE_BIT,
+		.done_ts = now,
 	};
 
-	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), NULL, NULL,
-		 DT_STAT_UNREACHABLE)) {
-		q->rcode = DT_RCODE_UNREACHABLE_BIT;
-		q->done_ts = now;
-	}
+	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), &dt_pending, key,
+	     DT_STAT_UNREACHABLE);
 }
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */

@@ -31,38 +31,11 @@ __u64 dt_sweep_expired = 0;
  * (dt_sweep_more). */
 #define DT_SWEEP_BUDGET 16384
 
-/* How long an answered query is kept, to recognise a second answer to it
- * (a spoofing race or a middlebox answers within milliseconds). Short:
- * at 100k queries/s the map holds this much of them, besides those
- * waiting for the next sweep. */
-#define DT_ANSWERED_KEEP_NS 100000000ULL
-/* How long a timed-out query is kept for a late answer: one --timeout, and
- * at least this (a resolver's own timeout is often longer than ours). */
-#define DT_TIMED_OUT_KEEP_MIN_NS 5000000000ULL
-
-/*
- * A query unanswered for dt_timeout_ns: a TIMEOUT record. Its entry is
- * kept for another dt_timeout_ns (DT_TIMED_OUT_KEEP_MIN_NS at least) to
- * link a late answer to it; an answered one for DT_ANSWERED_KEEP_NS. Only queries still waiting count in
- * c->seen (user space derives evictions from it).
- */
+/* A query unanswered for dt_timeout_ns: a TIMEOUT record, and its slot in
+ * dt_done kept for a late answer. */
 static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 			 struct dt_sweep_ctx *c)
 {
-	__u64 state = q->state;
-	__u64 done = q->done_ts;
-
-	if (state != DT_STATE_PENDING) {
-		__u64 keep = DT_ANSWERED_KEEP_NS;
-
-		if (state == DT_STATE_TIMED_OUT || state == DT_STATE_LATE)
-			keep = dt_timeout_ns > DT_TIMED_OUT_KEEP_MIN_NS ? dt_timeout_ns
-									: DT_TIMED_OUT_KEEP_MIN_NS;
-		/* done_ts 0: its owner is still writing it. */
-		if (done && (__s64)(c->now - done) >= (__s64)keep)
-			bpf_map_delete_elem(map, key);
-		return 0;
-	}
 	c->seen++;
 	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
@@ -73,14 +46,12 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 		.service = DT_SERVICE_DNS,
 		.q = q,
 		.ends = key,
-		.claim = &q->state,
-		.claim_from = DT_STATE_PENDING,
-		.claim_to = DT_STATE_TIMED_OUT,
+		.remember = DT_STATE_TIMED_OUT,
+		.done_ts = c->now,
 	};
 
-	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), NULL, NULL,
-		 DT_STAT_TIMEOUTS))
-		q->done_ts = c->now;
+	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_pending, key,
+	     DT_STAT_TIMEOUTS);
 	return 0;
 }
 

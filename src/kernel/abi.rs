@@ -39,7 +39,7 @@ mod tests {
     fn layouts_match_the_kernel() {
         assert_eq!(std::mem::size_of::<RawEvent>(), 472);
         assert_eq!(std::mem::size_of::<dt_key>(), 44);
-        assert_eq!(std::mem::size_of::<dt_pending>(), 400);
+        assert_eq!(std::mem::size_of::<dt_pending>(), 384);
         // SAFETY: rodata is plain integers; all-zero is a valid value.
         let ro: rodata = unsafe { std::mem::zeroed() };
         assert_eq!(ro.dt_ports.len(), MAX_PORTS);
