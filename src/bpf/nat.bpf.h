@@ -121,6 +121,28 @@ static __always_inline void remember_alias(const struct dt_key *alias, const str
 }
 
 /*
+ * The alias a translated query was remembered under, from what it
+ * recorded of NAT (q->nat). Forgotten when its transaction is answered:
+ * every later sighting of the answer is nearer the client, so the alias
+ * map holds only queries in flight, and its updates never have to evict.
+ */
+static __always_inline void forget_alias(struct dt_key *alias, const struct dt_key *key,
+					 const struct dt_pending *q)
+{
+	__builtin_memcpy(alias, key, sizeof(*alias));
+	if (q->nat & DT_NAT_DST) {
+		__builtin_memcpy(alias->server_addr, q->backend_addr, 16);
+		alias->server_port = q->backend_port;
+	}
+	if (q->nat & DT_NAT_SRC) {
+		__builtin_memcpy(alias->client_addr, q->nat_addr, 16);
+		alias->client_port = q->nat_port;
+	}
+	if (!is_loopback(alias->server_addr, alias->family))
+		alias->netns = 0;
+}
+
+/*
  * The key a sighting with no conntrack entry stands for, when it is an
  * alias: replaces *key and returns true. Costs nothing on a host where no
  * DNS packet has been translated yet.

@@ -113,9 +113,11 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	}
 	translated = nat;
 
-	/* The common repeat (the same query on the next hop) stops here. */
+	/* The common repeat (the same query on the next hop) stops here. A
+	 * sighting with a translating conntrack entry is keyed as the client
+	 * sent it already: no alias to look for. */
 	q = bpf_map_lookup_elem(&dt_pending, key);
-	if (!q && resolve_alias(key)) {
+	if (!q && !nat && resolve_alias(key)) {
 		q = bpf_map_lookup_elem(&dt_pending, key);
 		translated = true;
 	}
@@ -234,6 +236,7 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
 	bool translated = false;
 	__u64 now, latency;
+	__u8 nat;
 
 	if (!is_dns_port(p->sport))
 		return;
@@ -279,6 +282,9 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	}
 
 	latency = now - q->ts;
+	nat = q->nat;
+	if (nat)
+		forget_alias(&s->alias, key, q);
 	struct dt_report rep = {
 		.kind = DT_KIND_ANSWERED,
 		.service = DT_SERVICE_DNS,
@@ -292,8 +298,10 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 		.done_ts = now,
 	};
 
-	emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
-	     &dt_pending, key, DT_STAT_ANSWERED);
+	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
+		 &dt_pending, key, DT_STAT_ANSWERED) &&
+	    nat)
+		bpf_map_delete_elem(&dt_alias, &s->alias);
 }
 
 /*
