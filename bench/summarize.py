@@ -200,6 +200,9 @@ def build(meta, recs):
             "sent": r.get("sent"),
             "completed": r.get("completed"),
             "reported": r.get("reported"),
+            # Each query once, through NAT: 100 %, not 200 %.
+            "completeness_pct": None if ratio(r.get("reported"), r.get("completed")) is None
+            else 100 * ratio(r.get("reported"), r.get("completed")),
             "throughput_ratio": None,
             **cost(r),
             "kernel": kernel_cost([b for b in bpf if b.get("nat")]),
@@ -380,6 +383,9 @@ def missing_figures(result):
         bad.append("no in-kernel cost on DNS packets")
     if not any(r["scenario"] == "dnstrace json, non-DNS port" for r in result["rows"]):
         bad.append("no in-kernel cost on non-DNS packets")
+    if not any("kernel" in r and r["scenario"] == "dnstrace json, through DNAT"
+               for r in result["rows"]):
+        bad.append("no in-kernel cost through DNAT")
     return bad
 
 

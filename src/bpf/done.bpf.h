@@ -69,10 +69,13 @@ static __always_inline struct dt_done *done_stage(const struct dt_key *key,
 	return d;
 }
 
+/* A plain store, last: readers check the state, then the key. */
 static __always_inline void done_mark(struct dt_done *d, __u64 state)
 {
-	if (d)
-		__sync_lock_test_and_set(&d->state, state);
+	if (d) {
+		barrier();
+		*(volatile __u64 *)&d->state = state;
+	}
 }
 
 #endif /* DNSTRACE_DONE_BPF_H */
