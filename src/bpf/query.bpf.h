@@ -101,22 +101,25 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	if (!s)
 		return;
 	key = &s->key;
-	/* After NAT the key is what the client sent, from conntrack, and the
-	 * packet's own tuple becomes its alias. */
-	if (p->nfct)
+	make_key(key, p, id, netns, true);
+
+	/* The common repeat (the same query on the next hop) stops here. */
+	q = bpf_map_lookup_elem(&dt_pending, key);
+	/* Not known by its own tuple: after NAT the key is what the client
+	 * sent, from conntrack, and the packet's own tuple becomes its alias.
+	 * Read only here: on a host with conntrack, every packet carries an
+	 * entry, and most sightings are repeats. */
+	if (!q && p->nfct) {
 		nat = read_nat(p->nfct, &s->nat);
-	if (nat) {
-		nat_key(key, &s->nat, id, p, netns, true);
-		nat_key(&s->alias, &s->nat, id, p, netns, false);
-	} else {
-		make_key(key, p, id, netns, true);
+		if (nat) {
+			nat_key(key, &s->nat, id, p, netns, true);
+			nat_key(&s->alias, &s->nat, id, p, netns, false);
+			q = bpf_map_lookup_elem(&dt_pending, key);
+		}
 	}
 	translated = nat;
-
-	/* The common repeat (the same query on the next hop) stops here. A
-	 * sighting with a translating conntrack entry is keyed as the client
-	 * sent it already: no alias to look for. */
-	q = bpf_map_lookup_elem(&dt_pending, key);
+	/* A sighting with a translating conntrack entry is keyed as the
+	 * client sent it already: no alias to look for. */
 	if (!q && !nat && resolve_alias(key)) {
 		q = bpf_map_lookup_elem(&dt_pending, key);
 		translated = true;
