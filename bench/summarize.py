@@ -90,6 +90,12 @@ def cost(r):
     return out
 
 
+def completeness(r):
+    """Transactions reported per query completed, in %."""
+    c = ratio(r.get("reported"), r.get("completed"))
+    return None if c is None else 100 * c
+
+
 def kernel_cost(bpf_recs):
     """ns per invocation of each program, over one run."""
     progs = {}
@@ -134,8 +140,7 @@ def build(meta, recs):
             "sent": r.get("sent"),
             "completed": r.get("completed"),
             "reported": r.get("reported"),
-            "completeness_pct": None if ratio(r.get("reported"), r.get("completed")) is None
-            else 100 * ratio(r.get("reported"), r.get("completed")),
+            "completeness_pct": completeness(r),
             "throughput_ratio": None,
             **cost(r),
             "ns_per_invocation": None,
@@ -201,8 +206,7 @@ def build(meta, recs):
             "completed": r.get("completed"),
             "reported": r.get("reported"),
             # Each query once, through NAT: 100 %, not 200 %.
-            "completeness_pct": None if ratio(r.get("reported"), r.get("completed")) is None
-            else 100 * ratio(r.get("reported"), r.get("completed")),
+            "completeness_pct": completeness(r),
             "throughput_ratio": None,
             **cost(r),
             "kernel": kernel_cost([b for b in bpf if b.get("nat")]),

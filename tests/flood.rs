@@ -11,17 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use util::{privileged, Link, Responder};
-
-/// A counter's value from the `-v` summary lines.
-fn counter(stderr: &str, key: &str) -> u64 {
-    stderr
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(key))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no counter {key} in:\n{stderr}"))
-}
+use util::{counter, privileged, Link, Responder};
 
 fn vm_hwm_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use util::nat::{kube_dns, Node, ProxyMode, COREDNS, POD_IF, VIP4, VIP6};
-use util::{dig, latency, privileged, query, Dig, TraceOutput, Tracer};
+use util::{counter, dig, latency, privileged, query, Dig, TraceOutput, Tracer};
 
 /// What answers in the CoreDNS pods.
 enum Coredns {
@@ -206,16 +206,6 @@ fn digs(ns: &util::Netns, server: IpAddr, names: &[String], extra: &[&str]) -> V
 
 fn names(prefix: &str, n: usize, zone: &str) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}.{zone}")).collect()
-}
-
-/// The `-v` summary's counter `key` (`dnstrace:   key   N  what`).
-fn counter(stderr: &str, key: &str) -> u64 {
-    stderr
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(key))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no counter {key} in:\n{stderr}"))
 }
 
 /// Pod queries to the VIP answered by `cluster`: each one record, asked

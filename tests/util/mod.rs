@@ -780,3 +780,14 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// A counter's value from the `-v` summary's lines (`dnstrace:   key   N
+/// what`).
+pub fn counter(stderr: &str, key: &str) -> u64 {
+    stderr
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(key))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {key} in:\n{stderr}"))
+}
