@@ -110,15 +110,14 @@ static __always_inline void handle_encrypted(struct dt_packet *p, enum dt_reader
 	struct dt_scratch *s;
 	struct dt_conn *c;
 	__u32 zero = 0;
+	bool translated = false;
 	__u8 nat;
 
 	s = bpf_map_lookup_elem(&dt_scratch_map, &zero);
 	if (!s)
 		return;
 	nat = conn_key(s, p, to_server, netns);
-	c = bpf_map_lookup_elem(&dt_conns, &s->key);
-	if (!c && resolve_alias(&s->key))
-		c = bpf_map_lookup_elem(&dt_conns, &s->key);
+	c = lookup_or_alias(&dt_conns, &s->key, &translated);
 	if (!c)
 		c = start_conn(&s->key, p, rk, dir, netns, dev, to_server, now);
 	if (!c || c->closed)

@@ -160,4 +160,17 @@ static __always_inline bool resolve_alias(struct dt_key *key)
 	return true;
 }
 
+/* The entry of map for key, or for the key that key is an alias of (then
+ * *key becomes that key, and *translated is set). */
+static __always_inline void *lookup_or_alias(void *map, struct dt_key *key, bool *translated)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (!v && resolve_alias(key)) {
+		v = bpf_map_lookup_elem(map, key);
+		*translated = true;
+	}
+	return v;
+}
+
 #endif /* DNSTRACE_NAT_BPF_H */

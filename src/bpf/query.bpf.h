@@ -250,11 +250,7 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	key = &s->key;
 	make_key(key, p, bpf_ntohs(h->id), netns, false);
 
-	q = bpf_map_lookup_elem(&dt_pending, key);
-	if (!q && resolve_alias(key)) {
-		q = bpf_map_lookup_elem(&dt_pending, key);
-		translated = true;
-	}
+	q = lookup_or_alias(&dt_pending, key, &translated);
 	if (!q) {
 		answer_after_end(r, rk, p, h, s, netns, dev, dir);
 		return;
@@ -322,6 +318,7 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 	struct dt_scratch *s;
 	struct dt_key *key;
 	__u32 zero = 0;
+	bool translated = false;
 	__u64 now;
 
 	h = rd_slice(r, rk, p->dns_off, &hbuf, sizeof(hbuf));
@@ -332,9 +329,7 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 		return;
 	key = &s->key;
 	make_key(key, p, bpf_ntohs(h->id), netns, true);
-	q = bpf_map_lookup_elem(&dt_pending, key);
-	if (!q && resolve_alias(key))
-		q = bpf_map_lookup_elem(&dt_pending, key);
+	q = lookup_or_alias(&dt_pending, key, &translated);
 	if (!q || q->netns != netns)
 		return;
 	if (q->ifindex != RD(rk, dev, ifindex) && !(RD(rk, dev, flags) & IFF_LOOPBACK))
