@@ -827,3 +827,73 @@ fn two_endpoints_one_slow() {
     );
     assert_eq!(out.records.len(), ids.len(), "{}", out.stdout);
 }
+
+/// A resolver on the node's own loopback behind an OUTPUT DNAT (as a
+/// node-local cache can be reached): the query is seen on lo already
+/// translated, and its answer on lo already translated back, so the two
+/// halves carry different tuples and meet through the conntrack entry.
+#[test]
+fn local_resolver_through_output_dnat_on_lo() {
+    let Some(_serial) = privileged("local_resolver_through_output_dnat_on_lo") else {
+        return;
+    };
+    let ns = util::Netns::new("lodnat");
+    // The VIP routed nowhere but lo, from an address of the node's own.
+    ns.ip(&["addr", "add", "10.250.9.1/32", "dev", "lo"]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.96.0.0/16",
+        "dev",
+        "lo",
+        "src",
+        "10.250.9.1",
+    ]);
+    let _dnsmasq = util::Dnsmasq::start(&ns, &["127.0.0.1".parse().unwrap()]);
+    let rule = [
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-d",
+        "10.96.0.10",
+        "-p",
+        "udp",
+        "--dport",
+        "53",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "127.0.0.1:53",
+    ];
+    let status = ns
+        .command("iptables")
+        .args(rule)
+        .status()
+        .expect("iptables");
+    assert!(status.success(), "iptables OUTPUT DNAT");
+    let tracer = Tracer::start(&["-v", "--client", "10.250.9.1"]);
+    let d = dig(&ns, IpAddr::V4(VIP4), "lo.ok.test", &[]);
+    assert_eq!(d.status, "NOERROR", "the DNAT to lo works: {}", d.stdout);
+    let out = tracer.stop();
+    let r = one(&out, d.id.unwrap(), "through OUTPUT DNAT to lo");
+    assert_eq!(r["rcode"], "NOERROR", "{r}");
+    assert_eq!(r["kind"], "transaction", "{r}");
+    assert_eq!(r["server_ip"], VIP4.to_string(), "what dig asked: {r}");
+    assert_eq!(r["backend_ip"], "127.0.0.1", "where DNAT delivered it: {r}");
+    assert_eq!(r["backend_port"], 53, "{r}");
+    assert_eq!(r["client_ip"], "10.250.9.1", "{r}");
+    assert!(r["nat_ip"].is_null(), "no SNAT: {r}");
+    assert_eq!(r["interface"], "lo", "{r}");
+    assert_eq!(r["comm"], "dig", "{r}");
+    assert!(r["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{r}");
+    assert_eq!(
+        counter(&out.stderr, "response_without_query"),
+        0,
+        "{}",
+        out.stderr
+    );
+    // The answer crosses lo twice: completed going out, the second
+    // sighting (translated back, under the other tuple) a repeat.
+    assert_eq!(counter(&out.stderr, "response_repeat"), 1, "{}", out.stderr);
+}

@@ -53,6 +53,9 @@ enum dt_kind {
 enum dt_nat {
 	DT_NAT_DST = 1,			/* DNAT: delivered to backend_addr */
 	DT_NAT_SRC = 2,			/* SNAT: left as nat_addr */
+	/* Of a pending query only, never in a record: */
+	DT_NAT_KEYED_DELIVERED = 4,	/* keyed by its tuple as NAT delivered it */
+	DT_NAT_ALIASED = 8,		/* that tuple is an alias in dt_alias */
 };
 
 /* What runs on the port: plain DNS, multicast DNS, or encrypted DNS. */
@@ -151,11 +154,14 @@ struct dt_pending {
 	__u16 query_size;	/* DNS message bytes */
 	__u8 dir;		/* enum dt_dir of the first sighting */
 	__u8 nat;		/* enum dt_nat bits */
-	__u16 backend_port;
-	__u16 nat_port;
+	/* Through NAT, the addresses the key does not carry: where the query
+	 * was delivered (DNAT) and from (SNAT), or with
+	 * DT_NAT_KEYED_DELIVERED what the client sent. */
+	__u16 other_server_port;
+	__u16 other_client_port;
 	__u8 _pad[4];
-	__u8 backend_addr[16];	/* DNAT: where it was delivered */
-	__u8 nat_addr[16];	/* SNAT: the translated source */
+	__u8 other_server[16];
+	__u8 other_client[16];
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 	__u8 name[DT_QBUF_LEN];	/* wire-format question name */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Finished transactions, remembered in dt_done's slots (maps.bpf.h says
- * why a cache and not a map update): what a late answer, a second answer
- * or a repeat on lo is matched against.
+ * Finished transactions, remembered in the slots of dt_done and dt_late
+ * (maps.bpf.h says why caches and not a map update): what a late answer,
+ * a second answer or a repeat on lo is matched against.
  */
 #ifndef DNSTRACE_DONE_BPF_H
 #define DNSTRACE_DONE_BPF_H
@@ -12,18 +12,9 @@
 #include "dnstrace.h"
 #include "maps.bpf.h"
 
-/* How long a timed-out query keeps its slot for a late answer against an
- * answered one: one --timeout, and at least this (a resolver's own
- * timeout is often longer than ours). */
-#define DT_LATE_KEEP_MIN_NS 5000000000ULL
-
-static __always_inline __u64 late_keep_ns(void)
-{
-	return dt_timeout_ns > DT_LATE_KEEP_MIN_NS ? dt_timeout_ns : DT_LATE_KEEP_MIN_NS;
-}
-
-/* The slot of a key: its words mixed, then folded. */
-static __always_inline struct dt_done *done_slot(const struct dt_key *k)
+/* A key's slot among slots (a power of two) of map: its words mixed, then
+ * folded. */
+static __always_inline struct dt_done *slot_of(void *map, __u32 slots, const struct dt_key *k)
 {
 	const __u32 *w = (const __u32 *)k;
 	__u32 h = 0;
@@ -31,35 +22,44 @@ static __always_inline struct dt_done *done_slot(const struct dt_key *k)
 
 	for (int n = 0; n < (int)(sizeof(*k) / 4); n++)
 		h = (h ^ w[n]) * 0x9e3779b1;
-	i = (h ^ (h >> 16)) & (DT_DONE_SLOTS - 1);
-	return bpf_map_lookup_elem(&dt_done, &i);
+	i = (h ^ (h >> 16)) & (slots - 1);
+	return bpf_map_lookup_elem(map, &i);
 }
 
-static __always_inline bool same_key(const struct dt_key *a, const struct dt_key *b)
+/* Where a transaction that ended in state is remembered. */
+static __always_inline struct dt_done *done_slot(const struct dt_key *k, __u64 state)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-	__u32 diff = 0;
+	if (state == DT_STATE_TIMED_OUT)
+		return slot_of(&dt_late, DT_LATE_SLOTS, k);
+	return slot_of(&dt_done, DT_DONE_SLOTS, k);
+}
 
-	for (int n = 0; n < (int)(sizeof(*a) / 4); n++)
-		diff |= x[n] ^ y[n];
-	return diff == 0;
+/* The remembered transaction of a key, answered or timed out; NULL when
+ * none is. */
+static __always_inline struct dt_done *done_find(const struct dt_key *k)
+{
+	struct dt_done *d = done_slot(k, DT_STATE_ANSWERED);
+
+	if (d && d->state != DT_STATE_EMPTY && same_key(&d->key, k))
+		return d;
+	d = done_slot(k, DT_STATE_TIMED_OUT);
+	if (d && d->state != DT_STATE_EMPTY && same_key(&d->key, k))
+		return d;
+	return NULL;
 }
 
 /*
  * Writes a finished query into its slot, still marked empty: the caller
- * marks it (done_mark) once the transaction is its own. NULL when the slot
- * is kept by a timed-out query that may still get a late answer.
+ * marks it (done_mark) once the transaction is its own. Stores only: a
+ * load from the slot, cold, would wait for memory.
  */
 static __always_inline struct dt_done *done_stage(const struct dt_key *key,
 						  const struct dt_pending *q, __u64 state,
 						  __u8 rcode, __u64 now)
 {
-	struct dt_done *d = done_slot(key);
+	struct dt_done *d = done_slot(key, state);
 
 	if (!d)
-		return NULL;
-	if (state == DT_STATE_ANSWERED && d->state == DT_STATE_TIMED_OUT &&
-	    now - d->done_ts < late_keep_ns())
 		return NULL;
 	d->state = DT_STATE_EMPTY;
 	__builtin_memcpy(&d->key, key, sizeof(d->key));

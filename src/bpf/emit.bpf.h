@@ -84,15 +84,6 @@ static __always_inline void fill_query(struct dt_event *e, const struct dt_pendi
 	e->qflags = q->qflags;
 	e->query_size = q->query_size;
 	e->name_len = q->name_len;
-	e->nat = q->nat;
-	if (q->nat & DT_NAT_DST) {
-		__builtin_memcpy(e->backend_addr, q->backend_addr, 16);
-		e->backend_port = q->backend_port;
-	}
-	if (q->nat & DT_NAT_SRC) {
-		__builtin_memcpy(e->nat_addr, q->nat_addr, 16);
-		e->nat_port = q->nat_port;
-	}
 	e->backend_ns = q->backend_ns;
 	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
 	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
@@ -131,6 +122,41 @@ static __always_inline void fill_ends(struct dt_event *e, const struct dt_key *k
 	e->id = k->id;
 }
 
+/*
+ * What NAT did to a query, over the ends its key gave (fill_ends): the
+ * client and server as the client sent them, the backend it was
+ * delivered to and the source it left with.
+ */
+static __always_inline void fill_nat(struct dt_event *e, const struct dt_pending *q,
+				     const struct dt_key *k)
+{
+	bool delivered = q->nat & DT_NAT_KEYED_DELIVERED;
+
+	e->nat = q->nat & (DT_NAT_DST | DT_NAT_SRC);
+	if (q->nat & DT_NAT_DST) {
+		if (delivered) {
+			__builtin_memcpy(e->backend_addr, k->server_addr, 16);
+			e->backend_port = k->server_port;
+			__builtin_memcpy(e->server_addr, q->other_server, 16);
+			e->server_port = q->other_server_port;
+		} else {
+			__builtin_memcpy(e->backend_addr, q->other_server, 16);
+			e->backend_port = q->other_server_port;
+		}
+	}
+	if (q->nat & DT_NAT_SRC) {
+		if (delivered) {
+			__builtin_memcpy(e->nat_addr, k->client_addr, 16);
+			e->nat_port = k->client_port;
+			__builtin_memcpy(e->client_addr, q->other_client, 16);
+			e->client_port = q->other_client_port;
+		} else {
+			__builtin_memcpy(e->nat_addr, q->other_client, 16);
+			e->nat_port = q->other_client_port;
+		}
+	}
+}
+
 /* What only a response has: its header, and its size. */
 static __always_inline void fill_response(struct dt_event *e, const struct dt_dnshdr *h,
 					  const struct dt_packet *p)
@@ -158,6 +184,8 @@ static __always_inline void fill_record(struct dt_event *e, const struct dt_repo
 		fill_query(e, r->q);
 	}
 	fill_ends(e, r->ends);
+	if (r->kind != DT_KIND_ENCRYPTED && r->q->nat)
+		fill_nat(e, r->q, r->ends);
 	if (r->kind == DT_KIND_UNREACHABLE) {
 		e->icmp_type = r->p->icmp_type;
 		e->icmp_code = r->p->icmp_code;

@@ -56,7 +56,7 @@ static __always_inline __u8 conn_key(struct dt_scratch *s, const struct dt_packe
 	__u8 nat = 0;
 
 	if (to_server && p->nfct)
-		nat = read_nat(p->nfct, &s->nat);
+		nat = read_nat(p->nfct, &s->nat, true);
 	if (nat) {
 		nat_key(key, &s->nat, 0, p, netns, true);
 		nat_key(&s->alias, &s->nat, 0, p, netns, false);

@@ -68,13 +68,16 @@ struct {
  * Transactions lately finished, so that an answer after the end is told
  * for what it is: a second answer to an answered query (a duplicate), an
  * answer to a query that timed out (late), or the same response seen
- * again on lo. A direct-mapped cache, one slot per hash of the key, which
+ * again on lo. Direct-mapped caches, one slot per hash of the key, which
  * a later transaction may take: remembering costs a few stores, not a map
- * update, so the common transaction pays next to nothing for it; under
- * heavy load an old slot is taken sooner (best effort, see sweep.bpf.h
- * for timed-out ones, which answered ones do not take).
+ * update, and nothing is read first, so the common transaction pays next
+ * to nothing for it; under heavy load an old slot is taken sooner (best
+ * effort). Answered transactions go to dt_done, timed-out ones (written
+ * by the sweep, off the packets' path) to dt_late, so that a burst of
+ * answers cannot take the slot a late answer will look for.
  */
 #define DT_DONE_SLOTS 32768
+#define DT_LATE_SLOTS 16384
 
 struct dt_done {
 	struct dt_key key;
@@ -94,6 +97,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dt_done);
 } dt_done SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DT_LATE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dt_done);
+} dt_late SEC(".maps");
 
 /* A query as NAT delivered it (the translated tuple) to its key as the
  * client sent it (nat.bpf.h). Sized like dt_pending by user space. */
@@ -136,11 +146,14 @@ struct dt_ct_tuple {
 	__u8 dir;
 };
 
-/* A conntrack entry's two tuples: what the client sent, and what the
- * answer carries. */
+/* A conntrack entry's two tuples, what the client sent and what the
+ * answer carries, and its status: read in one piece, from the first
+ * tuple to the status (nat.bpf.h checks the layout). */
 struct dt_nat_view {
 	struct dt_ct_tuple orig;
+	__u8 _reply_node[16];	/* the reply tuple's hash node */
 	struct dt_ct_tuple reply;
+	__u64 status;
 };
 
 /* Per-CPU room for what does not fit on the 512-byte BPF stack. */
@@ -257,5 +270,16 @@ struct {
 	__type(key, struct dt_key);
 	__type(value, struct dt_conn);
 } dt_conns SEC(".maps");
+
+/* Whether two keys are the same, word by word. */
+static __always_inline bool same_key(const struct dt_key *a, const struct dt_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+	for (int n = 0; n < (int)(sizeof(*a) / 4); n++)
+		diff |= x[n] ^ y[n];
+	return diff == 0;
+}
 
 #endif /* DNSTRACE_MAPS_BPF_H */

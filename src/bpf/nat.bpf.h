@@ -4,12 +4,16 @@
  * other addresses than the client sent; the conntrack entry the kernel
  * attached to the packet still knows both: its original tuple is what the
  * client asked (the service VIP), its reply tuple who answers (the
- * backend) and to whom (the translated source). A translated sighting is
- * keyed by the original tuple, and the translated tuple is remembered as
- * an alias of that key in dt_alias: the sightings after it (in the
- * backend's namespace, and the answer on its way back before conntrack
- * undoes the translation) carry no conntrack entry, since veth scrubs it
- * when a packet changes namespace, and are recognised through the alias.
+ * backend) and to whom (the translated source).
+ * A query is keyed by the tuple of its first sighting, and remembers the
+ * other one (note_nat). A sighting that carries the entry finds the query
+ * under either tuple. One that does not (veth scrubs the entry when a
+ * packet changes namespace: the backend's side, and the answer on its way
+ * back before conntrack undoes the translation) carries the translated
+ * tuple, which is an alias in dt_alias when the first sighting was before
+ * NAT (kube-proxy's DNAT in the node's namespace). When the first
+ * sighting was after NAT (the client's own namespace translated it) every
+ * later one carries the same tuple, and no alias is needed.
  */
 #ifndef DNSTRACE_NAT_BPF_H
 #define DNSTRACE_NAT_BPF_H
@@ -21,7 +25,7 @@
 #include "maps.bpf.h"
 #include "parse.bpf.h"
 
-/* The conntrack tuple is read in one piece, as struct dt_ct_tuple (in
+/* The conntrack entry is read in one piece, as struct dt_nat_view (in
  * maps.bpf.h): the layout has been the same since conntrack was written,
  * and this checks it against the running kernel's BTF at load time. */
 static __always_inline bool nat_layout_known(void)
@@ -30,7 +34,15 @@ static __always_inline bool nat_layout_known(void)
 	       bpf_core_type_size(struct nf_conntrack_tuple) == sizeof(struct dt_ct_tuple) &&
 	       bpf_core_field_offset(struct nf_conntrack_tuple, src.u) == 16 &&
 	       bpf_core_field_offset(struct nf_conntrack_tuple, dst) == 20 &&
-	       bpf_core_field_offset(struct nf_conntrack_tuple, dst.u) == 36;
+	       bpf_core_field_offset(struct nf_conntrack_tuple, dst.u) == 36 &&
+	       bpf_core_type_size(struct nf_conntrack_tuple_hash) ==
+		       __builtin_offsetof(struct dt_nat_view, reply) &&
+	       bpf_core_field_offset(struct nf_conntrack_tuple_hash, tuple) ==
+		       sizeof(((struct dt_nat_view *)0)->_reply_node) &&
+	       bpf_core_field_offset(struct nf_conn, status) -
+			       bpf_core_field_offset(struct nf_conn, tuplehash) ==
+		       __builtin_offsetof(struct dt_nat_view, status) +
+			       sizeof(((struct dt_nat_view *)0)->_reply_node);
 }
 
 /* The packet's conntrack word (entry and direction), 0 when there is none
@@ -43,30 +55,24 @@ static __always_inline __u64 packet_nfct(struct sk_buff *skb, enum dt_reader_kin
 }
 
 /*
- * What NAT made of a query: reads the conntrack entry of a packet going
- * the original way (client to server) and returns its enum dt_nat bits,
- * 0 when the entry translated nothing. v->orig then holds what the client
- * sent, v->reply what the answer will carry.
+ * What NAT made of a connection: reads the packet's conntrack entry and
+ * returns its enum dt_nat bits, 0 when it translated nothing (or, with
+ * original_only, when the packet goes the reply way). v->orig then holds
+ * what the client sent, v->reply what the answer carries.
  */
-static __always_inline __u8 read_nat(__u64 nfct, struct dt_nat_view *v)
+static __always_inline __u8 read_nat(__u64 nfct, struct dt_nat_view *v, bool original_only)
 {
 	struct nf_conn *ct = (struct nf_conn *)(nfct & ~7ULL);
-	unsigned long status = 0;
 	__u8 bits = 0;
 
-	if (!ct || (nfct & 7) >= IP_CT_IS_REPLY)
+	if (!ct || (original_only && (nfct & 7) >= IP_CT_IS_REPLY))
 		return 0;
-	if (bpf_core_read(&status, sizeof(status), &ct->status))
+	if (bpf_probe_read_kernel(v, sizeof(*v), &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple))
 		return 0;
-	if (status & IPS_DST_NAT)
+	if (v->status & IPS_DST_NAT)
 		bits |= DT_NAT_DST;
-	if (status & IPS_SRC_NAT)
+	if (v->status & IPS_SRC_NAT)
 		bits |= DT_NAT_SRC;
-	if (!bits)
-		return 0;
-	if (bpf_core_read(&v->orig, sizeof(v->orig), &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple) ||
-	    bpf_core_read(&v->reply, sizeof(v->reply), &ct->tuplehash[IP_CT_DIR_REPLY].tuple))
-		return 0;
 	return bits;
 }
 
@@ -97,17 +103,67 @@ static __always_inline void nat_key(struct dt_key *key, const struct dt_nat_view
 		key->netns = netns;
 }
 
-/* Records in a query what NAT did to it. */
-static __always_inline void note_nat(struct dt_pending *q, const struct dt_nat_view *v, __u8 bits)
+/* Which of a conntrack entry's two tuples a sighting's own key is. */
+enum dt_nat_side {
+	DT_SIDE_NONE = 0,	/* neither (translated twice): not followed */
+	DT_SIDE_SENT,		/* as the client sent it */
+	DT_SIDE_DELIVERED,	/* as NAT delivered it */
+};
+
+/* Whether a key's ends are these (ports in network order). */
+static __always_inline bool key_ends(const struct dt_key *k, const __u8 *client, __be16 cport,
+				     const __u8 *server, __be16 sport)
 {
-	q->nat = bits;
+	const __u32 *kc = (const __u32 *)k->client_addr, *ks = (const __u32 *)k->server_addr;
+	const __u32 *c = (const __u32 *)client, *sv = (const __u32 *)server;
+	__u32 diff = 0;
+
+	for (int n = 0; n < 4; n++)
+		diff |= (kc[n] ^ c[n]) | (ks[n] ^ sv[n]);
+	return !diff && k->client_port == bpf_ntohs(cport) && k->server_port == bpf_ntohs(sport);
+}
+
+/* Which tuple own is, and the other one as a key in *other. */
+static __always_inline enum dt_nat_side nat_other_key(struct dt_key *other,
+						      const struct dt_key *own,
+						      const struct dt_nat_view *v,
+						      const struct dt_packet *p, __u32 netns)
+{
+	if (key_ends(own, v->orig.src, v->orig.sport, v->orig.dst, v->orig.dport)) {
+		nat_key(other, v, own->id, p, netns, false);
+		return DT_SIDE_SENT;
+	}
+	if (key_ends(own, v->reply.dst, v->reply.dport, v->reply.src, v->reply.sport)) {
+		nat_key(other, v, own->id, p, netns, true);
+		return DT_SIDE_DELIVERED;
+	}
+	return DT_SIDE_NONE;
+}
+
+/* Records in a query what NAT did to it: the tuple its key is not. */
+static __always_inline void note_nat(struct dt_pending *q, const struct dt_nat_view *v, __u8 bits,
+				     bool keyed_delivered)
+{
+	q->nat = bits | (keyed_delivered ? DT_NAT_KEYED_DELIVERED : 0);
+	/* Branches, not a choice of pointer alone: clang copies the
+	 * addresses in words only when it sees which field it copies. */
 	if (bits & DT_NAT_DST) {
-		__builtin_memcpy(q->backend_addr, v->reply.src, 16);
-		q->backend_port = bpf_ntohs(v->reply.sport);
+		if (keyed_delivered) {
+			__builtin_memcpy(q->other_server, v->orig.dst, 16);
+			q->other_server_port = bpf_ntohs(v->orig.dport);
+		} else {
+			__builtin_memcpy(q->other_server, v->reply.src, 16);
+			q->other_server_port = bpf_ntohs(v->reply.sport);
+		}
 	}
 	if (bits & DT_NAT_SRC) {
-		__builtin_memcpy(q->nat_addr, v->reply.dst, 16);
-		q->nat_port = bpf_ntohs(v->reply.dport);
+		if (keyed_delivered) {
+			__builtin_memcpy(q->other_client, v->orig.src, 16);
+			q->other_client_port = bpf_ntohs(v->orig.sport);
+		} else {
+			__builtin_memcpy(q->other_client, v->reply.dst, 16);
+			q->other_client_port = bpf_ntohs(v->reply.dport);
+		}
 	}
 }
 
@@ -121,22 +177,23 @@ static __always_inline void remember_alias(const struct dt_key *alias, const str
 }
 
 /*
- * The alias a translated query was remembered under, from what it
- * recorded of NAT (q->nat). Forgotten when its transaction is answered:
- * every later sighting of the answer is nearer the client, so the alias
- * map holds only queries in flight, and its updates never have to evict.
+ * The alias a query keyed as the client sent it was remembered under
+ * (DT_NAT_ALIASED), from what it recorded of NAT. Forgotten when its
+ * transaction is answered: every later sighting of the answer is nearer
+ * the client, so the alias map holds only queries in flight, and its
+ * updates never have to evict.
  */
 static __always_inline void forget_alias(struct dt_key *alias, const struct dt_key *key,
 					 const struct dt_pending *q)
 {
 	__builtin_memcpy(alias, key, sizeof(*alias));
 	if (q->nat & DT_NAT_DST) {
-		__builtin_memcpy(alias->server_addr, q->backend_addr, 16);
-		alias->server_port = q->backend_port;
+		__builtin_memcpy(alias->server_addr, q->other_server, 16);
+		alias->server_port = q->other_server_port;
 	}
 	if (q->nat & DT_NAT_SRC) {
-		__builtin_memcpy(alias->client_addr, q->nat_addr, 16);
-		alias->client_port = q->nat_port;
+		__builtin_memcpy(alias->client_addr, q->other_client, 16);
+		alias->client_port = q->other_client_port;
 	}
 	if (!is_loopback(alias->server_addr, alias->family))
 		alias->netns = 0;
@@ -161,7 +218,8 @@ static __always_inline bool resolve_alias(struct dt_key *key)
 }
 
 /* The entry of map for key, or for the key that key is an alias of (then
- * *key becomes that key, and *translated is set). */
+ * *key becomes that key, and *translated is set). For what carries no
+ * conntrack entry of its own (connections, ICMP errors). */
 static __always_inline void *lookup_or_alias(void *map, struct dt_key *key, bool *translated)
 {
 	void *v = bpf_map_lookup_elem(map, key);
@@ -171,6 +229,39 @@ static __always_inline void *lookup_or_alias(void *map, struct dt_key *key, bool
 		*translated = true;
 	}
 	return v;
+}
+
+/*
+ * The pending query a DNS sighting stands for, when its own tuple (*key)
+ * found none: through the packet's conntrack entry (the other tuple), or
+ * else through an alias. *key then becomes the query's key; *translated
+ * is set when this sighting is of the query as NAT delivered it. NULL,
+ * *key unchanged, when neither finds one.
+ */
+static __always_inline struct dt_pending *find_translated(struct dt_scratch *s,
+							  const struct dt_packet *p, __u32 netns,
+							  bool *translated)
+{
+	struct dt_pending *q;
+	enum dt_nat_side side;
+
+	/* An entry that translated nothing (the backend's own namespace
+	 * may track its connections too) leaves the alias to look at. */
+	if (p->nfct && read_nat(p->nfct, &s->nat, false)) {
+		side = nat_other_key(&s->alias, &s->key, &s->nat, p, netns);
+		if (side != DT_SIDE_NONE) {
+			q = bpf_map_lookup_elem(&dt_pending, &s->alias);
+			if (q) {
+				__builtin_memcpy(&s->key, &s->alias, sizeof(s->key));
+				*translated = side == DT_SIDE_DELIVERED;
+			}
+			return q;
+		}
+	}
+	if (!resolve_alias(&s->key))
+		return NULL;
+	*translated = true;
+	return bpf_map_lookup_elem(&dt_pending, &s->key);
 }
 
 #endif /* DNSTRACE_NAT_BPF_H */

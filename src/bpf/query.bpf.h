@@ -59,19 +59,20 @@ static __always_inline bool answer_way(const struct dt_pending *q, __u8 dir, boo
 	return loopback ? dir == DT_DIR_EGRESS : dir != q->dir;
 }
 
-/* A sighting of a query already tracked: counted; a translated one tells
- * what NAT did to it (the first time) and when it reached the backend. */
-static __always_inline void query_seen_again(struct dt_scratch *s, struct dt_pending *q,
-					     __u8 nat, bool translated)
+/* A sighting of a query already tracked: counted; one of the query as NAT
+ * delivered it tells when it reached the backend (the last such). */
+static __always_inline void query_seen_again(struct dt_pending *q, bool translated)
 {
 	stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
-	if (nat && !q->nat) {
-		note_nat(q, &s->nat, nat);
-		remember_alias(&s->alias, &s->key);
-		stat_inc(DT_STAT_NAT_QUERIES);
-	}
 	if (translated)
 		q->backend_ts = bpf_ktime_get_ns();
+}
+
+/* Whether a query's key is the tuple NAT delivered: then every sighting
+ * found by its own tuple is one beyond NAT. */
+static __always_inline bool keyed_delivered(const struct dt_pending *q)
+{
+	return q->nat & DT_NAT_KEYED_DELIVERED;
 }
 
 static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kind rk, __u8 dir,
@@ -81,10 +82,11 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	struct dt_pending *q, *fresh;
 	struct dt_scratch *s;
 	struct dt_key *key;
+	enum dt_nat_side side = DT_SIDE_NONE;
 	__u32 zero = 0;
 	__u16 id = bpf_ntohs(h->id);
 	__u8 nat = 0;
-	bool translated;
+	bool translated = false;
 	int name_len;
 	long err;
 
@@ -105,41 +107,67 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 
 	/* The common repeat (the same query on the next hop) stops here. */
 	q = bpf_map_lookup_elem(&dt_pending, key);
-	/* Not known by its own tuple: after NAT the key is what the client
-	 * sent, from conntrack, and the packet's own tuple becomes its alias.
-	 * Read only here: on a host with conntrack, every packet carries an
-	 * entry, and most sightings are repeats. */
-	if (!q && p->nfct) {
-		nat = read_nat(p->nfct, &s->nat);
-		if (nat) {
-			nat_key(key, &s->nat, id, p, netns, true);
-			nat_key(&s->alias, &s->nat, id, p, netns, false);
-			q = bpf_map_lookup_elem(&dt_pending, key);
-		}
-	}
-	translated = nat;
-	/* A sighting with a translating conntrack entry is keyed as the
-	 * client sent it already: no alias to look for. */
-	if (!q && !nat && resolve_alias(key)) {
-		q = bpf_map_lookup_elem(&dt_pending, key);
-		translated = true;
-	}
 	if (q) {
-		query_seen_again(s, q, nat, translated);
+		query_seen_again(q, keyed_delivered(q));
 		return;
 	}
+	/* Not known by its own tuple: through NAT it may be known by the
+	 * other one, from conntrack. Read only here: on a host with
+	 * conntrack every packet carries an entry, and most sightings are
+	 * repeats. */
+	if (p->nfct) {
+		nat = read_nat(p->nfct, &s->nat, true);
+		if (nat)
+			side = nat_other_key(&s->alias, key, &s->nat, p, netns);
+		if (side == DT_SIDE_NONE)
+			nat = 0;
+	}
+	/* A query a process is sending now is seen for the first time:
+	 * its namespace's NAT is behind it, and no hook saw it before. */
+	if (nat && !(side == DT_SIDE_DELIVERED && p->task_ctx)) {
+		q = bpf_map_lookup_elem(&dt_pending, &s->alias);
+		if (q) {
+			/* First seen as the client sent it (before NAT): this
+			 * tuple becomes its alias, for the sightings beyond
+			 * that carry no conntrack entry. */
+			if (side == DT_SIDE_DELIVERED && !(q->nat & DT_NAT_ALIASED)) {
+				note_nat(q, &s->nat, nat, false);
+				q->nat |= DT_NAT_ALIASED;
+				remember_alias(key, &s->alias);
+				stat_inc(DT_STAT_NAT_QUERIES);
+			}
+			query_seen_again(q, side == DT_SIDE_DELIVERED);
+			return;
+		}
+	} else if (!nat && dt_nat_seen) {
+		/* Beyond NAT, without the entry: through an alias. A stale
+		 * alias (its query timed out) leaves the key as it was. */
+		struct dt_key *sent = bpf_map_lookup_elem(&dt_alias, key);
 
-	/* Everything that depends on NAT is done before the question is
-	 * read: the verifier then walks the name's loop once, not once per
-	 * case. */
+		q = sent ? bpf_map_lookup_elem(&dt_pending, sent) : NULL;
+		if (q) {
+			query_seen_again(q, true);
+			return;
+		}
+	}
+
+	/* A new query, keyed by this sighting's tuple. Everything that
+	 * depends on NAT is done before the question is read: the verifier
+	 * then walks the name's loop once, not once per case. */
+	translated = side == DT_SIDE_DELIVERED;
 	fresh = &s->query;
 	fresh->ts = bpf_ktime_get_ns();
 	fresh->backend_ts = translated ? fresh->ts : 0;
 	fresh->backend_ns = 0;
 	fresh->nat = 0;
 	if (nat) {
-		note_nat(fresh, &s->nat, nat);
-		remember_alias(&s->alias, key);
+		note_nat(fresh, &s->nat, nat, translated);
+		/* Seen before NAT with its entry already (rare): the
+		 * translated tuple, without one beyond, needs the alias. */
+		if (!translated) {
+			fresh->nat |= DT_NAT_ALIASED;
+			remember_alias(&s->alias, key);
+		}
 	}
 	name_len = read_question(r, rk, p, fresh->name, &fresh->qtype, &fresh->qclass);
 	if (name_len < 0)
@@ -178,14 +206,22 @@ static __always_inline void answer_after_end(struct dt_reader *r, enum dt_reader
 					     struct dt_scratch *s, __u32 netns,
 					     struct net_device *dev, __u8 dir)
 {
-	struct dt_done *d = done_slot(&s->key);
+	struct dt_done *d = done_find(&s->key);
 	const struct dt_pending *was;
 	struct dt_pending *q = &s->query;
 	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
 	__u64 state, now;
 	int name_len;
 
-	if (!d || d->state == DT_STATE_EMPTY || !same_key(&d->key, &s->key)) {
+	/* Remembered under the other tuple of its conntrack entry (an answer
+	 * translated back before this hook, after one that was not). */
+	if (!d && p->nfct && read_nat(p->nfct, &s->nat, false) &&
+	    nat_other_key(&s->alias, &s->key, &s->nat, p, netns) != DT_SIDE_NONE) {
+		d = done_find(&s->alias);
+		if (d)
+			__builtin_memcpy(&s->key, &s->alias, sizeof(s->key));
+	}
+	if (!d) {
 		if (id_wanted(s->key.id))
 			stat_inc(DT_STAT_RESP_NO_QUERY);
 		return;
@@ -237,9 +273,8 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	struct dt_key *key;
 	__u32 zero = 0;
 	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
-	bool translated = false;
+	bool translated = false, aliased;
 	__u64 now, latency;
-	__u8 nat;
 
 	if (!is_dns_port(p->sport))
 		return;
@@ -250,15 +285,18 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	key = &s->key;
 	make_key(key, p, bpf_ntohs(h->id), netns, false);
 
-	q = lookup_or_alias(&dt_pending, key, &translated);
+	q = bpf_map_lookup_elem(&dt_pending, key);
+	if (q)
+		translated = keyed_delivered(q);
+	else
+		q = find_translated(s, p, netns, &translated);
 	if (!q) {
 		answer_after_end(r, rk, p, h, s, netns, dev, dir);
 		return;
 	}
-	now = bpf_ktime_get_ns();
 	/* The answer's first sighting beyond NAT ends the backend's leg. */
 	if (translated && q->backend_ts && !q->backend_ns)
-		q->backend_ns = now - q->backend_ts;
+		q->backend_ns = bpf_ktime_get_ns() - q->backend_ts;
 	/* Complete only where the query was first seen (nearest the client),
 	 * going the answer's way there. */
 	if (q->netns != netns || q->ifindex != RD(rk, dev, ifindex) ||
@@ -280,9 +318,10 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 		}
 	}
 
+	now = bpf_ktime_get_ns();
 	latency = now - q->ts;
-	nat = q->nat;
-	if (nat)
+	aliased = q->nat & DT_NAT_ALIASED;
+	if (aliased)
 		forget_alias(&s->alias, key, q);
 	struct dt_report rep = {
 		.kind = DT_KIND_ANSWERED,
@@ -299,7 +338,7 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 
 	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
 		 &dt_pending, key, DT_STAT_ANSWERED) &&
-	    nat)
+	    aliased)
 		bpf_map_delete_elem(&dt_alias, &s->alias);
 }
 

@@ -32,7 +32,7 @@ __u64 dt_sweep_expired = 0;
 #define DT_SWEEP_BUDGET 16384
 
 /* A query unanswered for dt_timeout_ns: a TIMEOUT record, and its slot in
- * dt_done kept for a late answer. */
+ * dt_late kept for a late answer. */
 static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 			 struct dt_sweep_ctx *c)
 {
