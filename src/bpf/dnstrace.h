@@ -55,7 +55,8 @@ enum dt_nat {
 	DT_NAT_SRC = 2,			/* SNAT: left as nat_addr */
 	/* Of a pending query only, never in a record: */
 	DT_NAT_KEYED_DELIVERED = 4,	/* keyed by its tuple as NAT delivered it */
-	DT_NAT_ALIASED = 8,		/* that tuple is an alias in dt_alias */
+	DT_NAT_TWINNED = 8,		/* has a twin under that tuple (nat.bpf.h) */
+	DT_NAT_TWIN = 16,		/* is the twin of a query keyed as sent */
 };
 
 /* What runs on the port: plain DNS, multicast DNS, or encrypted DNS. */
@@ -142,8 +143,8 @@ enum dt_state {
 /* What is remembered of a query until its response or its timeout. */
 struct dt_pending {
 	__u64 ts;		/* bpf_ktime_get_ns() at first sighting */
-	__u64 backend_ts;	/* the last sighting of the query as NAT delivered it */
-	__u64 backend_ns;	/* from backend_ts to the first sighting of its answer there */
+	__u64 backend_ts;	/* the first sighting of the query as NAT delivered it */
+	__u64 backend_ns;	/* from backend_ts to the first sighting of its answer so */
 	__u32 netns;		/* observation point of the first sighting */
 	__u32 ifindex;
 	__u32 pid;		/* 0: not known */

@@ -10,10 +10,18 @@
  * under either tuple. One that does not (veth scrubs the entry when a
  * packet changes namespace: the backend's side, and the answer on its way
  * back before conntrack undoes the translation) carries the translated
- * tuple, which is an alias in dt_alias when the first sighting was before
- * NAT (kube-proxy's DNAT in the node's namespace). When the first
- * sighting was after NAT (the client's own namespace translated it) every
- * later one carries the same tuple, and no alias is needed.
+ * tuple:
+ * - when the first sighting was after NAT (the client's own namespace
+ *   translated it), every later one carries that tuple too: nothing more
+ *   is needed;
+ * - when it was before NAT (kube-proxy's DNAT on the node), the first
+ *   sighting after NAT, which has the entry, makes the query a twin under
+ *   the translated tuple (DT_NAT_TWIN): a copy of its head, found by one
+ *   lookup like any query, which times the backend's leg. The query
+ *   itself (DT_NAT_TWINNED) completes where it was first seen, takes the
+ *   backend's leg from its twin and deletes it.
+ * Connections (encrypted.bpf.h) and ICMP errors use dt_alias instead, a
+ * map from the translated tuple to the key, as they are few.
  */
 #ifndef DNSTRACE_NAT_BPF_H
 #define DNSTRACE_NAT_BPF_H
@@ -177,26 +185,44 @@ static __always_inline void remember_alias(const struct dt_key *alias, const str
 }
 
 /*
- * The alias a query keyed as the client sent it was remembered under
- * (DT_NAT_ALIASED), from what it recorded of NAT. Forgotten when its
- * transaction is answered: every later sighting of the answer is nearer
- * the client, so the alias map holds only queries in flight, and its
- * updates never have to evict.
+ * A query's key with the addresses it does not carry (q's other_*): the
+ * key of its twin from its own, or the reverse.
  */
-static __always_inline void forget_alias(struct dt_key *alias, const struct dt_key *key,
-					 const struct dt_pending *q)
+static __always_inline void other_key(struct dt_key *other, const struct dt_key *key,
+				      const struct dt_pending *q)
 {
-	__builtin_memcpy(alias, key, sizeof(*alias));
+	__builtin_memcpy(other, key, sizeof(*other));
 	if (q->nat & DT_NAT_DST) {
-		__builtin_memcpy(alias->server_addr, q->other_server, 16);
-		alias->server_port = q->other_server_port;
+		__builtin_memcpy(other->server_addr, q->other_server, 16);
+		other->server_port = q->other_server_port;
 	}
 	if (q->nat & DT_NAT_SRC) {
-		__builtin_memcpy(alias->client_addr, q->other_client, 16);
-		alias->client_port = q->other_client_port;
+		__builtin_memcpy(other->client_addr, q->other_client, 16);
+		other->client_port = q->other_client_port;
 	}
-	if (!is_loopback(alias->server_addr, alias->family))
-		alias->netns = 0;
+	other->netns = is_loopback(other->server_addr, other->family) ? key->netns : 0;
+}
+
+/*
+ * Makes q, keyed as the client sent it, a twin under twin_key, its tuple
+ * as NAT delivered it (nat bits, from s->nat): its head, the addresses
+ * swapped, and when it reached the backend. The twin's name is not kept:
+ * only the query itself is ever reported.
+ */
+static __always_inline void make_twin(struct dt_scratch *s, struct dt_pending *q, __u8 nat,
+				      const struct dt_key *twin_key)
+{
+	struct dt_pending *t = &s->query;
+
+	note_nat(q, &s->nat, nat, false);
+	q->nat |= DT_NAT_TWINNED;
+	__builtin_memcpy(t, q, __builtin_offsetof(struct dt_pending, name));
+	note_nat(t, &s->nat, nat, true);
+	t->nat |= DT_NAT_TWIN;
+	t->backend_ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&dt_pending, twin_key, t, BPF_NOEXIST))
+		stat_inc(DT_STAT_ALIAS_FAILED);
+	stat_inc(DT_STAT_NAT_QUERIES);
 }
 
 /*
@@ -232,11 +258,12 @@ static __always_inline void *lookup_or_alias(void *map, struct dt_key *key, bool
 }
 
 /*
- * The pending query a DNS sighting stands for, when its own tuple (*key)
- * found none: through the packet's conntrack entry (the other tuple), or
- * else through an alias. *key then becomes the query's key; *translated
- * is set when this sighting is of the query as NAT delivered it. NULL,
- * *key unchanged, when neither finds one.
+ * The pending query a DNS sighting stands for, when its own tuple (s->key)
+ * found none: through the packet's conntrack entry, under the other tuple
+ * (an answer translated back before this hook, of a query keyed as NAT
+ * delivered it). s->key then becomes the query's key; *translated is set
+ * when this sighting is of the query as NAT delivered it. NULL, s->key
+ * unchanged, when there is none.
  */
 static __always_inline struct dt_pending *find_translated(struct dt_scratch *s,
 							  const struct dt_packet *p, __u32 netns,
@@ -245,23 +272,17 @@ static __always_inline struct dt_pending *find_translated(struct dt_scratch *s,
 	struct dt_pending *q;
 	enum dt_nat_side side;
 
-	/* An entry that translated nothing (the backend's own namespace
-	 * may track its connections too) leaves the alias to look at. */
-	if (p->nfct && read_nat(p->nfct, &s->nat, false)) {
-		side = nat_other_key(&s->alias, &s->key, &s->nat, p, netns);
-		if (side != DT_SIDE_NONE) {
-			q = bpf_map_lookup_elem(&dt_pending, &s->alias);
-			if (q) {
-				__builtin_memcpy(&s->key, &s->alias, sizeof(s->key));
-				*translated = side == DT_SIDE_DELIVERED;
-			}
-			return q;
-		}
-	}
-	if (!resolve_alias(&s->key))
+	if (!p->nfct || !read_nat(p->nfct, &s->nat, false))
 		return NULL;
-	*translated = true;
-	return bpf_map_lookup_elem(&dt_pending, &s->key);
+	side = nat_other_key(&s->alias, &s->key, &s->nat, p, netns);
+	if (side == DT_SIDE_NONE)
+		return NULL;
+	q = bpf_map_lookup_elem(&dt_pending, &s->alias);
+	if (q) {
+		__builtin_memcpy(&s->key, &s->alias, sizeof(s->key));
+		*translated = side == DT_SIDE_DELIVERED;
+	}
+	return q;
 }
 
 #endif /* DNSTRACE_NAT_BPF_H */

@@ -59,13 +59,10 @@ static __always_inline bool answer_way(const struct dt_pending *q, __u8 dir, boo
 	return loopback ? dir == DT_DIR_EGRESS : dir != q->dir;
 }
 
-/* A sighting of a query already tracked: counted; one of the query as NAT
- * delivered it tells when it reached the backend (the last such). */
-static __always_inline void query_seen_again(struct dt_pending *q, bool translated)
+/* A sighting of a query already tracked. */
+static __always_inline void query_seen_again(void)
 {
 	stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
-	if (translated)
-		q->backend_ts = bpf_ktime_get_ns();
 }
 
 /* Whether a query's key is the tuple NAT delivered: then every sighting
@@ -108,7 +105,7 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	/* The common repeat (the same query on the next hop) stops here. */
 	q = bpf_map_lookup_elem(&dt_pending, key);
 	if (q) {
-		query_seen_again(q, keyed_delivered(q));
+		query_seen_again();
 		return;
 	}
 	/* Not known by its own tuple: through NAT it may be known by the
@@ -127,26 +124,14 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	if (nat && !(side == DT_SIDE_DELIVERED && p->task_ctx)) {
 		q = bpf_map_lookup_elem(&dt_pending, &s->alias);
 		if (q) {
-			/* First seen as the client sent it (before NAT): this
-			 * tuple becomes its alias, for the sightings beyond
-			 * that carry no conntrack entry. */
-			if (side == DT_SIDE_DELIVERED && !(q->nat & DT_NAT_ALIASED)) {
-				note_nat(q, &s->nat, nat, false);
-				q->nat |= DT_NAT_ALIASED;
-				remember_alias(key, &s->alias);
-				stat_inc(DT_STAT_NAT_QUERIES);
-			}
-			query_seen_again(q, side == DT_SIDE_DELIVERED);
-			return;
-		}
-	} else if (!nat && dt_nat_seen) {
-		/* Beyond NAT, without the entry: through an alias. A stale
-		 * alias (its query timed out) leaves the key as it was. */
-		struct dt_key *sent = bpf_map_lookup_elem(&dt_alias, key);
-
-		q = sent ? bpf_map_lookup_elem(&dt_pending, sent) : NULL;
-		if (q) {
-			query_seen_again(q, true);
+			/* First seen as the client sent it (before NAT): its
+			 * twin, for the sightings beyond, which carry no
+			 * conntrack entry. */
+			if (side == DT_SIDE_DELIVERED &&
+			    !(q->nat & (DT_NAT_TWINNED | DT_NAT_TWIN)))
+				make_twin(s, q, nat, key);
+			else
+				query_seen_again();
 			return;
 		}
 	}
@@ -160,15 +145,8 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	fresh->backend_ts = translated ? fresh->ts : 0;
 	fresh->backend_ns = 0;
 	fresh->nat = 0;
-	if (nat) {
+	if (nat)
 		note_nat(fresh, &s->nat, nat, translated);
-		/* Seen before NAT with its entry already (rare): the
-		 * translated tuple, without one beyond, needs the alias. */
-		if (!translated) {
-			fresh->nat |= DT_NAT_ALIASED;
-			remember_alias(&s->alias, key);
-		}
-	}
 	name_len = read_question(r, rk, p, fresh->name, &fresh->qtype, &fresh->qclass);
 	if (name_len < 0)
 		return;
@@ -185,8 +163,17 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	err = bpf_map_update_elem(&dt_pending, key, fresh, BPF_NOEXIST);
 	if (err == 0) {
 		stat_inc(DT_STAT_QUERIES);
-		if (fresh->nat)
+		if (!nat)
+			return;
+		if (translated) {
 			stat_inc(DT_STAT_NAT_QUERIES);
+			return;
+		}
+		/* Seen before NAT with its conntrack entry already (rare):
+		 * the sightings beyond need its twin too. */
+		q = bpf_map_lookup_elem(&dt_pending, key);
+		if (q)
+			make_twin(s, q, nat, &s->alias);
 	} else if (err == -17 /* EEXIST: another CPU was first */) {
 		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
 	} else {
@@ -273,7 +260,8 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	struct dt_key *key;
 	__u32 zero = 0;
 	__u32 rcode = bpf_ntohs(h->flags) & 0xf;
-	bool translated = false, aliased;
+	struct dt_pending *twin;
+	bool translated = false, twinned;
 	__u64 now, latency;
 
 	if (!is_dns_port(p->sport))
@@ -302,6 +290,18 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	if (q->netns != netns || q->ifindex != RD(rk, dev, ifindex) ||
 	    !answer_way(q, dir, RD(rk, dev, flags) & IFF_LOOPBACK))
 		return;
+	/* A twin is for the sightings beyond NAT; here the query itself
+	 * completes. */
+	if (q->nat & DT_NAT_TWIN) {
+		twin = q;
+		other_key(&s->alias, key, twin);
+		q = bpf_map_lookup_elem(&dt_pending, &s->alias);
+		if (!q)
+			return;
+		if (!q->backend_ns)
+			q->backend_ns = twin->backend_ns;
+		__builtin_memcpy(key, &s->alias, sizeof(*key));
+	}
 
 	/* A response that echoes another question is not this query's answer. */
 	if (h->qdcount) {
@@ -320,9 +320,14 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 
 	now = bpf_ktime_get_ns();
 	latency = now - q->ts;
-	aliased = q->nat & DT_NAT_ALIASED;
-	if (aliased)
-		forget_alias(&s->alias, key, q);
+	/* The backend's leg was timed by the twin. */
+	twinned = q->nat & DT_NAT_TWINNED;
+	if (twinned) {
+		other_key(&s->alias, key, q);
+		twin = bpf_map_lookup_elem(&dt_pending, &s->alias);
+		if (twin && !q->backend_ns)
+			q->backend_ns = twin->backend_ns;
+	}
 	struct dt_report rep = {
 		.kind = DT_KIND_ANSWERED,
 		.service = DT_SERVICE_DNS,
@@ -338,8 +343,8 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 
 	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
 		 &dt_pending, key, DT_STAT_ANSWERED) &&
-	    aliased)
-		bpf_map_delete_elem(&dt_alias, &s->alias);
+	    twinned)
+		bpf_map_delete_elem(&dt_pending, &s->alias);
 }
 
 /*
@@ -357,7 +362,7 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 	struct dt_scratch *s;
 	struct dt_key *key;
 	__u32 zero = 0;
-	bool translated = false;
+	bool twinned;
 	__u64 now;
 
 	h = rd_slice(r, rk, p->dns_off, &hbuf, sizeof(hbuf));
@@ -368,8 +373,10 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 		return;
 	key = &s->key;
 	make_key(key, p, bpf_ntohs(h->id), netns, true);
-	q = lookup_or_alias(&dt_pending, key, &translated);
-	if (!q || q->netns != netns)
+	/* Where the client is, the error quotes the query as the client's
+	 * side sees it: not its twin. */
+	q = bpf_map_lookup_elem(&dt_pending, key);
+	if (!q || q->netns != netns || (q->nat & DT_NAT_TWIN))
 		return;
 	if (q->ifindex != RD(rk, dev, ifindex) && !(RD(rk, dev, flags) & IFF_LOOPBACK))
 		return;
@@ -387,8 +394,13 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 		.done_ts = now,
 	};
 
-	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), &dt_pending, key,
-	     DT_STAT_UNREACHABLE);
+	twinned = q->nat & DT_NAT_TWINNED;
+	if (twinned)
+		other_key(&s->alias, key, q);
+	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), &dt_pending, key,
+		 DT_STAT_UNREACHABLE) &&
+	    twinned)
+		bpf_map_delete_elem(&dt_pending, &s->alias);
 }
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */

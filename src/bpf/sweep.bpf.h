@@ -36,6 +36,17 @@ __u64 dt_sweep_expired = 0;
 static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 			 struct dt_sweep_ctx *c)
 {
+	/* A twin goes with its query, unreported and uncounted; remembered
+	 * so that a late answer's sightings beyond NAT are known too. */
+	if (q->nat & DT_NAT_TWIN) {
+		if ((__s64)(c->now - q->ts) >= (__s64)dt_timeout_ns) {
+			struct dt_done *d = done_stage(key, q, DT_STATE_TIMED_OUT, 0, c->now);
+
+			if (!bpf_map_delete_elem(map, key))
+				done_mark(d, DT_STATE_TIMED_OUT);
+		}
+		return 0;
+	}
 	c->seen++;
 	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
