@@ -169,13 +169,20 @@ fn transactions(agg: &Aggregates, out: &mut String) {
     if agg.latency.count() > 0 {
         histogram(agg, out);
         let q = |p: f64| agg.latency.quantile(p).map_or("-".into(), us);
+        // A handful of answers: nearest rank, each percentile one of them.
+        // More: read from the histogram's buckets, and said so.
         let _ = writeln!(
             out,
-            "p50 {}  p95 {}  p99 {}  max {}",
+            "p50 {}  p95 {}  p99 {}  max {}{}",
             q(0.5),
             q(0.95),
             q(0.99),
-            us(agg.latency.max_us())
+            us(agg.latency.max_us()),
+            if agg.latency.is_exact() {
+                ""
+            } else {
+                "  (percentiles within 3 %)"
+            }
         );
     }
 
@@ -432,6 +439,39 @@ mod tests {
             !render(&only, &facts(&c), false).contains("late"),
             "short form"
         );
+    }
+
+    /// Three answers: the p50 is the middle one, p95 and p99 the slowest,
+    /// not the middle of a histogram bucket; many: said to be approximate.
+    #[test]
+    fn percentiles_of_a_few_answers_are_answers() {
+        let facts = RunFacts {
+            counters: &counters(&[]),
+            in_flight: 0,
+            shown: 3,
+            decode_errors: 0,
+            elapsed: Duration::from_secs(1),
+            verbose: 0,
+        };
+        let mut a = Aggregates::new(8);
+        let answer = |us: u64| {
+            let mut ev = raw(b"\x01a\x00");
+            ev.latency_ns = us * 1000;
+            Transaction::decode(&bytes_of(&ev)).unwrap()
+        };
+        for us in [3001, 1003, 2011] {
+            a.observe(&answer(us));
+        }
+        let s = render(&a, &facts, true);
+        assert!(
+            s.contains("\np50 2.01ms  p95 3.00ms  p99 3.00ms  max 3.00ms\n"),
+            "{s}"
+        );
+        for _ in 0..100 {
+            a.observe(&answer(2011));
+        }
+        let s = render(&a, &facts, true);
+        assert!(s.contains("max 3.00ms  (percentiles within 3 %)\n"), "{s}");
     }
 
     #[test]
