@@ -201,6 +201,24 @@ impl KeyStats {
         self.rcodes[TIMEOUT_SLOT]
     }
 
+    /// No query answered, and some timed out: a dead server, a name
+    /// nothing answers. It has no latency, yet is slower than any key
+    /// that answered.
+    pub fn unanswered(&self) -> bool {
+        self.answered == 0 && self.timeouts() > 0
+    }
+
+    /// How a key ranks, slowest last, by `latency`, one of its statistics
+    /// of answered queries: the keys whose queries all timed out above
+    /// all others, the most timeouts first; then the rest by `latency`.
+    pub fn slowness(&self, latency: Option<u64>) -> (bool, u64) {
+        if self.unanswered() {
+            (true, self.timeouts())
+        } else {
+            (false, latency.unwrap_or(0))
+        }
+    }
+
     /// Anything but NOERROR, timeouts and ICMP errors included.
     pub fn errors(&self) -> u64 {
         self.count - self.rcodes[usize::from(dns::NOERROR)]

@@ -60,21 +60,26 @@ pub fn histogram(agg: &Aggregates, out: &mut String) {
     }
 }
 
-/// The five keys with the highest p95, then the most transactions, then
-/// in the keys' order: a total order, so the report does not depend on
-/// the order of the aggregates' (randomly seeded) hash maps.
+/// The five slowest keys: those whose queries all timed out (most
+/// timeouts first), then the highest p95; then the most transactions,
+/// then in the keys' order: a total order, so the report does not depend
+/// on the order of the aggregates' (randomly seeded) hash maps.
 fn slowest<K: Display + Ord>(title: &str, dim: &Dimension<K>, out: &mut String) {
-    let mut rows: Vec<(&K, &KeyStats)> = dim.iter().filter(|(_, s)| s.answered > 0).collect();
+    let mut rows: Vec<(&K, &KeyStats)> = dim
+        .iter()
+        .filter(|(_, s)| s.answered > 0 || s.unanswered())
+        .collect();
     if rows.is_empty() {
         return;
     }
+    let rank = |s: &KeyStats| s.slowness(s.p95_us());
     rows.sort_by(|a, b| {
-        b.1.p95_us()
-            .cmp(&a.1.p95_us())
+        rank(b.1)
+            .cmp(&rank(a.1))
             .then(b.1.count.cmp(&a.1.count))
             .then_with(|| a.0.cmp(b.0))
     });
-    let _ = writeln!(out, "{title} (by p95):");
+    let _ = writeln!(out, "{title} (by p95, those that answered nothing first):");
     for (key, s) in rows.iter().take(5) {
         let _ = writeln!(
             out,
@@ -313,11 +318,13 @@ mod tests {
         assert!(s.contains("NOERROR            3   60.0%"), "{s}");
         assert!(s.contains("TIMEOUT            1   20.0%"), "{s}");
         let slow = s.split("Slowest names").nth(1).unwrap();
-        let first = slow.lines().nth(1).unwrap();
-        assert!(
-            first.trim_start().starts_with("slow"),
-            "slowest first: {slow}"
-        );
+        let first: Vec<&str> = slow
+            .lines()
+            .skip(1)
+            .take(2)
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(first, ["dead", "slow"], "unanswered, then slowest: {slow}");
         // The short form stops after the counts.
         let short = render(&sample(), &facts, false);
         assert!(!short.contains("usecs"));
@@ -369,6 +376,67 @@ mod tests {
             );
             assert_eq!(*first.get_or_insert_with(|| s.clone()), s);
         }
+    }
+
+    /// Servers that answered nothing, only timed out: at the top of the
+    /// slowest, the most timeouts first, with their counts; above a
+    /// server whose answers are slow.
+    #[test]
+    fn dead_servers_top_the_slowest() {
+        let facts = RunFacts {
+            counters: &counters(&[]),
+            in_flight: 0,
+            shown: 9,
+            decode_errors: 0,
+            elapsed: Duration::from_secs(1),
+            verbose: 0,
+        };
+        let mut a = Aggregates::new(64);
+        for (server, latency_us) in [
+            (1, Some(500)),
+            (1, Some(700)),
+            (2, Some(900_000)),
+            (9, None),
+            (9, None),
+            (9, None),
+            (8, None),
+        ] {
+            let mut ev = raw(b"\x01a\x00");
+            ev.server_addr[3] = server;
+            match latency_us {
+                Some(us) => ev.latency_ns = us * 1000,
+                None => ev.kind = 1,
+            }
+            a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        }
+        let s = render(&a, &facts, true);
+        let rows: Vec<(&str, &str)> = s
+            .split("Slowest servers")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                (words[0], words[words.len() - 1])
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("10.0.0.9", "3"),
+                ("10.0.0.8", "1"),
+                ("10.0.0.2", "0"),
+                ("10.0.0.1", "0")
+            ],
+            "{s}"
+        );
+        let dead = s.lines().find(|l| l.contains("10.0.0.9")).unwrap();
+        assert!(
+            dead.contains("n=3") && dead.contains("p95        -"),
+            "{dead}"
+        );
     }
 
     /// Late and duplicate answers and ICMP errors, each on a line of its
