@@ -393,3 +393,45 @@ fn help_names_the_backend_key() {
         .iter()
         .any(|l| l.trim_start().starts_with("b ") && l.contains("latency by backend")));
 }
+
+/// A dead server (every query timed out) has no latency, yet is the
+/// slowest: first by p95, avg and max, the most timeouts first, above the
+/// server whose answers are slow.
+#[test]
+fn latency_views_put_a_dead_server_first() {
+    let mut agg = data().agg;
+    for (server, times) in [([10, 0, 0, 3], 1), ([10, 0, 0, 4], 2)] {
+        for _ in 0..times {
+            agg.observe(&txn(b"\x01a\x00", None, 0, server));
+        }
+    }
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.view = View::LatencyByServer;
+    for sort in ["p95", "avg", "max"] {
+        let f = render(
+            &state,
+            &VecDeque::new(),
+            &agg,
+            &Status::default(),
+            &Clock::fixed(EPOCH),
+            120,
+            10,
+        );
+        assert!(f[0].contains(&format!("sort: {sort}")), "{}", f[0]);
+        let servers: Vec<&str> = f[2..]
+            .iter()
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(
+            servers,
+            ["10.0.0.4", "10.0.0.3", "10.0.0.2", "10.0.0.1"],
+            "sort: {sort}\n{f:#?}"
+        );
+        assert!(
+            f[2].contains(" 2 ") && f[2].contains(" - "),
+            "no latency, two timeouts: {}",
+            f[2]
+        );
+        state.sort += 1;
+    }
+}
