@@ -417,9 +417,15 @@ fn stream_table(
     let titles: Vec<String> = state.columns.iter().map(Column::title).collect();
     let right: Vec<bool> = state.columns.iter().map(Column::right_aligned).collect();
     let flex = state.columns.iter().position(|c| *c == Column::Name);
+    // Newest arrivals first, then by the key: transactions arrive when
+    // they end (a timeout after its timeout), not when their query was
+    // seen, which is the time they show. Stable: ties keep arrival order.
     let mut recent: Vec<&Transaction> = recent.iter().rev().collect();
-    if state.sort_key() == SortKey::Latency {
-        recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)));
+    match state.sort_key() {
+        SortKey::Latency => {
+            recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)))
+        }
+        _ => recent.sort_by_key(|t| std::cmp::Reverse(t.mono_ns)),
     }
     let rows = recent
         .into_iter()
