@@ -13,6 +13,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 
 use crate::record::{dns, Kind, Transaction};
+use crate::topk::{Frequent, Slowest};
 
 /// The aggregate maps' hasher. Their keys are names and addresses that
 /// anyone on the host can choose, so the hash is keyed (seeded at random
@@ -319,6 +320,17 @@ impl<K> Dimension<K> {
     }
 }
 
+/// Names in the summary's rankings over the whole run.
+pub const RANKED_NAMES: usize = 5;
+
+/// Counters of timeouts by name (space-saving): every name with more than
+/// 1/1024 of the run's timeouts has one. About 300 KiB at most.
+pub const TIMEOUT_NAME_COUNTERS: usize = 1024;
+
+/// What [`Aggregates::slowest_names`] tells of a name's slowest answer:
+/// its query type and the server that gave it.
+pub type SlowAnswer = (u16, Server);
+
 /// Everything the views and the summary need.
 #[derive(Debug, Clone)]
 pub struct Aggregates {
@@ -345,6 +357,11 @@ pub struct Aggregates {
     by_backend: Dimension<Server>,
     pub by_name: Dimension<String>,
     pub by_client: Dimension<IpAddr>,
+    /// Over the whole run, unlike `by_name`, which keeps the names seen
+    /// last: the names with the slowest answers (exact), and the names
+    /// that timed out most (approximate beyond 1024 names).
+    pub slowest_names: Slowest<SlowAnswer>,
+    pub timeout_names: Frequent,
 }
 
 impl Aggregates {
@@ -364,6 +381,8 @@ impl Aggregates {
             by_backend: Dimension::new(max_keys),
             by_name: Dimension::new(max_keys),
             by_client: Dimension::new(max_keys),
+            slowest_names: Slowest::new(RANKED_NAMES),
+            timeout_names: Frequent::new(TIMEOUT_NAME_COUNTERS),
         }
     }
 
@@ -418,6 +437,12 @@ impl Aggregates {
         }
         self.by_name.observe(t.qname.as_str(), t);
         self.by_client.observe(&t.client, t);
+        if let Some(ns) = t.answer_latency_ns() {
+            self.slowest_names
+                .offer(ns / 1000, &t.qname, || (t.qtype, server));
+        } else if t.is_timeout() {
+            self.timeout_names.add(&t.qname);
+        }
     }
 
     /// By where the query was delivered: the backend behind DNAT, else
