@@ -324,7 +324,9 @@ impl<K> Dimension<K> {
 pub const RANKED_NAMES: usize = 5;
 
 /// Counters of timeouts by name (space-saving): every name with more than
-/// 1/1024 of the run's timeouts has one. About 300 KiB at most.
+/// 1/1024 of the run's timeouts has one. Each name is held twice (the
+/// heap and its index): about 150 KiB for names of usual lengths, 640 KiB
+/// at most (names of 255 bytes).
 pub const TIMEOUT_NAME_COUNTERS: usize = 1024;
 
 /// What [`Aggregates::slowest_names`] tells of a name's slowest answer:
