@@ -13,6 +13,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 
 use crate::record::{dns, Kind, Transaction};
+use crate::topk::{Frequent, Slowest};
 
 /// The aggregate maps' hasher. Their keys are names and addresses that
 /// anyone on the host can choose, so the hash is keyed (seeded at random
@@ -28,14 +29,22 @@ pub const RCODE_SLOTS: usize = 18;
 pub const TIMEOUT_SLOT: usize = 16;
 pub const UNREACHABLE_SLOT: usize = 17;
 
+/// Values a histogram keeps as they are, so that the quantiles of a
+/// handful of samples are samples (nearest rank), not the middle of a
+/// bucket that none of them is.
+pub const EXACT_SAMPLES: usize = 16;
+
 /// A log-linear latency histogram in microseconds: 2^SUB_BITS buckets per
-/// power of two, so any percentile is within 100/2^SUB_BITS % of the truth.
+/// power of two, so any percentile is within 100/2^SUB_BITS % of the truth;
+/// up to [`EXACT_SAMPLES`] values, the percentiles are exact.
 #[derive(Debug, Clone, Default)]
 pub struct Histogram<const SUB_BITS: u32> {
     buckets: Vec<u32>,
     count: u64,
     min_us: u64,
     max_us: u64,
+    /// The first values, while there are at most [`EXACT_SAMPLES`].
+    first: [u64; EXACT_SAMPLES],
 }
 
 impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
@@ -67,6 +76,9 @@ impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
             self.buckets.resize(i + 1, 0);
         }
         self.buckets[i] = self.buckets[i].saturating_add(1);
+        if let Some(slot) = self.first.get_mut(self.count as usize) {
+            *slot = us;
+        }
         self.min_us = if self.count == 0 {
             us
         } else {
@@ -84,14 +96,26 @@ impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
         self.max_us
     }
 
-    /// The q-quantile (0 < q <= 1) in microseconds: the middle of the bucket
-    /// holding it, kept within the smallest and largest values seen. None
-    /// when empty.
+    /// Whether [`Histogram::quantile`] is exact: a value recorded.
+    pub fn is_exact(&self) -> bool {
+        self.count <= EXACT_SAMPLES as u64
+    }
+
+    /// The q-quantile (0 < q <= 1) in microseconds, by nearest rank: the
+    /// value of rank ceil(q * count). Exact up to [`EXACT_SAMPLES`] values;
+    /// beyond, the middle of the bucket holding that rank, kept within the
+    /// smallest and largest values seen. None when empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
         }
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        if self.is_exact() {
+            let mut values = self.first;
+            let values = &mut values[..self.count as usize];
+            values.sort_unstable();
+            return Some(values[rank as usize - 1]);
+        }
         let mut seen = 0u64;
         for (i, &n) in self.buckets.iter().enumerate() {
             seen += u64::from(n);
@@ -176,6 +200,24 @@ impl KeyStats {
 
     pub fn timeouts(&self) -> u64 {
         self.rcodes[TIMEOUT_SLOT]
+    }
+
+    /// No query answered, and some timed out: a dead server, a name
+    /// nothing answers. It has no latency, yet is slower than any key
+    /// that answered.
+    pub fn unanswered(&self) -> bool {
+        self.answered == 0 && self.timeouts() > 0
+    }
+
+    /// How a key ranks, slowest last, by `latency`, one of its statistics
+    /// of answered queries: the keys whose queries all timed out above
+    /// all others, the most timeouts first; then the rest by `latency`.
+    pub fn slowness(&self, latency: Option<u64>) -> (bool, u64) {
+        if self.unanswered() {
+            (true, self.timeouts())
+        } else {
+            (false, latency.unwrap_or(0))
+        }
     }
 
     /// Anything but NOERROR, timeouts and ICMP errors included.
@@ -278,6 +320,19 @@ impl<K> Dimension<K> {
     }
 }
 
+/// Names in the summary's rankings over the whole run.
+pub const RANKED_NAMES: usize = 5;
+
+/// Counters of timeouts by name (space-saving): every name with more than
+/// 1/1024 of the run's timeouts has one. Each name is held twice (the
+/// heap and its index): about 150 KiB for names of usual lengths, 640 KiB
+/// at most (names of 255 bytes).
+pub const TIMEOUT_NAME_COUNTERS: usize = 1024;
+
+/// What [`Aggregates::slowest_names`] tells of a name's slowest answer:
+/// its query type and the server that gave it.
+pub type SlowAnswer = (u16, Server);
+
 /// Everything the views and the summary need.
 #[derive(Debug, Clone)]
 pub struct Aggregates {
@@ -304,6 +359,11 @@ pub struct Aggregates {
     by_backend: Dimension<Server>,
     pub by_name: Dimension<String>,
     pub by_client: Dimension<IpAddr>,
+    /// Over the whole run, unlike `by_name`, which keeps the names seen
+    /// last: the names with the slowest answers (exact), and the names
+    /// that timed out most (approximate beyond 1024 names).
+    pub slowest_names: Slowest<SlowAnswer>,
+    pub timeout_names: Frequent,
 }
 
 impl Aggregates {
@@ -323,6 +383,8 @@ impl Aggregates {
             by_backend: Dimension::new(max_keys),
             by_name: Dimension::new(max_keys),
             by_client: Dimension::new(max_keys),
+            slowest_names: Slowest::new(RANKED_NAMES),
+            timeout_names: Frequent::new(TIMEOUT_NAME_COUNTERS),
         }
     }
 
@@ -377,6 +439,12 @@ impl Aggregates {
         }
         self.by_name.observe(t.qname.as_str(), t);
         self.by_client.observe(&t.client, t);
+        if let Some(ns) = t.answer_latency_ns() {
+            self.slowest_names
+                .offer(ns / 1000, &t.qname, || (t.qtype, server));
+        } else if t.is_timeout() {
+            self.timeout_names.add(&t.qname);
+        }
     }
 
     /// By where the query was delivered: the backend behind DNAT, else
@@ -430,6 +498,40 @@ mod tests {
             let (low, width) = Histogram::<5>::bounds(Histogram::<5>::index(us));
             assert!(low <= us && us < low + width, "{us} in [{low}, +{width})");
         }
+    }
+
+    /// A handful of values: every quantile is one of them, by nearest
+    /// rank (a bucket's middle, 2000 and 1000 here, is none of them).
+    #[test]
+    fn quantiles_of_a_few_values_are_values() {
+        let mut h: Histogram<5> = Histogram::default();
+        for us in [3001u64, 1003, 2011] {
+            h.record(us);
+        }
+        assert_eq!(h.quantile(0.5), Some(2011));
+        assert_eq!(h.quantile(0.3), Some(1003));
+        assert_eq!(h.quantile(0.95), Some(3001));
+        let mut coarse: Histogram<3> = Histogram::default();
+        for us in [1003u64, 1150, 1190, 1230] {
+            coarse.record(us);
+        }
+        assert_eq!(coarse.quantile(0.5), Some(1150));
+        assert_eq!(coarse.quantile(0.75), Some(1190));
+        assert_eq!(coarse.quantile(0.95), Some(1230));
+        // Exact up to EXACT_SAMPLES values, by nearest rank.
+        let mut h: Histogram<5> = Histogram::default();
+        for i in (1..=EXACT_SAMPLES as u64).rev() {
+            h.record(1000 + 7 * i);
+        }
+        assert!(h.is_exact());
+        assert_eq!(h.quantile(0.5), Some(1000 + 7 * 8));
+        assert_eq!(h.quantile(1.0), Some(1000 + 7 * 16));
+        assert_eq!(h.quantile(0.01), Some(1007));
+        // Then from the buckets: within their bounds.
+        h.record(5000);
+        assert!(!h.is_exact());
+        let p50 = h.quantile(0.5).unwrap();
+        assert!((1056..=1088).contains(&p50), "{p50}");
     }
 
     #[test]

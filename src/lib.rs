@@ -8,6 +8,7 @@
 //! - `tui` draws the live table from the `pipeline`'s view;
 //! - `pipeline` takes each ring-buffer record through decoding, `filter`,
 //!   `aggregate`, `metrics` and `output`; `summary` reports at exit;
+//!   `topk` keeps the aggregates' rankings over a whole run;
 //! - `record` decodes a kernel record into a transaction, and names DNS
 //!   codes;
 //! - `kernel` is the interface to the kernel program: its ABI and
@@ -29,4 +30,5 @@ pub mod record;
 pub mod summary;
 #[doc(hidden)]
 pub mod testing;
+pub mod topk;
 pub mod tui;

@@ -6,7 +6,7 @@ use std::fmt::{Display, Write};
 use std::time::Duration;
 
 use crate::aggregate::{
-    Aggregates, Dimension, KeyStats, RCODE_SLOTS, TIMEOUT_SLOT, UNREACHABLE_SLOT,
+    Aggregates, Dimension, KeyStats, RANKED_NAMES, RCODE_SLOTS, TIMEOUT_SLOT, UNREACHABLE_SLOT,
 };
 use crate::kernel::{Counters, Stat};
 use crate::output::human_latency;
@@ -60,21 +60,26 @@ pub fn histogram(agg: &Aggregates, out: &mut String) {
     }
 }
 
-/// The five keys with the highest p95, then the most transactions, then
-/// in the keys' order: a total order, so the report does not depend on
-/// the order of the aggregates' (randomly seeded) hash maps.
+/// The five slowest keys: those whose queries all timed out (most
+/// timeouts first), then the highest p95; then the most transactions,
+/// then in the keys' order: a total order, so the report does not depend
+/// on the order of the aggregates' (randomly seeded) hash maps.
 fn slowest<K: Display + Ord>(title: &str, dim: &Dimension<K>, out: &mut String) {
-    let mut rows: Vec<(&K, &KeyStats)> = dim.iter().filter(|(_, s)| s.answered > 0).collect();
+    let mut rows: Vec<(&K, &KeyStats)> = dim
+        .iter()
+        .filter(|(_, s)| s.answered > 0 || s.unanswered())
+        .collect();
     if rows.is_empty() {
         return;
     }
+    let rank = |s: &KeyStats| s.slowness(s.p95_us());
     rows.sort_by(|a, b| {
-        b.1.p95_us()
-            .cmp(&a.1.p95_us())
+        rank(b.1)
+            .cmp(&rank(a.1))
             .then(b.1.count.cmp(&a.1.count))
             .then_with(|| a.0.cmp(b.0))
     });
-    let _ = writeln!(out, "{title} (by p95):");
+    let _ = writeln!(out, "{title} (by p95, those that answered nothing first):");
     for (key, s) in rows.iter().take(5) {
         let _ = writeln!(
             out,
@@ -169,13 +174,20 @@ fn transactions(agg: &Aggregates, out: &mut String) {
     if agg.latency.count() > 0 {
         histogram(agg, out);
         let q = |p: f64| agg.latency.quantile(p).map_or("-".into(), us);
+        // A handful of answers: nearest rank, each percentile one of them.
+        // More: read from the histogram's buckets, and said so.
         let _ = writeln!(
             out,
-            "p50 {}  p95 {}  p99 {}  max {}",
+            "p50 {}  p95 {}  p99 {}  max {}{}",
             q(0.5),
             q(0.95),
             q(0.99),
-            us(agg.latency.max_us())
+            us(agg.latency.max_us()),
+            if agg.latency.is_exact() {
+                ""
+            } else {
+                "  (percentiles within 3 %)"
+            }
         );
     }
 
@@ -202,7 +214,60 @@ fn transactions(agg: &Aggregates, out: &mut String) {
     if agg.translated > 0 {
         slowest("Slowest backends", agg.by_backend(), out);
     }
-    slowest("Slowest names", &agg.by_name, out);
+    slowest_names(agg, out);
+    timed_out_names(agg, out);
+}
+
+/// The names with the slowest answers over the whole run: each name by
+/// its slowest answer, exact however many names went by.
+fn slowest_names(agg: &Aggregates, out: &mut String) {
+    if agg.slowest_names.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Slowest names (each by its slowest answer, over the whole run):"
+    );
+    for p in agg.slowest_names.ranked() {
+        let (qtype, server) = p.detail;
+        let _ = writeln!(
+            out,
+            "  {:<40} max {:>8}  {} from {}",
+            p.key,
+            us(p.value),
+            dns::qtype_name(qtype),
+            server
+        );
+    }
+}
+
+/// The names that timed out most over the whole run, counted in a bounded
+/// table (space-saving): exact until more names time out than it has
+/// counters; then a name's count is a range, and a name seen rarely may
+/// be missing, which the note says.
+fn timed_out_names(agg: &Aggregates, out: &mut String) {
+    let names = &agg.timeout_names;
+    if names.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Names that timed out most (over the whole run):");
+    for c in names.top(RANKED_NAMES) {
+        let count = if c.error == 0 {
+            c.count.to_string()
+        } else {
+            format!("{}-{}", c.at_least(), c.count)
+        };
+        let _ = writeln!(out, "  {:<40} timeouts {count}", c.key);
+    }
+    if !names.is_exact() {
+        let _ = writeln!(
+            out,
+            "  (approximate: {} timeouts counted by name in {} counters; every name with more than {} is listed, a-b is at least a, at most b)",
+            names.total(),
+            names.capacity(),
+            names.total() / names.capacity() as u64
+        );
+    }
 }
 
 /// What the transactions shown do not count: answers that came too late
@@ -308,9 +373,16 @@ mod tests {
         let slow = s.split("Slowest names").nth(1).unwrap();
         let first = slow.lines().nth(1).unwrap();
         assert!(
-            first.trim_start().starts_with("slow"),
+            first.trim_start().starts_with("slow ")
+                && first.contains("max  80.00ms  AAAA from 10.0.0.1"),
             "slowest first: {slow}"
         );
+        assert!(
+            s.contains("Names that timed out most (over the whole run):\n  dead ")
+                && s.contains(" timeouts 1\n"),
+            "{s}"
+        );
+        assert!(!s.contains("approximate"), "{s}");
         // The short form stops after the counts.
         let short = render(&sample(), &facts, false);
         assert!(!short.contains("usecs"));
@@ -362,6 +434,160 @@ mod tests {
             );
             assert_eq!(*first.get_or_insert_with(|| s.clone()), s);
         }
+    }
+
+    /// Servers that answered nothing, only timed out: at the top of the
+    /// slowest, the most timeouts first, with their counts; above a
+    /// server whose answers are slow.
+    #[test]
+    fn dead_servers_top_the_slowest() {
+        let facts = RunFacts {
+            counters: &counters(&[]),
+            in_flight: 0,
+            shown: 9,
+            decode_errors: 0,
+            elapsed: Duration::from_secs(1),
+            verbose: 0,
+        };
+        let mut a = Aggregates::new(64);
+        for (server, latency_us) in [
+            (1, Some(500)),
+            (1, Some(700)),
+            (2, Some(900_000)),
+            (9, None),
+            (9, None),
+            (9, None),
+            (8, None),
+        ] {
+            let mut ev = raw(b"\x01a\x00");
+            ev.server_addr[3] = server;
+            match latency_us {
+                Some(us) => ev.latency_ns = us * 1000,
+                None => ev.kind = 1,
+            }
+            a.observe(&Transaction::decode(&bytes_of(&ev)).unwrap());
+        }
+        let s = render(&a, &facts, true);
+        let rows: Vec<(&str, &str)> = s
+            .split("Slowest servers")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                (words[0], words[words.len() - 1])
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("10.0.0.9", "3"),
+                ("10.0.0.8", "1"),
+                ("10.0.0.2", "0"),
+                ("10.0.0.1", "0")
+            ],
+            "{s}"
+        );
+        let dead = s.lines().find(|l| l.contains("10.0.0.9")).unwrap();
+        assert!(
+            dead.contains("n=3") && dead.contains("p95        -"),
+            "{dead}"
+        );
+    }
+
+    /// A soak: a million distinct names, the slowest answers and the
+    /// names that timed out most seen early on, then a flood of fast names
+    /// and of names that each timed out once. The rankings cover the whole
+    /// run (the names seen last, all `by_name` keeps, have none of them),
+    /// in memory bounded whatever the number of names.
+    #[test]
+    fn rankings_cover_the_whole_run_in_bounded_memory() {
+        use crate::aggregate::{RANKED_NAMES, TIMEOUT_NAME_COUNTERS};
+        use crate::pipeline::MAX_KEYS;
+        use crate::record::Kind;
+        let mut a = Aggregates::new(MAX_KEYS);
+        let mut t = Transaction::decode(&bytes_of(&raw(b"\x01a\x00"))).unwrap();
+        let mut see = |a: &mut Aggregates, name: &str, latency_us: Option<u64>| {
+            t.qname.clear();
+            t.qname.push_str(name);
+            (t.kind, t.latency_ns, t.rflags) = match latency_us {
+                Some(us) => (Kind::Answered, Some(us * 1000), Some(0x8180)),
+                None => (Kind::Timeout, None, None),
+            };
+            a.observe(&t);
+        };
+        for (name, latency_us) in [
+            ("slow1.soak.test", 2_000_000),
+            ("slow2.soak.test", 1_500_000),
+            ("slow3.soak.test", 900_000),
+        ] {
+            see(&mut a, name, Some(latency_us));
+        }
+        for _ in 0..50 {
+            see(&mut a, "dead.soak.test", None);
+        }
+        for _ in 0..20 {
+            see(&mut a, "lost.soak.test", None);
+        }
+        let mut name = String::new();
+        for i in 0..1_000_000u64 {
+            name.clear();
+            let _ = write!(name, "n{i}.soak.test");
+            let outcome = (i % 100 != 0).then_some(100 + i % 100);
+            see(&mut a, &name, outcome);
+            // A slow answer again for a name seen early: counted by its slowest.
+            if i == 500_000 {
+                see(&mut a, "slow3.soak.test", Some(300_000));
+            }
+        }
+        assert!(a.by_name.len() <= MAX_KEYS);
+        assert!(!a.by_name.iter().any(|(k, _)| k.contains("slow")));
+        assert_eq!(a.slowest_names.len(), RANKED_NAMES);
+        assert_eq!(a.timeout_names.len(), TIMEOUT_NAME_COUNTERS);
+        let facts = RunFacts {
+            counters: &counters(&[]),
+            in_flight: 0,
+            shown: a.total,
+            decode_errors: 0,
+            elapsed: Duration::from_secs(60),
+            verbose: 0,
+        };
+        let s = render(&a, &facts, true);
+        let section = |title: &str| -> Vec<String> {
+            s.split(title)
+                .nth(1)
+                .unwrap_or_else(|| panic!("no {title}: {s}"))
+                .lines()
+                .skip(1)
+                .take_while(|l| l.starts_with("  "))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        let slowest = section("Slowest names");
+        assert_eq!(
+            slowest[..3],
+            [
+                "slow1.soak.test max 2.00s AAAA from 10.0.0.1",
+                "slow2.soak.test max 1.50s AAAA from 10.0.0.1",
+                "slow3.soak.test max 900.0ms AAAA from 10.0.0.1",
+            ],
+            "{s}"
+        );
+        let timed_out = section("Names that timed out most");
+        assert_eq!(
+            timed_out[..2],
+            ["dead.soak.test timeouts 50", "lost.soak.test timeouts 20"],
+            "{s}"
+        );
+        assert_eq!(timed_out.len(), RANKED_NAMES + 1, "{s}");
+        assert!(
+            timed_out[RANKED_NAMES].starts_with(
+                "(approximate: 10070 timeouts counted by name in 1024 counters; every name with more than 9 is listed"
+            ),
+            "{s}"
+        );
     }
 
     /// Late and duplicate answers and ICMP errors, each on a line of its
@@ -432,6 +658,39 @@ mod tests {
             !render(&only, &facts(&c), false).contains("late"),
             "short form"
         );
+    }
+
+    /// Three answers: the p50 is the middle one, p95 and p99 the slowest,
+    /// not the middle of a histogram bucket; many: said to be approximate.
+    #[test]
+    fn percentiles_of_a_few_answers_are_answers() {
+        let facts = RunFacts {
+            counters: &counters(&[]),
+            in_flight: 0,
+            shown: 3,
+            decode_errors: 0,
+            elapsed: Duration::from_secs(1),
+            verbose: 0,
+        };
+        let mut a = Aggregates::new(8);
+        let answer = |us: u64| {
+            let mut ev = raw(b"\x01a\x00");
+            ev.latency_ns = us * 1000;
+            Transaction::decode(&bytes_of(&ev)).unwrap()
+        };
+        for us in [3001, 1003, 2011] {
+            a.observe(&answer(us));
+        }
+        let s = render(&a, &facts, true);
+        assert!(
+            s.contains("\np50 2.01ms  p95 3.00ms  p99 3.00ms  max 3.00ms\n"),
+            "{s}"
+        );
+        for _ in 0..100 {
+            a.observe(&answer(2011));
+        }
+        let s = render(&a, &facts, true);
+        assert!(s.contains("max 3.00ms  (percentiles within 3 %)\n"), "{s}");
     }
 
     #[test]

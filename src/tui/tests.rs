@@ -393,3 +393,86 @@ fn help_names_the_backend_key() {
         .iter()
         .any(|l| l.trim_start().starts_with("b ") && l.contains("latency by backend")));
 }
+
+/// A dead server (every query timed out) has no latency, yet is the
+/// slowest: first by p95, avg and max, the most timeouts first, above the
+/// server whose answers are slow.
+#[test]
+fn latency_views_put_a_dead_server_first() {
+    let mut agg = data().agg;
+    for (server, times) in [([10, 0, 0, 3], 1), ([10, 0, 0, 4], 2)] {
+        for _ in 0..times {
+            agg.observe(&txn(b"\x01a\x00", None, 0, server));
+        }
+    }
+    let mut state = ViewState::new(Column::defaults(), false);
+    state.view = View::LatencyByServer;
+    for sort in ["p95", "avg", "max"] {
+        let f = render(
+            &state,
+            &VecDeque::new(),
+            &agg,
+            &Status::default(),
+            &Clock::fixed(EPOCH),
+            120,
+            10,
+        );
+        assert!(f[0].contains(&format!("sort: {sort}")), "{}", f[0]);
+        let servers: Vec<&str> = f[2..]
+            .iter()
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(
+            servers,
+            ["10.0.0.4", "10.0.0.3", "10.0.0.2", "10.0.0.1"],
+            "sort: {sort}\n{f:#?}"
+        );
+        assert!(
+            f[2].contains(" 2 ") && f[2].contains(" - "),
+            "no latency, two timeouts: {}",
+            f[2]
+        );
+        state.sort += 1;
+    }
+}
+
+/// Sorted by time: by when each query was seen, the time the rows show,
+/// newest first; not by when the transaction arrived (a timeout arrives
+/// after its timeout, behind queries sent after it).
+#[test]
+fn sort_by_time_is_by_the_query_time() {
+    let mut recent = VecDeque::new();
+    // In the order they arrive: each is reported when it ends.
+    for (name, seen_s, latency_us) in [
+        (&b"\x05first\x00"[..], 1, Some(1000)),
+        (b"\x05third\x00", 3, Some(1000)),
+        (b"\x06second\x00", 2, None),
+    ] {
+        let mut t = txn(name, latency_us, 0x8180, [10, 0, 0, 1]);
+        t.mono_ns = seen_s * 1_000_000_000;
+        recent.push_back(t);
+    }
+    let state = ViewState::new(Column::defaults(), false);
+    let f = render(
+        &state,
+        &recent,
+        &Aggregates::new(10),
+        &Status::default(),
+        &Clock::fixed(EPOCH),
+        160,
+        10,
+    );
+    assert!(f[0].contains("sort: time"), "{}", f[0]);
+    let row_of = |name: &str| f.iter().position(|l| l.contains(name)).unwrap();
+    let order: Vec<usize> = ["first", "second", "third"].map(row_of).to_vec();
+    assert_eq!(order, [4, 3, 2], "third, second, first: {f:#?}");
+    // The TIME column says so too.
+    let times: Vec<&str> = f[2..]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "{f:#?}");
+    assert_ne!(times.first(), times.last(), "{f:#?}");
+}

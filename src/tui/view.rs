@@ -108,16 +108,18 @@ impl SortKey {
         }
     }
 
-    /// What an aggregate's row ranks by. The stream's keys order
+    /// What an aggregate's row ranks by, largest first. By a latency, a
+    /// key whose queries all timed out has none, yet is the slowest: it
+    /// ranks first ([`KeyStats::slowness`]). The stream's keys order
     /// transactions, not aggregates, and no aggregate view offers them;
     /// they rank by the default, the p95.
-    fn rank(self, s: &KeyStats) -> u64 {
+    fn rank(self, s: &KeyStats) -> (bool, u64) {
         match self {
-            SortKey::Avg => s.avg_us().unwrap_or(0),
-            SortKey::Max => s.max_us().unwrap_or(0),
-            SortKey::Count | SortKey::Total => s.count,
-            SortKey::Errors => s.errors(),
-            SortKey::P95 | SortKey::Time | SortKey::Latency => s.p95_us().unwrap_or(0),
+            SortKey::Avg => s.slowness(s.avg_us()),
+            SortKey::Max => s.slowness(s.max_us()),
+            SortKey::Count | SortKey::Total => (false, s.count),
+            SortKey::Errors => (false, s.errors()),
+            SortKey::P95 | SortKey::Time | SortKey::Latency => s.slowness(s.p95_us()),
         }
     }
 }
@@ -181,12 +183,12 @@ fn fmt_us(v: Option<u64>) -> String {
 /// The `limit` keys with the largest `key`, ties in the order of their
 /// text, as shown. Only the keys that can make the cut are written out:
 /// a view shows a screenful of the thousands kept.
-pub(super) fn top<K: Display>(
+pub(super) fn top<K: Display, R: Ord + Copy>(
     dim: &Dimension<K>,
-    key: impl Fn(&KeyStats) -> u64,
+    key: impl Fn(&KeyStats) -> R,
     limit: usize,
 ) -> Vec<(String, &KeyStats)> {
-    let mut ranked: Vec<(u64, &K, &KeyStats)> = dim.iter().map(|(k, s)| (key(s), k, s)).collect();
+    let mut ranked: Vec<(R, &K, &KeyStats)> = dim.iter().map(|(k, s)| (key(s), k, s)).collect();
     if limit == 0 {
         return Vec::new();
     }
@@ -195,7 +197,7 @@ pub(super) fn top<K: Display>(
         let cutoff = ranked[limit - 1].0;
         ranked.retain(|r| r.0 >= cutoff);
     }
-    let mut rows: Vec<(u64, String, &KeyStats)> = ranked
+    let mut rows: Vec<(R, String, &KeyStats)> = ranked
         .into_iter()
         .map(|(v, k, s)| (v, k.to_string(), s))
         .collect();
@@ -415,9 +417,15 @@ fn stream_table(
     let titles: Vec<String> = state.columns.iter().map(Column::title).collect();
     let right: Vec<bool> = state.columns.iter().map(Column::right_aligned).collect();
     let flex = state.columns.iter().position(|c| *c == Column::Name);
+    // Newest arrivals first, then by the key: transactions arrive when
+    // they end (a timeout after its timeout), not when their query was
+    // seen, which is the time they show. Stable: ties keep arrival order.
     let mut recent: Vec<&Transaction> = recent.iter().rev().collect();
-    if state.sort_key() == SortKey::Latency {
-        recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)));
+    match state.sort_key() {
+        SortKey::Latency => {
+            recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)))
+        }
+        _ => recent.sort_by_key(|t| std::cmp::Reverse(t.mono_ns)),
     }
     let rows = recent
         .into_iter()
