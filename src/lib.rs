@@ -9,6 +9,8 @@
 //! - `pipeline` takes each ring-buffer record through decoding, `filter`,
 //!   `aggregate`, `metrics` and `output`; `summary` reports at exit;
 //!   `topk` keeps the aggregates' rankings over a whole run;
+//! - `attribution` names who sent a query (container, pod, unit) from
+//!   its cgroup;
 //! - `record` decodes a kernel record into a transaction, and names DNS
 //!   codes;
 //! - `kernel` is the interface to the kernel program: its ABI and
@@ -20,6 +22,7 @@ pub mod aggregate;
 #[cfg(feature = "tracer")]
 pub mod app;
 pub mod assets;
+pub mod attribution;
 pub mod cli;
 pub mod filter;
 pub mod kernel;
