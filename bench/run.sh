@@ -13,7 +13,8 @@
 # Usage, as root:  bench/run.sh [--short | --smoke | --kernel] [--out FILE] [--bin PATH]
 #   (default)  20 s per fixed rate, 3 overhead pairs of 10 s runs: ~15-20 min
 #   --short    3 s per fixed rate, 1 pair of 2 s runs: ~3 min, for development
-#   --kernel   only the kernel-cost runs (DNS, non-DNS port, through DNAT;
+#   --kernel   only the kernel-cost runs (DNS, non-DNS port, through DNAT,
+#              through a node with and without its DNAT;
 #              bpf_stats), 10 s each: ~1 min, for A/B work on the program
 #   --smoke    ~1 s per scenario, one rate each; asserts only that every
 #              number was produced, exits 1 otherwise (for CI, under 2 min)
@@ -96,7 +97,14 @@ SADDR=$NET.1 CADDR=$NET.2
 # The service address the NAT run asks: DNATed to SADDR in the client's
 # namespace (OUTPUT), as kube-proxy does for a host-network client.
 VIP=10.96.$((ID % 250)).10
+# A node between client and server, as on a Kubernetes node: the client
+# reaches it on N1 and the server behind it on N2; it DNATs NODE_VIP to
+# the server in PREROUTING, as kube-proxy does for a pod.
+NNS=dtb${ID}n CIF2=dtb${ID}cn NIF1=dtb${ID}nc NIF2=dtb${ID}ns SIF2=dtb${ID}sn
+N1=10.252.$((ID % 250)) N2=10.253.$((ID % 250))
+NODE_VIP=10.97.$((ID % 250)).10
 TARGET=$SADDR
+VIA=direct
 TSOCK=dtb$ID
 RAW=$D/raw.txt
 : > "$RAW"
@@ -111,12 +119,13 @@ cleanup() {
     for p in "${STARTED[@]}"; do kill -TERM "$p" 2>/dev/null; done
     tmux -L "$TSOCK" kill-server 2>/dev/null
     # Whatever still runs inside our own namespaces (knotd, dnsperf) is ours.
-    for ns in "$CNS" "$SNS"; do
+    for ns in "$CNS" "$SNS" "$NNS"; do
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
     done
     sleep 0.2
     ip netns del "$CNS" 2>/dev/null
     ip netns del "$SNS" 2>/dev/null
+    ip netns del "$NNS" 2>/dev/null
     [ -n "$ORIG_RMEM" ] && sysctl -qw net.core.rmem_default="$ORIG_RMEM"
     [ -n "$ORIG_STATS" ] && sysctl -qw kernel.bpf_stats_enabled="$ORIG_STATS"
     if [ "$FAILED" -eq 0 ]; then
@@ -152,6 +161,22 @@ ip -n "$SNS" addr add "$SADDR/24" dev "$SIF"
 for ns in "$CNS" "$SNS"; do ip -n "$ns" link set lo up; done
 ip -n "$CNS" link set "$CIF" up
 ip -n "$SNS" link set "$SIF" up
+# The node and its two links; the client's routes through it are added
+# for the runs through the node only.
+ip netns add "$NNS"
+ip link add "$CIF2" netns "$CNS" type veth peer name "$NIF1" netns "$NNS"
+ip link add "$NIF2" netns "$NNS" type veth peer name "$SIF2" netns "$SNS"
+ip -n "$CNS" addr add "$N1.2/24" dev "$CIF2"
+ip -n "$NNS" addr add "$N1.1/24" dev "$NIF1"
+ip -n "$NNS" addr add "$N2.1/24" dev "$NIF2"
+ip -n "$SNS" addr add "$N2.2/24" dev "$SIF2"
+for l in "$CNS $CIF2" "$NNS $NIF1" "$NNS $NIF2" "$SNS $SIF2" "$NNS lo"; do
+    read -r ns dev <<< "$l"
+    ip -n "$ns" link set "$dev" up
+done
+ip netns exec "$NNS" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$NNS" route add "$SADDR/32" via "$N2.2"
+ip -n "$SNS" route add "$N1.0/24" via "$N2.1"
 
 # Bursts at 100k/s overflow the default UDP receive buffers (RcvbufErrors)
 # before they trouble the server. The sysctl is read from the root
@@ -447,7 +472,7 @@ dnstrace_counters() {
 fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]; TARGET: the address asked
     local kind=$1 proto=$2 rate=$3 secs=$4 port=$5 stats=${6:-0} nat=0
     [ "$TARGET" = "$SADDR" ] || nat=1
-    local tag=$kind-$proto-$rate-$port-$nat out c0 c1 t0 t1 u0 s0 u1 s1 l1 drain_ms hwm reported timeouts dropped extra=''
+    local tag=$kind-$proto-$rate-$port-$nat-$VIA out c0 c1 t0 t1 u0 s0 u1 s1 l1 drain_ms hwm reported timeouts dropped extra=''
     out=$D/$tag.out
     log "$kind, $proto at $rate/s to port $port, ${secs}s"
     noise
@@ -503,12 +528,12 @@ fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]; TARGET: the address asked
     read -r u0 s0 <<< "$t0"
     read -r u1 s1 <<< "$t1"
     # shellcheck disable=SC2046,SC2086 # key=value words
-    rec type=fixed tracer="$kind" proto="$proto" rate="$rate" port="$port" nat="$nat" secs="$secs" \
+    rec type=fixed tracer="$kind" proto="$proto" rate="$rate" port="$port" nat="$nat" via="$VIA" secs="$secs" \
         $(perf_rec "$D/$tag.perf") reported="${reported:-}" cpu_ns=$((c1 - c0)) \
         utime_ticks=$((u1 - u0)) stime_ticks=$((s1 - s0)) hwm_kib="$hwm" drain_ms="$drain_ms" $extra
     if [ "$stats" = 1 ]; then
         # shellcheck disable=SC2046
-        bpf_rec "$D/$tag.bpf0" "$D/$tag.bpf1" port="$port" nat="$nat" proto="$proto" rate="$rate" \
+        bpf_rec "$D/$tag.bpf0" "$D/$tag.bpf1" port="$port" nat="$nat" via="$VIA" proto="$proto" rate="$rate" \
             $(perf_rec "$D/$tag.perf")
     fi
 }
@@ -569,6 +594,24 @@ done
 # The same load to port 5300, which dnstrace does not watch: what the
 # programs cost a busy node on packets that are not DNS.
 fixed_run dnstrace-json udp "$STATS_RATE" "$NONDNS_S" 5300 1
+# Through a node, the way a pod's queries go: without NAT (the server's
+# own address, routed through the node), then to a VIP the node DNATs in
+# PREROUTING. Eight hook runs per transaction in both; the sightings
+# beyond the DNAT carry the translated tuple and no conntrack entry.
+# Before the client's own DNAT below: like a pod's, the client's
+# namespace has no conntrack yet.
+ip netns exec "$NNS" iptables -t nat -A PREROUTING -d "$NODE_VIP" -p udp --dport 53 \
+    -j DNAT --to-destination "$SADDR:53"
+ip -n "$CNS" route add "$SADDR/32" via "$N1.1" dev "$CIF2"
+ip -n "$CNS" route add "$NODE_VIP/32" via "$N1.1" dev "$CIF2"
+ip netns exec "$CNS" dig +short +time=1 +tries=1 "@$NODE_VIP" h1.bench.test A | grep -q 192.0.2.2 \
+    || die "the server does not answer through the node's DNAT"
+VIA=node
+fixed_run dnstrace-json udp "$STATS_RATE" "$FIXED_S" 53 1
+TARGET=$NODE_VIP
+fixed_run dnstrace-json udp "$STATS_RATE" "$FIXED_S" 53 1
+TARGET=$SADDR VIA=direct
+ip -n "$CNS" route del "$SADDR/32" via "$N1.1" dev "$CIF2"
 # The same load through NAT: every query asks the VIP, DNATed to the
 # server in the client's namespace, so every sighting but the first
 # carries the translated addresses. What NAT tracking costs per packet.

@@ -118,10 +118,22 @@ def kernel_cost(bpf_recs):
     }
 
 
+# Runs through NAT or through a node, by (direct, nat).
+NAT_SCENARIO = {
+    (True, True): "dnstrace json, through DNAT",
+    (False, False): "dnstrace json, through a node",
+    (False, True): "dnstrace json, through a node's DNAT",
+}
+
+
 def build(meta, recs):
-    fixed = [r for r in recs if r["type"] == "fixed" and r.get("port") == 53 and not r.get("nat")]
+    def direct(r):
+        return r.get("via", "direct") == "direct"
+
+    fixed = [r for r in recs if r["type"] == "fixed" and r.get("port") == 53 and not r.get("nat")
+             and direct(r)]
     nondns = [r for r in recs if r["type"] == "fixed" and r.get("port") != 53]
-    natted = [r for r in recs if r["type"] == "fixed" and r.get("nat")]
+    natted = [r for r in recs if r["type"] == "fixed" and (r.get("nat") or not direct(r))]
     maxes = [r for r in recs if r["type"] == "max"]
     bpf = [r for r in recs if r["type"] == "bpf"]
     starts = [r for r in recs if r["type"] == "start"]
@@ -152,7 +164,8 @@ def build(meta, recs):
         if counters:
             row["kernel_counters"] = counters
         if r["tracer"] == "dnstrace-json" and r["proto"] == "udp" and r["rate"] == stats_rate:
-            row["kernel"] = kernel_cost([b for b in bpf if b.get("port") == 53 and not b.get("nat")])
+            row["kernel"] = kernel_cost([b for b in bpf if b.get("port") == 53 and not b.get("nat")
+                                         and direct(b)])
         rows.append(row)
 
     for tracer in ("dnstrace-json", "tshark", "dnstrace-kernel", "bpftrace"):
@@ -199,7 +212,7 @@ def build(meta, recs):
             "rate": rate_label(r["proto"], r["rate"]),
             "proto": r["proto"],
             "target_qps": r["rate"],
-            "scenario": "dnstrace json, through DNAT",
+            "scenario": NAT_SCENARIO[(direct(r), bool(r.get("nat")))],
             "tracer": r["tracer"],
             "qps": r.get("qps"),
             "sent": r.get("sent"),
@@ -209,7 +222,8 @@ def build(meta, recs):
             "completeness_pct": completeness(r),
             "throughput_ratio": None,
             **cost(r),
-            "kernel": kernel_cost([b for b in bpf if b.get("nat")]),
+            "kernel": kernel_cost([b for b in bpf if bool(b.get("nat")) == bool(r.get("nat"))
+                                   and direct(b) == direct(r)]),
         })
 
     for row in rows:
@@ -387,9 +401,9 @@ def missing_figures(result):
         bad.append("no in-kernel cost on DNS packets")
     if not any(r["scenario"] == "dnstrace json, non-DNS port" for r in result["rows"]):
         bad.append("no in-kernel cost on non-DNS packets")
-    if not any("kernel" in r and r["scenario"] == "dnstrace json, through DNAT"
-               for r in result["rows"]):
-        bad.append("no in-kernel cost through DNAT")
+    for s in NAT_SCENARIO.values():
+        if not any("kernel" in r and r["scenario"] == s for r in result["rows"]):
+            bad.append(f"no in-kernel cost for {s}")
     return bad
 
 

@@ -215,6 +215,7 @@ fn sample_transaction() -> Transaction {
         nat_ip: None,
         nat_port: None,
         backend_ns: None,
+        cgroup_id: Some(4242),
         first_rcode: None,
         icmp: None,
     }

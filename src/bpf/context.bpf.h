@@ -97,4 +97,34 @@ static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
+/*
+ * The cgroup (v2) of the socket a packet leaves from, 0 when none: set
+ * when the socket was made, so it names the sender's container even when
+ * the packet is sent from softirq context, or by a process that has
+ * exited by the time its answer comes. Read once per query, at its first
+ * sighting.
+ */
+static __always_inline __u64 socket_cgroup(struct sk_buff *skb, __u8 dir,
+					   enum dt_reader_kind rk)
+{
+	struct kernfs_node *kn;
+	struct sock *sk;
+	struct cgroup *cg;
+	__u8 state;
+
+	if (dir != DT_DIR_EGRESS || !bpf_core_field_exists(struct sock, sk_cgrp_data))
+		return 0;
+	sk = RD(rk, skb, sk);
+	if (!sk)
+		return 0;
+	state = RD(rk, sk, __sk_common.skc_state);
+	if (state == DT_TCP_TIME_WAIT || state == DT_TCP_NEW_SYN_RECV)
+		return 0;
+	cg = RD(rk, sk, sk_cgrp_data.cgroup);
+	if (!cg)
+		return 0;
+	kn = RD(rk, cg, kn);
+	return kn ? RD(rk, kn, id) : 0;
+}
+
 #endif /* DNSTRACE_CONTEXT_BPF_H */

@@ -92,7 +92,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	if (parsed == DT_PARSED_ICMP) {
 		handle_unreachable(&r, rk, &p, netns, dev);
 	} else if (p.service == DT_SERVICE_DOT || p.service == DT_SERVICE_DOQ) {
-		handle_encrypted(&p, rk, dir, netns, dev);
+		handle_encrypted(skb, &p, rk, dir, netns, dev);
 	} else if (!reads_dynptr(rk)) {
 		/* TCP payloads sit in page fragments: plain UDP DNS only. */
 		if (p.proto == DT_PROTO_TCP || p.service == DT_SERVICE_MDNS)

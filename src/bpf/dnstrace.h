@@ -145,6 +145,7 @@ struct dt_pending {
 	__u64 ts;		/* bpf_ktime_get_ns() at first sighting */
 	__u64 backend_ts;	/* the first sighting of the query as NAT delivered it */
 	__u64 backend_ns;	/* from backend_ts to the first sighting of its answer so */
+	__u64 cgroup_id;	/* the sending socket's cgroup (v2), 0: not known */
 	__u32 netns;		/* observation point of the first sighting */
 	__u32 ifindex;
 	__u32 pid;		/* 0: not known */
@@ -209,6 +210,7 @@ struct dt_event {
 	__u8 nat_addr[16];
 	__u8 icmp_addr[16];	/* UNREACHABLE: who sent the ICMP error */
 	__u64 backend_ns;	/* DNAT or SNAT: the leg beyond NAT; 0 when not seen */
+	__u64 cgroup_id;	/* the sending socket's cgroup (v2), 0: not known */
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 	__u8 name[DT_QBUF_LEN];

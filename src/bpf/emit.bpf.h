@@ -85,6 +85,7 @@ static __always_inline void fill_query(struct dt_event *e, const struct dt_pendi
 	e->query_size = q->query_size;
 	e->name_len = q->name_len;
 	e->backend_ns = q->backend_ns;
+	e->cgroup_id = q->cgroup_id;
 	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
 	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
 	/* The name's own bytes only (user space reads name_len of them). */
@@ -107,6 +108,7 @@ static __always_inline void fill_conn(struct dt_event *e, const struct dt_conn *
 	e->ifindex = c->ifindex;
 	e->pid = c->pid;
 	e->dir = c->dir;
+	e->cgroup_id = c->cgroup_id;
 	__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
 	__builtin_memcpy(e->ifname, c->ifname, sizeof(e->ifname));
 }

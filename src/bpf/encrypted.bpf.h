@@ -77,7 +77,7 @@ static __always_inline __u8 conn_key(struct dt_scratch *s, const struct dt_packe
 /* A connection seen for the first time: tracked from its SYN, or (begun
  * before tracing) from data the client sends; not from the other side's
  * data or the closing handshake. */
-static __always_inline struct dt_conn *start_conn(const struct dt_key *key,
+static __always_inline struct dt_conn *start_conn(struct sk_buff *skb, const struct dt_key *key,
 						  const struct dt_packet *p,
 						  enum dt_reader_kind rk, __u8 dir, __u32 netns,
 						  struct net_device *dev, bool to_server, __u64 now)
@@ -94,15 +94,18 @@ static __always_inline struct dt_conn *start_conn(const struct dt_key *key,
 	fresh.dir = dir;
 	fresh.service = p->service;
 	copy_kstr16(fresh.ifname, dev->name, rk);
-	if (to_server)
+	if (to_server) {
 		fresh.pid = packet_sender(dir, p->task_ctx, fresh.comm, rk);
+		fresh.cgroup_id = socket_cgroup(skb, dir, rk);
+	}
 	if (bpf_map_update_elem(&dt_conns, key, &fresh, BPF_NOEXIST))
 		return NULL;
 	stat_inc(DT_STAT_ENCRYPTED_CONNS);
 	return bpf_map_lookup_elem(&dt_conns, key);
 }
 
-static __always_inline void handle_encrypted(struct dt_packet *p, enum dt_reader_kind rk,
+static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_packet *p,
+					     enum dt_reader_kind rk,
 					     __u8 dir, __u32 netns, struct net_device *dev)
 {
 	bool to_server = p->dport == DT_ENCRYPTED_PORT;
@@ -119,7 +122,7 @@ static __always_inline void handle_encrypted(struct dt_packet *p, enum dt_reader
 	nat = conn_key(s, p, to_server, netns);
 	c = lookup_or_alias(&dt_conns, &s->key, &translated);
 	if (!c)
-		c = start_conn(&s->key, p, rk, dir, netns, dev, to_server, now);
+		c = start_conn(skb, &s->key, p, rk, dir, netns, dev, to_server, now);
 	if (!c || c->closed)
 		return;
 	if (nat && !c->nat) {

@@ -87,7 +87,32 @@ struct net_device {
 	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
 
-struct sock;
+/* A socket's cgroup (cgroup v2; the root where only v1 is mounted):
+ * the kernfs node's id is the cgroup's id, the inode of its directory. */
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	volatile unsigned char skc_state;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	struct sock_cgroup_data sk_cgrp_data;
+} __attribute__((preserve_access_index));
+
+/* States whose socket is not a full struct sock. */
+#define DT_TCP_TIME_WAIT 6
+#define DT_TCP_NEW_SYN_RECV 12
 
 struct sk_buff {
 	unsigned int len;

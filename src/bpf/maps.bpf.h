@@ -260,6 +260,7 @@ struct dt_conn {
 	__u8 service;
 	__u8 nat;		/* enum dt_nat bits, once its alias is remembered */
 	__u8 fins;		/* FIN seen from the client (1), from the server (2) */
+	__u64 cgroup_id;	/* the client socket's cgroup (v2), 0: not known */
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 };

@@ -69,9 +69,11 @@ static __always_inline void mdns_seen(struct dt_mdns_pending *m, struct net_devi
 	m->q.qclass = qclass & 0x7fff;	/* the unicast-response bit */
 	m->q.dir = dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS;
 	copy_kstr16(m->q.ifname, dev->name, DT_READ_DYNPTR);
+	m->q.cgroup_id = 0;
 }
 
-static __always_inline void mdns_query(struct dt_mdns_scratch *s, struct dt_packet *p,
+static __always_inline void mdns_query(struct sk_buff *skb, struct dt_mdns_scratch *s,
+				       struct dt_packet *p,
 				       struct net_device *dev, __u32 netns, __u32 dir,
 				       __u16 qclass, __u16 flags)
 {
@@ -87,6 +89,7 @@ static __always_inline void mdns_query(struct dt_mdns_scratch *s, struct dt_pack
 	m->q.qflags = flags;
 	m->q.query_size = p->msg_size;
 	m->q.pid = packet_sender(m->q.dir, p->task_ctx, m->q.comm, DT_READ_DYNPTR);
+	m->q.cgroup_id = socket_cgroup(skb, m->q.dir, DT_READ_DYNPTR);
 	__builtin_memcpy(m->client_addr, p->saddr, 16);
 	m->client_port = p->sport;
 	m->family = p->family;
@@ -220,7 +223,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 	if (flags & DT_DNS_QR)
 		mdns_answer(s, p, h, dev, netns, dir, qclass);
 	else
-		mdns_query(s, p, dev, netns, dir, qclass, flags);
+		mdns_query(skb, s, p, dev, netns, dir, qclass, flags);
 	return 0;
 }
 

@@ -72,9 +72,9 @@ static __always_inline bool keyed_delivered(const struct dt_pending *q)
 	return q->nat & DT_NAT_KEYED_DELIVERED;
 }
 
-static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kind rk, __u8 dir,
-					 struct dt_packet *p, struct dt_dnshdr *h, __u32 netns,
-					 struct net_device *dev)
+static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *r,
+					 enum dt_reader_kind rk, __u8 dir, struct dt_packet *p,
+					 struct dt_dnshdr *h, __u32 netns, struct net_device *dev)
 {
 	struct dt_pending *q, *fresh;
 	struct dt_scratch *s;
@@ -159,6 +159,7 @@ static __always_inline void handle_query(struct dt_reader *r, enum dt_reader_kin
 	fresh->dir = dir;
 	copy_kstr16(fresh->ifname, dev->name, rk);
 	fresh->pid = packet_sender(dir, p->task_ctx, fresh->comm, rk);
+	fresh->cgroup_id = socket_cgroup(skb, dir, rk);
 
 	err = bpf_map_update_elem(&dt_pending, key, fresh, BPF_NOEXIST);
 	if (err == 0) {
@@ -425,7 +426,7 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 	if (bpf_ntohs(h->flags) & DT_DNS_QR)
 		handle_response(r, rk, p, h, netns, dev, dir);
 	else
-		handle_query(r, rk, dir, p, h, netns, dev);
+		handle_query(skb, r, rk, dir, p, h, netns, dev);
 }
 
 /*

@@ -259,8 +259,9 @@ fields! {
     nat_port: "number or null", "The query's source port after SNAT; null without SNAT.",
         |t, _| Value::Num(t.nat_port.map(u64::from));
     backend_latency_ms: "number or null",
-        "Milliseconds of the leg beyond NAT: from the query delivered to the backend to the \
-         backend's answer there; null when not measured.",
+        "Milliseconds of the leg beyond NAT: from the query's first sighting as NAT \
+         delivered it (leaving toward the backend) to the first sighting of the answer before \
+         NAT translates it back; null when not measured.",
         |t, _| Value::Ms(t.backend_ns);
     first_rcode: "string or null",
         "On a `duplicate` record, the rcode of the answer that completed the transaction \
@@ -273,6 +274,12 @@ fields! {
     icmp_from: "string or null",
         "On `UNREACHABLE`, the address that sent the ICMP error; null otherwise.",
         |t, _| Value::Ip(t.icmp.map(|i| i.from));
+    cgroup_id: "number or null",
+        "The cgroup (v2) of the socket the query was sent from, read as it left (so also \
+         for a process that has exited since): the inode of the cgroup's directory; null \
+         when the query was only seen arriving. Where only cgroup v1 is mounted, the v2 \
+         root's (1), which names nothing.",
+        |t, _| Value::Num(t.cgroup_id);
 }
 
 #[cfg(test)]

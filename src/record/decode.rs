@@ -171,6 +171,7 @@ impl Transaction {
             },
             nat_port: (nat & src != 0).then_some(ev.nat_port),
             backend_ns: (query && ev.backend_ns != 0).then_some(ev.backend_ns),
+            cgroup_id: (ev.cgroup_id != 0).then_some(ev.cgroup_id),
             first_rcode,
             icmp,
         })

@@ -175,6 +175,11 @@ pub struct Transaction {
     /// The leg beyond NAT: from the query delivered to the backend to the
     /// backend's answer there; None when not measured.
     pub backend_ns: Option<u64>,
+    /// The cgroup (v2) of the socket the query or connection was sent
+    /// from, read when the kernel saw it leave; None when not known (seen
+    /// only arriving). On a host with only cgroup v1 mounted it is the v2
+    /// root's and names nothing.
+    pub cgroup_id: Option<u64>,
     /// A duplicate answer: what completed the transaction, the first
     /// answer (by its rcode) or an ICMP error.
     pub first_rcode: Option<Outcome>,

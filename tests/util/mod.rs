@@ -523,7 +523,11 @@ pub fn dig(ns: &Netns, server: IpAddr, name: &str, extra: &[&str]) -> Dig {
         .args(extra)
         .output()
         .expect("running dig (apt-get install dnsutils)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    parse_dig(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What dig printed, read.
+pub fn parse_dig(stdout: String) -> Dig {
     let header = stdout.lines().find(|l| l.contains("->>HEADER<<-"));
     let field = |key: &str| {
         header.and_then(|h| {
