@@ -23,7 +23,7 @@ _dnstrace() {
 
     case "${cmd}" in
         dnstrace)
-            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --port --timeout --duration --count --verbose --max-pending --btf --reader --announcements --no-summary --columns --metrics --metrics-max-servers --help --version"
+            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --pod --namespace --container --port --timeout --duration --count --verbose --max-pending --btf --reader --node-root --announcements --no-summary --columns --metrics --metrics-max-servers --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -85,6 +85,18 @@ _dnstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pod)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -119,6 +131,10 @@ _dnstrace() {
                     ;;
                 --reader)
                     COMPREPLY=($(compgen -W "auto dynptr linear tracepoint" -- "${cur}"))
+                    return 0
+                    ;;
+                --node-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --columns)

@@ -11,6 +11,9 @@ complete -c dnstrace -l server -d 'Only queries to this server address or networ
 complete -c dnstrace -s i -l interface -d 'Only transactions seen first on this interface (any namespace)' -r
 complete -c dnstrace -s p -l pid -d 'Only queries sent by this process id' -r
 complete -c dnstrace -l comm -d 'Only queries sent by a process of this name (as in /proc/PID/comm)' -r
+complete -c dnstrace -l pod -d 'Only queries sent from a Kubernetes pod whose name matches this glob (named from kubelet\'s /var/log/pods)' -r
+complete -c dnstrace -l namespace -d 'Only queries sent from a pod in this Kubernetes namespace' -r
+complete -c dnstrace -l container -d 'Only queries sent from a container whose name (or id) matches this glob' -r
 complete -c dnstrace -l port -d 'Also trace DNS on this port, besides 53 (up to 15 times)' -r
 complete -c dnstrace -l timeout -d 'Report a query unanswered after this long as TIMEOUT' -r
 complete -c dnstrace -s d -l duration -d 'Stop after this long' -r
@@ -21,6 +24,7 @@ complete -c dnstrace -l reader -d 'How the kernel program reads packet bytes' -r
 dynptr\t'bpf_dynptr_from_skb: reads page fragments too (kernel 6.14 or so)'
 linear\t'bpf_probe_read_kernel of the linear part: older kernels, UDP only'
 tracepoint\t'Classic tracepoints and the linear reader: kernels without their own BTF (with --btf)'"
+complete -c dnstrace -l node-root -d 'Where the node\'s /var/log/pods, /var/log/containers and container runtimes\' state (/run/containerd, /run/containers, /var/lib/containers, /var/lib/docker) are found, to name pods and containers; read only' -r -F
 complete -c dnstrace -l columns -d 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field' -r
 complete -c dnstrace -l metrics -d 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)' -r
 complete -c dnstrace -l metrics-max-servers -d 'Servers with their own label in the metrics (the busiest); the rest are "other"' -r

@@ -359,6 +359,9 @@ pub struct Aggregates {
     by_backend: Dimension<Server>,
     pub by_name: Dimension<String>,
     pub by_client: Dimension<IpAddr>,
+    /// By who sent the query (`namespace/pod`, a container, a unit), as
+    /// attribution names it; "-" for no one known.
+    pub by_pod: Dimension<String>,
     /// Over the whole run, unlike `by_name`, which keeps the names seen
     /// last: the names with the slowest answers (exact), and the names
     /// that timed out most (approximate beyond 1024 names).
@@ -383,6 +386,7 @@ impl Aggregates {
             by_backend: Dimension::new(max_keys),
             by_name: Dimension::new(max_keys),
             by_client: Dimension::new(max_keys),
+            by_pod: Dimension::new(max_keys),
             slowest_names: Slowest::new(RANKED_NAMES),
             timeout_names: Frequent::new(TIMEOUT_NAME_COUNTERS),
         }
@@ -444,6 +448,14 @@ impl Aggregates {
                 .offer(ns / 1000, &t.qname, || (t.qtype, server));
         } else if t.is_timeout() {
             self.timeout_names.add(&t.qname);
+        }
+    }
+
+    /// Counts a transaction by who sent it; after [`Aggregates::observe`].
+    pub fn observe_who(&mut self, t: &Transaction, who: Option<&crate::attribution::Attribution>) {
+        if t.kind.is_transaction() {
+            let key = who.and_then(|w| w.label()).unwrap_or("-");
+            self.by_pod.observe(key, t);
         }
     }
 

@@ -119,6 +119,16 @@ fn parse_name(s: &str) -> Result<NameGlob, String> {
     NameGlob::new(s)
 }
 
+/// A Kubernetes namespace is a DNS label: at most 63 characters.
+fn parse_namespace(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 63 {
+        return Err(format!(
+            "'{s}' cannot be a Kubernetes namespace (1 to 63 characters), so it would match nothing"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 fn parse_column(s: &str) -> Result<Column, String> {
     Column::parse(s)
 }
@@ -232,6 +242,19 @@ pub struct Args {
     #[arg(long, value_name = "NAME", value_parser = parse_comm, help_heading = "Filters")]
     pub comm: Vec<String>,
 
+    /// Only queries sent from a Kubernetes pod whose name matches this glob (named from
+    /// kubelet's /var/log/pods)
+    #[arg(long, value_name = "GLOB", value_parser = parse_name, help_heading = "Filters")]
+    pub pod: Vec<NameGlob>,
+
+    /// Only queries sent from a pod in this Kubernetes namespace
+    #[arg(long, value_name = "NAME", value_parser = parse_namespace, help_heading = "Filters")]
+    pub namespace: Vec<String>,
+
+    /// Only queries sent from a container whose name (or id) matches this glob
+    #[arg(long, value_name = "GLOB", value_parser = parse_name, help_heading = "Filters")]
+    pub container: Vec<NameGlob>,
+
     /// Also trace DNS on this port, besides 53 (up to 15 times)
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Filters")]
     pub port: Vec<u16>,
@@ -271,6 +294,17 @@ pub struct Args {
         help_heading = "Advanced"
     )]
     pub reader: ReaderArg,
+
+    /// Where the node's /var/log/pods, /var/log/containers and container runtimes' state
+    /// (/run/containerd, /run/containers, /var/lib/containers, /var/lib/docker) are found, to
+    /// name pods and containers; read only
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/",
+        help_heading = "Advanced"
+    )]
+    pub node_root: PathBuf,
 
     /// Also show mDNS answers that no query asked for (they are always counted)
     #[arg(long)]
@@ -339,7 +373,18 @@ impl Args {
         f.interfaces = self.interface.clone();
         f.pids = self.pid.clone();
         f.comms = self.comm.clone();
+        f.pods = self.pod.clone();
+        f.namespaces = self.namespace.clone();
+        f.containers = self.container.clone();
         f
+    }
+
+    /// Where attribution looks for names.
+    pub fn attribution(&self) -> crate::attribution::Settings {
+        crate::attribution::Settings {
+            root: self.node_root.clone(),
+            ..crate::attribution::Settings::default()
+        }
     }
 
     /// What the loader needs: the kernel's part of `filter` and the
@@ -443,6 +488,12 @@ mod tests {
             "dig",
             "--port",
             "5353",
+            "--pod",
+            "web-*",
+            "--namespace",
+            "shop",
+            "--container",
+            "curl",
             "--timeout",
             "2s",
             "-d",
@@ -464,6 +515,13 @@ mod tests {
         assert_eq!(a.pid, vec![42]);
         assert_eq!(a.comm, vec!["dig"]);
         assert_eq!(a.port, vec![5353]);
+        assert_eq!(a.pod, vec![NameGlob::new("web-*").unwrap()]);
+        assert_eq!(a.namespace, vec!["shop"]);
+        assert_eq!(a.container, vec![NameGlob::new("curl").unwrap()]);
+        let f = a.filter();
+        assert!(f.about_who());
+        assert_eq!(f.namespaces, vec!["shop"]);
+        assert_eq!(a.node_root, PathBuf::from("/"));
         assert_eq!(a.timeout, Duration::from_secs(2));
         assert_eq!(a.duration, Some(Duration::from_secs(60)));
         assert_eq!(a.count, Some(10));
@@ -529,6 +587,9 @@ mod tests {
         assert!(err(&["--comm", "a-very-long-process-name"]).contains("15 bytes"));
         assert!(parse(&["--comm", "fifteen-bytes-x"]).is_ok());
         assert!(err(&["-i", "an-interface-name"]).contains("interface name"));
+        assert!(err(&["--namespace", ""]).contains("namespace"));
+        assert!(err(&["--namespace", &"n".repeat(64)]).contains("63"));
+        assert!(err(&["--pod", ""]).contains("empty"));
         assert!(parse(&["-i", "fifteen-bytes-x"]).is_ok());
     }
 

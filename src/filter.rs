@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::attribution::Attribution;
 use crate::kernel::{KernelFilter, RcodeBit};
 use crate::record::dns::{self, NameGlob};
 use crate::record::{Kind, Transaction};
@@ -61,6 +62,12 @@ pub struct Filter {
     pub interfaces: Vec<String>,
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
+    /// Who sent the query, as attribution names it: a pod's name, its
+    /// namespace, a container's name or id. A query of no one known
+    /// matches none of them.
+    pub pods: Vec<NameGlob>,
+    pub namespaces: Vec<String>,
+    pub containers: Vec<NameGlob>,
 }
 
 fn any_or_empty<T>(values: &[T], pred: impl Fn(&T) -> bool) -> bool {
@@ -138,6 +145,27 @@ impl Filter {
             && any_or_empty(&self.names, |g| g.matches(&t.qname))
     }
 
+    /// The part of the filter about who sent the query ([`Filter::matches`]
+    /// is the rest).
+    pub fn matches_who(&self, who: Option<&Attribution>) -> bool {
+        let pod = who.and_then(|w| w.pod.as_deref());
+        let namespace = who.and_then(|w| w.namespace.as_deref());
+        let names = [
+            who.and_then(|w| w.container.as_deref()),
+            who.and_then(|w| w.container_id.as_deref()),
+        ];
+        any_or_empty(&self.pods, |g| pod.is_some_and(|p| g.matches(p)))
+            && any_or_empty(&self.namespaces, |n| Some(n.as_str()) == namespace)
+            && any_or_empty(&self.containers, |g| {
+                names.iter().flatten().any(|c| g.matches(c))
+            })
+    }
+
+    /// Whether any flag is about who sent the query.
+    pub fn about_who(&self) -> bool {
+        !(self.pods.is_empty() && self.namespaces.is_empty() && self.containers.is_empty())
+    }
+
     /// Flags in effect, for the start-up line.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -198,6 +226,77 @@ impl Filter {
         if !self.names.is_empty() {
             parts.push(format!("{} name pattern(s)", self.names.len()));
         }
+        list("namespace", self.namespaces.clone(), &mut parts);
+        if !self.pods.is_empty() {
+            parts.push(format!("{} pod pattern(s)", self.pods.len()));
+        }
+        if !self.containers.is_empty() {
+            parts.push(format!("{} container pattern(s)", self.containers.len()));
+        }
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(
+        pod: Option<&str>,
+        ns: Option<&str>,
+        container: Option<&str>,
+        id: Option<&str>,
+    ) -> Attribution {
+        Attribution {
+            pod: pod.map(String::from),
+            namespace: ns.map(String::from),
+            container: container.map(String::from),
+            container_id: id.map(String::from),
+            ..Attribution::default()
+        }
+    }
+
+    #[test]
+    fn who_sent_it() {
+        let glob = |g: &str| NameGlob::new(g).unwrap();
+        let web = who(
+            Some("web-7d9f"),
+            Some("shop"),
+            Some("nginx"),
+            Some(&"ab".repeat(32)),
+        );
+        let host = who(None, None, None, None);
+        let mut f = Filter::new(vec![53]);
+        assert!(!f.about_who());
+        assert!(f.matches_who(Some(&web)) && f.matches_who(None) && f.matches_who(Some(&host)));
+
+        f.pods = vec![glob("web-*"), glob("api-*")];
+        assert!(f.about_who());
+        assert!(f.matches_who(Some(&web)));
+        assert!(!f.matches_who(None), "no one known matches no pod");
+        assert!(!f.matches_who(Some(&host)));
+        f.namespaces = vec!["prod".into()];
+        assert!(!f.matches_who(Some(&web)), "flags AND");
+        f.namespaces.push("shop".into());
+        assert!(f.matches_who(Some(&web)), "values OR");
+        f.namespaces = vec!["SHOP".into()];
+        assert!(!f.matches_who(Some(&web)), "namespaces are exact");
+
+        let mut f = Filter::new(vec![53]);
+        f.containers = vec![glob("NGINX")];
+        assert!(f.matches_who(Some(&web)), "a glob is case-insensitive");
+        f.containers = vec![glob("abab*")];
+        assert!(f.matches_who(Some(&web)), "or the container's id");
+        f.containers = vec![glob("redis")];
+        assert!(!f.matches_who(Some(&web)));
+        assert!(!f.matches_who(None));
+        f.pods = vec![glob("web-*")];
+        f.namespaces = vec!["shop".into()];
+        assert!(f.describe().contains("namespace shop"), "{}", f.describe());
+        assert!(
+            f.describe().contains("1 pod pattern(s)"),
+            "{}",
+            f.describe()
+        );
     }
 }

@@ -5,8 +5,10 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, ErrorKind, Write};
+use std::sync::Arc;
 
 use crate::aggregate::Aggregates;
+use crate::attribution::{Attribution, Resolver};
 use crate::filter::Filter;
 use crate::metrics::Metrics;
 use crate::output::{self, Clock, OutputFormat, TimeCache};
@@ -33,13 +35,19 @@ const STOP: i32 = -libc::ECANCELED;
 #[derive(Debug, Clone, Copy)]
 pub struct TableData<'a> {
     pub recent: &'a VecDeque<Transaction>,
+    /// Who sent each of `recent`, at the same index.
+    pub who: &'a VecDeque<Who>,
     pub agg: &'a Aggregates,
 }
+
+/// Who sent a transaction, as attribution named it.
+pub type Who = Option<Arc<Attribution>>;
 
 /// An owned copy of [`TableData`], for a paused table.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub recent: VecDeque<Transaction>,
+    pub who: VecDeque<Who>,
     pub agg: Aggregates,
 }
 
@@ -47,6 +55,7 @@ impl Snapshot {
     pub fn table_data(&self) -> TableData<'_> {
         TableData {
             recent: &self.recent,
+            who: &self.who,
             agg: &self.agg,
         }
     }
@@ -71,7 +80,11 @@ pub struct Pipeline<W: Write> {
     agg: Aggregates,
     /// The newest transactions shown (table mode only).
     recent: VecDeque<Transaction>,
+    /// Who sent each of `recent`.
+    recent_who: VecDeque<Who>,
     metrics: Option<Metrics>,
+    /// Names who sent each query; None: no one is named.
+    attribution: Option<Resolver>,
 }
 
 /// Transactions kept for the table's stream view.
@@ -105,7 +118,9 @@ impl<W: Write> Pipeline<W> {
             write_error: None,
             agg: Aggregates::new(MAX_KEYS),
             recent: VecDeque::new(),
+            recent_who: VecDeque::new(),
             metrics: None,
+            attribution: None,
         };
         if header {
             pipeline.line.push_str(&output::text_header());
@@ -118,6 +133,11 @@ impl<W: Write> Pipeline<W> {
     /// Also counts every transaction that passes the filter into `m`.
     pub fn set_metrics(&mut self, m: Metrics) {
         self.metrics = Some(m);
+    }
+
+    /// Names who sent each query (container, pod, unit) with `r`.
+    pub fn set_attribution(&mut self, r: Resolver) {
+        self.attribution = Some(r);
     }
 
     pub fn metrics(&self) -> Option<&Metrics> {
@@ -143,22 +163,38 @@ impl<W: Write> Pipeline<W> {
         if !self.filter.matches(&t) {
             return 0;
         }
+        let who = self
+            .attribution
+            .as_mut()
+            .and_then(|r| r.resolve(t.cgroup_id, t.pid, t.netns));
+        if !self.filter.matches_who(who.as_deref()) {
+            return 0;
+        }
         self.agg.observe(&t);
+        self.agg.observe_who(&t, who.as_deref());
         self.shown += 1;
         if let Some(m) = &mut self.metrics {
             m.observe(&t);
         }
         self.line.clear();
         match self.format {
-            OutputFormat::Json => {
-                output::json_line_cached(&t, &self.clock, &mut self.times, &mut self.line)
+            OutputFormat::Json => output::json_line_of(
+                &t,
+                who.as_deref(),
+                &self.clock,
+                &mut self.times,
+                &mut self.line,
+            ),
+            OutputFormat::Text => {
+                output::text_line_of(&t, who.as_deref(), &self.clock, &mut self.line)
             }
-            OutputFormat::Text => output::text_line(&t, &self.clock, &mut self.line),
             OutputFormat::Table => {
                 if self.recent.len() >= RECENT {
                     self.recent.pop_front();
+                    self.recent_who.pop_front();
                 }
                 self.recent.push_back(t);
+                self.recent_who.push_back(who);
                 return if self.done() { STOP } else { 0 };
             }
         }
@@ -240,6 +276,7 @@ impl<W: Write> Pipeline<W> {
     pub fn table_data(&self) -> TableData<'_> {
         TableData {
             recent: &self.recent,
+            who: &self.recent_who,
             agg: &self.agg,
         }
     }
@@ -248,6 +285,7 @@ impl<W: Write> Pipeline<W> {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             recent: self.recent.clone(),
+            who: self.recent_who.clone(),
             agg: self.agg.clone(),
         }
     }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
 
+use crate::attribution::Resolver;
 use crate::cli::Args;
 use crate::filter::Filter;
 use crate::kernel::loader::{kernel_has_btf, ObjectStorage, ReaderChoice, Tracer};
@@ -123,6 +124,7 @@ impl<'a> App<'a> {
         if metrics.is_some() {
             pipeline.set_metrics(Metrics::new(args.metrics_max_servers as usize));
         }
+        pipeline.set_attribution(Resolver::new(args.attribution()));
         let pipeline = Rc::new(RefCell::new(pipeline));
         let ring = ring_buffer(&tracer, Rc::clone(&pipeline))?;
         let live = match format {

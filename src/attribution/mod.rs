@@ -35,12 +35,24 @@ pub struct Attribution {
     pub unit: Option<String>,
     pub runtime: Option<Runtime>,
     pub pod_uid: Option<String>,
+    /// [`Attribution::label`], made once.
+    pub(crate) shown: Option<String>,
 }
 
 impl Attribution {
     /// As text and the table show it: `namespace/pod`, else the
     /// container's name (or its short id), else the unit.
-    pub fn label(&self) -> Option<String> {
+    pub fn label(&self) -> Option<&str> {
+        self.shown.as_deref()
+    }
+
+    /// Sets the label from the fields.
+    pub fn labelled(mut self) -> Attribution {
+        self.shown = self.make_label();
+        self
+    }
+
+    fn make_label(&self) -> Option<String> {
         if let (Some(ns), Some(pod)) = (&self.namespace, &self.pod) {
             return Some(format!("{ns}/{pod}"));
         }
@@ -60,12 +72,15 @@ impl Attribution {
             return Some(self.clone());
         }
         if self.pod_uid.is_some() && self.pod_uid == other.pod_uid {
-            return Some(Attribution {
-                pod: self.pod.clone(),
-                namespace: self.namespace.clone(),
-                pod_uid: self.pod_uid.clone(),
-                ..Attribution::default()
-            });
+            return Some(
+                Attribution {
+                    pod: self.pod.clone(),
+                    namespace: self.namespace.clone(),
+                    pod_uid: self.pod_uid.clone(),
+                    ..Attribution::default()
+                }
+                .labelled(),
+            );
         }
         None
     }
@@ -514,7 +529,9 @@ impl Resolver {
             unit: info.unit,
             runtime: info.runtime,
             pod_uid,
-        };
+            shown: None,
+        }
+        .labelled();
         (who, complete)
     }
 

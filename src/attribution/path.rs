@@ -160,7 +160,8 @@ pub fn parse(path: &str) -> PathInfo {
             // Whatever a container's own tree holds is the container.
             break;
         }
-        if !in_kubepods && (part.ends_with(".service") || part.ends_with(".scope")) {
+        let printable = !part.chars().any(char::is_control);
+        if !in_kubepods && printable && (part.ends_with(".service") || part.ends_with(".scope")) {
             info.unit = Some(part.to_string());
         }
     }
@@ -292,6 +293,8 @@ mod tests {
             None
         );
         assert!(parse("/kubepods.slice/kubepods-besteffort.slice/x.scope").is_empty());
+        // A name the terminal would obey is no name to show.
+        assert!(parse("/system.slice/\u{1b}]0;pwned\u{7}.service").is_empty());
     }
 
     #[test]

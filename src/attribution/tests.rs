@@ -80,9 +80,11 @@ fn cgroup_v2_ids_name_the_pod_and_stay_named_after_exit() {
             unit: None,
             runtime: Some(Runtime::Containerd),
             pod_uid: Some(UID.into()),
+            shown: None,
         }
+        .labelled()
     );
-    assert_eq!(who.label().as_deref(), Some("shop/web-0"));
+    assert_eq!(who.label(), Some("shop/web-0"));
     // The container exits: its cgroup, state and logs go. A late record
     // still gets its name.
     fs::remove_dir_all(root.0.join("cgroup/kubepods.slice")).unwrap();
@@ -114,7 +116,7 @@ fn a_new_cgroup_is_found_at_the_next_listing() {
     assert_eq!(who.container_id.as_deref(), Some(ID));
     assert_eq!(who.runtime, Some(Runtime::Docker));
     assert_eq!(who.container, None, "no state, no name: never a guess");
-    assert_eq!(who.label().as_deref(), Some(&ID[..12]));
+    assert_eq!(who.label(), Some(&ID[..12]));
 }
 
 #[test]
@@ -234,7 +236,7 @@ fn host_services_and_unknown_processes() {
     let who = r.resolve(None, Some(400), netns).unwrap();
     assert_eq!(who.unit.as_deref(), Some("nginx.service"));
     assert_eq!((who.pod.clone(), who.container_id.clone()), (None, None));
-    assert_eq!(who.label().as_deref(), Some("nginx.service"));
+    assert_eq!(who.label(), Some("nginx.service"));
     assert_eq!(r.resolve(None, Some(401), netns), None);
 }
 

@@ -11,8 +11,26 @@
 use super::clock::{Clock, TimeCache};
 use super::ip::push_ip;
 use super::json::{push_ms, JsonWriter, Value};
+use crate::attribution::Attribution;
 use crate::record::dns;
 use crate::record::{Kind, Transaction};
+
+/// What a field's value is made of besides the transaction: the clock,
+/// and who sent the query, when attribution named it. Derefs to the
+/// clock, which most fields that need more than the transaction want.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub clock: &'a Clock,
+    pub who: Option<&'a Attribution>,
+}
+
+impl std::ops::Deref for Context<'_> {
+    type Target = Clock;
+
+    fn deref(&self) -> &Clock {
+        self.clock
+    }
+}
 
 /// One field of the JSON record.
 #[derive(Debug, Clone, Copy)]
@@ -25,15 +43,20 @@ pub struct Field {
     /// with literal values in backticks (see [`Field::plain_doc`]).
     pub doc: &'static str,
     /// Its value in a transaction.
-    pub value: for<'a> fn(&'a Transaction, &Clock) -> Value<'a>,
+    pub value: for<'a> fn(&'a Transaction, &Context<'a>) -> Value<'a>,
 }
 
 impl Field {
     /// The field's value as the live table shows it: strings without
     /// quotes or escapes, arrays joined with commas, null as "-".
     pub fn cell(&self, t: &Transaction, clock: &Clock) -> String {
+        self.cell_of(t, None, clock)
+    }
+
+    /// [`Field::cell`] of a transaction whose sender `who` is.
+    pub fn cell_of(&self, t: &Transaction, who: Option<&Attribution>, clock: &Clock) -> String {
         let mut out = String::new();
-        match (self.value)(t, clock) {
+        match (self.value)(t, &Context { clock, who }) {
             Value::Time(real_ns) => TimeCache::default().push_rfc3339_micros(real_ns, &mut out),
             Value::Num(Some(n)) => out.push_str(itoa::Buffer::new().format(n)),
             Value::Str(Some(s)) => out.push_str(s),
@@ -73,7 +96,12 @@ pub fn find(name: &str) -> Option<&'static Field> {
 /// The live table's cell for the JSON field called `name` ("-" for a
 /// name that is no field).
 pub fn cell(name: &str, t: &Transaction, clock: &Clock) -> String {
-    find(name).map_or_else(|| "-".into(), |f| f.cell(t, clock))
+    cell_of(name, t, None, clock)
+}
+
+/// [`cell`] of a transaction whose sender `who` is.
+pub fn cell_of(name: &str, t: &Transaction, who: Option<&Attribution>, clock: &Clock) -> String {
+    find(name).map_or_else(|| "-".into(), |f| f.cell_of(t, who, clock))
 }
 
 /// Every field's name, in order.
@@ -102,8 +130,19 @@ pub fn json_line(t: &Transaction, clock: &Clock, out: &mut String) {
 /// [`json_line`], reusing the date and time of the previous line's
 /// timestamp when it is in the same second; allocates nothing then.
 pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, out: &mut String) {
+    json_line_of(t, None, clock, times, out);
+}
+
+/// [`json_line_cached`] of a transaction whose sender `who` is.
+pub fn json_line_of(
+    t: &Transaction,
+    who: Option<&Attribution>,
+    clock: &Clock,
+    times: &mut TimeCache,
+    out: &mut String,
+) {
     let mut w = JsonWriter { out, times };
-    write_json(&mut w, t, clock);
+    write_json(&mut w, t, &Context { clock, who });
     w.out.push('}');
 }
 
@@ -117,7 +156,7 @@ macro_rules! fields {
             use super::*;
             $(
                 #[inline(always)]
-                pub(super) fn $name<'a>($t: &'a Transaction, $c: &Clock) -> Value<'a> {
+                pub(super) fn $name<'a>($t: &'a Transaction, $c: &Context<'a>) -> Value<'a> {
                     $value
                 }
             )+
@@ -134,7 +173,7 @@ macro_rules! fields {
         /// Every field, each after its key: `{"ts":` first, then `,"id":`
         /// and so on (without the closing brace).
         #[inline(always)]
-        pub(super) fn write_json(w: &mut JsonWriter<'_>, t: &Transaction, clock: &Clock) {
+        pub(super) fn write_json(w: &mut JsonWriter<'_>, t: &Transaction, clock: &Context<'_>) {
             w.field(concat!("{\"", stringify!($first), "\":"), value::$first(t, clock));
             $(w.field(concat!(",\"", stringify!($name), "\":"), value::$name(t, clock));)*
         }
@@ -189,6 +228,23 @@ fields! {
     comm: "string or null",
         "That process's name, as in `/proc/PID/comm`; null when `pid` is.",
         |t, _| Value::Str(t.comm.as_deref());
+    container_id: "string or null",
+        "The id of the container that sent the query (64 hex digits), from the cgroup of its \
+         socket or process; null outside a container, or when not known.",
+        |_, c| Value::Str(c.who.and_then(|w| w.container_id.as_deref()));
+    container: "string or null",
+        "That container's name, as kubelet or its runtime named it; null when not known.",
+        |_, c| Value::Str(c.who.and_then(|w| w.container.as_deref()));
+    pod: "string or null",
+        "The Kubernetes pod that sent the query, as kubelet's `/var/log/pods` names it (no \
+         API server is asked); null outside a pod, or when not known.",
+        |_, c| Value::Str(c.who.and_then(|w| w.pod.as_deref()));
+    namespace: "string or null", "That pod's namespace; null when `pod` is.",
+        |_, c| Value::Str(c.who.and_then(|w| w.namespace.as_deref()));
+    unit: "string or null",
+        "The systemd unit of a host process outside any container (`nginx.service`); null \
+         otherwise, or when not known.",
+        |_, c| Value::Str(c.who.and_then(|w| w.unit.as_deref()));
     kind: "string",
         "`transaction` (a query and its response, `TIMEOUT` or `UNREACHABLE`), `late` (an \
          answer that came after the query's `TIMEOUT` record), `duplicate` (another answer \

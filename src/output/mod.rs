@@ -19,9 +19,10 @@ mod text;
 
 pub use clock::{Clock, TimeCache};
 pub use fields::JSON_FIELDS;
-pub use fields::{json_line, json_line_cached};
+pub use fields::{json_line, json_line_cached, json_line_of};
 pub use text::{
-    human_bytes, human_latency, name_cell, process, server_cell, text_header, text_line,
+    human_bytes, human_latency, name_cell, process, process_of, server_cell, text_header,
+    text_line, text_line_of,
 };
 
 /// How transactions are shown.

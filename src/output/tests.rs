@@ -39,6 +39,13 @@ struct JsonRecord<'a> {
     interface: &'a str,
     pid: Option<u32>,
     comm: Option<&'a str>,
+    /// Who sent it (attribution): null in the oracle's records, which
+    /// name no one.
+    container_id: Option<&'a str>,
+    container: Option<&'a str>,
+    pod: Option<&'a str>,
+    namespace: Option<&'a str>,
+    unit: Option<&'a str>,
     /// "transaction", "announcement" (mDNS, with --announcements) or
     /// "encrypted" (a DoT or DoQ connection: no name, no id).
     kind: &'static str,
@@ -67,6 +74,7 @@ struct JsonRecord<'a> {
     first_rcode: Option<String>,
     icmp: Option<String>,
     icmp_from: Option<String>,
+    cgroup_id: Option<u64>,
 }
 
 impl<'a> JsonRecord<'a> {
@@ -89,6 +97,11 @@ impl<'a> JsonRecord<'a> {
             interface: &t.interface,
             pid: t.pid,
             comm: t.comm.as_deref(),
+            container_id: None,
+            container: None,
+            pod: None,
+            namespace: None,
+            unit: None,
             kind: t.kind.as_str(),
             service: t.service.as_str(),
             qclass: dns.then(|| dns::qclass_name(t.qclass).into_owned()),
@@ -118,6 +131,7 @@ impl<'a> JsonRecord<'a> {
             }),
             icmp: t.icmp.map(|i| i.name().into_owned()),
             icmp_from: t.icmp.map(|i| i.from.to_string()),
+            cgroup_id: t.cgroup_id,
         }
     }
 }
@@ -162,6 +176,69 @@ fn json_fields_and_types() {
     assert_eq!(v["answers"], 0);
     assert_eq!(v["direction"], "egress");
     assert!(!s.contains('\n'));
+}
+
+/// A pod's container, as attribution names it.
+fn pod_container() -> crate::attribution::Attribution {
+    crate::attribution::Attribution {
+        container_id: Some("4f2a".repeat(16)),
+        container: Some("curl".into()),
+        pod: Some("web-0".into()),
+        namespace: Some("shop".into()),
+        pod_uid: Some("3b0e6c1d-2f4a-4e5b-9c8d-7a6b5c4d3e2f".into()),
+        ..Default::default()
+    }
+    .labelled()
+}
+
+#[test]
+fn who_sent_it_in_json_text_and_cells() {
+    let t = txn(|_| {});
+    let clock = Clock::fixed(EPOCH);
+    let who = pod_container();
+    let mut s = String::new();
+    json_line_of(&t, Some(&who), &clock, &mut TimeCache::default(), &mut s);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["container_id"], "4f2a".repeat(16));
+    assert_eq!(v["container"], "curl");
+    assert_eq!(v["pod"], "web-0");
+    assert_eq!(v["namespace"], "shop");
+    assert!(v["unit"].is_null());
+    // Unknown: every field null.
+    let mut s = String::new();
+    json_line(&t, &clock, &mut s);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    for f in ["container_id", "container", "pod", "namespace", "unit"] {
+        assert!(v[f].is_null(), "{f}");
+    }
+
+    let mut line = String::new();
+    text_line_of(&t, Some(&who), &clock, &mut line);
+    assert!(
+        line.starts_with("18:00:01.000000 shop/web-0:dig[4242] "),
+        "{line}"
+    );
+    assert_eq!(process_of(&t, Some(&who)), "shop/web-0:dig[4242]");
+    let unit = crate::attribution::Attribution {
+        unit: Some("nginx.service".into()),
+        ..Default::default()
+    }
+    .labelled();
+    assert_eq!(process_of(&t, Some(&unit)), "nginx.service:dig[4242]");
+    let container = crate::attribution::Attribution {
+        container_id: Some("4f2a".repeat(16)),
+        ..Default::default()
+    }
+    .labelled();
+    assert_eq!(process_of(&t, Some(&container)), "4f2a4f2a4f2a:dig[4242]");
+    // Known by its cgroup when the process is not.
+    let no_pid = txn(|e| e.pid = 0);
+    assert_eq!(process_of(&no_pid, Some(&who)), "shop/web-0");
+    assert_eq!(process_of(&no_pid, None), "-");
+    assert_eq!(process_of(&t, None), "dig[4242]");
+    assert_eq!(fields::cell_of("pod", &t, Some(&who), &clock), "web-0");
+    assert_eq!(fields::cell_of("unit", &t, Some(&who), &clock), "-");
+    assert_eq!(fields::cell("pod", &t, &clock), "-");
 }
 
 #[test]

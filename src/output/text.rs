@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::clock::Clock;
 use super::ip::{push_ip, push_ipv4, push_ipv6};
+use crate::attribution::Attribution;
 use crate::record::dns;
 use crate::record::{Kind, Transaction};
 
@@ -54,16 +55,32 @@ fn push_server(out: &mut String, t: &Transaction) {
 
 /// "dig[1234]", or "-" when the sending process is not known.
 pub fn process(t: &Transaction) -> String {
+    process_of(t, None)
+}
+
+/// The process, after who it is (its pod, container or unit) when known:
+/// "shop/web-0:curl[1234]", "nginx.service:nginx[812]"; "shop/web-0"
+/// when the process itself is not known.
+pub fn process_of(t: &Transaction, who: Option<&Attribution>) -> String {
     let mut s = String::new();
-    push_process(&mut s, t);
+    push_process(&mut s, t, who);
     s
 }
 
-fn push_process(out: &mut String, t: &Transaction) {
+fn push_process(out: &mut String, t: &Transaction, who: Option<&Attribution>) {
+    let label = who.and_then(Attribution::label);
+    if let Some(label) = label {
+        out.push_str(label);
+    }
     let Some(pid) = t.pid else {
-        out.push('-');
+        if label.is_none() {
+            out.push('-');
+        }
         return;
     };
+    if label.is_some() {
+        out.push(':');
+    }
     if let Some(comm) = &t.comm {
         out.push_str(comm);
     }
@@ -107,10 +124,15 @@ pub fn text_header() -> String {
 /// core::fmt's padding (a call per space) and the fields' own Strings cost
 /// more than the rest of the line.
 pub fn text_line(t: &Transaction, clock: &Clock, out: &mut String) {
+    text_line_of(t, None, clock, out);
+}
+
+/// [`text_line`] of a transaction whose sender `who` is.
+pub fn text_line_of(t: &Transaction, who: Option<&Attribution>, clock: &Clock, out: &mut String) {
     use Align::{Left, Right};
     clock.time_of_day(t.mono_ns, out);
     out.push(' ');
-    padded(out, Left, 20, |out| push_process(out, t));
+    padded(out, Left, 20, |out| push_process(out, t, who));
     out.push(' ');
     padded(out, Right, 21, |out| {
         push_endpoint(out, t.client, t.client_port)

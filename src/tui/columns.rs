@@ -4,6 +4,7 @@
 use comfy_table::Color;
 
 use super::table::CellText;
+use crate::attribution::Attribution;
 use crate::output::{self, Clock};
 use crate::record::{dns, Kind, Transaction};
 
@@ -110,14 +111,19 @@ pub(super) fn latency_color(ns: Option<u64>) -> Option<Color> {
     }
 }
 
-pub(super) fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
+pub(super) fn cell(
+    t: &Transaction,
+    who: Option<&Attribution>,
+    col: &Column,
+    clock: &Clock,
+) -> CellText {
     match col {
         Column::Time => {
             let mut s = String::new();
             clock.time_of_day(t.mono_ns, &mut s);
             (s, None)
         }
-        Column::Process => (output::process(t), None),
+        Column::Process => (output::process_of(t, who), None),
         Column::Client => (endpoint(t.client, t.client_port), None),
         Column::Server => (output::server_cell(t), None),
         Column::Proto => (t.proto.as_str().into(), None),
@@ -136,6 +142,6 @@ pub(super) fn cell(t: &Transaction, col: &Column, clock: &Clock) -> CellText {
             t.latency_ns.map_or("-".into(), output::human_latency),
             latency_color(t.latency_ns),
         ),
-        Column::Field(f) => (output::fields::cell(f, t, clock), None),
+        Column::Field(f) => (output::fields::cell_of(f, t, who, clock), None),
     }
 }

@@ -75,6 +75,10 @@ impl Live {
                     self.state.view = super::View::LatencyByBackend;
                     self.state.sort = 0;
                 }
+                Action::PodView => {
+                    self.state.view = super::View::LatencyByPod;
+                    self.state.sort = 0;
+                }
                 Action::NextSort => self.state.sort += 1,
                 Action::Reset => pipeline.reset(),
                 Action::Help => self.state.help = !self.state.help,
@@ -103,9 +107,10 @@ impl Live {
             Some(f) => f.table_data(),
             None => pipeline.table_data(),
         };
-        let lines = super::render(
+        let lines = super::render_of(
             &self.state,
             data.recent,
+            data.who,
             data.agg,
             &self.status,
             clock,

@@ -25,4 +25,4 @@ pub use controller::Live;
 pub use keys::{pending_actions, Action};
 pub use table::shorten;
 pub use terminal::{color_wanted, Screen};
-pub use view::{render, stacked_bar, SortKey, Status, View, ViewState};
+pub use view::{render, render_of, stacked_bar, SortKey, Status, View, ViewState};

@@ -54,6 +54,7 @@ fn top_rows_match_a_full_sort() {
 fn data() -> crate::pipeline::Snapshot {
     let mut s = crate::pipeline::Snapshot {
         recent: VecDeque::new(),
+        who: VecDeque::new(),
         agg: Aggregates::new(100),
     };
     for t in [
@@ -207,7 +208,7 @@ fn rcode_views_draw_stacked_bars() {
     let two = f.iter().find(|l| l.starts_with("10.0.0.2")).unwrap();
     assert!(two.contains('T'), "{two}");
     assert_eq!(state.view.next().next(), View::LatencyByBackend);
-    assert_eq!(View::LatencyByBackend.next(), View::Stream);
+    assert_eq!(View::LatencyByPod.next(), View::Stream);
 }
 
 #[test]
@@ -266,7 +267,7 @@ fn rcode_colours_by_outcome() {
         (encrypted, Color::Magenta),
         (unreachable, Color::Red),
     ] {
-        let (text, color) = super::columns::cell(&t, &Column::Rcode, &clock);
+        let (text, color) = super::columns::cell(&t, None, &Column::Rcode, &clock);
         assert_eq!(color, Some(want), "{text}");
     }
 }
@@ -475,4 +476,58 @@ fn sort_by_time_is_by_the_query_time() {
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "{f:#?}");
     assert_ne!(times.first(), times.last(), "{f:#?}");
+}
+
+/// Who sent them: the stream's process column and the view by pod.
+#[test]
+fn latency_by_pod_and_who_in_the_stream() {
+    use crate::attribution::Attribution;
+    use std::sync::Arc;
+    let pod = Arc::new(
+        Attribution {
+            pod: Some("web-0".into()),
+            namespace: Some("shop".into()),
+            ..Default::default()
+        }
+        .labelled(),
+    );
+    let mut d = data();
+    d.agg = Aggregates::new(100);
+    for (i, t) in d.recent.iter().enumerate() {
+        // The first two from the pod, the others from no one known.
+        let who = (i < 2).then(|| pod.clone());
+        d.agg.observe(t);
+        d.agg.observe_who(t, who.as_deref());
+        d.who.push_back(who);
+    }
+    let status = Status::default();
+    let clock = Clock::fixed(EPOCH);
+    let mut state = ViewState::new(Column::defaults(), false);
+    let stream = render_of(&state, &d.recent, &d.who, &d.agg, &status, &clock, 160, 20);
+    let www = stream
+        .iter()
+        .find(|l| l.contains("www.example.com"))
+        .unwrap();
+    assert!(www.contains("shop/web-0:dig[4242]"), "{www}");
+    let dead = stream
+        .iter()
+        .find(|l| l.contains("dead.example.com"))
+        .unwrap();
+    assert!(!dead.contains("shop/web-0"), "{dead}");
+
+    state.view = View::LatencyByPod;
+    let lines = render_of(&state, &d.recent, &d.who, &d.agg, &status, &clock, 160, 20);
+    assert!(lines[0].contains("latency by pod"), "{}", lines[0]);
+    let row = |key: &str| {
+        lines
+            .iter()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in {lines:#?}"))
+            .split_whitespace()
+            .nth(1)
+            .map(String::from)
+    };
+    assert_eq!(row("shop/web-0").as_deref(), Some("2"), "count");
+    assert_eq!(row("- ").as_deref(), Some("2"), "count");
+    assert_eq!(View::LatencyByBackend.next(), View::LatencyByPod);
 }

@@ -11,7 +11,9 @@ use crossterm::style::{self, Stylize};
 use super::columns::{cell, latency_color, Column};
 use super::table::{shorten, table_lines, CellText};
 use crate::aggregate::{Aggregates, Dimension, KeyStats, TIMEOUT_SLOT};
+use crate::attribution::Attribution;
 use crate::output::{self, Clock};
+use crate::pipeline::Who;
 use crate::record::{dns, Transaction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,12 +27,14 @@ pub enum View {
     /// By where the query was delivered: behind a Service's VIP, each
     /// backend apart; else the server asked.
     LatencyByBackend,
+    /// By who sent the query: `namespace/pod`, a container, a unit.
+    LatencyByPod,
 }
 
 impl View {
     /// In the order `t` cycles through them; the backend view, which has
     /// its own key, last.
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Stream,
         View::LatencyByServer,
         View::LatencyByName,
@@ -38,6 +42,7 @@ impl View {
         View::RcodesByServer,
         View::RcodesByName,
         View::LatencyByBackend,
+        View::LatencyByPod,
     ];
 
     pub fn next(self) -> View {
@@ -54,6 +59,7 @@ impl View {
             View::RcodesByServer => "response codes by server",
             View::RcodesByName => "response codes by name",
             View::LatencyByBackend => "latency by backend",
+            View::LatencyByPod => "latency by pod",
         }
     }
 
@@ -65,7 +71,8 @@ impl View {
             View::LatencyByServer
             | View::LatencyByName
             | View::LatencyByClient
-            | View::LatencyByBackend => &[P95, Avg, Max, Count, Errors],
+            | View::LatencyByBackend
+            | View::LatencyByPod => &[P95, Avg, Max, Count, Errors],
             View::RcodesByServer | View::RcodesByName => &[Total, Errors],
         }
     }
@@ -169,8 +176,9 @@ const HELP: &[&str] = &[
     "  q, Ctrl-C   quit",
     "  space       pause or resume the display (tracing goes on)",
     "  t           next view: transactions, latency by server / name / client,",
-    "              response codes by server / name, latency by backend",
+    "              response codes by server / name, latency by backend / pod",
     "  b           latency by backend: behind a Service's VIP, each backend apart",
+    "  p           latency by pod: namespace/pod, else container or unit (- unknown)",
     "  s           next sort column",
     "  r           reset the aggregates",
     "  ?           this help (any key closes it)",
@@ -346,6 +354,31 @@ pub fn render(
     width: u16,
     height: u16,
 ) -> Vec<String> {
+    render_of(
+        state,
+        recent,
+        &VecDeque::new(),
+        agg,
+        status,
+        clock,
+        width,
+        height,
+    )
+}
+
+/// [`render`], with who sent each of `recent` (at the same index; none
+/// beyond `who`'s end).
+#[allow(clippy::too_many_arguments)]
+pub fn render_of(
+    state: &ViewState,
+    recent: &VecDeque<Transaction>,
+    who: &VecDeque<Who>,
+    agg: &Aggregates,
+    status: &Status,
+    clock: &Clock,
+    width: u16,
+    height: u16,
+) -> Vec<String> {
     let width = usize::from(width.max(20));
     let height = usize::from(height.max(3));
     let mut lines = vec![status_line(state, agg, status, width)];
@@ -358,7 +391,7 @@ pub fn render(
 
     let rows_room = height.saturating_sub(2);
     let body = match state.view {
-        View::Stream => stream_table(state, recent, clock, width, rows_room),
+        View::Stream => stream_table(state, recent, who, clock, width, rows_room),
         View::LatencyByServer => latency_table(state, &agg.by_server, "SERVER", width, rows_room),
         View::LatencyByName => latency_table(state, &agg.by_name, "NAME", width, rows_room),
         View::LatencyByClient => latency_table(state, &agg.by_client, "CLIENT", width, rows_room),
@@ -367,6 +400,7 @@ pub fn render(
         View::LatencyByBackend => {
             latency_table(state, agg.by_backend(), "BACKEND", width, rows_room)
         }
+        View::LatencyByPod => latency_table(state, &agg.by_pod, "POD", width, rows_room),
     };
     lines.extend(body);
     lines.truncate(height);
@@ -410,6 +444,7 @@ fn status_line(state: &ViewState, agg: &Aggregates, status: &Status, width: usiz
 fn stream_table(
     state: &ViewState,
     recent: &VecDeque<Transaction>,
+    who: &VecDeque<Who>,
     clock: &Clock,
     width: usize,
     rows_room: usize,
@@ -420,17 +455,22 @@ fn stream_table(
     // Newest arrivals first, then by the key: transactions arrive when
     // they end (a timeout after its timeout), not when their query was
     // seen, which is the time they show. Stable: ties keep arrival order.
-    let mut recent: Vec<&Transaction> = recent.iter().rev().collect();
+    let mut recent: Vec<(&Transaction, Option<&Attribution>)> = recent
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| (t, who.get(i).and_then(|w| w.as_deref())))
+        .collect();
     match state.sort_key() {
         SortKey::Latency => {
-            recent.sort_by_key(|t| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)))
+            recent.sort_by_key(|(t, _)| std::cmp::Reverse(t.latency_ns.unwrap_or(u64::MAX)))
         }
-        _ => recent.sort_by_key(|t| std::cmp::Reverse(t.mono_ns)),
+        _ => recent.sort_by_key(|(t, _)| std::cmp::Reverse(t.mono_ns)),
     }
     let rows = recent
         .into_iter()
         .take(rows_room)
-        .map(|t| state.columns.iter().map(|c| cell(t, c, clock)).collect())
+        .map(|(t, w)| state.columns.iter().map(|c| cell(t, w, c, clock)).collect())
         .collect();
     table_lines(&titles, &right, rows, width, flex, state.color)
 }
