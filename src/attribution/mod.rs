@@ -65,6 +65,25 @@ impl Attribution {
         self.unit.clone()
     }
 
+    /// What a record seen in this one's network namespace, from a process
+    /// no longer there, can be said to come from: a pod's namespace holds
+    /// several containers (its sandbox's at least), so only the pod; a
+    /// container outside a pod, the container.
+    fn in_its_netns(self: &Arc<Self>) -> Arc<Attribution> {
+        if self.pod_uid.is_none() {
+            return self.clone();
+        }
+        Arc::new(
+            Attribution {
+                pod: self.pod.clone(),
+                namespace: self.namespace.clone(),
+                pod_uid: self.pod_uid.clone(),
+                ..Attribution::default()
+            }
+            .labelled(),
+        )
+    }
+
     /// What two attributions have in common: the pod when both are of
     /// one pod; the whole when equal; else nothing.
     fn common(&self, other: &Attribution) -> Option<Attribution> {
@@ -207,6 +226,8 @@ pub struct Resolver {
     by_pid: Bounded<u32, (Answer, Instant)>,
     by_path: Bounded<String, Answer>,
     by_netns: Bounded<u32, NetnsSeen>,
+    /// When each namespace's processes were last listed.
+    netns_scans: Bounded<u32, Instant>,
     /// cgroup id → path, from the last listing of the cgroup2 mounts.
     cgroup_paths: HashMap<u64, String>,
     cgroup_scan: Scan,
@@ -297,6 +318,7 @@ impl Resolver {
             by_pid: Bounded::new(cap),
             by_path: Bounded::new(cap),
             by_netns: Bounded::new(cap),
+            netns_scans: Bounded::new(cap),
             cgroup_paths: HashMap::new(),
             cgroup_scan: Scan::default(),
             cgroup_roots: Vec::new(),
@@ -329,9 +351,63 @@ impl Resolver {
                 return Some(who);
             }
         }
-        match self.by_netns.get(&netns) {
-            Some(NetnsSeen::Same(who)) => Some(who.clone()),
-            _ => None,
+        if let Some(NetnsSeen::Same(who)) = self.by_netns.get(&netns) {
+            return Some(who.clone());
+        }
+        // The sender is gone (or unknown): what do the processes still
+        // in its namespace have in common?
+        if self.netns_scan_due(netns) {
+            self.scan_netns(netns);
+            if let Some(NetnsSeen::Same(who)) = self.by_netns.get(&netns) {
+                return Some(who.clone());
+            }
+        }
+        None
+    }
+
+    fn netns_scan_due(&mut self, netns: u32) -> bool {
+        if Some(netns) == self.host_netns {
+            return false;
+        }
+        let now = Instant::now();
+        if let Some(last) = self.netns_scans.get(&netns) {
+            if now.duration_since(*last) < self.settings.rescan {
+                return false;
+            }
+        }
+        self.netns_scans.insert(netns, now);
+        true
+    }
+
+    /// Learns from every process in `netns` (a listing of /proc).
+    fn scan_netns(&mut self, netns: u32) {
+        let Ok(entries) = std::fs::read_dir(&self.settings.proc) else {
+            return;
+        };
+        let pids: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|e| e.path())
+            .collect();
+        for dir in pids {
+            if inode(&dir.join("ns/net")) != Some(u64::from(netns)) {
+                continue;
+            }
+            let path = std::fs::read_to_string(dir.join("cgroup"))
+                .ok()
+                .and_then(|text| best_cgroup_path(&text));
+            let answer = match path {
+                Some(p) => self.by_path(&p),
+                None => Answer {
+                    who: None,
+                    retry_at: None,
+                },
+            };
+            self.learn_netns(netns, answer.who.as_ref());
         }
     }
 
@@ -443,6 +519,8 @@ impl Resolver {
         if Some(netns) == self.host_netns {
             return;
         }
+        let who = who.map(Attribution::in_its_netns);
+        let who = who.as_ref();
         let seen = match (self.by_netns.get(&netns), who) {
             (_, None) => NetnsSeen::Mixed,
             (None, Some(w)) => NetnsSeen::Same(w.clone()),

@@ -143,9 +143,18 @@ fn cgroup_v1_by_pid_then_by_netns() {
     fs::remove_dir_all(root.0.join("proc/100")).unwrap();
     assert_eq!(r.resolve(None, Some(100), netns), Some(who.clone()));
     // Another process in that namespace that is gone (or a record with no
-    // pid at all): its namespace's.
-    assert_eq!(r.resolve(None, Some(101), netns), Some(who.clone()));
-    assert_eq!(r.resolve(None, None, netns), Some(who));
+    // pid at all): its namespace's, which a pod shares among containers
+    // (its sandbox's at least): the pod, not a container.
+    let pod = r.resolve(None, Some(101), netns).unwrap();
+    assert_eq!(
+        (pod.pod.as_deref(), pod.namespace.as_deref()),
+        (Some("api-1"), Some("prod"))
+    );
+    assert_eq!(
+        (pod.container.as_deref(), pod.container_id.as_deref()),
+        (None, None)
+    );
+    assert_eq!(r.resolve(None, None, netns), Some(pod));
     // A namespace nothing was learned of says nothing.
     assert_eq!(r.resolve(None, None, netns + 1), None);
 }
@@ -157,7 +166,43 @@ fn a_pid_in_another_namespace_is_another_process() {
     let netns = process(&root, 200, &cg, None);
     let mut r = Resolver::new(settings(&root));
     assert_eq!(r.resolve(None, Some(200), netns + 1), None);
-    assert!(r.resolve(None, Some(201), netns).is_none());
+    // A pid gone from a namespace only a container's processes are in:
+    // that container (found by listing them).
+    let who = r.resolve(None, Some(201), netns).unwrap();
+    assert_eq!(who.container_id.as_deref(), Some(ID));
+    assert_eq!(who.runtime, Some(Runtime::Docker));
+}
+
+#[test]
+fn a_gone_sender_is_named_by_what_remains_in_its_namespace() {
+    let root = TempRoot::new("gone");
+    // A pod's sandbox stays; the container that asked has exited.
+    let pause = "f".repeat(64);
+    let netns = process(
+        &root,
+        500,
+        &format!("3:pids:/kubepods/besteffort/pod{UID}/{pause}\n"),
+        None,
+    );
+    kubelet_files(&root, "prod", "api-1", UID, "app", ID);
+    let mut r = Resolver::new(settings(&root));
+    let who = r.resolve(None, Some(501), netns).unwrap();
+    assert_eq!(
+        (who.pod.as_deref(), who.namespace.as_deref()),
+        (Some("api-1"), Some("prod"))
+    );
+    assert_eq!(
+        who.container_id, None,
+        "not the sandbox's, whose process is the one left"
+    );
+    // Nothing left at all: nothing known.
+    let empty = process(&root, 600, "0::/\n", None);
+    fs::remove_dir_all(root.0.join("proc/600")).unwrap();
+    assert_eq!(r.resolve(None, Some(600), empty), None);
+    // The host's namespace: never by its processes.
+    let mut r = Resolver::new(settings(&root));
+    r.host_netns = Some(netns);
+    assert_eq!(r.resolve(None, Some(501), netns), None);
 }
 
 #[test]
