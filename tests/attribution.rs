@@ -1,0 +1,588 @@
+//! Pods, containers and units named, with real runtimes and real cgroups:
+//! a podman container, kubelet's cgroupfs layout on this machine's cgroup
+//! v1 hierarchies, its systemd layout on a cgroup2 hierarchy the test
+//! mounts, a host-network pod, and senders that exit before their answer.
+//! kubelet's /var/log/pods and containerd's state are files the test makes
+//! under a directory given to dnstrace with --node-root.
+//!
+//! Everything made (cgroups, mounts, namespaces, containers, images) is
+//! removed on drop, also when a test fails.
+
+mod util;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use util::{dns, privileged, run, Dnsmasq, Link, Netns, Responder, TempDir, Tracer};
+
+/// A v1 hierarchy of this machine's, one a process can be moved into.
+const V1: &str = "/sys/fs/cgroup/pids";
+
+fn uid(n: u8) -> String {
+    format!(
+        "{:08x}-2f4a-4e5b-9c8d-7a6b5c4d3e{n:02x}",
+        std::process::id()
+    )
+}
+
+fn container_id(n: u8) -> String {
+    format!("{:08x}{n:02x}", std::process::id()).repeat(7)[..64].to_string()
+}
+
+/// cgroup directories made by the test; on drop, whatever still runs in
+/// them is killed and they are removed, deepest first.
+struct Cgroups {
+    made: Vec<PathBuf>,
+}
+
+impl Cgroups {
+    fn new() -> Cgroups {
+        Cgroups { made: Vec::new() }
+    }
+
+    /// `base/rel`, with every missing directory on the way.
+    fn make(&mut self, base: &Path, rel: &str) -> PathBuf {
+        let mut dir = base.to_path_buf();
+        for part in rel.split('/') {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+                self.made.push(dir.clone());
+            }
+        }
+        dir
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for dir in self.made.iter().rev() {
+            for _ in 0..50 {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: killing a process this test moved there.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// A cgroup2 hierarchy mounted for the test; unmounted on drop, after the
+/// cgroups made in it are gone.
+struct Cgroup2 {
+    dir: TempDir,
+    cgroups: Cgroups,
+}
+
+impl Cgroup2 {
+    fn mount(tag: &str) -> Cgroup2 {
+        let dir = TempDir::new(tag);
+        run(
+            "mount",
+            &["-t", "cgroup2", "none", dir.path.to_str().unwrap()],
+        );
+        Cgroup2 {
+            dir,
+            cgroups: Cgroups::new(),
+        }
+    }
+}
+
+impl Drop for Cgroup2 {
+    fn drop(&mut self) {
+        drop(std::mem::replace(&mut self.cgroups, Cgroups::new()));
+        let _ = Command::new("umount").arg(&self.dir.path).status();
+    }
+}
+
+/// A node's files as kubelet and containerd leave them, under a
+/// temporary root given to dnstrace with --node-root.
+struct NodeFiles {
+    root: TempDir,
+}
+
+impl NodeFiles {
+    fn new() -> NodeFiles {
+        NodeFiles {
+            root: TempDir::new("node"),
+        }
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.root.path.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// kubelet's log directory of a pod's container, and its link in
+    /// /var/log/containers, which says which container id it is.
+    fn kubelet_logs(&self, ns: &str, pod: &str, uid: &str, container: &str, id: &str) {
+        let log = format!("var/log/pods/{ns}_{pod}_{uid}/{container}/0.log");
+        self.write(&log, "");
+        let link = self.root.path.join(format!(
+            "var/log/containers/{pod}_{ns}_{container}-{id}.log"
+        ));
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(format!("../pods/{ns}_{pod}_{uid}/{container}/0.log"), link)
+            .unwrap();
+    }
+
+    /// containerd's bundle of a CRI container: its name in the
+    /// annotations.
+    fn containerd_bundle(&self, id: &str, container: &str, pod: &str, ns: &str, uid: &str) {
+        self.write(
+            &format!("run/containerd/io.containerd.runtime.v2.task/k8s.io/{id}/config.json"),
+            &format!(
+                r#"{{"ociVersion":"1.1.0","annotations":{{
+                    "io.kubernetes.cri.container-type":"container",
+                    "io.kubernetes.cri.container-name":"{container}",
+                    "io.kubernetes.cri.sandbox-name":"{pod}",
+                    "io.kubernetes.cri.sandbox-namespace":"{ns}",
+                    "io.kubernetes.cri.sandbox-uid":"{uid}"}}}}"#
+            ),
+        );
+    }
+
+    fn arg(&self) -> &str {
+        self.root.path.to_str().unwrap()
+    }
+}
+
+/// Sends one DNS query (id `id`, type A) to `server` from a bash first
+/// moved into each cgroup of `procs` (their cgroup.procs files), inside
+/// `ns` (None: the host's namespace). bash sends it itself, through
+/// /dev/udp, so the record's pid is that bash's; it stays `linger`
+/// seconds after (0: it exits at once, before any answer).
+fn send_from(
+    ns: Option<&Netns>,
+    procs: &[&Path],
+    server: SocketAddr,
+    id: u16,
+    name: &str,
+    linger: u32,
+) -> Child {
+    let query: String = dns::build_query(id, name, 1)
+        .iter()
+        .map(|b| format!("\\x{b:02x}"))
+        .collect();
+    let moves: String = procs
+        .iter()
+        .map(|p| format!("echo $$ > {} && ", p.display()))
+        .collect();
+    let script = format!(
+        "{moves}exec 3<>/dev/udp/{}/{} && printf '{query}' >&3 && sleep {linger}",
+        server.ip(),
+        server.port()
+    );
+    let mut cmd = match ns {
+        Some(ns) => in_netns(ns, "bash"),
+        None => Command::new("bash"),
+    };
+    cmd.arg("-c")
+        .arg(script)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("bash")
+}
+
+/// A process that only sleeps in `ns`, moved into the cgroup `procs` is
+/// the cgroup.procs file of: a pod's sandbox (its pause container).
+fn sandbox(ns: &Netns, procs: &Path) -> Child {
+    in_netns(ns, "sh")
+        .arg("-c")
+        .arg(format!("echo $$ > {} && exec sleep 60", procs.display()))
+        .spawn()
+        .expect("sh")
+}
+
+/// `program` in `ns`, with the host's /sys: `ip netns exec` mounts a
+/// sysfs of the namespace's, without the cgroup hierarchies.
+fn in_netns(ns: &Netns, program: &str) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net=/run/netns/{}", ns.name)).arg(program);
+    c
+}
+
+fn wait(mut c: Child) {
+    let _ = c.wait();
+}
+
+/// The one record of `name`, type A.
+fn record<'a>(out: &'a util::TraceOutput, name: &str) -> &'a Value {
+    let found: Vec<&Value> = out
+        .records
+        .iter()
+        .filter(|r| r["qname"] == name && r["qtype"] == "A")
+        .collect();
+    assert_eq!(found.len(), 1, "{name}: {found:#?}\nall: {}", out.stdout);
+    found[0]
+}
+
+fn who(r: &Value) -> [&Value; 5] {
+    [
+        &r["namespace"],
+        &r["pod"],
+        &r["container"],
+        &r["container_id"],
+        &r["unit"],
+    ]
+}
+
+/// A pod on cgroup v1 (this machine), kubelet's cgroupfs driver: its
+/// sandbox and a container in `kubepods/besteffort/pod<uid>/<id>`, in a
+/// namespace of its own. A container's query is named down to the
+/// container (by the sender's /proc/PID/cgroup); a query whose sender
+/// exited before its (delayed) answer, by what remains in its namespace:
+/// the pod, and no container (the sandbox is there too).
+#[test]
+fn kubelet_cgroupfs_pod_on_cgroup_v1() {
+    let Some(_serial) = privileged("kubelet_cgroupfs_pod_on_cgroup_v1") else {
+        return;
+    };
+    let link = Link::new("attv1", 150);
+    let server = SocketAddr::new(link.server_v4.into(), 53);
+    let _responder = Responder::start(&link.server, server);
+    let (uid, app, pause) = (uid(1), container_id(1), container_id(2));
+    let mut cgroups = Cgroups::new();
+    let pod_dir = format!("kubepods/besteffort/pod{uid}");
+    let app_cg = cgroups.make(Path::new(V1), &format!("{pod_dir}/{app}"));
+    let pause_cg = cgroups.make(Path::new(V1), &format!("{pod_dir}/{pause}"));
+    let node = NodeFiles::new();
+    node.kubelet_logs("shop", "web-7d9f", &uid, "curl", &app);
+
+    let tracer = Tracer::start(&["--name", "*.v1.attr.test", "--node-root", node.arg()]);
+    let pause_proc = sandbox(&link.client, &pause_cg.join("cgroup.procs"));
+    std::thread::sleep(Duration::from_millis(100));
+    let asks = send_from(
+        Some(&link.client),
+        &[&app_cg.join("cgroup.procs")],
+        server,
+        0x7101,
+        "app.v1.attr.test",
+        2,
+    );
+    let gone = send_from(
+        Some(&link.client),
+        &[&app_cg.join("cgroup.procs")],
+        server,
+        0x7102,
+        "delay-700.gone.v1.attr.test",
+        0,
+    );
+    wait(gone);
+    wait(asks);
+    let out = tracer.stop();
+    drop(pause_proc);
+
+    let r = record(&out, "app.v1.attr.test");
+    assert_eq!(
+        who(r),
+        [
+            &Value::from("shop"),
+            &Value::from("web-7d9f"),
+            &Value::from("curl"),
+            &Value::from(app.as_str()),
+            &Value::Null
+        ],
+        "{r}"
+    );
+    assert_eq!(r["comm"], "bash", "the process is kept: {r}");
+    let r = record(&out, "delay-700.gone.v1.attr.test");
+    assert!(r["latency_ms"].as_f64().unwrap() >= 700.0, "{r}");
+    assert_eq!(
+        who(r),
+        [
+            &Value::from("shop"),
+            &Value::from("web-7d9f"),
+            &Value::Null,
+            &Value::Null,
+            &Value::Null
+        ],
+        "gone before its answer: the pod, not a container: {r}"
+    );
+}
+
+/// A pod on cgroup v2, kubelet's systemd driver, on a cgroup2 hierarchy
+/// the test mounts: `kubepods.slice/kubepods-burstable.slice/
+/// kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope`, its
+/// container named by containerd's bundle. The sender exits before its
+/// answer: the socket's cgroup id names it all the same.
+#[test]
+fn kubelet_systemd_pod_on_cgroup_v2() {
+    let Some(_serial) = privileged("kubelet_systemd_pod_on_cgroup_v2") else {
+        return;
+    };
+    let link = Link::new("attv2", 151);
+    let server = SocketAddr::new(link.server_v4.into(), 53);
+    let _responder = Responder::start(&link.server, server);
+    let (uid, id) = (uid(3), container_id(3));
+    let mut cg2 = Cgroup2::mount("cg2");
+    let slice = format!(
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+        uid.replace('-', "_")
+    );
+    let scope = cg2.cgroups.make(
+        &cg2.dir.path.clone(),
+        &format!("{slice}/cri-containerd-{id}.scope"),
+    );
+    let node = NodeFiles::new();
+    node.write(
+        &format!("var/log/pods/kube-system_coredns-5d78c_{uid}/coredns/0.log"),
+        "",
+    );
+    node.containerd_bundle(&id, "coredns", "coredns-5d78c", "kube-system", &uid);
+
+    let tracer = Tracer::start(&["--name", "*.v2.attr.test", "--node-root", node.arg()]);
+    let gone = send_from(
+        Some(&link.client),
+        &[&scope.join("cgroup.procs")],
+        server,
+        0x7201,
+        "delay-500.v2.attr.test",
+        0,
+    );
+    wait(gone);
+    std::thread::sleep(Duration::from_millis(800));
+    let out = tracer.stop();
+
+    let r = record(&out, "delay-500.v2.attr.test");
+    assert_eq!(
+        r["cgroup_id"],
+        std::fs::metadata(&scope).unwrap().ino(),
+        "{r}"
+    );
+    assert_eq!(
+        who(r),
+        [
+            &Value::from("kube-system"),
+            &Value::from("coredns-5d78c"),
+            &Value::from("coredns"),
+            &Value::from(id.as_str()),
+            &Value::Null
+        ],
+        "{r}"
+    );
+}
+
+/// A host-network pod: its own cgroup (cgroupfs driver, v1), the node's
+/// network namespace, which every host process shares and which names no
+/// one. Its query is named by its process's cgroup; a host process's
+/// query in the same namespace is not named after the pod.
+#[test]
+fn host_network_pod() {
+    let Some(_serial) = privileged("host_network_pod") else {
+        return;
+    };
+    // A responder on the node's loopback, on a port of its own.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let server = sock.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let responder = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while !stop2.load(Ordering::Relaxed) {
+            if let Ok((n, peer)) = sock.recv_from(&mut buf) {
+                if let Some(reply) = dns::build_response(&buf[..n], 0) {
+                    let _ = sock.send_to(&reply, peer);
+                }
+            }
+        }
+    });
+    let (uid, id) = (uid(4), container_id(4));
+    let mut cgroups = Cgroups::new();
+    let cg = cgroups.make(Path::new(V1), &format!("kubepods/burstable/pod{uid}/{id}"));
+    let node = NodeFiles::new();
+    node.kubelet_logs("kube-system", "kube-proxy-x7k2p", &uid, "kube-proxy", &id);
+
+    let port = server.port().to_string();
+    let tracer = Tracer::start(&[
+        "--name",
+        "*.hostnet.attr.test",
+        "--port",
+        &port,
+        "--node-root",
+        node.arg(),
+    ]);
+    let pod = send_from(
+        None,
+        &[&cg.join("cgroup.procs")],
+        server,
+        0x7301,
+        "pod.hostnet.attr.test",
+        2,
+    );
+    let host = send_from(None, &[], server, 0x7302, "host.hostnet.attr.test", 2);
+    wait(pod);
+    wait(host);
+    let out = tracer.stop();
+    stop.store(true, Ordering::Relaxed);
+    let _ = responder.join();
+
+    let host_netns = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+    let r = record(&out, "pod.hostnet.attr.test");
+    assert_eq!(r["netns"], host_netns, "{r}");
+    assert_eq!(
+        who(r),
+        [
+            &Value::from("kube-system"),
+            &Value::from("kube-proxy-x7k2p"),
+            &Value::from("kube-proxy"),
+            &Value::from(id.as_str()),
+            &Value::Null
+        ],
+        "{r}"
+    );
+    let r = record(&out, "host.hostnet.attr.test");
+    assert!(
+        r["pod"].is_null() && r["container_id"].is_null(),
+        "a host process is no pod: {r}"
+    );
+}
+
+/// A podman container (an image imported from a busybox rootfs), in a
+/// namespace of the test's: its nslookup is named by its container id and
+/// name (from podman's own state, at the default --node-root), and
+/// --container keeps its queries only.
+#[test]
+fn podman_container() {
+    let Some(_serial) = privileged("podman_container") else {
+        return;
+    };
+    let link = Link::new("attpm", 152);
+    let _dnsmasq = Dnsmasq::start(&link.server, &[link.server_v4.into()]);
+    let podman = Podman::new();
+    let name = format!("dnstrace-test-{}", std::process::id());
+    let tracer = Tracer::start(&["--name", "*.podman.ok.test", "--container", &name]);
+    let id = podman.run(
+        &name,
+        &link.client,
+        &format!("nslookup a.podman.ok.test {} && sleep 2", link.server_v4),
+    );
+    // A host process's query: not the container's.
+    let other = util::dig(&link.server, link.server_v4.into(), "b.podman.ok.test", &[]);
+    assert_eq!(other.status, "NOERROR");
+    podman.wait(&name);
+    let out = tracer.stop();
+
+    let r = record(&out, "a.podman.ok.test");
+    assert_eq!(r["container_id"], id.as_str(), "{r}");
+    assert_eq!(r["container"], name.as_str(), "{r}");
+    assert!(
+        r["pod"].is_null() && r["namespace"].is_null() && r["unit"].is_null(),
+        "{r}"
+    );
+    assert!(
+        out.records.iter().all(|r| r["container"] == name.as_str()),
+        "--container keeps the container's only: {}",
+        out.stdout
+    );
+}
+
+/// podman as it runs here (see DESIGN §5), with an image imported from a
+/// busybox rootfs; containers and the image removed on drop.
+struct Podman {
+    image: String,
+    names: std::cell::RefCell<Vec<String>>,
+    _rootfs: TempDir,
+}
+
+const PODMAN_FLAGS: [&str; 4] = [
+    "--runtime",
+    "/usr/sbin/runc",
+    "--cgroup-manager",
+    "cgroupfs",
+];
+
+impl Podman {
+    fn new() -> Podman {
+        let rootfs = TempDir::new("rootfs");
+        let bin = rootfs.path.join("tree/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy("/bin/busybox", bin.join("busybox"))
+            .expect("/bin/busybox (apt-get install busybox-static)");
+        for applet in ["sh", "nslookup", "sleep"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        std::fs::create_dir_all(rootfs.path.join("tree/etc")).unwrap();
+        let tar = rootfs.path.join("rootfs.tar");
+        run(
+            "tar",
+            &[
+                "-C",
+                rootfs.path.join("tree").to_str().unwrap(),
+                "-cf",
+                tar.to_str().unwrap(),
+                ".",
+            ],
+        );
+        let image = format!("localhost/dnstrace-test-{}:1", std::process::id());
+        let out = Command::new("podman")
+            .args(["import", tar.to_str().unwrap(), &image])
+            .output()
+            .expect("podman (apt-get install podman runc)");
+        assert!(out.status.success(), "podman import: {out:?}");
+        Podman {
+            image,
+            names: Default::default(),
+            _rootfs: rootfs,
+        }
+    }
+
+    /// Starts `script` in a container called `name`, in `ns`; its id.
+    fn run(&self, name: &str, ns: &Netns, script: &str) -> String {
+        self.names.borrow_mut().push(name.to_string());
+        let out = Command::new("podman")
+            .args(PODMAN_FLAGS)
+            .args(["run", "-d", "--name", name])
+            .args([
+                "--ulimit",
+                "nofile=20000:20000",
+                "--ulimit",
+                "nproc=1024:1024",
+            ])
+            .arg(format!("--network=ns:/run/netns/{}", ns.name))
+            .args([&self.image, "sh", "-c", script])
+            .output()
+            .expect("podman run");
+        assert!(out.status.success(), "podman run: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn wait(&self, name: &str) {
+        let _ = Command::new("podman")
+            .args(PODMAN_FLAGS)
+            .args(["wait", name])
+            .output();
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        for name in self.names.borrow().iter() {
+            let _ = Command::new("podman")
+                .args(PODMAN_FLAGS)
+                .args(["rm", "-f", name])
+                .output();
+        }
+        let _ = Command::new("podman")
+            .args(["rmi", "-f", &self.image])
+            .output();
+    }
+}
