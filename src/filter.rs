@@ -148,6 +148,9 @@ impl Filter {
     /// The part of the filter about who sent the query ([`Filter::matches`]
     /// is the rest).
     pub fn matches_who(&self, who: Option<&Attribution>) -> bool {
+        if !self.about_who() {
+            return true;
+        }
         let pod = who.and_then(|w| w.pod.as_deref());
         let namespace = who.and_then(|w| w.namespace.as_deref());
         let names = [

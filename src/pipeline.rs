@@ -166,12 +166,15 @@ impl<W: Write> Pipeline<W> {
         let who = self
             .attribution
             .as_mut()
-            .and_then(|r| r.resolve(t.cgroup_id, t.pid, t.netns));
+            .and_then(|r| r.resolve_at(t.cgroup_id, t.pid, t.netns, t.mono_ns));
         if !self.filter.matches_who(who.as_deref()) {
             return 0;
         }
         self.agg.observe(&t);
-        self.agg.observe_who(&t, who.as_deref());
+        // Only the table's view by pod reads it.
+        if self.format == OutputFormat::Table {
+            self.agg.observe_who(&t, who.as_deref());
+        }
         self.shown += 1;
         if let Some(m) = &mut self.metrics {
             m.observe(&t);

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use names::{Names, NodeFiles};
 pub use path::{PathInfo, Runtime};
@@ -155,7 +155,8 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
 #[derive(Debug, Clone)]
 struct Answer {
     who: Option<Arc<Attribution>>,
-    retry_at: Option<Instant>,
+    /// CLOCK_MONOTONIC nanoseconds.
+    retry_at: Option<u64>,
 }
 
 /// Where to look and how often.
@@ -194,18 +195,32 @@ impl Default for Settings {
 /// Rate limit for a listing.
 #[derive(Debug, Default)]
 struct Scan {
-    last: Option<Instant>,
+    last: Option<u64>,
 }
 
 impl Scan {
-    fn due(&mut self, every: Duration) -> bool {
-        let now = Instant::now();
-        if self.last.is_some_and(|l| now.duration_since(l) < every) {
+    fn due(&mut self, now: u64, every: Duration) -> bool {
+        if self.last.is_some_and(|l| now < l.saturating_add(ns(every))) {
             return false;
         }
         self.last = Some(now);
         true
     }
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// CLOCK_MONOTONIC, the kernel's clock for a record's times.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// What is known of a network namespace from the processes seen in it.
@@ -223,11 +238,13 @@ pub struct Resolver {
     settings: Settings,
     files: NodeFiles,
     by_cgroup: Bounded<u64, Answer>,
-    by_pid: Bounded<u32, (Answer, Instant)>,
+    /// With when it was asked (a pid's answer stands [`Settings::retry`]),
+    /// and whether the process was there to read.
+    by_pid: Bounded<u32, (Answer, u64, bool)>,
     by_path: Bounded<String, Answer>,
     by_netns: Bounded<u32, NetnsSeen>,
-    /// When each namespace's processes were last listed.
-    netns_scans: Bounded<u32, Instant>,
+    /// Listings of /proc, to learn what runs in each namespace.
+    proc_scan: Scan,
     /// cgroup id → path, from the last listing of the cgroup2 mounts.
     cgroup_paths: HashMap<u64, String>,
     cgroup_scan: Scan,
@@ -241,6 +258,10 @@ pub struct Resolver {
     /// The init network namespace: every host process's, so no process
     /// in it speaks for another.
     host_netns: Option<u32>,
+    /// CLOCK_MONOTONIC nanoseconds of the resolution under way.
+    now: u64,
+    /// [`Settings::retry`] in nanoseconds.
+    retry_ns: u64,
 }
 
 fn inode(path: &Path) -> Option<u64> {
@@ -318,7 +339,7 @@ impl Resolver {
             by_pid: Bounded::new(cap),
             by_path: Bounded::new(cap),
             by_netns: Bounded::new(cap),
-            netns_scans: Bounded::new(cap),
+            proc_scan: Scan::default(),
             cgroup_paths: HashMap::new(),
             cgroup_scan: Scan::default(),
             cgroup_roots: Vec::new(),
@@ -328,6 +349,8 @@ impl Resolver {
             storage_names: HashMap::new(),
             logs_scan: Scan::default(),
             host_netns: host_netns.and_then(|i| u32::try_from(i).ok()),
+            now: 0,
+            retry_ns: ns(settings.retry),
             settings,
         }
     }
@@ -341,23 +364,41 @@ impl Resolver {
         pid: Option<u32>,
         netns: u32,
     ) -> Option<Arc<Attribution>> {
+        self.resolve_at(cgroup_id, pid, netns, monotonic_ns())
+    }
+
+    /// [`Resolver::resolve`] at `now` (CLOCK_MONOTONIC nanoseconds): a
+    /// record's own time, which spares reading the clock per record. Only
+    /// the ages of answers and of listings depend on it.
+    pub fn resolve_at(
+        &mut self,
+        cgroup_id: Option<u64>,
+        pid: Option<u32>,
+        netns: u32,
+        now: u64,
+    ) -> Option<Arc<Attribution>> {
+        self.now = now;
         if let Some(id) = cgroup_id {
             if let Some(who) = self.by_cgroup_id(id) {
                 return Some(who);
             }
         }
         if let Some(pid) = pid {
+            // The sender itself was read: what it says stands, even
+            // nothing (a host process in a container's namespace).
             if let Some(who) = self.by_pid(pid, netns) {
-                return Some(who);
+                return who;
             }
         }
         if let Some(NetnsSeen::Same(who)) = self.by_netns.get(&netns) {
             return Some(who.clone());
         }
         // The sender is gone (or unknown): what do the processes still
-        // in its namespace have in common?
-        if self.netns_scan_due(netns) {
-            self.scan_netns(netns);
+        // in its namespace have in common? One listing of /proc learns
+        // every namespace, at most once per `rescan`, however many
+        // namespaces are asked about.
+        if Some(netns) != self.host_netns && self.proc_scan.due(self.now, self.settings.rescan) {
+            self.scan_processes();
             if let Some(NetnsSeen::Same(who)) = self.by_netns.get(&netns) {
                 return Some(who.clone());
             }
@@ -365,22 +406,9 @@ impl Resolver {
         None
     }
 
-    fn netns_scan_due(&mut self, netns: u32) -> bool {
-        if Some(netns) == self.host_netns {
-            return false;
-        }
-        let now = Instant::now();
-        if let Some(last) = self.netns_scans.get(&netns) {
-            if now.duration_since(*last) < self.settings.rescan {
-                return false;
-            }
-        }
-        self.netns_scans.insert(netns, now);
-        true
-    }
-
-    /// Learns from every process in `netns` (a listing of /proc).
-    fn scan_netns(&mut self, netns: u32) {
+    /// Learns from every process (a listing of /proc) what runs in its
+    /// network namespace.
+    fn scan_processes(&mut self) {
         let Ok(entries) = std::fs::read_dir(&self.settings.proc) else {
             return;
         };
@@ -394,7 +422,10 @@ impl Resolver {
             .map(|e| e.path())
             .collect();
         for dir in pids {
-            if inode(&dir.join("ns/net")) != Some(u64::from(netns)) {
+            let Some(netns) = inode(&dir.join("ns/net")).and_then(|i| u32::try_from(i).ok()) else {
+                continue;
+            };
+            if Some(netns) == self.host_netns {
                 continue;
             }
             let path = std::fs::read_to_string(dir.join("cgroup"))
@@ -411,20 +442,17 @@ impl Resolver {
         }
     }
 
-    fn fresh(answer: &Answer) -> bool {
-        answer.retry_at.is_none_or(|at| Instant::now() < at)
-    }
-
     fn by_cgroup_id(&mut self, id: u64) -> Option<Arc<Attribution>> {
+        let now = self.now;
         if let Some(a) = self.by_cgroup.get(&id) {
-            if Self::fresh(a) {
+            if a.retry_at.is_none_or(|at| now < at) {
                 return a.who.clone();
             }
         }
         if self.cgroup_roots.contains(&id) {
             return None;
         }
-        if !self.cgroup_paths.contains_key(&id) && self.cgroup_scan.due(self.settings.rescan) {
+        if !self.cgroup_paths.contains_key(&id) && self.cgroup_scan.due(now, self.settings.rescan) {
             self.index_cgroups();
             if self.cgroup_roots.contains(&id) {
                 return None;
@@ -435,7 +463,7 @@ impl Resolver {
             // Not (yet) in the tree: ask again at the next listing.
             None => Answer {
                 who: None,
-                retry_at: Some(Instant::now() + self.settings.rescan),
+                retry_at: Some(now.saturating_add(ns(self.settings.rescan))),
             },
         };
         let who = answer.who.clone();
@@ -483,10 +511,13 @@ impl Resolver {
         }
     }
 
-    fn by_pid(&mut self, pid: u32, netns: u32) -> Option<Arc<Attribution>> {
-        if let Some((a, at)) = self.by_pid.get(&pid) {
-            if at.elapsed() < self.settings.retry && Self::fresh(a) {
-                return a.who.clone();
+    /// What the process `pid` says of itself; None when it is gone (or
+    /// is another process now).
+    fn by_pid(&mut self, pid: u32, netns: u32) -> Option<Option<Arc<Attribution>>> {
+        if let Some((a, at, read)) = self.by_pid.get(&pid) {
+            let (now, ttl) = (self.now, self.retry_ns);
+            if now < at.saturating_add(ttl) && a.retry_at.is_none_or(|r| now < r) {
+                return read.then(|| a.who.clone());
             }
         }
         let dir = self.settings.proc.join(pid.to_string());
@@ -510,8 +541,8 @@ impl Resolver {
             self.learn_netns(netns, answer.who.as_ref());
         }
         let who = answer.who.clone();
-        self.by_pid.insert(pid, (answer, Instant::now()));
-        who
+        self.by_pid.insert(pid, (answer, self.now, same_process));
+        same_process.then_some(who)
     }
 
     /// What a process seen in `netns` says of it; nothing for the host's.
@@ -539,8 +570,9 @@ impl Resolver {
     }
 
     fn by_path(&mut self, path: &str) -> Answer {
+        let now = self.now;
         if let Some(a) = self.by_path.get(&path.to_string()) {
-            if Self::fresh(a) {
+            if a.retry_at.is_none_or(|at| now < at) {
                 return a.clone();
             }
         }
@@ -554,7 +586,7 @@ impl Resolver {
             let (who, complete) = self.name(info);
             Answer {
                 who: Some(Arc::new(who)),
-                retry_at: (!complete).then(|| Instant::now() + self.settings.retry),
+                retry_at: (!complete).then(|| self.now.saturating_add(ns(self.settings.retry))),
             }
         };
         self.by_path.insert(path.to_string(), answer.clone());
@@ -587,7 +619,7 @@ impl Resolver {
         }
         let pod_uid = info.pod_uid.clone().or(names.pod_uid.clone());
         if let Some(uid) = &pod_uid {
-            if !self.pods.contains_key(uid) && self.pods_scan.due(self.settings.rescan) {
+            if !self.pods.contains_key(uid) && self.pods_scan.due(self.now, self.settings.rescan) {
                 self.pods = self.files.pods();
             }
             // The uid in the path is kubelet's: its log directory is the
@@ -614,7 +646,7 @@ impl Resolver {
     }
 
     fn refresh_logs(&mut self) {
-        if self.logs_scan.due(self.settings.rescan) {
+        if self.logs_scan.due(self.now, self.settings.rescan) {
             self.container_logs = self.files.container_logs();
             self.storage_names = self.files.storage_names();
         }
