@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'dnstrace' -ScriptBlock {
             [CompletionResult]::new('--columns', '--columns', [CompletionResultType]::ParameterName, 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field')
             [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)')
             [CompletionResult]::new('--metrics-max-servers', '--metrics-max-servers', [CompletionResultType]::ParameterName, 'Servers with their own label in the metrics (the busiest); the rest are "other"')
+            [CompletionResult]::new('--metrics-namespaces', '--metrics-namespaces', [CompletionResultType]::ParameterName, 'Also count transactions by the Kubernetes namespace of the pod that sent them, with a namespace label for the first N namespaces seen (the rest "_other")')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --output json')
             [CompletionResult]::new('--errors', '--errors', [CompletionResultType]::ParameterName, 'Only failures: any rcode but NOERROR, timeouts and UNREACHABLE')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: the loader''s choices and every counter at exit (-vv: libbpf''s log)')

@@ -23,7 +23,7 @@ _dnstrace() {
 
     case "${cmd}" in
         dnstrace)
-            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --pod --namespace --container --port --timeout --duration --count --verbose --max-pending --btf --reader --node-root --announcements --no-summary --columns --metrics --metrics-max-servers --help --version"
+            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --pod --namespace --container --port --timeout --duration --count --verbose --max-pending --btf --reader --node-root --announcements --no-summary --columns --metrics --metrics-max-servers --metrics-namespaces --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -146,6 +146,10 @@ _dnstrace() {
                     return 0
                     ;;
                 --metrics-max-servers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-namespaces)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -48,6 +48,7 @@ set edit:completion:arg-completer[dnstrace] = {|@words|
             cand --columns 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field'
             cand --metrics 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)'
             cand --metrics-max-servers 'Servers with their own label in the metrics (the busiest); the rest are "other"'
+            cand --metrics-namespaces 'Also count transactions by the Kubernetes namespace of the pod that sent them, with a namespace label for the first N namespaces seen (the rest "_other")'
             cand --json 'Same as --output json'
             cand --errors 'Only failures: any rcode but NOERROR, timeouts and UNREACHABLE'
             cand -v 'More detail: the loader''s choices and every counter at exit (-vv: libbpf''s log)'

@@ -28,6 +28,7 @@ complete -c dnstrace -l node-root -d 'Where the node\'s /var/log/pods, /var/log/
 complete -c dnstrace -l columns -d 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field' -r
 complete -c dnstrace -l metrics -d 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)' -r
 complete -c dnstrace -l metrics-max-servers -d 'Servers with their own label in the metrics (the busiest); the rest are "other"' -r
+complete -c dnstrace -l metrics-namespaces -d 'Also count transactions by the Kubernetes namespace of the pod that sent them, with a namespace label for the first N namespaces seen (the rest "_other")' -r
 complete -c dnstrace -l json -d 'Same as --output json'
 complete -c dnstrace -l errors -d 'Only failures: any rcode but NOERROR, timeouts and UNREACHABLE'
 complete -c dnstrace -s v -l verbose -d 'More detail: the loader\'s choices and every counter at exit (-vv: libbpf\'s log)'

@@ -12,7 +12,7 @@ use crate::filter::{Filter, RcodeFilter};
 use crate::kernel::abi::{MAX_IDS, MAX_PORTS};
 #[cfg(feature = "tracer")]
 use crate::kernel::loader::{LoaderConfig, ReaderChoice};
-use crate::metrics::MAX_SERVERS_LIMIT;
+use crate::metrics::{MAX_NAMESPACES_LIMIT, MAX_SERVERS_LIMIT};
 use crate::output::OutputFormat;
 use crate::record::dns::{self, NameGlob};
 use crate::tui::Column;
@@ -330,6 +330,13 @@ pub struct Args {
           help_heading = "Metrics")]
     pub metrics_max_servers: u32,
 
+    /// Also count transactions by the Kubernetes namespace of the pod that sent them, with a
+    /// namespace label for the first N namespaces seen (the rest "_other")
+    #[arg(long, value_name = "N", requires = "metrics",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_NAMESPACES_LIMIT as i64),
+          help_heading = "Metrics")]
+    pub metrics_namespaces: Option<u32>,
+
     // Hidden: for packagers, and for refreshing the committed copies
     // (`cargo run -- --generate-assets .`); it needs no privileges.
     /// Write shell completions and the man page under DIR, then exit
@@ -544,6 +551,14 @@ mod tests {
         assert!(err(&["--metrics", "9253"]).contains("use IP:PORT"));
         assert!(err(&["--metrics-max-servers", "3"]).contains("--metrics <ADDR>"));
         assert!(err(&["--metrics", "[::]:1", "--metrics-max-servers", "1001"]).contains("1001"));
+        assert_eq!(
+            parse(&["--metrics", "[::]:1"]).unwrap().metrics_namespaces,
+            None
+        );
+        let a = parse(&["--metrics", "[::]:1", "--metrics-namespaces", "50"]).unwrap();
+        assert_eq!(a.metrics_namespaces, Some(50));
+        assert!(err(&["--metrics-namespaces", "5"]).contains("--metrics <ADDR>"));
+        assert!(err(&["--metrics", "[::]:1", "--metrics-namespaces", "0"]).contains("0"));
     }
 
     #[test]

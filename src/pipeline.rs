@@ -178,6 +178,7 @@ impl<W: Write> Pipeline<W> {
         self.shown += 1;
         if let Some(m) = &mut self.metrics {
             m.observe(&t);
+            m.observe_namespace(&t, who.as_deref().and_then(|w| w.namespace.as_deref()));
         }
         self.line.clear();
         match self.format {

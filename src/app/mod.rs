@@ -122,7 +122,11 @@ impl<'a> App<'a> {
             format == OutputFormat::Text && stdout_tty,
         );
         if metrics.is_some() {
-            pipeline.set_metrics(Metrics::new(args.metrics_max_servers as usize));
+            let mut m = Metrics::new(args.metrics_max_servers as usize);
+            if let Some(n) = args.metrics_namespaces {
+                m = m.with_namespaces(n as usize);
+            }
+            pipeline.set_metrics(m);
         }
         pipeline.set_attribution(Resolver::new(args.attribution()));
         let pipeline = Rc::new(RefCell::new(pipeline));

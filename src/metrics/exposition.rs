@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::namespaces::{Namespaces, OTHER_NAMESPACE};
 use super::registry::{Histogram, Registry, BUCKETS, OTHER, QTYPES};
 use crate::kernel::Stat;
 use crate::record::dns;
@@ -147,6 +148,30 @@ pub(super) fn render(r: &Registry, out: &mut String) {
                 &[("reason", reason)],
                 n,
             );
+        }
+    }
+}
+
+/// Appends the transactions by namespace (`--metrics-namespaces`).
+pub(super) fn render_namespaces(n: &Namespaces, out: &mut String) {
+    const NAME: &str = "dnstrace_namespace_transactions_total";
+    family(
+        out,
+        NAME,
+        "counter",
+        "DNS transactions that passed dnstrace's filters, by the Kubernetes namespace of the \
+         pod that sent them (the first --metrics-namespaces seen; _other for the rest; empty \
+         when no pod is known) and response code.",
+    );
+    let rows = || dns::HEADER_RCODES.iter().chain(&["TIMEOUT", "UNREACHABLE"]);
+    let groups = n
+        .labelled
+        .iter()
+        .map(|(ns, counts)| (ns.as_str(), counts))
+        .chain([(OTHER_NAMESPACE, &n.other), ("", &n.none)]);
+    for (ns, counts) in groups {
+        for (rcode, count) in rows().zip(counts).filter(|(_, c)| **c > 0) {
+            sample(out, NAME, &[("namespace", ns), ("rcode", rcode)], *count);
         }
     }
 }

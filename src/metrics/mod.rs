@@ -31,6 +31,7 @@
 //! no dependency.
 
 mod exposition;
+mod namespaces;
 mod registry;
 mod server;
 #[cfg(test)]
@@ -42,15 +43,21 @@ pub use server::{MetricsServer, PUBLISH_EVERY};
 
 use crate::kernel::Counters;
 use crate::record::Transaction;
+use namespaces::Namespaces;
 use registry::Registry;
 
 /// The largest accepted `--metrics-max-servers`.
 pub const MAX_SERVERS_LIMIT: usize = 1000;
 
+/// The largest accepted `--metrics-namespaces`.
+pub const MAX_NAMESPACES_LIMIT: usize = 1000;
+
 /// Everything the metrics endpoint shows.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// By the sending pod's namespace, when asked for.
+    namespaces: Option<Namespaces>,
     /// Changes whenever anything shown changes.
     generation: u64,
 }
@@ -62,8 +69,29 @@ impl Metrics {
     pub fn new(max_servers: usize) -> Metrics {
         Metrics {
             registry: Registry::new(max_servers.min(MAX_SERVERS_LIMIT)),
+            namespaces: None,
             generation: 0,
         }
+    }
+
+    /// Also counts transactions by the namespace of the pod that sent
+    /// them, `max` namespaces labelled (at most [`MAX_NAMESPACES_LIMIT`]).
+    pub fn with_namespaces(mut self, max: usize) -> Metrics {
+        self.namespaces = Some(Namespaces::new(max.min(MAX_NAMESPACES_LIMIT)));
+        self
+    }
+
+    /// Counts one transaction by the namespace of its sender's pod (None:
+    /// no pod known); after [`Metrics::observe`], when by namespace.
+    pub fn observe_namespace(&mut self, t: &Transaction, namespace: Option<&str>) {
+        if let (Some(n), Some(row)) = (&mut self.namespaces, registry::rcode_row(t)) {
+            n.observe(namespace, row);
+        }
+    }
+
+    /// Whether transactions are counted by namespace.
+    pub fn by_namespace(&self) -> bool {
+        self.namespaces.is_some()
     }
 
     /// Counts one transaction that passed the filters. O(1), and no
@@ -90,5 +118,8 @@ impl Metrics {
     /// Appends the text exposition format (version 0.0.4) to `out`.
     pub fn render(&self, out: &mut String) {
         exposition::render(&self.registry, out);
+        if let Some(n) = &self.namespaces {
+            exposition::render_namespaces(n, out);
+        }
     }
 }

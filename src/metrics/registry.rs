@@ -280,6 +280,17 @@ impl Servers {
     }
 }
 
+/// The row of the transaction counts `t` goes to; None for what is no
+/// transaction of its own (late and duplicate answers).
+pub(super) fn rcode_row(t: &Transaction) -> Option<usize> {
+    Some(match (t.kind, t.rcode()) {
+        (Kind::Late | Kind::Duplicate, _) => return None,
+        (Kind::Unreachable, _) => RCODE_UNREACHABLE,
+        (_, Some(r)) => usize::from(r & 0xf),
+        (_, None) => RCODE_TIMEOUT,
+    })
+}
+
 /// The counts behind everything the metrics endpoint shows.
 #[derive(Debug)]
 pub(super) struct Registry {
@@ -308,11 +319,8 @@ impl Registry {
     /// lookup, and no allocation. Late and duplicate answers are about a
     /// transaction counted already (the kernel's counters count them).
     pub(super) fn observe(&mut self, t: &Transaction) {
-        let rcode = match (t.kind, t.rcode()) {
-            (Kind::Late | Kind::Duplicate, _) => return,
-            (Kind::Unreachable, _) => RCODE_UNREACHABLE,
-            (_, Some(r)) => usize::from(r & 0xf),
-            (_, None) => RCODE_TIMEOUT,
+        let Some(rcode) = rcode_row(t) else {
+            return;
         };
         let qtype = QTYPES
             .iter()

@@ -637,3 +637,53 @@ fn late_duplicate_and_unreachable() {
     );
     assert_eq!(value(&s, "dnstrace_unreachable_total", &[]), Some(6.0));
 }
+
+/// `--metrics-namespaces 2`: the first two namespaces labelled, then
+/// `_other`; no pod, an empty namespace; late answers not counted; and
+/// nothing of it without the flag.
+#[test]
+fn transactions_by_namespace_are_bounded() {
+    let mut m = Metrics::new(20).with_namespaces(2);
+    assert!(m.by_namespace());
+    let ok = txn("10.0.0.1", 1, Some(0), 1_000_000);
+    let nx = txn("10.0.0.1", 1, Some(3), 1_000_000);
+    for (t, ns) in [
+        (&ok, Some("shop")),
+        (&ok, Some("shop")),
+        (&nx, Some("kube-system")),
+        (&ok, Some("third")),
+        (&nx, Some("fourth")),
+        (&ok, None),
+    ] {
+        m.observe(t);
+        m.observe_namespace(t, ns);
+    }
+    let mut late = ok.clone();
+    late.kind = Kind::Late;
+    m.observe_namespace(&late, Some("shop"));
+    let mut text = String::new();
+    m.render(&mut text);
+    let samples = parse_exposition(&text).unwrap();
+    let by_ns: Vec<(String, f64)> = samples
+        .iter()
+        .filter(|(name, _, _)| name == "dnstrace_namespace_transactions_total")
+        .map(|(_, labels, v)| (format!("{}/{}", labels[0].1, labels[1].1), *v))
+        .collect();
+    assert_eq!(
+        by_ns,
+        vec![
+            ("shop/NOERROR".to_string(), 2.0),
+            ("kube-system/NXDOMAIN".to_string(), 1.0),
+            ("_other/NOERROR".to_string(), 1.0),
+            ("_other/NXDOMAIN".to_string(), 1.0),
+            ("/NOERROR".to_string(), 1.0),
+        ]
+    );
+
+    let mut off = Metrics::new(20);
+    off.observe(&ok);
+    off.observe_namespace(&ok, Some("shop"));
+    let mut text = String::new();
+    off.render(&mut text);
+    assert!(!text.contains("namespace"), "{text}");
+}
