@@ -21,6 +21,21 @@ use std::time::Duration;
 use serde_json::Value;
 use util::{dns, privileged, run, Dnsmasq, Link, Netns, Responder, TempDir, Tracer};
 
+/// Where the metrics are served when a test reads them.
+const METRICS_ADDR: &str = "127.0.0.1:19263";
+
+/// The body of GET /metrics.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut text = String::new();
+    let _ = conn.read_to_string(&mut text);
+    text
+}
+
 /// A v1 hierarchy of this machine's, one a process can be moved into.
 const V1: &str = "/sys/fs/cgroup/pids";
 
@@ -230,6 +245,8 @@ fn record<'a>(out: &'a util::TraceOutput, name: &str) -> &'a Value {
         .filter(|r| r["qname"] == name && r["qtype"] == "A")
         .collect();
     assert_eq!(found.len(), 1, "{name}: {found:#?}\nall: {}", out.stdout);
+    // Shown with --nocapture: what a user would see.
+    println!("{name}: {}", found[0]);
     found[0]
 }
 
@@ -265,7 +282,16 @@ fn kubelet_cgroupfs_pod_on_cgroup_v1() {
     let node = NodeFiles::new();
     node.kubelet_logs("shop", "web-7d9f", &uid, "curl", &app);
 
-    let tracer = Tracer::start(&["--name", "*.v1.attr.test", "--node-root", node.arg()]);
+    let tracer = Tracer::start(&[
+        "--name",
+        "*.v1.attr.test",
+        "--node-root",
+        node.arg(),
+        "--metrics",
+        METRICS_ADDR,
+        "--metrics-namespaces",
+        "4",
+    ]);
     let pause_proc = sandbox(&link.client, &pause_cg.join("cgroup.procs"));
     std::thread::sleep(Duration::from_millis(100));
     let asks = send_from(
@@ -286,8 +312,20 @@ fn kubelet_cgroupfs_pod_on_cgroup_v1() {
     );
     wait(gone);
     wait(asks);
+    // Both answered, the second after 700 ms; both counted by the pod's
+    // namespace (the one gone before its answer by its namespace's).
+    let counted = r#"dnstrace_namespace_transactions_total{namespace="shop",rcode="NOERROR"} 2"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let body = scrape(METRICS_ADDR);
+        if body.contains(counted) || std::time::Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let out = tracer.stop();
     drop(pause_proc);
+    assert!(metrics.contains(counted), "{metrics}");
 
     let r = record(&out, "app.v1.attr.test");
     assert_eq!(
