@@ -22,6 +22,7 @@ pub mod assets;
 pub mod cli;
 pub mod filter;
 pub mod kernel;
+pub mod lookup;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
