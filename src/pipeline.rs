@@ -8,6 +8,9 @@ use std::io::{self, BufWriter, ErrorKind, Write};
 
 use crate::aggregate::Aggregates;
 use crate::filter::Filter;
+use crate::lookup::conntrack::{self, ConntrackWatch};
+use crate::lookup::stats::LookupStats;
+use crate::lookup::{LookupRecord, Tracker};
 use crate::metrics::Metrics;
 use crate::output::{self, Clock, OutputFormat, TimeCache};
 use crate::record::Transaction;
@@ -72,6 +75,23 @@ pub struct Pipeline<W: Write> {
     /// The newest transactions shown (table mode only).
     recent: VecDeque<Transaction>,
     metrics: Option<Metrics>,
+    /// Transactions grouped into lookups; None when nobody wants them.
+    lookups: Option<Box<Lookups>>,
+}
+
+/// The lookups side of the pipeline.
+struct Lookups {
+    tracker: Tracker,
+    /// The lookup part of the user's filter.
+    filter: Filter,
+    /// Show lookups instead of transactions (`--lookups`); else they are
+    /// only counted, for the summary.
+    shown: bool,
+    conntrack: ConntrackWatch,
+    stats: LookupStats,
+    /// The newest lookups shown (table mode only).
+    recent: VecDeque<LookupRecord>,
+    finished: Vec<LookupRecord>,
 }
 
 /// Transactions kept for the table's stream view.
@@ -106,6 +126,7 @@ impl<W: Write> Pipeline<W> {
             agg: Aggregates::new(MAX_KEYS),
             recent: VecDeque::new(),
             metrics: None,
+            lookups: None,
         };
         if header {
             pipeline.line.push_str(&output::text_header());
@@ -118,6 +139,120 @@ impl<W: Write> Pipeline<W> {
     /// Also counts every transaction that passes the filter into `m`.
     pub fn set_metrics(&mut self, m: Metrics) {
         self.metrics = Some(m);
+    }
+
+    /// Groups the transactions that pass into lookups. `show`: lookups
+    /// are what is shown (and counted by `--count`), filtered by
+    /// `lookup_filter`; else they are only counted for the summary.
+    /// `header`: print the lookup columns' titles first.
+    pub fn enable_lookups(
+        &mut self,
+        tracker: Tracker,
+        lookup_filter: Filter,
+        show: bool,
+        header: bool,
+    ) {
+        self.lookups = Some(Box::new(Lookups {
+            tracker,
+            filter: lookup_filter,
+            shown: show,
+            conntrack: ConntrackWatch::default(),
+            stats: LookupStats::default(),
+            recent: VecDeque::new(),
+            finished: Vec::new(),
+        }));
+        if show && header && self.format == OutputFormat::Text {
+            self.line.clear();
+            self.line.push_str(&output::lookup_text_header());
+            self.line.push('\n');
+            self.write_line();
+        }
+    }
+
+    /// Finishes the lookups nothing more can join by `now_ns`
+    /// (CLOCK_MONOTONIC), and shows them.
+    pub fn advance_lookups(&mut self, now_ns: u64) {
+        if let Some(l) = &mut self.lookups {
+            let mut finished = std::mem::take(&mut l.finished);
+            l.tracker.advance(now_ns, &mut finished);
+            self.emit_lookups(finished);
+        }
+    }
+
+    /// At exit: every open lookup is finished and shown.
+    pub fn finish_lookups(&mut self) {
+        if let Some(l) = &mut self.lookups {
+            let mut finished = std::mem::take(&mut l.finished);
+            l.tracker.finish_all(&mut finished);
+            self.emit_lookups(finished);
+            self.flush();
+        }
+    }
+
+    /// A reading of the conntrack counters, so that a lookup that lost a
+    /// sibling can say whether they moved since it began.
+    pub fn sample_conntrack(&mut self, now_ns: u64) {
+        if let Some(l) = &mut self.lookups {
+            if let Some(stats) = conntrack::read() {
+                l.conntrack.sample(now_ns, stats);
+            }
+        }
+    }
+
+    fn emit_lookups(&mut self, mut finished: Vec<LookupRecord>) {
+        for mut record in finished.drain(..) {
+            if self.done() {
+                break;
+            }
+            let Some(l) = &mut self.lookups else {
+                return;
+            };
+            if record.sibling_lost {
+                record.conntrack =
+                    conntrack::read().and_then(|now| l.conntrack.moved(record.mono_ns, now));
+            }
+            if !l.filter.matches_lookup(&record) {
+                continue;
+            }
+            l.stats.observe(&record);
+            if let Some(m) = &mut self.metrics {
+                m.observe_lookup(&record);
+            }
+            if !l.shown {
+                continue;
+            }
+            self.shown += 1;
+            self.line.clear();
+            match self.format {
+                OutputFormat::Json => output::lookup_json(&record, &self.clock, &mut self.line),
+                OutputFormat::Text => output::lookup_text(&record, &self.clock, &mut self.line),
+                OutputFormat::Table => {
+                    if l.recent.len() >= RECENT {
+                        l.recent.pop_front();
+                    }
+                    l.recent.push_back(record);
+                    continue;
+                }
+            }
+            self.line.push('\n');
+            self.write_line();
+        }
+        if let Some(l) = &mut self.lookups {
+            l.finished = finished;
+        }
+    }
+
+    /// What the summary says of the lookups, and how many were finished
+    /// early; None when lookups were not tracked.
+    pub fn lookup_stats(&self) -> Option<(&LookupStats, u64)> {
+        self.lookups
+            .as_ref()
+            .map(|l| (&l.stats, l.tracker.evicted()))
+    }
+
+    /// The newest lookups shown (table mode).
+    pub fn recent_lookups(&self) -> Option<&VecDeque<LookupRecord>> {
+        self.lookups.as_ref().filter(|l| l.shown).map(|l| &l.recent)
     }
 
     pub fn metrics(&self) -> Option<&Metrics> {
@@ -144,10 +279,19 @@ impl<W: Write> Pipeline<W> {
             return 0;
         }
         self.agg.observe(&t);
-        self.shown += 1;
         if let Some(m) = &mut self.metrics {
             m.observe(&t);
         }
+        if let Some(l) = &mut self.lookups {
+            let mut finished = std::mem::take(&mut l.finished);
+            l.tracker.feed(&t, &mut finished);
+            let show = l.shown;
+            self.emit_lookups(finished);
+            if show {
+                return if self.done() { STOP } else { 0 };
+            }
+        }
+        self.shown += 1;
         self.line.clear();
         match self.format {
             OutputFormat::Json => {

@@ -18,6 +18,7 @@
 
 pub mod conntrack;
 pub mod resolv;
+pub mod stats;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -207,6 +208,17 @@ pub struct Tracker {
     evicted: u64,
     /// Late answers whose lookup was finished already.
     late_unmatched: u64,
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock of the records.
+pub fn mono_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn first_label(name: &str) -> &str {
