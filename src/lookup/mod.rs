@@ -147,6 +147,20 @@ impl Query {
     fn answered(&self) -> bool {
         matches!(self.end, End::Answer { .. })
     }
+    /// An answer a resolver takes as final for the question: NOERROR or
+    /// NXDOMAIN, not truncated. After SERVFAIL, REFUSED and the like it
+    /// tries again (glibc: the next server, or the next attempt).
+    fn settled(&self) -> bool {
+        matches!(
+            self.end,
+            End::Answer {
+                rcode: 0 | 3,
+                tc: false,
+                ..
+            }
+        )
+    }
+
     fn data(&self) -> bool {
         matches!(
             self.end,
@@ -481,12 +495,11 @@ impl Lookup {
             .filter(|q| q.qtype == t.qtype && self.names[q.name].eq_ignore_ascii_case(&lower))
             .collect();
         if !same.is_empty() {
-            // Asked again: a resend while unanswered (or after a
-            // truncated answer) belongs here; after a full answer it is
-            // the application asking anew.
-            let answered_before = same.iter().any(|q| {
-                q.answered() && !matches!(q.end, End::Answer { tc: true, .. }) && q.end_ns <= sent
-            });
+            // Asked again: a resend while unanswered, or after an answer
+            // the resolver does not settle for (truncated, SERVFAIL,
+            // REFUSED) belongs here; after a settled answer it is the
+            // application asking anew.
+            let answered_before = same.iter().any(|q| q.settled() && q.end_ns <= sent);
             return !answered_before;
         }
         // A new question: part of the same call when it follows closely
@@ -674,11 +687,25 @@ impl Lookup {
         } else {
             self.base
         };
+        // The types in the order first sent (records come in the order
+        // the queries ended).
+        let mut by_sent: Vec<&Query> = self.queries.iter().collect();
+        by_sent.sort_by_key(|q| q.sent_ns);
+        let mut qtypes: Vec<u16> = Vec::with_capacity(self.qtypes.len());
+        for t in by_sent
+            .iter()
+            .map(|q| q.qtype)
+            .chain(self.qtypes.iter().copied())
+        {
+            if !qtypes.contains(&t) {
+                qtypes.push(t);
+            }
+        }
         LookupRecord {
             mono_ns: self.first_ns,
             name: base,
             answered_name: answered.map(|n| self.names[n].clone()),
-            qtypes: self.qtypes,
+            qtypes,
             queries: self.query_count,
             search_misses,
             retries: resends.retries,

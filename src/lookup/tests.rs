@@ -427,3 +427,33 @@ fn the_open_lookups_are_capped() {
     assert_eq!(out.len(), 5);
     assert!(!out[4].incomplete);
 }
+
+#[test]
+fn glibc_resends_both_types_after_a_refused_sibling() {
+    // Seen with getent: the A lost, the AAAA REFUSED; after 5 s both
+    // again on the same socket.
+    const REFUSED: u16 = 0x8185;
+    let out = run(
+        &mut tracker(Some("options ndots:1\n")),
+        &[
+            q("api.test", A, 0).lost(),
+            Q {
+                id: 8,
+                rflags: Some(REFUSED),
+                ..q("api.test", AAAA, 1)
+            },
+            q("api.test", A, 5000).ok(),
+            Q {
+                id: 8,
+                rflags: Some(REFUSED),
+                ..q("api.test", AAAA, 5001)
+            },
+        ],
+    );
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let l = &out[0];
+    assert_eq!((l.queries, l.retransmits, l.retries), (4, 2, 0));
+    assert!(l.sibling_lost && l.retry_after_timeout);
+    assert_eq!(l.qtypes, [A, AAAA], "in the order sent, not answered");
+    assert_eq!(l.answered_name.as_deref(), Some("api.test"));
+}
