@@ -558,4 +558,22 @@ mod tests {
         assert!(help.contains("--rcode NXDOMAIN --name '*.svc.cluster.local'"));
         assert!(help.contains("Exit status"));
     }
+
+    #[test]
+    fn lookups_wait_a_second_for_each_try_unless_told() {
+        let a = parse(&["--lookups"]).unwrap();
+        assert!(a.lookups);
+        assert_eq!(a.timeout(), Duration::from_secs(1));
+        let a = parse(&["--lookups", "--timeout", "3s"]).unwrap();
+        assert_eq!(a.timeout(), Duration::from_secs(3));
+        let (tx, lk) = parse(&["--lookups", "--errors", "--min-latency", "1s", "--pid", "7"])
+            .unwrap()
+            .filter()
+            .split_for_lookups();
+        assert_eq!(tx.min_latency, None, "the kernel must send every try");
+        assert_eq!(tx.pids, [7]);
+        assert_eq!(lk.min_latency, Some(Duration::from_secs(1)));
+        assert!(lk.pids.is_empty());
+        assert_ne!(tx.rcode_mask, lk.rcode_mask);
+    }
 }

@@ -520,4 +520,80 @@ mod tests {
         assert_eq!(bars.iter().max(), Some(&40));
         assert!(bars.iter().all(|&b| b <= 40));
     }
+
+    #[test]
+    fn the_lookups_section_names_the_names_to_fix() {
+        use crate::lookup::resolv::SearchSource;
+        use crate::lookup::{LookupRcode, LookupRecord};
+        let mut stats = LookupStats::default();
+        assert!(
+            lookups(&stats, 0).contains("0 lookups (application calls), 0.0 queries per lookup"),
+            "always said, even of none"
+        );
+        let base = LookupRecord {
+            mono_ns: 0,
+            name: "api.example.test".into(),
+            answered_name: Some("api.example.test".into()),
+            qtypes: vec![1, 28],
+            queries: 8,
+            search_misses: 6,
+            retries: 0,
+            retransmits: 0,
+            rcode: LookupRcode::Rcode(0),
+            latency_ns: Some(1_000_000),
+            client_ip: "10.0.0.2".parse().unwrap(),
+            client_port: 1,
+            pid: None,
+            comm: None,
+            sibling_lost: false,
+            tcp_fallback: false,
+            retry_after_timeout: false,
+            retry_delay_ns: None,
+            search_source: SearchSource::Process,
+            incomplete: false,
+            conntrack: None,
+        };
+        stats.observe(&base);
+        stats.observe(&LookupRecord {
+            name: "db.test".into(),
+            queries: 3,
+            search_misses: 0,
+            retransmits: 1,
+            retry_after_timeout: true,
+            retry_delay_ns: Some(5_002_000_000),
+            sibling_lost: true,
+            ..base.clone()
+        });
+        stats.observe(&LookupRecord {
+            name: "gone.test".into(),
+            queries: 1,
+            search_misses: 0,
+            rcode: LookupRcode::Timeout,
+            latency_ns: None,
+            ..base.clone()
+        });
+        let s = lookups(&stats, 2);
+        assert!(
+            s.contains("3 lookups (application calls), 4.0 queries per lookup; 50.0% of their 12 queries were search misses; 1 failed (1 timed out)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("lookups resent: 1 (1 queries again; 1 about 5 s after the first try); A/AAAA sibling lost: 1"),
+            "{s}"
+        );
+        assert!(s.contains("evicted: 2"), "{s}");
+        assert!(
+            s.contains("search misses (name, queries wasted): api.example.test (6)"),
+            "{s}"
+        );
+        assert!(s.contains("(\"api.example.test.\")"), "{s}");
+        assert!(
+            s.contains("5 s after the first try (name, lookups): db.test (1)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("single-request-reopen") && s.contains("NodeLocal DNSCache"),
+            "{s}"
+        );
+    }
 }
