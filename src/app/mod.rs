@@ -155,7 +155,13 @@ impl<'a> App<'a> {
         let pipeline = Rc::new(RefCell::new(pipeline));
         let ring = ring_buffer(&tracer, Rc::clone(&pipeline))?;
         let live = match format {
-            OutputFormat::Table => Some(Live::new(args.columns(), filters)?),
+            OutputFormat::Table => {
+                let mut live = Live::new(args.columns(), filters)?;
+                if args.lookups {
+                    live.show_lookups();
+                }
+                Some(live)
+            }
             _ => None,
         };
         let sweep_every =
