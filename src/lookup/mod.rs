@@ -185,8 +185,8 @@ struct Resends {
 #[derive(Debug)]
 struct Lookup {
     client: Client,
-    /// First label of the name asked: the index key.
-    label: String,
+    /// Its key in the index: the hash of its client and first label.
+    index_key: u64,
     pid: Option<u32>,
     comm: Option<KernelStr>,
     client_ip: IpAddr,
@@ -213,8 +213,10 @@ pub struct Tracker {
     settings: Settings,
     resolv: Box<dyn ResolvSource>,
     open: HashMap<u64, Lookup>,
-    /// (client, first label) to the open lookups there, newest last.
-    index: HashMap<(Client, String), Vec<u64>>,
+    /// The hash of (client, first label, lowercase) to the open lookups
+    /// there, newest last. Keyed hashing: the names are anyone's choice.
+    index: HashMap<u64, Vec<u64>>,
+    hasher: foldhash::fast::RandomState,
     /// Open lookups by age, oldest first (closed ones are skipped).
     order: VecDeque<u64>,
     next_id: u64,
@@ -259,6 +261,7 @@ impl Tracker {
             resolv,
             open: HashMap::new(),
             index: HashMap::new(),
+            hasher: foldhash::fast::RandomState::default(),
             order: VecDeque::new(),
             next_id: 0,
             now_ns: 0,
@@ -292,13 +295,13 @@ impl Tracker {
         let (sent, end_ns, end) = self.outcome(t);
         self.now_ns = self.now_ns.max(sent);
         let client = client_of(t);
-        let label = first_label(&t.qname).to_ascii_lowercase();
-        let key = (client.clone(), label.clone());
+        let key = self.index_key(&client, &t.qname);
         let found = self.index.get(&key).and_then(|ids| {
-            ids.iter()
-                .rev()
-                .copied()
-                .find(|id| self.open.get(id).is_some_and(|l| l.accepts(t, sent)))
+            ids.iter().rev().copied().find(|id| {
+                self.open
+                    .get(id)
+                    .is_some_and(|l| l.client == client && l.accepts(t, sent))
+            })
         });
         let id = match found {
             Some(id) => id,
@@ -308,7 +311,7 @@ impl Tracker {
                 }
                 let id = self.next_id;
                 self.next_id += 1;
-                let lookup = self.start(t, client, label);
+                let lookup = self.start(t, client, key);
                 self.open.insert(id, lookup);
                 self.index.entry(key).or_default().push(id);
                 self.order.push_back(id);
@@ -341,17 +344,20 @@ impl Tracker {
     /// answered after all.
     fn late(&mut self, t: &Transaction) {
         let (_, end_ns, end) = self.outcome(t);
-        let key = (client_of(t), first_label(&t.qname).to_ascii_lowercase());
+        let client = client_of(t);
+        let key = self.index_key(&client, &t.qname);
         let Some(ids) = self.index.get(&key) else {
             self.late_unmatched += 1;
             return;
         };
         for id in ids.iter().rev() {
-            let Some(l) = self.open.get_mut(id) else {
+            let Some(l) = self.open.get_mut(id).filter(|l| l.client == client) else {
                 continue;
             };
+            let names = &l.names;
             let hit = l.queries.iter_mut().find(|q| {
                 q.end == End::Timeout
+                    && names[q.name].eq_ignore_ascii_case(&t.qname)
                     && q.sent_ns == t.mono_ns
                     && q.id == t.id
                     && q.port == t.client_port
@@ -367,7 +373,19 @@ impl Tracker {
         self.late_unmatched += 1;
     }
 
-    fn start(&mut self, t: &Transaction, client: Client, label: String) -> Lookup {
+    /// The index key of a name asked by a client: its first label, in
+    /// lowercase, hashed with the client without allocating.
+    fn index_key(&self, client: &Client, qname: &str) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        client.hash(&mut h);
+        for b in first_label(qname).bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        h.finish()
+    }
+
+    fn start(&mut self, t: &Transaction, client: Client, index_key: u64) -> Lookup {
         let conf = self.resolv.lookup(t.pid, t.netns);
         let (base, expected, source, retry_s) = match &conf {
             Some((c, source)) => {
@@ -384,7 +402,7 @@ impl Tracker {
         };
         Lookup {
             client,
-            label,
+            index_key,
             pid: t.pid,
             comm: t.comm,
             client_ip: t.client,
@@ -455,11 +473,10 @@ impl Tracker {
         let Some(l) = self.open.remove(&id) else {
             return;
         };
-        let key = (l.client.clone(), l.label.clone());
-        if let Some(ids) = self.index.get_mut(&key) {
+        if let Some(ids) = self.index.get_mut(&l.index_key) {
             ids.retain(|i| *i != id);
             if ids.is_empty() {
-                self.index.remove(&key);
+                self.index.remove(&l.index_key);
             }
         }
         out.push(l.record(incomplete));
@@ -470,16 +487,12 @@ impl Lookup {
     /// Where `qname` stands among this lookup's names: whether the same
     /// call could have asked it.
     fn could_ask(&self, qname: &str) -> bool {
-        let lower = qname.to_ascii_lowercase();
         match &self.expected {
-            Some(names) => names.contains(&lower),
-            None => {
-                // Inferred: the name asked so far, or a name that shares
-                // its leading labels (another search domain, or none).
-                let base = self.base.to_ascii_lowercase();
-                let (a, b) = (labels(&base), labels(&lower));
-                a.first() == b.first()
-            }
+            Some(names) => names.iter().any(|n| n.eq_ignore_ascii_case(qname)),
+            // Inferred: a name that shares the first label of the name
+            // asked (another search domain, or none). The index has
+            // matched that label already.
+            None => first_label(&self.base).eq_ignore_ascii_case(first_label(qname)),
         }
     }
 
@@ -488,18 +501,18 @@ impl Lookup {
         if !self.could_ask(&t.qname) {
             return false;
         }
-        let lower = t.qname.to_ascii_lowercase();
-        let same: Vec<&Query> = self
+        let lower = t.qname.as_str();
+        let mut same = self
             .queries
             .iter()
-            .filter(|q| q.qtype == t.qtype && self.names[q.name].eq_ignore_ascii_case(&lower))
-            .collect();
-        if !same.is_empty() {
+            .filter(|q| q.qtype == t.qtype && self.names[q.name].eq_ignore_ascii_case(lower))
+            .peekable();
+        if same.peek().is_some() {
             // Asked again: a resend while unanswered, or after an answer
             // the resolver does not settle for (truncated, SERVFAIL,
             // REFUSED) belongs here; after a settled answer it is the
             // application asking anew.
-            let answered_before = same.iter().any(|q| q.settled() && q.end_ns <= sent);
+            let answered_before = same.any(|q| q.settled() && q.end_ns <= sent);
             return !answered_before;
         }
         // A new question: part of the same call when it follows closely
@@ -509,14 +522,14 @@ impl Lookup {
             return false;
         }
         if let Some(with_data) = self.queries.iter().find(|q| q.data()) {
-            if !self.names[with_data.name].eq_ignore_ascii_case(&lower) {
+            if !self.names[with_data.name].eq_ignore_ascii_case(lower) {
                 return false;
             }
         }
         if self.expected.is_none() && !self.names.is_empty() {
             // Inferred search: another name follows only a failure of
             // every name before it (the resolver moves on after one).
-            let known = self.names.iter().any(|n| n.eq_ignore_ascii_case(&lower));
+            let known = self.names.iter().any(|n| n.eq_ignore_ascii_case(lower));
             if !known
                 && !self
                     .queries
