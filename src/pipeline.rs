@@ -471,4 +471,111 @@ mod tests {
             records.len()
         );
     }
+
+    /// Records of one getaddrinfo with a search list: NXDOMAIN for the
+    /// search name, then the answer; as the kernel reports them.
+    fn getaddrinfo_records(pid: u32, at_ms: u64) -> Vec<Vec<u8>> {
+        use crate::testing::fixtures::{record, wire};
+        let mut out = Vec::new();
+        for (i, (labels, rflags, ancount)) in [
+            (&[&b"api"[..], b"svc", b"test"][..], 0x8183u16, 0u16),
+            (&[&b"api"[..], b"svc", b"test"][..], 0x8183, 0),
+            (&[&b"api"[..]][..], 0x8180, 1),
+            (&[&b"api"[..]][..], 0x8180, 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut ev = record(&wire(labels));
+            ev.pid = pid;
+            ev.ts = (at_ms + i as u64 / 2) * 1_000_000;
+            ev.qtype = if i % 2 == 0 { 1 } else { 28 };
+            ev.rflags = rflags;
+            ev.ancount = ancount;
+            out.push(bytes_of(&ev));
+        }
+        out
+    }
+
+    struct Conf;
+    impl crate::lookup::resolv::ResolvSource for Conf {
+        fn lookup(
+            &mut self,
+            _: Option<u32>,
+            _: u32,
+        ) -> Option<(
+            std::rc::Rc<crate::lookup::resolv::ResolvConf>,
+            crate::lookup::resolv::SearchSource,
+        )> {
+            let c = crate::lookup::resolv::ResolvConf::parse("search svc.test\noptions ndots:2\n");
+            Some((
+                std::rc::Rc::new(c),
+                crate::lookup::resolv::SearchSource::Process,
+            ))
+        }
+    }
+
+    fn lookup_pipeline(lookup_filter: Filter, count: Option<u64>) -> Pipeline<Vec<u8>> {
+        let clock = Clock::fixed(1_795_802_400 * 1_000_000_000);
+        let (filter, _) = Filter::new(vec![53]).split_for_lookups();
+        let mut p = Pipeline::new(Vec::new(), OutputFormat::Json, filter, clock, count, false);
+        let settings = crate::lookup::Settings {
+            max_open: 16,
+            kernel_timeout_ns: 1_000_000_000,
+        };
+        let tracker = Tracker::new(settings, Box::new(Conf));
+        p.enable_lookups(tracker, lookup_filter, true, false);
+        p
+    }
+
+    #[test]
+    fn lookups_replace_transactions_and_count_for_count() {
+        let mut p = lookup_pipeline(Filter::new(vec![53]), Some(2));
+        for (pid, at) in [(1, 0), (2, 10), (3, 20)] {
+            for r in getaddrinfo_records(pid, at) {
+                p.on_record(&r);
+            }
+        }
+        assert_eq!(p.shown(), 0, "nothing is finished before the clock moves");
+        p.advance_lookups(10_000_000_000);
+        assert_eq!(p.shown(), 2, "--count counts lookups");
+        assert!(p.done());
+        p.flush();
+        let (stats, evicted) = p.lookup_stats().unwrap();
+        assert_eq!(
+            (stats.lookups, stats.queries, stats.search_misses, evicted),
+            (2, 8, 4, 0)
+        );
+        let out = String::from_utf8(p.out.get_ref().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert_eq!(lines[0]["kind"], "lookup");
+        assert_eq!(lines[0]["name"], "api");
+        assert_eq!(lines[0]["answered_name"], "api");
+        assert_eq!(lines[0]["queries"], 4);
+        assert_eq!(lines[0]["search_misses"], 2);
+        assert_eq!(lines[0]["pid"], 1);
+        assert_eq!(lines[1]["pid"], 2);
+    }
+
+    #[test]
+    fn the_lookup_filter_picks_by_what_the_application_got() {
+        let mut errors = Filter::new(vec![53]);
+        errors.set_rcodes(&[], true);
+        let mut p = lookup_pipeline(errors, None);
+        for r in getaddrinfo_records(1, 0) {
+            p.on_record(&r);
+        }
+        p.finish_lookups();
+        assert_eq!(
+            p.shown(),
+            0,
+            "a lookup that got its answer is no error, whatever its misses"
+        );
+        assert_eq!(p.lookup_stats().unwrap().0.lookups, 0);
+        assert!(p.out.get_ref().is_empty());
+    }
 }

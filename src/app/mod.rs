@@ -378,6 +378,10 @@ impl<'a> App<'a> {
         };
         let mut text = summary::render(pipeline.aggregates(), &facts, !args.no_summary);
         if let (Some((stats, evicted)), false) = (pipeline.lookup_stats(), args.no_summary) {
+            if text.contains("\n\n") && !text.ends_with("\n\n") {
+                // After the sections, a section of its own.
+                text.push('\n');
+            }
             text.push_str(&summary::lookups(stats, evicted));
         }
         if !args.no_summary {

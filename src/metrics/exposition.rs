@@ -338,4 +338,60 @@ mod tests {
             "# HELP x_total back\\\\slash\\nnewline \"quoted\"\n# TYPE x_total counter\n"
         );
     }
+
+    #[test]
+    fn lookups_are_rendered_once_counted() {
+        use crate::lookup::resolv::SearchSource;
+        use crate::lookup::{LookupRcode, LookupRecord};
+        let mut r = Registry::new(4);
+        let mut out = String::new();
+        render(&r, &mut out);
+        assert!(!out.contains("dnstrace_lookup"), "none before a lookup");
+        let l = LookupRecord {
+            mono_ns: 0,
+            name: "a.test".into(),
+            answered_name: None,
+            qtypes: vec![1, 28],
+            queries: 8,
+            search_misses: 6,
+            retries: 0,
+            retransmits: 0,
+            rcode: LookupRcode::Rcode(3),
+            latency_ns: Some(3_000_000),
+            client_ip: "10.0.0.2".parse().unwrap(),
+            client_port: 1,
+            pid: None,
+            comm: None,
+            sibling_lost: false,
+            tcp_fallback: false,
+            retry_after_timeout: false,
+            retry_delay_ns: None,
+            search_source: SearchSource::Inferred,
+            incomplete: false,
+            conntrack: None,
+        };
+        r.observe_lookup(&l);
+        r.observe_lookup(&LookupRecord {
+            rcode: LookupRcode::Timeout,
+            latency_ns: None,
+            queries: 20,
+            ..l.clone()
+        });
+        let mut out = String::new();
+        render(&r, &mut out);
+        for line in [
+            "dnstrace_lookups_total{rcode=\"NXDOMAIN\"} 1\n",
+            "dnstrace_lookups_total{rcode=\"TIMEOUT\"} 1\n",
+            "dnstrace_lookup_latency_seconds_bucket{le=\"0.005\"} 1\n",
+            "dnstrace_lookup_latency_seconds_count 1\n",
+            "dnstrace_lookup_queries_bucket{le=\"6\"} 0\n",
+            "dnstrace_lookup_queries_bucket{le=\"8\"} 1\n",
+            "dnstrace_lookup_queries_bucket{le=\"16\"} 1\n",
+            "dnstrace_lookup_queries_bucket{le=\"+Inf\"} 2\n",
+            "dnstrace_lookup_queries_sum 28\n",
+            "# TYPE dnstrace_lookup_queries histogram\n",
+        ] {
+            assert!(out.contains(line), "{line:?} not in:\n{out}");
+        }
+    }
 }
