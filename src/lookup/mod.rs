@@ -29,6 +29,9 @@ use resolv::{ResolvConf, ResolvSource, SearchSource};
 const A: u16 = 1;
 const AAAA: u16 = 28;
 
+/// Sockets whose process is remembered (cleared when full).
+const SOCKETS: usize = 65536;
+
 /// Queries remembered per lookup; more are counted, not kept.
 const MAX_QUERIES: usize = 64;
 
@@ -217,6 +220,9 @@ pub struct Tracker {
     /// there, newest last. Keyed hashing: the names are anyone's choice.
     index: HashMap<u64, Vec<u64>>,
     hasher: foldhash::fast::RandomState,
+    /// The process last seen on each socket, so that a query sent without
+    /// its process joins the process's lookup. Bounded by [`SOCKETS`].
+    sockets: HashMap<(IpAddr, u16), u32>,
     /// Open lookups by age, oldest first (closed ones are skipped).
     order: VecDeque<u64>,
     next_id: u64,
@@ -262,6 +268,7 @@ impl Tracker {
             open: HashMap::new(),
             index: HashMap::new(),
             hasher: foldhash::fast::RandomState::default(),
+            sockets: HashMap::new(),
             order: VecDeque::new(),
             next_id: 0,
             now_ns: 0,
@@ -294,15 +301,46 @@ impl Tracker {
         }
         let (sent, end_ns, end) = self.outcome(t);
         self.now_ns = self.now_ns.max(sent);
-        let client = client_of(t);
-        let key = self.index_key(&client, &t.qname);
-        let found = self.index.get(&key).and_then(|ids| {
-            ids.iter().rev().copied().find(|id| {
-                self.open
-                    .get(id)
-                    .is_some_and(|l| l.client == client && l.accepts(t, sent))
-            })
-        });
+        let mut client = client_of(t);
+        let mut key = self.index_key(&client, &t.qname);
+        let mut found = self.find(key, &client, t, sent);
+        let socket = Client::Socket(t.client, t.client_port);
+        match t.pid {
+            // A query of the call may have left without its process (sent
+            // from a softirq once ARP resolved): the socket's lookup is
+            // the process's.
+            Some(pid) if found.is_none() => {
+                let socket_key = self.index_key(&socket, &t.qname);
+                if let Some(id) = self.find(socket_key, &socket, t, sent) {
+                    self.unindex(id, socket_key);
+                    let l = self.open.get_mut(&id).expect("an open lookup");
+                    l.client = client.clone();
+                    l.pid = Some(pid);
+                    l.comm = t.comm;
+                    l.index_key = key;
+                    self.index.entry(key).or_default().push(id);
+                    found = Some(id);
+                }
+            }
+            // This one left without its process, while other queries of
+            // its socket named it.
+            None => {
+                if let Some(&pid) = self.sockets.get(&(t.client, t.client_port)) {
+                    let process = Client::Process(pid);
+                    let process_key = self.index_key(&process, &t.qname);
+                    if let Some(id) = self.find(process_key, &process, t, sent) {
+                        (client, key, found) = (process, process_key, Some(id));
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+        if let Some(pid) = t.pid {
+            if self.sockets.len() >= SOCKETS {
+                self.sockets.clear();
+            }
+            self.sockets.insert((t.client, t.client_port), pid);
+        }
         let id = match found {
             Some(id) => id,
             None => {
@@ -320,6 +358,26 @@ impl Tracker {
         };
         let lookup = self.open.get_mut(&id).expect("an open lookup");
         lookup.add(t, sent, end_ns, end);
+    }
+
+    /// The open lookup under `key` that `t` belongs to.
+    fn find(&self, key: u64, client: &Client, t: &Transaction, sent: u64) -> Option<u64> {
+        self.index.get(&key).and_then(|ids| {
+            ids.iter().rev().copied().find(|id| {
+                self.open
+                    .get(id)
+                    .is_some_and(|l| l.client == *client && l.accepts(t, sent))
+            })
+        })
+    }
+
+    fn unindex(&mut self, id: u64, key: u64) {
+        if let Some(ids) = self.index.get_mut(&key) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.index.remove(&key);
+            }
+        }
     }
 
     /// When the query was sent, when it ended, and how.
@@ -473,12 +531,7 @@ impl Tracker {
         let Some(l) = self.open.remove(&id) else {
             return;
         };
-        if let Some(ids) = self.index.get_mut(&l.index_key) {
-            ids.retain(|i| *i != id);
-            if ids.is_empty() {
-                self.index.remove(&l.index_key);
-            }
-        }
+        self.unindex(id, l.index_key);
         out.push(l.record(incomplete));
     }
 }

@@ -457,3 +457,39 @@ fn glibc_resends_both_types_after_a_refused_sibling() {
     assert_eq!(l.qtypes, [A, AAAA], "in the order sent, not answered");
     assert_eq!(l.answered_name.as_deref(), Some("api.test"));
 }
+
+#[test]
+fn a_query_sent_without_its_process_joins_its_sockets_lookup() {
+    // The first query after ARP leaves from a softirq: no pid. Its
+    // record may come before or after its sibling's.
+    for pidless_first in [true, false] {
+        let (a, aaaa) = (
+            Q {
+                pid: 0,
+                ..q("api.test", A, 0).ok()
+            },
+            Q {
+                ms: if pidless_first { 2 } else { 0 },
+                ..q("api.test", AAAA, 0).ok()
+            },
+        );
+        let out = run(&mut tracker(None), &[a, aaaa]);
+        assert_eq!(out.len(), 1, "pid-less first: {pidless_first}: {out:#?}");
+        assert_eq!(out[0].pid, Some(100));
+        assert_eq!(out[0].comm.as_deref(), Some("dig"));
+        assert_eq!(out[0].queries, 2);
+    }
+    // Another socket's pid-less query stays apart.
+    let out = run(
+        &mut tracker(None),
+        &[
+            Q {
+                pid: 0,
+                port: 5,
+                ..q("api.test", A, 0).ok()
+            },
+            q("api.test", AAAA, 0).ok(),
+        ],
+    );
+    assert_eq!(out.len(), 2);
+}
