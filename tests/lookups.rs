@@ -376,3 +376,73 @@ fn two_processes_asking_the_same_name_at_once_are_two_lookups() {
         assert_eq!(l["queries"], 2, "{l}");
     }
 }
+
+/// A DNS query for `name`, type A, with id `id`.
+fn query_bytes(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::with_capacity(64);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+#[test]
+fn a_flood_of_distinct_names_keeps_the_open_lookups_bounded() {
+    let Some(_serial) = privileged("a_flood_of_distinct_names_keeps_the_open_lookups_bounded")
+    else {
+        return;
+    };
+    const QUERIES: u32 = 40_000;
+    let link = Link::new("lk8", 68);
+    let server = IpAddr::V4(link.server_v4);
+    let _responder = Responder::start(&link.server, SocketAddr::new(server, 53));
+    let tracer = trace(server, &[]);
+    // Faster than lookups finish (a second and more), from one process:
+    // more open at once than the cap of 16384.
+    link.client.within(move || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        for i in 0..QUERIES {
+            let q = query_bytes(i as u16, &format!("n{i}.flood.test"));
+            sock.send_to(&q, SocketAddr::new(server, 53)).unwrap();
+        }
+    });
+    settle();
+    let out = tracer.stop();
+    let all = lookups(&out);
+    // "...; evicted: N" and "dnstrace: N transactions in ...".
+    let number_after = |key: &str| {
+        out.stderr
+            .lines()
+            .find_map(|l| {
+                let rest = l.split(key).nth(1)?;
+                rest.split([' ', ';', ',']).next()?.parse::<u64>().ok()
+            })
+            .unwrap_or_else(|| panic!("no {key:?} and a number in {}", out.stderr))
+    };
+    let evicted = number_after("; evicted: ");
+    let incomplete = all.iter().filter(|l| l["incomplete"] == true).count() as u64;
+    assert!(evicted > 0, "{}", out.stderr);
+    assert_eq!(
+        incomplete, evicted,
+        "each eviction is a lookup reported early"
+    );
+    assert!(
+        all.iter().all(|l| l["queries"] == 1),
+        "distinct names: one query each"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "dnstrace: {} lookups (application calls)",
+            all.len()
+        )),
+        "{}",
+        out.stderr
+    );
+    // Every query that reached user space is in exactly one lookup.
+    let transactions = number_after("dnstrace: ");
+    assert_eq!(all.len() as u64, transactions, "{}", out.stderr);
+}
