@@ -65,6 +65,9 @@ pub struct Pipeline<W: Write> {
     line: String,
     limit: Option<u64>,
     shown: u64,
+    /// Transactions that passed the filter (with lookups shown, `shown`
+    /// counts lookups).
+    passed: u64,
     decode_errors: u64,
     pipe_closed: bool,
     /// The writer stopped at a signal while its reader stalled.
@@ -119,6 +122,7 @@ impl<W: Write> Pipeline<W> {
             line: String::with_capacity(512),
             limit,
             shown: 0,
+            passed: 0,
             decode_errors: 0,
             pipe_closed: false,
             stalled: false,
@@ -279,6 +283,7 @@ impl<W: Write> Pipeline<W> {
             return 0;
         }
         self.agg.observe(&t);
+        self.passed += 1;
         if let Some(m) = &mut self.metrics {
             m.observe(&t);
         }
@@ -412,6 +417,12 @@ impl<W: Write> Pipeline<W> {
 
     pub fn shown(&self) -> u64 {
         self.shown
+    }
+
+    /// Transactions that passed the filter, shown or grouped into
+    /// lookups.
+    pub fn passed(&self) -> u64 {
+        self.passed
     }
 
     pub fn decode_errors(&self) -> u64 {

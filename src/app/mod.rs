@@ -371,7 +371,9 @@ impl<'a> App<'a> {
         let facts = RunFacts {
             counters: &counters,
             in_flight,
-            shown: pipeline.shown(),
+            // With --lookups the summary's lookups section counts the
+            // lookups shown; its first line, the transactions.
+            shown: pipeline.passed(),
             decode_errors: pipeline.decode_errors(),
             elapsed: attached.elapsed(),
             verbose: args.verbose,
