@@ -68,6 +68,11 @@ const EXAMPLES: &[(&str, &str)] = &[
         "sudo dnstrace --comm curl --comm wget -i eth0 --timeout 2s -d 1m",
     ),
     (
+        "What each application call asked and got (search-list expansions, A and AAAA, resends \
+         grouped into one lookup), and the lookups that took more than two queries:",
+        "sudo dnstrace --lookups --json | jq -c 'select(.queries > 2) | {name, queries, search_misses, retries, retransmits, rcode}'",
+    ),
+    (
         "Names that fail, as they happen:",
         "sudo dnstrace --json | jq -r 'select(.rcode != \"NOERROR\") | \"\\(.rcode) \\(.qname)\"'",
     ),

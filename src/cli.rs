@@ -23,6 +23,8 @@ Examples:
   sudo dnstrace --min-latency 50ms                # only the slow ones (and timeouts)
   sudo dnstrace --rcode NXDOMAIN --name '*.svc.cluster.local'
   sudo dnstrace --errors --server 10.96.0.10      # failures from one resolver
+  sudo dnstrace --lookups                         # one line per application call (search list,
+                                                  # A and AAAA, resends grouped)
   sudo dnstrace --json | jq -r 'select(.rcode != \"NOERROR\") | .qname'
   sudo dnstrace --json -d 30s | jq -s 'group_by(.server_ip) | map({server: .[0].server_ip, n: length})'
 
