@@ -140,13 +140,12 @@ impl Filter {
     }
 
     /// With `--lookups`: the part that picks transactions (who asked,
-    /// whom, where), and the part that picks lookups by what the
-    /// application got (rcode, latency, id, name, type). A lookup's
+    /// whom, where, DNS ids), and the part that picks lookups by what
+    /// the application got (rcode, latency, name, type). A lookup's
     /// transactions must all reach the tracker, whatever their rcode
     /// or latency, so the kernel gets only the first part.
     pub fn split_for_lookups(&self) -> (Filter, Filter) {
         let transactions = Filter {
-            ids: Vec::new(),
             min_latency: None,
             rcode_mask: ALL_RCODES,
             names: Vec::new(),
@@ -155,6 +154,7 @@ impl Filter {
         };
         let lookups = Filter {
             ports: Vec::new(),
+            ids: Vec::new(),
             clients: Vec::new(),
             servers: Vec::new(),
             interfaces: Vec::new(),
