@@ -215,7 +215,7 @@ struct Lookup {
 pub struct Tracker {
     settings: Settings,
     resolv: Box<dyn ResolvSource>,
-    open: HashMap<u64, Lookup>,
+    open: HashMap<u64, Box<Lookup>>,
     /// The hash of (client, first label, lowercase) to the open lookups
     /// there, newest last. Keyed hashing: the names are anyone's choice.
     index: HashMap<u64, Vec<u64>>,
@@ -350,7 +350,7 @@ impl Tracker {
                 let id = self.next_id;
                 self.next_id += 1;
                 let lookup = self.start(t, client, key);
-                self.open.insert(id, lookup);
+                self.open.insert(id, Box::new(lookup));
                 self.index.entry(key).or_default().push(id);
                 self.order.push_back(id);
                 id
