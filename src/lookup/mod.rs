@@ -537,8 +537,9 @@ impl Tracker {
 }
 
 impl Lookup {
-    /// Where `qname` stands among this lookup's names: whether the same
-    /// call could have asked it.
+    /// Whether the same call could have asked `qname`: one of the names
+    /// the resolver tries for the name asked, or, with the search list
+    /// unknown, a name with the same first label.
     fn could_ask(&self, qname: &str) -> bool {
         match &self.expected {
             Some(names) => names.iter().any(|n| n.eq_ignore_ascii_case(qname)),
