@@ -551,6 +551,8 @@ mod tests {
             retry_delay_ns: None,
             search_source: SearchSource::Process,
             incomplete: false,
+            udp: true,
+            tcp: false,
             conntrack: None,
         };
         stats.observe(&base);

@@ -199,7 +199,10 @@ fn single_request_reopen_and_use_vc_are_one_lookup_each() {
     let link = Link::new("lk3", 63);
     let server = IpAddr::V4(link.server_v4);
     let _dnsmasq = Dnsmasq::start(&link.server, &[server]);
-    for options in ["options single-request-reopen\n", "options use-vc\n"] {
+    for (options, proto) in [
+        ("options single-request-reopen\n", "udp"),
+        ("options use-vc\n", "tcp"),
+    ] {
         let _conf = ResolvConf::write(&link.client, server, options);
         let tracer = trace(server, &[]);
         assert!(getent(&link.client, "www.ok.test").status.success());
@@ -223,6 +226,7 @@ fn single_request_reopen_and_use_vc_are_one_lookup_each() {
             l["tcp_fallback"], false,
             "use-vc asks over TCP from the start"
         );
+        assert_eq!(l["protos"], serde_json::json!([proto]), "{options}: {l}");
     }
 }
 
@@ -334,6 +338,7 @@ fn a_truncated_answer_then_tcp_is_one_lookup() {
     assert_eq!(all.len(), 1, "{}", out.stdout);
     let l = all[0];
     assert_eq!(l["tcp_fallback"], true, "{l}");
+    assert_eq!(l["protos"], serde_json::json!(["udp", "tcp"]));
     assert_eq!(l["queries"], 2);
     assert_eq!(
         (l["retries"].as_u64(), l["retransmits"].as_u64()),

@@ -115,6 +115,9 @@ pub struct LookupRecord {
     pub search_source: SearchSource,
     /// Finished early to make room (the cap on open lookups).
     pub incomplete: bool,
+    /// Whether any of its queries went over UDP, over TCP.
+    pub udp: bool,
+    pub tcp: bool,
     /// With `sibling_lost`: how much the conntrack counters moved since
     /// the lookup began (filled in by the caller, who reads them).
     pub conntrack: Option<conntrack::ConntrackStats>,
@@ -206,6 +209,8 @@ struct Lookup {
     queries: Vec<Query>,
     query_count: u32,
     qtypes: Vec<u16>,
+    udp: bool,
+    tcp: bool,
     first_ns: u64,
     last_sent_ns: u64,
     last_event_ns: u64,
@@ -473,6 +478,8 @@ impl Tracker {
             queries: Vec::new(),
             query_count: 0,
             qtypes: Vec::new(),
+            udp: false,
+            tcp: false,
             first_ns: t.mono_ns,
             last_sent_ns: t.mono_ns,
             last_event_ns: t.mono_ns,
@@ -608,6 +615,10 @@ impl Lookup {
         self.last_event_ns = self.last_event_ns.max(end_ns).max(sent);
         if !self.qtypes.contains(&t.qtype) {
             self.qtypes.push(t.qtype);
+        }
+        match t.proto {
+            Proto::Udp => self.udp = true,
+            Proto::Tcp => self.tcp = true,
         }
         let name = match self
             .names
@@ -789,6 +800,8 @@ impl Lookup {
             retry_delay_ns: resends.delay_ns,
             search_source: self.source,
             incomplete,
+            udp: self.udp,
+            tcp: self.tcp,
             conntrack: None,
         }
     }

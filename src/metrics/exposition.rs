@@ -368,6 +368,8 @@ mod tests {
             retry_delay_ns: None,
             search_source: SearchSource::Inferred,
             incomplete: false,
+            udp: true,
+            tcp: false,
             conntrack: None,
         };
         r.observe_lookup(&l);

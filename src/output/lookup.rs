@@ -37,6 +37,7 @@ lookup_fields! {
     "answered_name": "string or null",
         "The name whose answer had records (a search expansion, or the name itself); null when none had.";
     "qtypes": "array of strings", "The query types asked, in the order first asked (`A`, `AAAA`, ...).";
+    "protos": "array of strings", "The transports its queries used: `udp`, `tcp`, or both (TCP after a truncated answer, `options use-vc`).";
     "queries": "number", "Queries sent for the lookup, resends included.";
     "search_misses": "number",
         "Queries for other names than the one that ended the lookup: the search-list expansions that failed.";
@@ -113,6 +114,16 @@ pub fn lookup_json(l: &LookupRecord, clock: &Clock, out: &mut String) {
             out.push(',');
         }
         word(out, &dns::qtype_name(*t));
+    }
+    out.push(']');
+    next(out, false);
+    out.push('[');
+    let protos = [("udp", l.udp), ("tcp", l.tcp)];
+    for (i, (p, _)) in protos.iter().filter(|(_, used)| *used).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        word(out, p);
     }
     out.push(']');
     for n in [l.queries, l.search_misses, l.retries, l.retransmits] {
@@ -257,6 +268,8 @@ mod tests {
             retry_delay_ns: Some(5_000_000_000),
             search_source: SearchSource::Netns,
             incomplete: false,
+            udp: true,
+            tcp: false,
             conntrack: Some(ConntrackStats {
                 insert_failed: 2,
                 drop: 0,
@@ -281,6 +294,7 @@ mod tests {
             "{out}"
         );
         assert_eq!(v["qtypes"], serde_json::json!(["A", "AAAA"]));
+        assert_eq!(v["protos"], serde_json::json!(["udp"]));
         assert_eq!(v["latency_ms"], 5001.5);
         assert_eq!(v["retry_delay_ms"], 5000.0);
         assert_eq!(v["rcode"], "NOERROR");

@@ -161,6 +161,8 @@ mod tests {
             retry_delay_ns: None,
             search_source: SearchSource::Process,
             incomplete: false,
+            udp: true,
+            tcp: false,
             conntrack: None,
         }
     }
