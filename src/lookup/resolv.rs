@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// What of a resolv.conf decides which queries one call sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,17 +147,21 @@ pub trait ResolvSource {
     fn lookup(&mut self, pid: Option<u32>, netns: u32) -> Option<(Rc<ResolvConf>, SearchSource)>;
 }
 
-/// Entries kept in each of the caches below.
+/// Readings kept in each of the caches below.
 const CACHE: usize = 1024;
 
-/// Reads the files of the running system, and remembers what it read:
-/// a short-lived process (getent) is often gone by the time its first
-/// answer is read, but the next query of the same call is not.
+/// Reads the files of the running system, and remembers what it read
+/// for a while ([`FRESH`]): a short-lived process (getent) is often gone
+/// by the time its first answer is read, but the next query of the same
+/// call is not; and a file edited, or a pid reused, is read again soon.
 #[derive(Default)]
 pub struct SystemResolv {
-    by_pid: HashMap<u32, Option<Rc<ResolvConf>>>,
-    by_netns: HashMap<u32, Option<Rc<ResolvConf>>>,
+    by_pid: HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
+    by_netns: HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
 }
+
+/// How long a reading is trusted.
+const FRESH: Duration = Duration::from_secs(10);
 
 fn read(path: &str) -> Option<Rc<ResolvConf>> {
     std::fs::read_to_string(path)
@@ -185,28 +190,38 @@ fn netns_conf(netns: u32) -> Option<Rc<ResolvConf>> {
     None
 }
 
+/// The cached reading for `key`, read anew when missing or stale; the
+/// cache is bounded (emptied when full).
+fn cached(
+    cache: &mut HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
+    key: u32,
+    read: impl FnOnce() -> Option<Rc<ResolvConf>>,
+) -> Option<Rc<ResolvConf>> {
+    let now = Instant::now();
+    if let Some((at, conf)) = cache.get(&key) {
+        if now.duration_since(*at) < FRESH {
+            return conf.clone();
+        }
+    }
+    if cache.len() >= CACHE {
+        cache.clear();
+    }
+    let conf = read();
+    cache.insert(key, (now, conf.clone()));
+    conf
+}
+
 impl ResolvSource for SystemResolv {
     fn lookup(&mut self, pid: Option<u32>, netns: u32) -> Option<(Rc<ResolvConf>, SearchSource)> {
         if let Some(pid) = pid {
-            if self.by_pid.len() >= CACHE {
-                self.by_pid.clear();
-            }
-            let conf = self
-                .by_pid
-                .entry(pid)
-                .or_insert_with(|| read(&format!("/proc/{pid}/root/etc/resolv.conf")));
+            let conf = cached(&mut self.by_pid, pid, || {
+                read(&format!("/proc/{pid}/root/etc/resolv.conf"))
+            });
             if let Some(c) = conf {
-                return Some((Rc::clone(c), SearchSource::Process));
+                return Some((c, SearchSource::Process));
             }
         }
-        if self.by_netns.len() >= CACHE {
-            self.by_netns.clear();
-        }
-        let conf = self
-            .by_netns
-            .entry(netns)
-            .or_insert_with(|| netns_conf(netns));
-        conf.as_ref().map(|c| (Rc::clone(c), SearchSource::Netns))
+        cached(&mut self.by_netns, netns, || netns_conf(netns)).map(|c| (c, SearchSource::Netns))
     }
 }
 
@@ -252,5 +267,26 @@ mod tests {
         assert_eq!(c.asked_name("x.y.z.a.test"), "x.y.z.a.test");
         assert_eq!(c.asked_name("a.test"), "a.test");
         assert_eq!(dots("a\\.b.c"), 1);
+    }
+}
+
+#[cfg(test)]
+mod system_tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process_and_its_namespace() {
+        let mut r = SystemResolv::default();
+        let pid = std::process::id();
+        let own = std::fs::read_to_string("/etc/resolv.conf").ok();
+        let got = r.lookup(Some(pid), 0);
+        assert_eq!(got.is_some(), own.is_some());
+        if let (Some((conf, source)), Some(text)) = (got, own) {
+            assert_eq!(source, SearchSource::Process);
+            assert_eq!(*conf, ResolvConf::parse(&text));
+        }
+        // No process, no namespace: nothing to read, nothing guessed.
+        assert!(r.lookup(None, 0).is_none());
+        assert!(r.lookup(Some(u32::MAX), 0).is_none());
     }
 }
