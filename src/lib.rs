@@ -7,7 +7,9 @@
 //!   `assets` renders completions and the man page from it;
 //! - `tui` draws the live table from the `pipeline`'s view;
 //! - `pipeline` takes each ring-buffer record through decoding, `filter`,
-//!   `aggregate`, `metrics` and `output`; `summary` reports at exit;
+//!   `aggregate`, `lookup` (transactions grouped into what one
+//!   application call asked), `metrics` and `output`; `summary` reports
+//!   at exit;
 //! - `record` decodes a kernel record into a transaction, and names DNS
 //!   codes;
 //! - `kernel` is the interface to the kernel program: its ABI and
