@@ -67,6 +67,7 @@ struct JsonRecord<'a> {
     first_rcode: Option<String>,
     icmp: Option<String>,
     icmp_from: Option<String>,
+    cgroup_id: Option<u64>,
 }
 
 impl<'a> JsonRecord<'a> {
@@ -118,6 +119,7 @@ impl<'a> JsonRecord<'a> {
             }),
             icmp: t.icmp.map(|i| i.name().into_owned()),
             icmp_from: t.icmp.map(|i| i.from.to_string()),
+            cgroup_id: t.cgroup_id,
         }
     }
 }

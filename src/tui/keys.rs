@@ -13,6 +13,8 @@ pub enum Action {
     NextView,
     /// Straight to the latency by backend.
     BackendView,
+    /// Straight to the lookups.
+    LookupsView,
     NextSort,
     Reset,
     Help,
@@ -44,6 +46,7 @@ fn action(ev: &Event, help_open: bool) -> Option<Action> {
                 KeyCode::Char(' ') => Action::Pause,
                 KeyCode::Char('t') | KeyCode::Tab => Action::NextView,
                 KeyCode::Char('b') => Action::BackendView,
+                KeyCode::Char('l') => Action::LookupsView,
                 KeyCode::Char('s') => Action::NextSort,
                 KeyCode::Char('r') => Action::Reset,
                 KeyCode::Char('?') | KeyCode::Char('h') => Action::Help,
@@ -73,6 +76,7 @@ mod tests {
             (KeyCode::Char('t'), Action::NextView),
             (KeyCode::Tab, Action::NextView),
             (KeyCode::Char('b'), Action::BackendView),
+            (KeyCode::Char('l'), Action::LookupsView),
             (KeyCode::Char('s'), Action::NextSort),
             (KeyCode::Char('r'), Action::Reset),
             (KeyCode::Char('?'), Action::Help),

@@ -25,6 +25,8 @@ pub enum View {
     /// By where the query was delivered: behind a Service's VIP, each
     /// backend apart; else the server asked.
     LatencyByBackend,
+    /// One row per lookup (with --lookups); its own key, `l`.
+    Lookups,
 }
 
 impl View {
@@ -54,6 +56,7 @@ impl View {
             View::RcodesByServer => "response codes by server",
             View::RcodesByName => "response codes by name",
             View::LatencyByBackend => "latency by backend",
+            View::Lookups => "lookups",
         }
     }
 
@@ -67,6 +70,7 @@ impl View {
             | View::LatencyByClient
             | View::LatencyByBackend => &[P95, Avg, Max, Count, Errors],
             View::RcodesByServer | View::RcodesByName => &[Total, Errors],
+            View::Lookups => &[Time, Latency, Queries],
         }
     }
 }
@@ -91,6 +95,8 @@ pub enum SortKey {
     /// Aggregates by their transactions answered otherwise than NOERROR,
     /// timeouts included.
     Errors,
+    /// Lookups by the queries each took.
+    Queries,
 }
 
 impl SortKey {
@@ -105,6 +111,7 @@ impl SortKey {
             SortKey::Count => "count",
             SortKey::Total => "total",
             SortKey::Errors => "errors",
+            SortKey::Queries => "queries",
         }
     }
 
@@ -119,7 +126,9 @@ impl SortKey {
             SortKey::Max => s.slowness(s.max_us()),
             SortKey::Count | SortKey::Total => (false, s.count),
             SortKey::Errors => (false, s.errors()),
-            SortKey::P95 | SortKey::Time | SortKey::Latency => s.slowness(s.p95_us()),
+            SortKey::P95 | SortKey::Time | SortKey::Latency | SortKey::Queries => {
+                s.slowness(s.p95_us())
+            }
         }
     }
 }
@@ -171,6 +180,7 @@ const HELP: &[&str] = &[
     "  t           next view: transactions, latency by server / name / client,",
     "              response codes by server / name, latency by backend",
     "  b           latency by backend: behind a Service's VIP, each backend apart",
+    "  l           lookups (with --lookups): what each application call asked and got",
     "  s           next sort column",
     "  r           reset the aggregates",
     "  ?           this help (any key closes it)",
@@ -367,6 +377,8 @@ pub fn render(
         View::LatencyByBackend => {
             latency_table(state, agg.by_backend(), "BACKEND", width, rows_room)
         }
+        // Drawn from the lookups, by `render_lookups`.
+        View::Lookups => Vec::new(),
     };
     lines.extend(body);
     lines.truncate(height);
