@@ -23,7 +23,7 @@ _dnstrace() {
 
     case "${cmd}" in
         dnstrace)
-            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --pod --namespace --container --port --timeout --duration --count --verbose --max-pending --btf --reader --node-root --announcements --no-summary --columns --metrics --metrics-max-servers --metrics-namespaces --help --version"
+            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --pod --namespace --container --port --timeout --lookups --duration --count --verbose --max-pending --btf --reader --node-root --announcements --no-summary --columns --metrics --metrics-max-servers --metrics-namespaces --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

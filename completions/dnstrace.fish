@@ -15,9 +15,9 @@ complete -c dnstrace -l pod -d 'Only queries sent from a Kubernetes pod whose na
 complete -c dnstrace -l namespace -d 'Only queries sent from a pod in this Kubernetes namespace' -r
 complete -c dnstrace -l container -d 'Only queries sent from a container whose name (or id) matches this glob' -r
 complete -c dnstrace -l port -d 'Also trace DNS on this port, besides 53 (up to 15 times)' -r
-complete -c dnstrace -l timeout -d 'Report a query unanswered after this long as TIMEOUT' -r
+complete -c dnstrace -l timeout -d 'Report a query unanswered after this long as TIMEOUT [default: 5s; 1s with --lookups, so that a resend on the same socket is seen as one, and a later answer still counts]' -r
 complete -c dnstrace -s d -l duration -d 'Stop after this long' -r
-complete -c dnstrace -s c -l count -d 'Stop after this many transactions have been shown' -r
+complete -c dnstrace -s c -l count -d 'Stop after this many transactions (lookups, with --lookups) have been shown' -r
 complete -c dnstrace -l max-pending -d 'Queries tracked at once; the oldest are evicted (and counted) beyond it' -r
 complete -c dnstrace -l btf -d 'BTF file to relocate the program against instead of /sys/kernel/btf/vmlinux; on a kernel without BTF of its own, classic tracepoints are used (plain DNS over UDP)' -r -F
 complete -c dnstrace -l reader -d 'How the kernel program reads packet bytes' -r -f -a "auto\t'dynptr when the kernel allows it, else linear; on a kernel without its own BTF (with --btf), classic tracepoints'
@@ -31,6 +31,7 @@ complete -c dnstrace -l metrics-max-servers -d 'Servers with their own label in 
 complete -c dnstrace -l metrics-namespaces -d 'Also count transactions by the Kubernetes namespace of the pod that sent them, with a namespace label for the first N namespaces seen (the rest "_other")' -r
 complete -c dnstrace -l json -d 'Same as --output json'
 complete -c dnstrace -l errors -d 'Only failures: any rcode but NOERROR, timeouts and UNREACHABLE'
+complete -c dnstrace -l lookups -d 'Show one record per lookup (what one application call asked: the search-list expansions, A and AAAA, resends, TCP after TC) instead of one per transaction'
 complete -c dnstrace -s v -l verbose -d 'More detail: the loader\'s choices and every counter at exit (-vv: libbpf\'s log)'
 complete -c dnstrace -l announcements -d 'Also show mDNS answers that no query asked for (they are always counted)'
 complete -c dnstrace -l no-summary -d 'Do not print the summary at exit (losses are still reported)'

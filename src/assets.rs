@@ -14,6 +14,7 @@ use clap_mangen::Man;
 
 use crate::cli::Args;
 use crate::output::fields::FIELDS;
+use crate::output::LOOKUP_FIELDS;
 
 const BIN: &str = "dnstrace";
 
@@ -65,6 +66,11 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "Two programs, on eth0, with a 2 s timeout, for a minute:",
         "sudo dnstrace --comm curl --comm wget -i eth0 --timeout 2s -d 1m",
+    ),
+    (
+        "What each application call asked and got (search-list expansions, A and AAAA, resends \
+         grouped into one lookup), and the lookups that took more than two queries:",
+        "sudo dnstrace --lookups --json | jq -c 'select(.queries > 2) | {name, queries, search_misses, retries, retransmits, rcode}'",
     ),
     (
         "Names that fail, as they happen:",
@@ -134,6 +140,21 @@ fn extra_sections() -> Roff {
             &mut roff,
             vec![bold(f.name), roman(" ("), italic(f.ty), roman(")")],
             &f.plain_doc(),
+        );
+    }
+
+    roff.control("SH", ["LOOKUPS"]);
+    roff.text([roman(LOOKUPS_TEXT)]);
+    paragraph(
+        &mut roff,
+        "With --lookups --json, each lookup is one JSON object on one line, with these \
+         fields in this order. The names are fixed; fields may be added.",
+    );
+    for f in LOOKUP_FIELDS {
+        item(
+            &mut roff,
+            vec![bold(f.name), roman(" ("), italic(f.ty), roman(")")],
+            &f.doc.replace('`', ""),
         );
     }
 
@@ -208,6 +229,33 @@ pub fn man_page() -> Vec<u8> {
 pub fn readme_json_table() -> String {
     let mut table = String::from("| field | type | meaning |\n|---|---|---|\n");
     for f in FIELDS {
+        table.push_str(&format!("| `{}` | {} | {} |\n", f.name, f.ty, f.doc));
+    }
+    table
+}
+
+/// What a lookup is, for the man page.
+const LOOKUPS_TEXT: &str = "A lookup is what one application call asked: the queries one client \
+     (a process, or a socket when the process is not known) sends for one name. That is the \
+     search-list expansions (search and ndots read from the process's /etc/resolv.conf, or \
+     its network namespace's, or inferred from the names), the sibling types A and AAAA, \
+     retransmissions on the same socket, retries from a new one, and a TCP retry after a \
+     truncated answer. It ends when the application has its answer (the first name in \
+     search order with records, or the last failure), or when everything timed out. With \
+     --lookups, one line (text, JSON, or a row of the table's lookups view, key l) per \
+     lookup replaces the transactions. The rcode, latency, name and type filters then pick \
+     lookups; the others pick the transactions lookups are made of. A lookup is reported \
+     once no query of it can still be reported: a second or so after its last answer, or \
+     after the resolver's retry when a query was lost. The summary always says how many \
+     lookups there were, how many queries each took, the share that were search misses, \
+     the resends (and how many came about 5 s after the first try), and which names to \
+     fix. Up to 16384 lookups are open at once; beyond that the oldest is reported early \
+     (incomplete) and counted.";
+
+/// The README's table of lookup fields (under "## Lookups").
+pub fn readme_lookup_table() -> String {
+    let mut table = String::from("| field | type | meaning |\n|---|---|---|\n");
+    for f in LOOKUP_FIELDS {
         table.push_str(&format!("| `{}` | {} | {} |\n", f.name, f.ty, f.doc));
     }
     table

@@ -23,6 +23,8 @@ Examples:
   sudo dnstrace --min-latency 50ms                # only the slow ones (and timeouts)
   sudo dnstrace --rcode NXDOMAIN --name '*.svc.cluster.local'
   sudo dnstrace --errors --server 10.96.0.10      # failures from one resolver
+  sudo dnstrace --lookups                         # one line per application call (search list,
+                                                  # A and AAAA, resends grouped)
   sudo dnstrace --json | jq -r 'select(.rcode != \"NOERROR\") | .qname'
   sudo dnstrace --json -d 30s | jq -s 'group_by(.server_ip) | map({server: .[0].server_ip, n: length})'
 
@@ -259,15 +261,21 @@ pub struct Args {
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Filters")]
     pub port: Vec<u16>,
 
-    /// Report a query unanswered after this long as TIMEOUT
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
-    pub timeout: Duration,
+    /// Report a query unanswered after this long as TIMEOUT [default: 5s; 1s with --lookups, so
+    /// that a resend on the same socket is seen as one, and a later answer still counts]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+
+    /// Show one record per lookup (what one application call asked: the search-list
+    /// expansions, A and AAAA, resends, TCP after TC) instead of one per transaction
+    #[arg(long)]
+    pub lookups: bool,
 
     /// Stop after this long
     #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_positive_duration)]
     pub duration: Option<Duration>,
 
-    /// Stop after this many transactions have been shown
+    /// Stop after this many transactions (lookups, with --lookups) have been shown
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
@@ -401,7 +409,7 @@ impl Args {
         LoaderConfig {
             filter: filter.kernel_part(),
             announcements: self.announcements,
-            timeout: self.timeout,
+            timeout: self.timeout(),
             max_pending: self.max_pending,
             btf: self.btf.clone(),
             reader: match self.reader {
@@ -412,6 +420,18 @@ impl Args {
             },
             verbose: self.verbose,
         }
+    }
+
+    /// How long the kernel waits for an answer: --timeout, else 5 s, or
+    /// 1 s with --lookups (glibc resends after 1 s at the least, so each
+    /// try is a transaction of its own; a later answer comes as a late
+    /// one, which the lookup counts).
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(if self.lookups {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        })
     }
 
     /// The table's columns, in order.
@@ -455,7 +475,7 @@ mod tests {
     #[test]
     fn defaults() {
         let a = parse(&[]).unwrap();
-        assert_eq!(a.timeout, Duration::from_secs(5));
+        assert_eq!(a.timeout(), Duration::from_secs(5));
         assert_eq!(a.output_format(true), OutputFormat::Table);
         assert_eq!(a.output_format(false), OutputFormat::Text);
         assert_eq!(a.max_pending, 65536);
@@ -529,7 +549,7 @@ mod tests {
         assert!(f.about_who());
         assert_eq!(f.namespaces, vec!["shop"]);
         assert_eq!(a.node_root, PathBuf::from("/"));
-        assert_eq!(a.timeout, Duration::from_secs(2));
+        assert_eq!(a.timeout(), Duration::from_secs(2));
         assert_eq!(a.duration, Some(Duration::from_secs(60)));
         assert_eq!(a.count, Some(10));
         assert_eq!(a.verbose, 2);
@@ -615,5 +635,23 @@ mod tests {
         assert!(help.contains("--json | jq"));
         assert!(help.contains("--rcode NXDOMAIN --name '*.svc.cluster.local'"));
         assert!(help.contains("Exit status"));
+    }
+
+    #[test]
+    fn lookups_wait_a_second_for_each_try_unless_told() {
+        let a = parse(&["--lookups"]).unwrap();
+        assert!(a.lookups);
+        assert_eq!(a.timeout(), Duration::from_secs(1));
+        let a = parse(&["--lookups", "--timeout", "3s"]).unwrap();
+        assert_eq!(a.timeout(), Duration::from_secs(3));
+        let (tx, lk) = parse(&["--lookups", "--errors", "--min-latency", "1s", "--pid", "7"])
+            .unwrap()
+            .filter()
+            .split_for_lookups();
+        assert_eq!(tx.min_latency, None, "the kernel must send every try");
+        assert_eq!(tx.pids, [7]);
+        assert_eq!(lk.min_latency, Some(Duration::from_secs(1)));
+        assert!(lk.pids.is_empty());
+        assert_ne!(tx.rcode_mask, lk.rcode_mask);
     }
 }

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 
 use crate::attribution::Attribution;
 use crate::kernel::{KernelFilter, RcodeBit};
+use crate::lookup::{LookupRcode, LookupRecord};
 use crate::record::dns::{self, NameGlob};
 use crate::record::{Kind, Transaction};
 
@@ -167,6 +168,56 @@ impl Filter {
     /// Whether any flag is about who sent the query.
     pub fn about_who(&self) -> bool {
         !(self.pods.is_empty() && self.namespaces.is_empty() && self.containers.is_empty())
+    }
+
+    /// With `--lookups`: the part that picks transactions (who asked,
+    /// whom, where, DNS ids), and the part that picks lookups by what
+    /// the application got (rcode, latency, name, type). A lookup's
+    /// transactions must all reach the tracker, whatever their rcode
+    /// or latency, so the kernel gets only the first part.
+    pub fn split_for_lookups(&self) -> (Filter, Filter) {
+        let transactions = Filter {
+            min_latency: None,
+            rcode_mask: ALL_RCODES,
+            names: Vec::new(),
+            qtypes: Vec::new(),
+            ..self.clone()
+        };
+        let lookups = Filter {
+            ports: Vec::new(),
+            ids: Vec::new(),
+            clients: Vec::new(),
+            servers: Vec::new(),
+            interfaces: Vec::new(),
+            pids: Vec::new(),
+            comms: Vec::new(),
+            ..self.clone()
+        };
+        (transactions, lookups)
+    }
+
+    /// Whether a lookup passes the lookup part of the filter: its rcode,
+    /// its latency (timeouts always qualify), a name it asked or got an
+    /// answer for, a type it asked.
+    pub fn matches_lookup(&self, l: &LookupRecord) -> bool {
+        let bit = match l.rcode {
+            LookupRcode::Rcode(r) if r < 16 => 1u32 << r,
+            LookupRcode::Rcode(_) => 0,
+            LookupRcode::Timeout => 1 << TIMEOUT_BIT,
+            LookupRcode::Unreachable => 1 << UNREACHABLE_BIT,
+        };
+        if self.rcode_mask & bit == 0 {
+            return false;
+        }
+        if let (Some(min), Some(lat)) = (self.min_latency, l.latency_ns) {
+            if (lat as u128) < min.as_nanos() {
+                return false;
+            }
+        }
+        any_or_empty(&self.qtypes, |q| l.qtypes.contains(q))
+            && any_or_empty(&self.names, |g| {
+                g.matches(&l.name) || l.answered_name.as_deref().is_some_and(|a| g.matches(a))
+            })
     }
 
     /// Flags in effect, for the start-up line.

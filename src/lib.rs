@@ -7,8 +7,9 @@
 //!   `assets` renders completions and the man page from it;
 //! - `tui` draws the live table from the `pipeline`'s view;
 //! - `pipeline` takes each ring-buffer record through decoding, `filter`,
-//!   `aggregate`, `metrics` and `output`; `summary` reports at exit;
-//!   `topk` keeps the aggregates' rankings over a whole run;
+//!   `aggregate`, `lookup` (transactions grouped into what one
+//!   application call asked), `metrics` and `output`; `summary` reports
+//!   at exit; `topk` keeps the aggregates' rankings over a whole run;
 //! - `attribution` names who sent a query (container, pod, unit) from
 //!   its cgroup;
 //! - `record` decodes a kernel record into a transaction, and names DNS
@@ -26,6 +27,7 @@ pub mod attribution;
 pub mod cli;
 pub mod filter;
 pub mod kernel;
+pub mod lookup;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

@@ -10,6 +10,9 @@ use std::sync::Arc;
 use crate::aggregate::Aggregates;
 use crate::attribution::{Attribution, Resolver};
 use crate::filter::Filter;
+use crate::lookup::conntrack::{self, ConntrackWatch};
+use crate::lookup::stats::LookupStats;
+use crate::lookup::{LookupRecord, Tracker};
 use crate::metrics::Metrics;
 use crate::output::{self, Clock, OutputFormat, TimeCache};
 use crate::record::Transaction;
@@ -71,6 +74,9 @@ pub struct Pipeline<W: Write> {
     line: String,
     limit: Option<u64>,
     shown: u64,
+    /// Transactions that passed the filter (with lookups shown, `shown`
+    /// counts lookups).
+    passed: u64,
     decode_errors: u64,
     pipe_closed: bool,
     /// The writer stopped at a signal while its reader stalled.
@@ -85,6 +91,23 @@ pub struct Pipeline<W: Write> {
     metrics: Option<Metrics>,
     /// Names who sent each query; None: no one is named.
     attribution: Option<Resolver>,
+    /// Transactions grouped into lookups; None when nobody wants them.
+    lookups: Option<Box<Lookups>>,
+}
+
+/// The lookups side of the pipeline.
+struct Lookups {
+    tracker: Tracker,
+    /// The lookup part of the user's filter.
+    filter: Filter,
+    /// Show lookups instead of transactions (`--lookups`); else they are
+    /// only counted, for the summary.
+    shown: bool,
+    conntrack: ConntrackWatch,
+    stats: LookupStats,
+    /// The newest lookups shown (table mode only).
+    recent: VecDeque<LookupRecord>,
+    finished: Vec<LookupRecord>,
 }
 
 /// Transactions kept for the table's stream view.
@@ -112,6 +135,7 @@ impl<W: Write> Pipeline<W> {
             line: String::with_capacity(512),
             limit,
             shown: 0,
+            passed: 0,
             decode_errors: 0,
             pipe_closed: false,
             stalled: false,
@@ -121,6 +145,7 @@ impl<W: Write> Pipeline<W> {
             recent_who: VecDeque::new(),
             metrics: None,
             attribution: None,
+            lookups: None,
         };
         if header {
             pipeline.line.push_str(&output::text_header());
@@ -138,6 +163,120 @@ impl<W: Write> Pipeline<W> {
     /// Names who sent each query (container, pod, unit) with `r`.
     pub fn set_attribution(&mut self, r: Resolver) {
         self.attribution = Some(r);
+    }
+
+    /// Groups the transactions that pass into lookups. `show`: lookups
+    /// are what is shown (and counted by `--count`), filtered by
+    /// `lookup_filter`; else they are only counted for the summary.
+    /// `header`: print the lookup columns' titles first.
+    pub fn enable_lookups(
+        &mut self,
+        tracker: Tracker,
+        lookup_filter: Filter,
+        show: bool,
+        header: bool,
+    ) {
+        self.lookups = Some(Box::new(Lookups {
+            tracker,
+            filter: lookup_filter,
+            shown: show,
+            conntrack: ConntrackWatch::default(),
+            stats: LookupStats::default(),
+            recent: VecDeque::new(),
+            finished: Vec::new(),
+        }));
+        if show && header && self.format == OutputFormat::Text {
+            self.line.clear();
+            self.line.push_str(&output::lookup_text_header());
+            self.line.push('\n');
+            self.write_line();
+        }
+    }
+
+    /// Finishes the lookups nothing more can join by `now_ns`
+    /// (CLOCK_MONOTONIC), and shows them.
+    pub fn advance_lookups(&mut self, now_ns: u64) {
+        if let Some(l) = &mut self.lookups {
+            let mut finished = std::mem::take(&mut l.finished);
+            l.tracker.advance(now_ns, &mut finished);
+            self.emit_lookups(finished);
+        }
+    }
+
+    /// At exit: every open lookup is finished and shown.
+    pub fn finish_lookups(&mut self) {
+        if let Some(l) = &mut self.lookups {
+            let mut finished = std::mem::take(&mut l.finished);
+            l.tracker.finish_all(&mut finished);
+            self.emit_lookups(finished);
+            self.flush();
+        }
+    }
+
+    /// A reading of the conntrack counters, so that a lookup that lost a
+    /// sibling can say whether they moved since it began.
+    pub fn sample_conntrack(&mut self, now_ns: u64) {
+        if let Some(l) = &mut self.lookups {
+            if let Some(stats) = conntrack::read() {
+                l.conntrack.sample(now_ns, stats);
+            }
+        }
+    }
+
+    fn emit_lookups(&mut self, mut finished: Vec<LookupRecord>) {
+        for mut record in finished.drain(..) {
+            if self.done() {
+                break;
+            }
+            let Some(l) = &mut self.lookups else {
+                return;
+            };
+            if record.sibling_lost {
+                record.conntrack =
+                    conntrack::read().and_then(|now| l.conntrack.moved(record.mono_ns, now));
+            }
+            if !l.filter.matches_lookup(&record) {
+                continue;
+            }
+            l.stats.observe(&record);
+            if let Some(m) = &mut self.metrics {
+                m.observe_lookup(&record);
+            }
+            if !l.shown {
+                continue;
+            }
+            self.shown += 1;
+            self.line.clear();
+            match self.format {
+                OutputFormat::Json => output::lookup_json(&record, &self.clock, &mut self.line),
+                OutputFormat::Text => output::lookup_text(&record, &self.clock, &mut self.line),
+                OutputFormat::Table => {
+                    if l.recent.len() >= RECENT {
+                        l.recent.pop_front();
+                    }
+                    l.recent.push_back(record);
+                    continue;
+                }
+            }
+            self.line.push('\n');
+            self.write_line();
+        }
+        if let Some(l) = &mut self.lookups {
+            l.finished = finished;
+        }
+    }
+
+    /// What the summary says of the lookups, and how many were finished
+    /// early; None when lookups were not tracked.
+    pub fn lookup_stats(&self) -> Option<(&LookupStats, u64)> {
+        self.lookups
+            .as_ref()
+            .map(|l| (&l.stats, l.tracker.evicted()))
+    }
+
+    /// The newest lookups shown (table mode).
+    pub fn recent_lookups(&self) -> Option<&VecDeque<LookupRecord>> {
+        self.lookups.as_ref().filter(|l| l.shown).map(|l| &l.recent)
     }
 
     pub fn metrics(&self) -> Option<&Metrics> {
@@ -175,11 +314,21 @@ impl<W: Write> Pipeline<W> {
         if self.format == OutputFormat::Table {
             self.agg.observe_who(&t, who.as_deref());
         }
-        self.shown += 1;
+        self.passed += 1;
         if let Some(m) = &mut self.metrics {
             m.observe(&t);
             m.observe_namespace(&t, who.as_deref().and_then(|w| w.namespace.as_deref()));
         }
+        if let Some(l) = &mut self.lookups {
+            let mut finished = std::mem::take(&mut l.finished);
+            l.tracker.feed(&t, &mut finished);
+            let show = l.shown;
+            self.emit_lookups(finished);
+            if show {
+                return if self.done() { STOP } else { 0 };
+            }
+        }
+        self.shown += 1;
         self.line.clear();
         match self.format {
             OutputFormat::Json => output::json_line_of(
@@ -312,6 +461,12 @@ impl<W: Write> Pipeline<W> {
         self.shown
     }
 
+    /// Transactions that passed the filter, shown or grouped into
+    /// lookups.
+    pub fn passed(&self) -> u64 {
+        self.passed
+    }
+
     pub fn decode_errors(&self) -> u64 {
         self.decode_errors
     }
@@ -368,5 +523,112 @@ mod tests {
             "{allocations} allocations for {} records",
             records.len()
         );
+    }
+
+    /// Records of one getaddrinfo with a search list: NXDOMAIN for the
+    /// search name, then the answer; as the kernel reports them.
+    fn getaddrinfo_records(pid: u32, at_ms: u64) -> Vec<Vec<u8>> {
+        use crate::testing::fixtures::{record, wire};
+        let mut out = Vec::new();
+        for (i, (labels, rflags, ancount)) in [
+            (&[&b"api"[..], b"svc", b"test"][..], 0x8183u16, 0u16),
+            (&[&b"api"[..], b"svc", b"test"][..], 0x8183, 0),
+            (&[&b"api"[..]][..], 0x8180, 1),
+            (&[&b"api"[..]][..], 0x8180, 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut ev = record(&wire(labels));
+            ev.pid = pid;
+            ev.ts = (at_ms + i as u64 / 2) * 1_000_000;
+            ev.qtype = if i % 2 == 0 { 1 } else { 28 };
+            ev.rflags = rflags;
+            ev.ancount = ancount;
+            out.push(bytes_of(&ev));
+        }
+        out
+    }
+
+    struct Conf;
+    impl crate::lookup::resolv::ResolvSource for Conf {
+        fn lookup(
+            &mut self,
+            _: Option<u32>,
+            _: u32,
+        ) -> Option<(
+            std::rc::Rc<crate::lookup::resolv::ResolvConf>,
+            crate::lookup::resolv::SearchSource,
+        )> {
+            let c = crate::lookup::resolv::ResolvConf::parse("search svc.test\noptions ndots:2\n");
+            Some((
+                std::rc::Rc::new(c),
+                crate::lookup::resolv::SearchSource::Process,
+            ))
+        }
+    }
+
+    fn lookup_pipeline(lookup_filter: Filter, count: Option<u64>) -> Pipeline<Vec<u8>> {
+        let clock = Clock::fixed(1_795_802_400 * 1_000_000_000);
+        let (filter, _) = Filter::new(vec![53]).split_for_lookups();
+        let mut p = Pipeline::new(Vec::new(), OutputFormat::Json, filter, clock, count, false);
+        let settings = crate::lookup::Settings {
+            max_open: 16,
+            kernel_timeout_ns: 1_000_000_000,
+        };
+        let tracker = Tracker::new(settings, Box::new(Conf));
+        p.enable_lookups(tracker, lookup_filter, true, false);
+        p
+    }
+
+    #[test]
+    fn lookups_replace_transactions_and_count_for_count() {
+        let mut p = lookup_pipeline(Filter::new(vec![53]), Some(2));
+        for (pid, at) in [(1, 0), (2, 10), (3, 20)] {
+            for r in getaddrinfo_records(pid, at) {
+                p.on_record(&r);
+            }
+        }
+        assert_eq!(p.shown(), 0, "nothing is finished before the clock moves");
+        p.advance_lookups(10_000_000_000);
+        assert_eq!(p.shown(), 2, "--count counts lookups");
+        assert!(p.done());
+        p.flush();
+        let (stats, evicted) = p.lookup_stats().unwrap();
+        assert_eq!(
+            (stats.lookups, stats.queries, stats.search_misses, evicted),
+            (2, 8, 4, 0)
+        );
+        let out = String::from_utf8(p.out.get_ref().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert_eq!(lines[0]["kind"], "lookup");
+        assert_eq!(lines[0]["name"], "api");
+        assert_eq!(lines[0]["answered_name"], "api");
+        assert_eq!(lines[0]["queries"], 4);
+        assert_eq!(lines[0]["search_misses"], 2);
+        assert_eq!(lines[0]["pid"], 1);
+        assert_eq!(lines[1]["pid"], 2);
+    }
+
+    #[test]
+    fn the_lookup_filter_picks_by_what_the_application_got() {
+        let mut errors = Filter::new(vec![53]);
+        errors.set_rcodes(&[], true);
+        let mut p = lookup_pipeline(errors, None);
+        for r in getaddrinfo_records(1, 0) {
+            p.on_record(&r);
+        }
+        p.finish_lookups();
+        assert_eq!(
+            p.shown(),
+            0,
+            "a lookup that got its answer is no error, whatever its misses"
+        );
+        assert_eq!(p.lookup_stats().unwrap().0.lookups, 0);
+        assert!(p.out.get_ref().is_empty());
     }
 }

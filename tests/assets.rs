@@ -287,6 +287,31 @@ fn readme_documents_every_json_field() {
     );
 }
 
+/// The README's table of lookup fields is the one the lookup field table
+/// renders.
+#[test]
+fn readme_documents_every_lookup_field() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let table: Vec<&str> = readme
+        .split("\n## Lookups\n")
+        .nth(1)
+        .and_then(|s| s.split("Lookup JSON: one object per line").nth(1))
+        .expect("a section ## Lookups with its JSON table")
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let want = assets::readme_lookup_table();
+    let want: Vec<&str> = want.lines().collect();
+    assert!(want.len() > 20, "{want:?}");
+    assert_eq!(
+        table, want,
+        "README.md's lookup field table is not the one output::LOOKUP_FIELDS \
+         renders; paste in assets::readme_lookup_table()"
+    );
+}
+
 #[test]
 fn man_page_has_the_sections_users_look_for() {
     let man = String::from_utf8(assets::man_page()).unwrap();

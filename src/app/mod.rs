@@ -20,6 +20,7 @@ use crate::filter::Filter;
 use crate::kernel::loader::{kernel_has_btf, ObjectStorage, ReaderChoice, Tracer};
 use crate::kernel::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES};
 use crate::kernel::Stat;
+use crate::lookup::{self, resolv::SystemResolv};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::output::{Clock, OutputFormat};
 use crate::pipeline::Pipeline;
@@ -27,6 +28,10 @@ use crate::summary::{self, RunFacts};
 use crate::tui::Live;
 use signals::StopFlag;
 use stdout::Stdout;
+
+/// Lookups open at once: a lookup lasts a second or two, so this holds
+/// the lookups of about 10,000 application calls a second.
+const MAX_OPEN_LOOKUPS: usize = 16384;
 
 /// Longest wait for ring-buffer records between two reads.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -86,7 +91,15 @@ impl<'a> App<'a> {
         started: Instant,
     ) -> Result<App<'a>> {
         let format = output_format(args);
-        let filter = args.filter();
+        // With --lookups the kernel must send every transaction of a
+        // lookup; what the application got is filtered on the lookup.
+        let (filter, lookup_filter) = if args.lookups {
+            args.filter().split_for_lookups()
+        } else {
+            let filter = args.filter();
+            let all = Filter::new(filter.ports.clone());
+            (filter, all)
+        };
         preflight(args)?;
 
         // Listening before the programs load: a taken port stops dnstrace
@@ -119,8 +132,24 @@ impl<'a> App<'a> {
             filter,
             clock,
             args.count,
-            format == OutputFormat::Text && stdout_tty,
+            format == OutputFormat::Text && stdout_tty && !args.lookups,
         );
+        // The summary always says what the lookups were; --lookups shows
+        // them.
+        if args.lookups || !args.no_summary {
+            let settings = lookup::Settings {
+                max_open: MAX_OPEN_LOOKUPS,
+                kernel_timeout_ns: args.timeout().as_nanos() as u64,
+            };
+            let tracker = lookup::Tracker::new(settings, Box::new(SystemResolv::default()));
+            pipeline.enable_lookups(
+                tracker,
+                lookup_filter,
+                args.lookups,
+                format == OutputFormat::Text && stdout_tty,
+            );
+            pipeline.sample_conntrack(lookup::mono_now_ns());
+        }
         if metrics.is_some() {
             let mut m = Metrics::new(args.metrics_max_servers as usize);
             if let Some(n) = args.metrics_namespaces {
@@ -132,11 +161,17 @@ impl<'a> App<'a> {
         let pipeline = Rc::new(RefCell::new(pipeline));
         let ring = ring_buffer(&tracer, Rc::clone(&pipeline))?;
         let live = match format {
-            OutputFormat::Table => Some(Live::new(args.columns(), filters)?),
+            OutputFormat::Table => {
+                let mut live = Live::new(args.columns(), filters)?;
+                if args.lookups {
+                    live.show_lookups();
+                }
+                Some(live)
+            }
             _ => None,
         };
         let sweep_every =
-            (args.timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(200));
+            (args.timeout() / 10).clamp(Duration::from_millis(10), Duration::from_millis(200));
         let now = Instant::now();
         Ok(App {
             args,
@@ -173,6 +208,9 @@ impl<'a> App<'a> {
             return Ok(false);
         }
         self.read_ring(now)?;
+        self.pipeline
+            .borrow_mut()
+            .advance_lookups(lookup::mono_now_ns());
         let now = Instant::now();
         if now >= self.timers.next_sweep {
             self.expire(now)?;
@@ -259,6 +297,9 @@ impl<'a> App<'a> {
         } else {
             0
         };
+        self.pipeline
+            .borrow_mut()
+            .sample_conntrack(lookup::mono_now_ns());
         let counters = self.tracer.counters()?;
         if let Some(m) = self.pipeline.borrow_mut().metrics_mut() {
             m.update_kernel(&counters, counters.evicted(pending));
@@ -322,6 +363,7 @@ impl<'a> App<'a> {
         let mut pipeline = Rc::try_unwrap(pipeline)
             .map_err(|_| anyhow::anyhow!("the ring buffer still holds the pipeline"))?
             .into_inner();
+        pipeline.finish_lookups();
         pipeline.flush();
         let counters = tracer.counters()?;
         // Nobody is left to read a summary on a closed pipe or a terminal
@@ -335,12 +377,21 @@ impl<'a> App<'a> {
         let facts = RunFacts {
             counters: &counters,
             in_flight,
-            shown: pipeline.shown(),
+            // With --lookups the summary's lookups section counts the
+            // lookups shown; its first line, the transactions.
+            shown: pipeline.passed(),
             decode_errors: pipeline.decode_errors(),
             elapsed: attached.elapsed(),
             verbose: args.verbose,
         };
-        let text = summary::render(pipeline.aggregates(), &facts, !args.no_summary);
+        let mut text = summary::render(pipeline.aggregates(), &facts, !args.no_summary);
+        if let (Some((stats, evicted)), false) = (pipeline.lookup_stats(), args.no_summary) {
+            if text.contains("\n\n") && !text.ends_with("\n\n") {
+                // After the sections, a section of its own.
+                text.push('\n');
+            }
+            text.push_str(&summary::lookups(stats, evicted));
+        }
         if !args.no_summary {
             pipeline.write_summary(&text);
         } else if counters.get(Stat::RingbufDrops) > 0 || facts.evicted() > 0 {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::namespaces::{Namespaces, OTHER_NAMESPACE};
-use super::registry::{Histogram, Registry, BUCKETS, OTHER, QTYPES};
+use super::registry::{Histogram, Registry, BUCKETS, OTHER, QTYPES, QUERY_BUCKETS};
 use crate::kernel::Stat;
 use crate::record::dns;
 
@@ -14,6 +14,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// Appends the whole rendering of `r` to `out`.
 pub(super) fn render(r: &Registry, out: &mut String) {
+    render_transactions(r, out);
+    lookups(r, out);
+}
+
+fn render_transactions(r: &Registry, out: &mut String) {
     family(
         out,
         "dnstrace_build_info",
@@ -176,6 +181,69 @@ pub(super) fn render_namespaces(n: &Namespaces, out: &mut String) {
     }
 }
 
+/// The lookups: by rcode, their latency, and the queries each took.
+/// Only once a lookup was counted (dnstrace groups transactions into
+/// lookups unless --no-summary is given without --lookups).
+fn lookups(r: &Registry, out: &mut String) {
+    let counted: u64 = r.lookups.iter().sum();
+    if counted == 0 {
+        return;
+    }
+    family(
+        out,
+        "dnstrace_lookups_total",
+        "counter",
+        "Lookups (what one application call asked: search expansions, A and AAAA, resends) \
+         that passed the filters, by what the application got.",
+    );
+    let rcodes = dns::HEADER_RCODES.iter().chain(&["TIMEOUT", "UNREACHABLE"]);
+    for (rcode, n) in rcodes.zip(&r.lookups).filter(|(_, n)| **n > 0) {
+        sample(out, "dnstrace_lookups_total", &[("rcode", rcode)], *n);
+    }
+    family(
+        out,
+        "dnstrace_lookup_latency_seconds",
+        "histogram",
+        "Time from a lookup's first query to the answer that ended it (timed-out lookups \
+         are not observed).",
+    );
+    histogram_named(
+        out,
+        "dnstrace_lookup_latency_seconds",
+        &[],
+        &r.lookup_latency,
+    );
+    family(
+        out,
+        "dnstrace_lookup_queries",
+        "histogram",
+        "Queries each lookup took (search misses and resends included).",
+    );
+    let mut cumulative = 0;
+    for ((_, le), n) in QUERY_BUCKETS.iter().zip(&r.lookup_queries) {
+        cumulative += n;
+        sample(
+            out,
+            "dnstrace_lookup_queries_bucket",
+            &[("le", le)],
+            cumulative,
+        );
+    }
+    sample(
+        out,
+        "dnstrace_lookup_queries_bucket",
+        &[("le", "+Inf")],
+        counted,
+    );
+    sample(
+        out,
+        "dnstrace_lookup_queries_sum",
+        &[],
+        r.lookup_queries_sum,
+    );
+    sample(out, "dnstrace_lookup_queries_count", &[], counted);
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     out.push_str("# HELP ");
     out.push_str(name);
@@ -234,7 +302,11 @@ fn sample(out: &mut String, name: &str, l: &[(&str, &str)], value: u64) {
 /// One series of `dnstrace_latency_seconds`, labelled `series` (the
 /// server, and the backend when there is one).
 fn histogram(out: &mut String, series: &[(&str, &str)], h: &Histogram) {
-    const NAME: &str = "dnstrace_latency_seconds";
+    histogram_named(out, "dnstrace_latency_seconds", series, h);
+}
+
+/// One series of a latency histogram called `name`.
+fn histogram_named(out: &mut String, name: &str, series: &[(&str, &str)], h: &Histogram) {
     let mut with_le = series.to_vec();
     with_le.push(("le", ""));
     let les = BUCKETS.iter().map(|(_, le)| *le).chain(["+Inf"]);
@@ -248,17 +320,17 @@ fn histogram(out: &mut String, series: &[(&str, &str)], h: &Histogram) {
         .chain([h.count]);
     for (le, n) in les.zip(counts) {
         *with_le.last_mut().expect("le pushed") = ("le", le);
-        out.push_str(NAME);
+        out.push_str(name);
         out.push_str("_bucket");
         labels(out, &with_le);
         let _ = writeln!(out, " {n}");
     }
-    out.push_str(NAME);
+    out.push_str(name);
     out.push_str("_sum");
     labels(out, series);
     // Exact in integer nanoseconds; shown in seconds as the name says.
     let _ = writeln!(out, " {}", h.sum_ns as f64 / 1e9);
-    out.push_str(NAME);
+    out.push_str(name);
     out.push_str("_count");
     labels(out, series);
     let _ = writeln!(out, " {}", h.count);
@@ -290,5 +362,63 @@ mod tests {
             text,
             "# HELP x_total back\\\\slash\\nnewline \"quoted\"\n# TYPE x_total counter\n"
         );
+    }
+
+    #[test]
+    fn lookups_are_rendered_once_counted() {
+        use crate::lookup::resolv::SearchSource;
+        use crate::lookup::{LookupRcode, LookupRecord};
+        let mut r = Registry::new(4);
+        let mut out = String::new();
+        render(&r, &mut out);
+        assert!(!out.contains("dnstrace_lookup"), "none before a lookup");
+        let l = LookupRecord {
+            mono_ns: 0,
+            name: "a.test".into(),
+            answered_name: None,
+            qtypes: vec![1, 28],
+            queries: 8,
+            search_misses: 6,
+            retries: 0,
+            retransmits: 0,
+            rcode: LookupRcode::Rcode(3),
+            latency_ns: Some(3_000_000),
+            client_ip: "10.0.0.2".parse().unwrap(),
+            client_port: 1,
+            pid: None,
+            comm: None,
+            sibling_lost: false,
+            tcp_fallback: false,
+            retry_after_timeout: false,
+            retry_delay_ns: None,
+            search_source: SearchSource::Inferred,
+            incomplete: false,
+            udp: true,
+            tcp: false,
+            conntrack: None,
+        };
+        r.observe_lookup(&l);
+        r.observe_lookup(&LookupRecord {
+            rcode: LookupRcode::Timeout,
+            latency_ns: None,
+            queries: 20,
+            ..l.clone()
+        });
+        let mut out = String::new();
+        render(&r, &mut out);
+        for line in [
+            "dnstrace_lookups_total{rcode=\"NXDOMAIN\"} 1\n",
+            "dnstrace_lookups_total{rcode=\"TIMEOUT\"} 1\n",
+            "dnstrace_lookup_latency_seconds_bucket{le=\"0.005\"} 1\n",
+            "dnstrace_lookup_latency_seconds_count 1\n",
+            "dnstrace_lookup_queries_bucket{le=\"6\"} 0\n",
+            "dnstrace_lookup_queries_bucket{le=\"8\"} 1\n",
+            "dnstrace_lookup_queries_bucket{le=\"16\"} 1\n",
+            "dnstrace_lookup_queries_bucket{le=\"+Inf\"} 2\n",
+            "dnstrace_lookup_queries_sum 28\n",
+            "# TYPE dnstrace_lookup_queries histogram\n",
+        ] {
+            assert!(out.contains(line), "{line:?} not in:\n{out}");
+        }
     }
 }

@@ -101,6 +101,12 @@ impl Metrics {
         self.generation += 1;
     }
 
+    /// Counts one lookup (see `crate::lookup`).
+    pub fn observe_lookup(&mut self, l: &crate::lookup::LookupRecord) {
+        self.registry.observe_lookup(l);
+        self.generation += 1;
+    }
+
     /// Takes the kernel's counters and the derived eviction count (see
     /// [`Counters::evicted`]); called about once a second, which also paces
     /// the ranking of servers. Each value shown only grows, as a counter

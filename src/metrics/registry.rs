@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::kernel::Counters;
+use crate::lookup::{LookupRcode, LookupRecord};
 use crate::record::{Kind, Transaction};
 
 /// Upper bounds of the latency buckets, in nanoseconds and as rendered:
@@ -301,7 +302,27 @@ pub(super) struct Registry {
     pub(super) kernel: Counters,
     pub(super) evicted: u64,
     updates: u32,
+    /// Lookups by what the application got (rows as `transactions`').
+    pub(super) lookups: [u64; RCODE_ROWS],
+    /// First query to the answer that ended the lookup.
+    pub(super) lookup_latency: Histogram,
+    /// Queries each lookup took, by [`QUERY_BUCKETS`].
+    pub(super) lookup_queries: [u64; QUERY_BUCKETS.len()],
+    pub(super) lookup_queries_sum: u64,
 }
+
+/// Upper bounds of the queries-per-lookup buckets: one query (a fully
+/// qualified name, one type), A and AAAA, a search list of three with
+/// both types (8), and beyond.
+pub const QUERY_BUCKETS: [(u64, &str); 7] = [
+    (1, "1"),
+    (2, "2"),
+    (4, "4"),
+    (6, "6"),
+    (8, "8"),
+    (12, "12"),
+    (16, "16"),
+];
 
 impl Registry {
     /// `max_servers` servers get their own label (bounded by the caller).
@@ -312,7 +333,29 @@ impl Registry {
             kernel: Counters::default(),
             evicted: 0,
             updates: 0,
+            lookups: [0; RCODE_ROWS],
+            lookup_latency: Histogram::default(),
+            lookup_queries: [0; QUERY_BUCKETS.len()],
+            lookup_queries_sum: 0,
         }
+    }
+
+    /// Counts one lookup: its rcode, latency and queries.
+    pub(super) fn observe_lookup(&mut self, l: &LookupRecord) {
+        let row = match l.rcode {
+            LookupRcode::Rcode(r) => usize::from(r & 0xf),
+            LookupRcode::Timeout => RCODE_TIMEOUT,
+            LookupRcode::Unreachable => RCODE_UNREACHABLE,
+        };
+        self.lookups[row] += 1;
+        if let Some(ns) = l.latency_ns {
+            self.lookup_latency.observe(ns);
+        }
+        let q = u64::from(l.queries);
+        if let Some(i) = QUERY_BUCKETS.iter().position(|(le, _)| q <= *le) {
+            self.lookup_queries[i] += 1;
+        }
+        self.lookup_queries_sum += q;
     }
 
     /// Counts one transaction: a few array increments and one hash

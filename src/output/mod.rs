@@ -13,6 +13,7 @@ mod escape;
 pub mod fields;
 mod ip;
 mod json;
+mod lookup;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -20,6 +21,9 @@ mod text;
 pub use clock::{Clock, TimeCache};
 pub use fields::JSON_FIELDS;
 pub use fields::{json_line, json_line_cached, json_line_of};
+pub use lookup::{
+    lookup_json, lookup_text, lookup_text_header, notes as lookup_notes, LookupField, LOOKUP_FIELDS,
+};
 pub use text::{
     human_bytes, human_latency, name_cell, process, process_of, server_cell, text_header,
     text_line, text_line_of,

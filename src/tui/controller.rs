@@ -2,11 +2,13 @@
 //! and a frozen copy of the data while paused. Drawing is paced so that it
 //! never holds up the reading of the ring buffer.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use super::{Action, Column, Screen, Status, ViewState};
+use crate::lookup::LookupRecord;
 use crate::output::Clock;
 use crate::pipeline::{Pipeline, Snapshot};
 
@@ -18,6 +20,8 @@ pub struct Live {
     state: ViewState,
     status: Status,
     frozen: Option<Snapshot>,
+    /// The lookups as they were when paused.
+    frozen_lookups: Option<Option<VecDeque<LookupRecord>>>,
     last_draw: Option<Instant>,
     dirty: bool,
     rate_mark: (Instant, u64),
@@ -34,10 +38,17 @@ impl Live {
                 ..Status::default()
             },
             frozen: None,
+            frozen_lookups: None,
             last_draw: None,
             dirty: true,
             rate_mark: (Instant::now(), 0),
         })
+    }
+
+    /// Starts on the lookups view (--lookups).
+    pub fn show_lookups(&mut self) {
+        self.state.view = super::View::Lookups;
+        self.state.sort = 0;
     }
 
     /// A warning for the status line.
@@ -66,6 +77,10 @@ impl Live {
                 Action::Pause => {
                     self.state.paused = !self.state.paused;
                     self.frozen = self.state.paused.then(|| pipeline.snapshot());
+                    self.frozen_lookups = self
+                        .state
+                        .paused
+                        .then(|| pipeline.recent_lookups().cloned());
                 }
                 Action::NextView => {
                     self.state.view = self.state.view.next();
@@ -77,6 +92,10 @@ impl Live {
                 }
                 Action::PodView => {
                     self.state.view = super::View::LatencyByPod;
+                    self.state.sort = 0;
+                }
+                Action::LookupsView => {
+                    self.state.view = super::View::Lookups;
                     self.state.sort = 0;
                 }
                 Action::NextSort => self.state.sort += 1,
@@ -103,6 +122,17 @@ impl Live {
         }
         self.status.elapsed = elapsed;
         let (w, h) = self.screen.size();
+        if self.state.view == super::View::Lookups && !self.state.help {
+            let lookups = match &self.frozen_lookups {
+                Some(frozen) => frozen.as_ref(),
+                None => pipeline.recent_lookups(),
+            };
+            let lines = super::render_lookups(&self.state, lookups, &self.status, clock, w, h);
+            self.screen.draw(&lines).context("drawing the table")?;
+            self.last_draw = Some(Instant::now());
+            self.dirty = false;
+            return Ok(());
+        }
         let data = match &self.frozen {
             Some(f) => f.table_data(),
             None => pipeline.table_data(),

@@ -15,6 +15,8 @@ pub enum Action {
     BackendView,
     /// Straight to the latency by pod.
     PodView,
+    /// Straight to the lookups.
+    LookupsView,
     NextSort,
     Reset,
     Help,
@@ -47,6 +49,7 @@ fn action(ev: &Event, help_open: bool) -> Option<Action> {
                 KeyCode::Char('t') | KeyCode::Tab => Action::NextView,
                 KeyCode::Char('b') => Action::BackendView,
                 KeyCode::Char('p') => Action::PodView,
+                KeyCode::Char('l') => Action::LookupsView,
                 KeyCode::Char('s') => Action::NextSort,
                 KeyCode::Char('r') => Action::Reset,
                 KeyCode::Char('?') | KeyCode::Char('h') => Action::Help,
@@ -77,6 +80,7 @@ mod tests {
             (KeyCode::Tab, Action::NextView),
             (KeyCode::Char('b'), Action::BackendView),
             (KeyCode::Char('p'), Action::PodView),
+            (KeyCode::Char('l'), Action::LookupsView),
             (KeyCode::Char('s'), Action::NextSort),
             (KeyCode::Char('r'), Action::Reset),
             (KeyCode::Char('?'), Action::Help),

@@ -4,6 +4,7 @@
 //!
 //! - `view`: the views, their state and sort keys, and `render`, which
 //!   turns the data into the lines of a frame;
+//! - `lookups`: the lookups view (`l`);
 //! - `columns`: the stream view's columns, from `--columns` to cells;
 //! - `table`: the layout of rows of cells to the terminal's width;
 //! - `keys`: terminal events to `Action`s;
@@ -14,6 +15,7 @@
 mod columns;
 mod controller;
 mod keys;
+mod lookups;
 mod table;
 mod terminal;
 #[cfg(test)]
@@ -23,6 +25,7 @@ mod view;
 pub use columns::Column;
 pub use controller::Live;
 pub use keys::{pending_actions, Action};
+pub use lookups::render_lookups;
 pub use table::shorten;
 pub use terminal::{color_wanted, Screen};
 pub use view::{render, render_of, stacked_bar, SortKey, Status, View, ViewState};

@@ -29,6 +29,8 @@ pub enum View {
     LatencyByBackend,
     /// By who sent the query: `namespace/pod`, a container, a unit.
     LatencyByPod,
+    /// One row per lookup (with --lookups); its own key, `l`.
+    Lookups,
 }
 
 impl View {
@@ -60,6 +62,7 @@ impl View {
             View::RcodesByName => "response codes by name",
             View::LatencyByBackend => "latency by backend",
             View::LatencyByPod => "latency by pod",
+            View::Lookups => "lookups",
         }
     }
 
@@ -74,6 +77,7 @@ impl View {
             | View::LatencyByBackend
             | View::LatencyByPod => &[P95, Avg, Max, Count, Errors],
             View::RcodesByServer | View::RcodesByName => &[Total, Errors],
+            View::Lookups => &[Time, Latency, Queries],
         }
     }
 }
@@ -98,6 +102,8 @@ pub enum SortKey {
     /// Aggregates by their transactions answered otherwise than NOERROR,
     /// timeouts included.
     Errors,
+    /// Lookups by the queries each took.
+    Queries,
 }
 
 impl SortKey {
@@ -112,6 +118,7 @@ impl SortKey {
             SortKey::Count => "count",
             SortKey::Total => "total",
             SortKey::Errors => "errors",
+            SortKey::Queries => "queries",
         }
     }
 
@@ -126,7 +133,9 @@ impl SortKey {
             SortKey::Max => s.slowness(s.max_us()),
             SortKey::Count | SortKey::Total => (false, s.count),
             SortKey::Errors => (false, s.errors()),
-            SortKey::P95 | SortKey::Time | SortKey::Latency => s.slowness(s.p95_us()),
+            SortKey::P95 | SortKey::Time | SortKey::Latency | SortKey::Queries => {
+                s.slowness(s.p95_us())
+            }
         }
     }
 }
@@ -179,6 +188,7 @@ const HELP: &[&str] = &[
     "              response codes by server / name, latency by backend / pod",
     "  b           latency by backend: behind a Service's VIP, each backend apart",
     "  p           latency by pod: namespace/pod, else container or unit (- unknown)",
+    "  l           lookups (with --lookups): what each application call asked and got",
     "  s           next sort column",
     "  r           reset the aggregates",
     "  ?           this help (any key closes it)",
@@ -401,6 +411,8 @@ pub fn render_of(
             latency_table(state, agg.by_backend(), "BACKEND", width, rows_room)
         }
         View::LatencyByPod => latency_table(state, &agg.by_pod, "POD", width, rows_room),
+        // Drawn from the lookups, by `render_lookups`.
+        View::Lookups => Vec::new(),
     };
     lines.extend(body);
     lines.truncate(height);

@@ -1,0 +1,292 @@
+//! The resolver settings a lookup was made with: `search`, `ndots`,
+//! `timeout` and `attempts` from a resolv.conf, parsed as glibc reads it,
+//! and where to find the querying process's file.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// What of a resolv.conf decides which queries one call sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvConf {
+    /// The search list, in order, without trailing dots, lowercase.
+    pub search: Vec<String>,
+    pub ndots: u32,
+    /// Seconds before the resolver resends a query.
+    pub timeout_s: u32,
+    pub attempts: u32,
+}
+
+impl Default for ResolvConf {
+    /// glibc's defaults: no search list, ndots 1, 5 s, 2 attempts.
+    fn default() -> Self {
+        ResolvConf {
+            search: Vec::new(),
+            ndots: 1,
+            timeout_s: 5,
+            attempts: 2,
+        }
+    }
+}
+
+impl ResolvConf {
+    /// Parses a resolv.conf as glibc does: the last `search` or `domain`
+    /// line wins; `options` accumulate, with glibc's caps (ndots 15,
+    /// timeout 30, attempts 5).
+    pub fn parse(text: &str) -> ResolvConf {
+        let mut conf = ResolvConf::default();
+        for line in text.lines() {
+            let mut words = line.split_ascii_whitespace();
+            let Some(keyword) = words.next() else {
+                continue;
+            };
+            match keyword {
+                "search" | "domain" => {
+                    conf.search = words
+                        .take(32)
+                        .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                        .filter(|d| !d.is_empty())
+                        .collect();
+                }
+                "options" => {
+                    for opt in words {
+                        let num = |prefix: &str| {
+                            opt.strip_prefix(prefix).and_then(|v| v.parse::<u32>().ok())
+                        };
+                        if let Some(n) = num("ndots:") {
+                            conf.ndots = n.min(15);
+                        } else if let Some(n) = num("timeout:") {
+                            conf.timeout_s = n.clamp(1, 30);
+                        } else if let Some(n) = num("attempts:") {
+                            conf.attempts = n.clamp(1, 5);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        conf
+    }
+
+    /// The names a resolver tries for `name`, in order: the search list
+    /// first when the name has fewer dots than ndots, else the name
+    /// itself first.
+    pub fn expansions(&self, name: &str) -> Vec<String> {
+        let with = |d: &String| format!("{name}.{d}");
+        let mut out = Vec::with_capacity(self.search.len() + 1);
+        if dots(name) < self.ndots {
+            out.extend(self.search.iter().map(with));
+            out.push(name.to_string());
+        } else {
+            out.push(name.to_string());
+            out.extend(self.search.iter().map(with));
+        }
+        out
+    }
+
+    /// The name the application asked, given the first query of a call:
+    /// without the search domain it ends with, when the rest is short
+    /// enough (fewer dots than ndots) for the search list to come first.
+    pub fn asked_name(&self, qname: &str) -> String {
+        let lower = qname.to_ascii_lowercase();
+        for d in &self.search {
+            if let Some(rest) = lower.strip_suffix(d.as_str()) {
+                if let Some(rest) = rest.strip_suffix('.') {
+                    if !rest.is_empty() && dots(rest) < self.ndots {
+                        return qname[..rest.len()].to_string();
+                    }
+                }
+            }
+        }
+        qname.to_string()
+    }
+}
+
+/// Dots in a presentation-form name (escaped dots inside labels are
+/// written `\.` and not counted).
+pub fn dots(name: &str) -> u32 {
+    let mut n = 0;
+    let mut escaped = false;
+    for b in name.bytes() {
+        match b {
+            b'\\' if !escaped => escaped = true,
+            b'.' if !escaped => n += 1,
+            _ => escaped = false,
+        }
+    }
+    n
+}
+
+/// Where the resolver settings of a query come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchSource {
+    /// The querying process's /etc/resolv.conf.
+    Process,
+    /// The network namespace's: /etc/netns/NAME/resolv.conf for a named
+    /// one, /etc/resolv.conf for dnstrace's own.
+    Netns,
+    /// Neither was readable: the search list is inferred from the names.
+    Inferred,
+}
+
+impl SearchSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchSource::Process => "process",
+            SearchSource::Netns => "netns",
+            SearchSource::Inferred => "inferred",
+        }
+    }
+}
+
+/// Finds resolver settings by process or namespace.
+pub trait ResolvSource {
+    /// The settings for a query from `pid` (when known) seen in network
+    /// namespace `netns` (its inode number), and where they came from.
+    fn lookup(&mut self, pid: Option<u32>, netns: u32) -> Option<(Rc<ResolvConf>, SearchSource)>;
+}
+
+/// Readings kept in each of the caches below.
+const CACHE: usize = 1024;
+
+/// Reads the files of the running system, and remembers what it read
+/// for a while ([`FRESH`]): a short-lived process (getent) is often gone
+/// by the time its first answer is read, but the next query of the same
+/// call is not; and a file edited, or a pid reused, is read again soon.
+#[derive(Default)]
+pub struct SystemResolv {
+    by_pid: HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
+    by_netns: HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
+}
+
+/// How long a reading is trusted.
+const FRESH: Duration = Duration::from_secs(10);
+
+fn read(path: &str) -> Option<Rc<ResolvConf>> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| Rc::new(ResolvConf::parse(&t)))
+}
+
+/// The resolv.conf of the network namespace with inode `netns`: a named
+/// namespace's (`ip netns`), or dnstrace's own namespace's.
+fn netns_conf(netns: u32) -> Option<Rc<ResolvConf>> {
+    let ino = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| m.ino());
+    if netns == 0 {
+        return None;
+    }
+    if ino(std::path::Path::new("/proc/self/ns/net")) == Some(u64::from(netns)) {
+        return read("/etc/resolv.conf");
+    }
+    let dir = std::fs::read_dir("/run/netns").ok()?;
+    for entry in dir.flatten() {
+        if ino(&entry.path()) == Some(u64::from(netns)) {
+            let name = entry.file_name();
+            let path = format!("/etc/netns/{}/resolv.conf", name.to_string_lossy());
+            return read(&path);
+        }
+    }
+    None
+}
+
+/// The cached reading for `key`, read anew when missing or stale; the
+/// cache is bounded (emptied when full).
+fn cached(
+    cache: &mut HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
+    key: u32,
+    read: impl FnOnce() -> Option<Rc<ResolvConf>>,
+) -> Option<Rc<ResolvConf>> {
+    let now = Instant::now();
+    if let Some((at, conf)) = cache.get(&key) {
+        if now.duration_since(*at) < FRESH {
+            return conf.clone();
+        }
+    }
+    if cache.len() >= CACHE {
+        cache.clear();
+    }
+    let conf = read();
+    cache.insert(key, (now, conf.clone()));
+    conf
+}
+
+impl ResolvSource for SystemResolv {
+    fn lookup(&mut self, pid: Option<u32>, netns: u32) -> Option<(Rc<ResolvConf>, SearchSource)> {
+        if let Some(pid) = pid {
+            let conf = cached(&mut self.by_pid, pid, || {
+                read(&format!("/proc/{pid}/root/etc/resolv.conf"))
+            });
+            if let Some(c) = conf {
+                return Some((c, SearchSource::Process));
+            }
+        }
+        cached(&mut self.by_netns, netns, || netns_conf(netns)).map(|c| (c, SearchSource::Netns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_as_glibc_does() {
+        let c = ResolvConf::parse(
+            "nameserver 10.96.0.10\n\
+             domain old.example\n\
+             search default.svc.cluster.local svc.cluster.local. cluster.local\n\
+             options ndots:5 timeout:2 attempts:9 rotate\n",
+        );
+        assert_eq!(
+            c.search,
+            [
+                "default.svc.cluster.local",
+                "svc.cluster.local",
+                "cluster.local"
+            ]
+        );
+        assert_eq!((c.ndots, c.timeout_s, c.attempts), (5, 2, 5));
+        let c = ResolvConf::parse("search a.test\ndomain b.test\noptions ndots:99\n");
+        assert_eq!(c.search, ["b.test"], "the last line wins");
+        assert_eq!(c.ndots, 15);
+        assert_eq!(ResolvConf::parse(""), ResolvConf::default());
+    }
+
+    #[test]
+    fn expands_and_strips_by_ndots() {
+        let c = ResolvConf::parse("search a.test b.test\noptions ndots:2\n");
+        assert_eq!(c.expansions("api"), ["api.a.test", "api.b.test", "api"]);
+        assert_eq!(
+            c.expansions("x.y.z"),
+            ["x.y.z", "x.y.z.a.test", "x.y.z.b.test"]
+        );
+        assert_eq!(c.asked_name("api.a.test"), "api");
+        assert_eq!(c.asked_name("API.B.TEST"), "API");
+        // Two dots before the suffix: asked as is first, so a name
+        // ending in a search domain was asked that way.
+        assert_eq!(c.asked_name("x.y.z.a.test"), "x.y.z.a.test");
+        assert_eq!(c.asked_name("a.test"), "a.test");
+        assert_eq!(dots("a\\.b.c"), 1);
+    }
+}
+
+#[cfg(test)]
+mod system_tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process_and_its_namespace() {
+        let mut r = SystemResolv::default();
+        let pid = std::process::id();
+        let own = std::fs::read_to_string("/etc/resolv.conf").ok();
+        let got = r.lookup(Some(pid), 0);
+        assert_eq!(got.is_some(), own.is_some());
+        if let (Some((conf, source)), Some(text)) = (got, own) {
+            assert_eq!(source, SearchSource::Process);
+            assert_eq!(*conf, ResolvConf::parse(&text));
+        }
+        // No process, no namespace: nothing to read, nothing guessed.
+        assert!(r.lookup(None, 0).is_none());
+        assert!(r.lookup(Some(u32::MAX), 0).is_none());
+    }
+}
