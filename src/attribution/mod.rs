@@ -504,7 +504,13 @@ impl Resolver {
                     };
                     let child = format!("{rel}/{name}");
                     use std::os::unix::fs::DirEntryExt;
-                    self.cgroup_paths.insert(e.ino(), child.clone());
+                    // One cgroup under two mounts (the host's tree, and a
+                    // container's own, rooted at its cgroup): the path
+                    // from the higher root says more.
+                    let known = self.cgroup_paths.entry(e.ino()).or_default();
+                    if child.len() > known.len() {
+                        known.clone_from(&child);
+                    }
                     stack.push((e.path(), child));
                 }
             }

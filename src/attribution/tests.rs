@@ -382,3 +382,32 @@ fn cgroup2_mounts_from_mountinfo() {
     );
     assert!(cgroup2_mounts("nonsense\n - \n").is_empty());
 }
+
+#[test]
+fn a_cgroup_under_two_mounts_keeps_its_longer_path() {
+    let root = TempRoot::new("twomounts");
+    let scope = format!(
+        "kubepods.slice/kubepods-pod{}.slice/crio-{ID}.scope",
+        UID.replace('-', "_")
+    );
+    let dir = root.0.join("cgroup").join(&scope);
+    fs::create_dir_all(&dir).unwrap();
+    // A mount rooted at the pod's slice, as a container's own would be,
+    // listed after the whole tree's and before it.
+    let inner = root
+        .0
+        .join("cgroup/kubepods.slice")
+        .join(format!("kubepods-pod{}.slice", UID.replace('-', "_")));
+    for mounts in [
+        vec![root.0.join("cgroup"), inner.clone()],
+        vec![inner.clone(), root.0.join("cgroup")],
+    ] {
+        let mut r = Resolver::new(Settings {
+            cgroup2: Some(mounts),
+            ..settings(&root)
+        });
+        let who = r.resolve(Some(ino(&dir)), None, 1).unwrap();
+        assert_eq!(who.pod_uid.as_deref(), Some(UID));
+        assert_eq!(who.runtime, Some(Runtime::Crio));
+    }
+}
