@@ -112,7 +112,9 @@ static __always_inline __u64 socket_cgroup(struct sk_buff *skb, __u8 dir,
 	struct cgroup *cg;
 	__u8 state;
 
-	if (dir != DT_DIR_EGRESS || !bpf_core_field_exists(struct sock, sk_cgrp_data))
+	/* The cgroup pointer, not the older union of it with a v1 id. */
+	if (dir != DT_DIR_EGRESS || !bpf_core_field_exists(struct sock, sk_cgrp_data) ||
+	    !bpf_core_field_exists(struct sock_cgroup_data, cgroup))
 		return 0;
 	sk = RD(rk, skb, sk);
 	if (!sk)

@@ -108,7 +108,7 @@ enum dt_stat {
 	DT_STAT_MDNS_ANNOUNCEMENTS,	/* mDNS answers to no tracked query */
 	DT_STAT_ENCRYPTED_CONNS,	/* DoT and DoQ connections seen */
 	DT_STAT_NAT_QUERIES,		/* queries seen translated by NAT */
-	DT_STAT_ALIAS_FAILED,		/* translated query not remembered: map update failed */
+	DT_STAT_ALIAS_FAILED,		/* a twin or a connection alias not made: map update failed */
 	DT_STAT_LATE_ANSWERS,		/* answers after the query's timeout */
 	DT_STAT_DUPLICATE_ANSWERS,	/* answers to an already answered query */
 	DT_STAT_UNREACHABLE,		/* queries failed by ICMP destination unreachable */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Finished transactions, remembered in the slots of dt_done and dt_late
- * (maps.bpf.h says why caches and not a map update): what a late answer,
- * a second answer or a repeat on lo is matched against.
+ * Finished transactions, remembered in the slots of dt_done (maps.bpf.h
+ * says why caches and not a map update): what a late answer, a second
+ * answer or a repeat on lo is matched against.
  */
 #ifndef DNSTRACE_DONE_BPF_H
 #define DNSTRACE_DONE_BPF_H
@@ -12,9 +12,9 @@
 #include "dnstrace.h"
 #include "maps.bpf.h"
 
-/* A key's slot among slots (a power of two) of map: its words mixed, then
- * folded. */
-static __always_inline struct dt_done *slot_of(void *map, __u32 slots, const struct dt_key *k)
+/* A key's slot among the slots (a power of two) of dt_done from first:
+ * its words mixed, then folded. */
+static __always_inline struct dt_done *slot_of(__u32 first, __u32 slots, const struct dt_key *k)
 {
 	const __u32 *w = (const __u32 *)k;
 	__u32 h = 0;
@@ -22,30 +22,33 @@ static __always_inline struct dt_done *slot_of(void *map, __u32 slots, const str
 
 	for (int n = 0; n < (int)(sizeof(*k) / 4); n++)
 		h = (h ^ w[n]) * 0x9e3779b1;
-	i = (h ^ (h >> 16)) & (slots - 1);
-	return bpf_map_lookup_elem(map, &i);
+	i = first + ((h ^ (h >> 16)) & (slots - 1));
+	return bpf_map_lookup_elem(&dt_done, &i);
 }
 
 /* Where a transaction that ended in state is remembered. */
 static __always_inline struct dt_done *done_slot(const struct dt_key *k, __u64 state)
 {
 	if (state == DT_STATE_TIMED_OUT)
-		return slot_of(&dt_late, DT_LATE_SLOTS, k);
-	return slot_of(&dt_done, DT_DONE_SLOTS, k);
+		return slot_of(DT_DONE_SLOTS, DT_LATE_SLOTS, k);
+	return slot_of(0, DT_DONE_SLOTS, k);
 }
 
-/* The remembered transaction of a key, answered or timed out; NULL when
- * none is. */
+/* The remembered transaction of a key, answered or timed out (the later
+ * when both are: the same client port and id used again); NULL when none
+ * is. */
 static __always_inline struct dt_done *done_find(const struct dt_key *k)
 {
 	struct dt_done *d = done_slot(k, DT_STATE_ANSWERED);
+	struct dt_done *l = done_slot(k, DT_STATE_TIMED_OUT);
 
-	if (d && d->state != DT_STATE_EMPTY && same_key(&d->key, k))
-		return d;
-	d = done_slot(k, DT_STATE_TIMED_OUT);
-	if (d && d->state != DT_STATE_EMPTY && same_key(&d->key, k))
-		return d;
-	return NULL;
+	if (d && (d->state == DT_STATE_EMPTY || !same_key(&d->key, k)))
+		d = NULL;
+	if (l && (l->state == DT_STATE_EMPTY || !same_key(&l->key, k)))
+		l = NULL;
+	if (d && l)
+		return (__s64)(d->done_ts - l->done_ts) >= 0 ? d : l;
+	return d ? d : l;
 }
 
 /*

@@ -32,8 +32,9 @@ __u32 dt_sweep_more = 0;
 /* Set by user space before its last sweep: report every open encrypted
  * connection now. */
 __u32 dt_sweep_flush = 0;
-/* Set once a DNS packet crossed NAT: until then no sighting looks for an
- * alias (nat.bpf.h), so a host without NAT pays nothing for it. */
+/* Set once an encrypted connection crossed NAT: until then no sighting
+ * looks for an alias (nat.bpf.h), so a host without NAT pays nothing for
+ * it. */
 __u32 dt_nat_seen = 0;
 
 /*
@@ -72,9 +73,11 @@ struct {
  * a later transaction may take: remembering costs a few stores, not a map
  * update, and nothing is read first, so the common transaction pays next
  * to nothing for it; under heavy load an old slot is taken sooner (best
- * effort). Answered transactions go to dt_done, timed-out ones (written
- * by the sweep, off the packets' path) to dt_late, so that a burst of
- * answers cannot take the slot a late answer will look for.
+ * effort). Answered transactions have the first DT_DONE_SLOTS, timed-out
+ * ones (written by the sweep, off the packets' path) the DT_LATE_SLOTS
+ * after them, so that a burst of answers cannot take the slot a late
+ * answer will look for. One map for both: a slot's pointer then has one
+ * type for the verifier, whichever part it is in.
  */
 #define DT_DONE_SLOTS 32768
 #define DT_LATE_SLOTS 16384
@@ -93,20 +96,14 @@ struct dt_done {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, DT_DONE_SLOTS);
+	__uint(max_entries, DT_DONE_SLOTS + DT_LATE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct dt_done);
 } dt_done SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, DT_LATE_SLOTS);
-	__type(key, __u32);
-	__type(value, struct dt_done);
-} dt_late SEC(".maps");
 
-/* A query as NAT delivered it (the translated tuple) to its key as the
- * client sent it (nat.bpf.h). Sized like dt_pending by user space. */
+/* An encrypted connection as NAT delivered it (the translated tuple) to
+ * its key as the client opened it (nat.bpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -162,6 +159,7 @@ struct dt_scratch {
 	__u8 resp_name[DT_QBUF_LEN];	/* 8-byte aligned, compared in words */
 	struct dt_key key;
 	struct dt_key alias;
+	struct dt_key other;
 	struct dt_nat_view nat;
 };
 

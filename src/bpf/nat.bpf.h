@@ -12,16 +12,20 @@
  * back before conntrack undoes the translation) carries the translated
  * tuple:
  * - when the first sighting was after NAT (the client's own namespace
- *   translated it), every later one carries that tuple too: nothing more
- *   is needed;
+ *   translated it), every later one carries that tuple too, unless a
+ *   second NAT translates it again (below);
  * - when it was before NAT (kube-proxy's DNAT on the node), the first
  *   sighting after NAT, which has the entry, makes the query a twin under
  *   the translated tuple (DT_NAT_TWIN): a copy of its head, found by one
  *   lookup like any query, which times the backend's leg. The query
  *   itself (DT_NAT_TWINNED) completes where it was first seen, takes the
- *   backend's leg from its twin and deletes it.
- * Connections (encrypted.bpf.h) and ICMP errors use dt_alias instead, a
- * map from the translated tuple to the key, as they are few.
+ *   backend's leg from its twin and deletes it;
+ * - a query translated a second time (double NAT: a twin, or a query its
+ *   own namespace translated, seen translated again) gets a twin under
+ *   each further tuple, leading back to its key (chain_twin); its record
+ *   names the first translation, and the sweep drops those twins.
+ * Connections (encrypted.bpf.h) use dt_alias instead, a map from the
+ * translated tuple to the key, as they are few.
  */
 #ifndef DNSTRACE_NAT_BPF_H
 #define DNSTRACE_NAT_BPF_H
@@ -203,26 +207,92 @@ static __always_inline void other_key(struct dt_key *other, const struct dt_key 
 	other->netns = is_loopback(other->server_addr, other->family) ? key->netns : 0;
 }
 
+/* Whether the entry of key is a twin, deleted if so (a query's own twin,
+ * or one another query no longer needs). */
+static __always_inline void drop_twin(const struct dt_key *key)
+{
+	struct dt_pending *t = bpf_map_lookup_elem(&dt_pending, key);
+
+	if (t && (t->nat & DT_NAT_TWIN))
+		bpf_map_delete_elem(&dt_pending, key);
+}
+
+/* Inserts the twin built in s->query under twin_key. */
+static __always_inline void add_twin(struct dt_scratch *s, const struct dt_key *twin_key)
+{
+	s->query.nat |= DT_NAT_TWIN;
+	s->query.backend_ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&dt_pending, twin_key, &s->query, BPF_NOEXIST))
+		stat_inc(DT_STAT_ALIAS_FAILED);
+}
+
 /*
- * Makes q, keyed as the client sent it, a twin under twin_key, its tuple
- * as NAT delivered it (nat bits, from s->nat): its head, the addresses
- * swapped, and when it reached the backend. The twin's name is not kept:
- * only the query itself is ever reported.
+ * Makes q, keyed as the client sent it (s->alias), a twin under twin_key,
+ * its tuple as NAT delivered it (nat bits, from s->nat): its head, the
+ * addresses swapped, and when it reached the backend. The twin's name is
+ * not kept: only the query itself is ever reported. A twin it had under
+ * another tuple (the backend changed, as endpoints do, and the client
+ * sent the query again) goes.
  */
 static __always_inline void make_twin(struct dt_scratch *s, struct dt_pending *q, __u8 nat,
 				      const struct dt_key *twin_key)
 {
-	struct dt_pending *t = &s->query;
-
+	if (q->nat & DT_NAT_TWINNED) {
+		other_key(&s->other, &s->alias, q);
+		if (!same_key(&s->other, twin_key))
+			drop_twin(&s->other);
+	} else {
+		stat_inc(DT_STAT_NAT_QUERIES);
+	}
 	note_nat(q, &s->nat, nat, false);
 	q->nat |= DT_NAT_TWINNED;
+	__builtin_memcpy(&s->query, q, __builtin_offsetof(struct dt_pending, name));
+	note_nat(&s->query, &s->nat, nat, true);
+	add_twin(s, twin_key);
+}
+
+/*
+ * A query translated again, beyond a first NAT (q is its twin, or a query
+ * its own namespace translated first, keyed as delivered), found under
+ * s->alias: a twin under twin_key whose other addresses lead back to the
+ * query's key. The query's record keeps the first translation; the sweep
+ * drops this twin.
+ */
+static __always_inline void chain_twin(struct dt_scratch *s, struct dt_pending *q,
+				       const struct dt_key *twin_key)
+{
+	struct dt_key *k = &s->other;
+	struct dt_pending *t = &s->query;
+
+	if (q->nat & DT_NAT_TWIN)
+		other_key(k, &s->alias, q);
+	else
+		__builtin_memcpy(k, &s->alias, sizeof(*k));
 	__builtin_memcpy(t, q, __builtin_offsetof(struct dt_pending, name));
-	note_nat(t, &s->nat, nat, true);
-	t->nat |= DT_NAT_TWIN;
-	t->backend_ts = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&dt_pending, twin_key, t, BPF_NOEXIST))
-		stat_inc(DT_STAT_ALIAS_FAILED);
-	stat_inc(DT_STAT_NAT_QUERIES);
+	/* Both ends, whichever changed: the key's own where they did not. */
+	t->nat = DT_NAT_DST | DT_NAT_SRC | DT_NAT_KEYED_DELIVERED;
+	__builtin_memcpy(t->other_server, k->server_addr, 16);
+	t->other_server_port = k->server_port;
+	__builtin_memcpy(t->other_client, k->client_addr, 16);
+	t->other_client_port = k->client_port;
+	add_twin(s, twin_key);
+}
+
+/*
+ * A twin for q, found under s->alias, under twin_key: its first (or a new
+ * one), or one beyond a second NAT. A global function: the verifier
+ * checks it once, not on every path of the readers that inline the rest.
+ */
+__noinline int dt_twin(struct dt_scratch *s, struct dt_pending *q, struct dt_key *twin_key,
+		       __u32 nat)
+{
+	if (!s || !q || !twin_key)
+		return 0;
+	if (q->nat & (DT_NAT_TWIN | DT_NAT_KEYED_DELIVERED))
+		chain_twin(s, q, twin_key);
+	else
+		make_twin(s, q, nat, twin_key);
+	return 0;
 }
 
 /*
@@ -244,8 +314,7 @@ static __always_inline bool resolve_alias(struct dt_key *key)
 }
 
 /* The entry of map for key, or for the key that key is an alias of (then
- * *key becomes that key, and *translated is set). For what carries no
- * conntrack entry of its own (connections, ICMP errors). */
+ * *key becomes that key, and *translated is set). For connections. */
 static __always_inline void *lookup_or_alias(void *map, struct dt_key *key, bool *translated)
 {
 	void *v = bpf_map_lookup_elem(map, key);

@@ -124,12 +124,11 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	if (nat && !(side == DT_SIDE_DELIVERED && p->task_ctx)) {
 		q = bpf_map_lookup_elem(&dt_pending, &s->alias);
 		if (q) {
-			/* First seen as the client sent it (before NAT): its
-			 * twin, for the sightings beyond, which carry no
-			 * conntrack entry. */
-			if (side == DT_SIDE_DELIVERED &&
-			    !(q->nat & (DT_NAT_TWINNED | DT_NAT_TWIN)))
-				make_twin(s, q, nat, key);
+			/* Seen before this NAT, and not yet under this tuple:
+			 * a twin under it, for the sightings beyond, which
+			 * carry no conntrack entry. */
+			if (side == DT_SIDE_DELIVERED)
+				dt_twin(s, q, key, nat);
 			else
 				query_seen_again();
 			return;
@@ -147,19 +146,20 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	fresh->nat = 0;
 	if (nat)
 		note_nat(fresh, &s->nat, nat, translated);
-	name_len = read_question(r, rk, p, fresh->name, &fresh->qtype, &fresh->qclass);
-	if (name_len < 0)
-		return;
-
+	/* So is what does not depend on the name: every path out of the
+	 * loop then has the less to walk. */
 	fresh->netns = netns;
 	fresh->ifindex = RD(rk, dev, ifindex);
-	fresh->name_len = name_len;
 	fresh->qflags = bpf_ntohs(h->flags);
 	fresh->query_size = p->msg_size;
 	fresh->dir = dir;
 	copy_kstr16(fresh->ifname, dev->name, rk);
 	fresh->pid = packet_sender(dir, p->task_ctx, fresh->comm, rk);
 	fresh->cgroup_id = socket_cgroup(skb, dir, rk);
+	name_len = read_question(r, rk, p, fresh->name, &fresh->qtype, &fresh->qclass);
+	if (name_len < 0)
+		return;
+	fresh->name_len = name_len;
 
 	err = bpf_map_update_elem(&dt_pending, key, fresh, BPF_NOEXIST);
 	if (err == 0) {
@@ -174,7 +174,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 		 * the sightings beyond need its twin too. */
 		q = bpf_map_lookup_elem(&dt_pending, key);
 		if (q)
-			make_twin(s, q, nat, &s->alias);
+			dt_twin(s, q, &s->alias, nat);
 	} else if (err == -17 /* EEXIST: another CPU was first */) {
 		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
 	} else {
@@ -326,7 +326,9 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	if (twinned) {
 		other_key(&s->alias, key, q);
 		twin = bpf_map_lookup_elem(&dt_pending, &s->alias);
-		if (twin && !q->backend_ns)
+		if (!twin || !(twin->nat & DT_NAT_TWIN))
+			twinned = false;
+		else if (!q->backend_ns)
 			q->backend_ns = twin->backend_ns;
 	}
 	struct dt_report rep = {
@@ -401,7 +403,7 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), &dt_pending, key,
 		 DT_STAT_UNREACHABLE) &&
 	    twinned)
-		bpf_map_delete_elem(&dt_pending, &s->alias);
+		drop_twin(&s->alias);
 }
 
 /* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */

@@ -31,8 +31,8 @@ __u64 dt_sweep_expired = 0;
  * (dt_sweep_more). */
 #define DT_SWEEP_BUDGET 16384
 
-/* A query unanswered for dt_timeout_ns: a TIMEOUT record, and its slot in
- * dt_late kept for a late answer. */
+/* A query unanswered for dt_timeout_ns: a TIMEOUT record, and its slot
+ * among dt_done's timed-out ones kept for a late answer. */
 static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 			 struct dt_sweep_ctx *c)
 {
@@ -51,6 +51,17 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
 		return 0;
 	dt_sweep_expired++;
+	/* The backend may have answered, its answer lost on the way back:
+	 * the twin timed that. */
+	if ((q->nat & DT_NAT_TWINNED) && !q->backend_ns) {
+		struct dt_key tk;
+		struct dt_pending *t;
+
+		other_key(&tk, key, q);
+		t = bpf_map_lookup_elem(&dt_pending, &tk);
+		if (t && (t->nat & DT_NAT_TWIN))
+			q->backend_ns = t->backend_ns;
+	}
 
 	struct dt_report rep = {
 		.kind = DT_KIND_TIMEOUT,

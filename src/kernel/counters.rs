@@ -66,7 +66,7 @@ stats! {
     MdnsAnnouncements = DT_STAT_MDNS_ANNOUNCEMENTS, "mdns_announcements", "mDNS answers to no query seen (announcements)";
     EncryptedConnections = DT_STAT_ENCRYPTED_CONNS, "encrypted_connections", "DoT and DoQ connections seen";
     NatQueries = DT_STAT_NAT_QUERIES, "nat_queries", "queries seen translated by NAT (DNAT or SNAT)";
-    AliasFailed = DT_STAT_ALIAS_FAILED, "alias_failed", "translated queries not remembered: map update failed";
+    AliasFailed = DT_STAT_ALIAS_FAILED, "alias_failed", "translated queries without their twin (or connections without their alias): map update failed";
     LateAnswers = DT_STAT_LATE_ANSWERS, "late_answers", "answers after their query's timeout";
     DuplicateAnswers = DT_STAT_DUPLICATE_ANSWERS, "duplicate_answers", "answers to an already answered query";
     Unreachable = DT_STAT_UNREACHABLE, "unreachable", "queries failed by an ICMP destination unreachable";
