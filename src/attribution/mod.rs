@@ -230,7 +230,15 @@ enum NetnsSeen {
     Same(Arc<Attribution>),
     /// Processes of different pods or none: says nothing.
     Mixed,
+    /// No process in it at the last listing: not listed again for it
+    /// until then (CLOCK_MONOTONIC ns). A namespace that only forwards,
+    /// or a fabricated one, would otherwise have /proc listed every
+    /// `rescan`.
+    Empty(u64),
 }
+
+/// How many `rescan`s an empty namespace is not listed again for.
+const EMPTY_FOR_RESCANS: u64 = 30;
 
 /// Resolves records to attributions; see the module's doc.
 #[derive(Debug)]
@@ -390,17 +398,26 @@ impl Resolver {
                 return who;
             }
         }
-        if let Some(NetnsSeen::Same(who)) = self.by_netns.get(&netns) {
-            return Some(who.clone());
+        let now = self.now;
+        match self.by_netns.get(&netns) {
+            Some(NetnsSeen::Same(who)) => return Some(who.clone()),
+            Some(NetnsSeen::Empty(until)) if now < *until => return None,
+            _ => {}
         }
         // The sender is gone (or unknown): what do the processes still
         // in its namespace have in common? One listing of /proc learns
         // every namespace, at most once per `rescan`, however many
         // namespaces are asked about.
-        if Some(netns) != self.host_netns && self.proc_scan.due(self.now, self.settings.rescan) {
+        if Some(netns) != self.host_netns && self.proc_scan.due(now, self.settings.rescan) {
             self.scan_processes();
-            if let Some(NetnsSeen::Same(who)) = self.by_netns.get(&netns) {
-                return Some(who.clone());
+            match self.by_netns.get(&netns) {
+                Some(NetnsSeen::Same(who)) => return Some(who.clone()),
+                Some(NetnsSeen::Mixed) => {}
+                None | Some(NetnsSeen::Empty(_)) => {
+                    let quiet = ns(self.settings.rescan).saturating_mul(EMPTY_FOR_RESCANS);
+                    self.by_netns
+                        .insert(netns, NetnsSeen::Empty(now.saturating_add(quiet)));
+                }
             }
         }
         None
@@ -560,7 +577,7 @@ impl Resolver {
         let who = who.as_ref();
         let seen = match (self.by_netns.get(&netns), who) {
             (_, None) => NetnsSeen::Mixed,
-            (None, Some(w)) => NetnsSeen::Same(w.clone()),
+            (None | Some(NetnsSeen::Empty(_)), Some(w)) => NetnsSeen::Same(w.clone()),
             (Some(NetnsSeen::Mixed), _) => NetnsSeen::Mixed,
             (Some(NetnsSeen::Same(old)), Some(w)) => {
                 if Arc::ptr_eq(old, w) || **old == **w {

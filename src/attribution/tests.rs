@@ -411,3 +411,33 @@ fn a_cgroup_under_two_mounts_keeps_its_longer_path() {
         assert_eq!(who.runtime, Some(Runtime::Crio));
     }
 }
+
+#[test]
+fn an_empty_namespace_is_not_listed_again_at_once() {
+    let root = TempRoot::new("empty");
+    let mut r = Resolver::new(Settings {
+        rescan: Duration::from_secs(1),
+        ..settings(&root)
+    });
+    fs::create_dir_all(root.0.join("proc")).unwrap();
+    let second = 1_000_000_000;
+    // Namespace 7 has no process: listed once, then not for 30 s.
+    assert_eq!(r.resolve_at(None, None, 7, 10 * second), None);
+    let netns = process(&root, 700, &format!("1:name=systemd:/docker/{ID}\n"), None);
+    assert_eq!(r.resolve_at(None, None, 7, 12 * second), None);
+    assert!(r.by_netns.get(&netns).is_none(), "/proc listed again");
+    // Another namespace asked for is listed (once a second at most).
+    let who = r.resolve_at(None, None, netns, 12 * second).unwrap();
+    assert_eq!(who.container_id.as_deref(), Some(ID));
+    // And namespace 7 again after 30 s.
+    let other = process(&root, 701, &format!("1:name=systemd:/docker/{ID}\n"), None);
+    assert_eq!(r.resolve_at(None, None, 7, 39 * second), None);
+    assert!(r.by_netns.get(&other).is_none(), "/proc listed again");
+    assert_eq!(r.resolve_at(None, None, 7, 41 * second), None);
+    assert!(r.by_netns.get(&other).is_some(), "/proc not listed");
+    // A process read by its pid names its namespace, whatever was cached.
+    r.by_netns.insert(other, NetnsSeen::Empty(u64::MAX));
+    let by_pid = r.resolve_at(None, Some(701), other, 42 * second).unwrap();
+    assert_eq!(by_pid.container_id.as_deref(), Some(ID));
+    assert!(matches!(r.by_netns.get(&other), Some(NetnsSeen::Same(_))));
+}
