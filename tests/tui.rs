@@ -235,3 +235,47 @@ fn a_dumb_terminal_gets_lines_not_a_table() {
     let after = tmux.wait_for("exit", |s| s.contains("dnstrace-exit="));
     assert!(after.contains("dnstrace-exit=0"), "{after}");
 }
+
+/// A terminal that goes away (a tmux server of its own killed: the pty
+/// hangs up) ends the table: it used to spin at full CPU on the dead tty,
+/// deaf to SIGTERM, its programs still attached.
+#[test]
+fn table_exits_when_its_terminal_hangs_up() {
+    let Some(_serial) = privileged("table_exits_when_its_terminal_hangs_up") else {
+        return;
+    };
+    let socket = format!("dnstrace-hangup-{}", std::process::id());
+    let pattern = "--server 192.0.2.77 --timeout 777ms";
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let command = format!("{} {pattern}", util::DNSTRACE);
+    let started = tmux(&["new-session", "-d", "-x", "120", "-y", "40", &command]);
+    assert!(started.status.success(), "{started:?}");
+    let drawn = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).contains("LATENCY")
+    });
+    // A few rounds of the table's loop first, as a user's terminal would.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    tmux(&["kill-server"]);
+    assert!(drawn, "the table was not drawn");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !std::process::Command::new("pgrep")
+            .args(["-f", pattern])
+            .status()
+            .expect("pgrep")
+            .success()
+    });
+    if !gone {
+        let _ = std::process::Command::new("pkill")
+            .args(["-9", "-f", pattern])
+            .status();
+    }
+    assert!(gone, "dnstrace still runs 5 s after its terminal hung up");
+}

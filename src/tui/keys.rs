@@ -23,13 +23,39 @@ pub enum Action {
     Redraw,
 }
 
-/// Reads every pending terminal event without blocking.
+/// At most this many terminal events are read per round: a terminal that
+/// has gone (its tty at end of file) stays readable forever, and an
+/// unbounded loop here never let the main loop see the hangup's signal.
+const MAX_EVENTS_PER_ROUND: usize = 256;
+
+/// Reads the pending terminal events without blocking, up to
+/// [`MAX_EVENTS_PER_ROUND`].
 pub fn pending_actions(help_open: bool) -> io::Result<Vec<Action>> {
+    // A terminal that hung up reads as end of file forever, and the
+    // terminal library's read then spins without returning: leave.
+    if terminal_hung_up() {
+        return Ok(vec![Action::Quit]);
+    }
     let mut actions = Vec::new();
-    while event::poll(Duration::ZERO)? {
+    for _ in 0..MAX_EVENTS_PER_ROUND {
+        if !event::poll(Duration::ZERO)? {
+            break;
+        }
         actions.extend(action(&event::read()?, help_open));
     }
     Ok(actions)
+}
+
+/// Whether the terminal on standard input hung up (its other end closed).
+fn terminal_hung_up() -> bool {
+    let mut fd = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and no waiting.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready == 1 && fd.revents & libc::POLLHUP != 0
 }
 
 /// What one terminal event asks for, if anything. While the help is open
