@@ -366,36 +366,18 @@ mod tests {
 
     #[test]
     fn lookups_are_rendered_once_counted() {
-        use crate::lookup::resolv::SearchSource;
         use crate::lookup::{LookupRcode, LookupRecord};
+        use crate::testing::fixtures::lookup_record;
         let mut r = Registry::new(4);
         let mut out = String::new();
         render(&r, &mut out);
         assert!(!out.contains("dnstrace_lookup"), "none before a lookup");
         let l = LookupRecord {
-            mono_ns: 0,
-            name: "a.test".into(),
-            answered_name: None,
-            qtypes: vec![1, 28],
             queries: 8,
             search_misses: 6,
-            retries: 0,
-            retransmits: 0,
             rcode: LookupRcode::Rcode(3),
             latency_ns: Some(3_000_000),
-            client_ip: "10.0.0.2".parse().unwrap(),
-            client_port: 1,
-            pid: None,
-            comm: None,
-            sibling_lost: false,
-            tcp_fallback: false,
-            retry_after_timeout: false,
-            retry_delay_ns: None,
-            search_source: SearchSource::Inferred,
-            incomplete: false,
-            udp: true,
-            tcp: false,
-            conntrack: None,
+            ..lookup_record("a.test")
         };
         r.observe_lookup(&l);
         r.observe_lookup(&LookupRecord {

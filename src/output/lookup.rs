@@ -245,35 +245,25 @@ mod tests {
     use crate::lookup::conntrack::ConntrackStats;
     use crate::lookup::resolv::SearchSource;
     use crate::lookup::LookupRcode;
+    use crate::testing::fixtures::lookup_record;
 
     fn sample() -> LookupRecord {
         LookupRecord {
-            mono_ns: 1_000_000_000,
-            name: "api.example.test".into(),
-            answered_name: Some("api.example.test".into()),
-            qtypes: vec![1, 28],
             queries: 9,
             search_misses: 6,
-            retries: 0,
             retransmits: 1,
-            rcode: LookupRcode::Rcode(0),
             latency_ns: Some(5_001_500_000),
-            client_ip: "10.0.0.2".parse().unwrap(),
-            client_port: 40000,
             pid: Some(42),
             comm: Some("getent".into()),
             sibling_lost: true,
-            tcp_fallback: false,
             retry_after_timeout: true,
             retry_delay_ns: Some(5_000_000_000),
             search_source: SearchSource::Netns,
-            incomplete: false,
-            udp: true,
-            tcp: false,
             conntrack: Some(ConntrackStats {
                 insert_failed: 2,
                 drop: 0,
             }),
+            ..lookup_record("api.example.test")
         }
     }
 

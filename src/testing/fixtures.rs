@@ -3,6 +3,8 @@
 //! that they all test the same record. Not part of dnstrace's interface.
 
 use crate::kernel::abi::RawEvent;
+use crate::lookup::resolv::SearchSource;
+use crate::lookup::{LookupRcode, LookupRecord};
 
 /// An answered query as the kernel reports it: dig (pid 4242) on veth0
 /// asking 10.0.0.1 from 10.0.0.2:40000, id 0xbeef, AAAA, NXDOMAIN after
@@ -357,5 +359,37 @@ impl Rng {
     /// In 0..n.
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
+    }
+}
+
+/// A lookup of `name` as the grouping reports it: A and AAAA over UDP from
+/// 10.0.0.2:40000, two queries, answered NOERROR after 1 ms, at 1 s, with
+/// no process and no resend. Tests set what they are about with struct
+/// update syntax.
+pub fn lookup_record(name: &str) -> LookupRecord {
+    LookupRecord {
+        mono_ns: 1_000_000_000,
+        name: name.into(),
+        answered_name: Some(name.into()),
+        qtypes: vec![1, 28],
+        queries: 2,
+        search_misses: 0,
+        retries: 0,
+        retransmits: 0,
+        rcode: LookupRcode::Rcode(0),
+        latency_ns: Some(1_000_000),
+        client_ip: "10.0.0.2".parse().expect("an address"),
+        client_port: 40000,
+        pid: None,
+        comm: None,
+        sibling_lost: false,
+        tcp_fallback: false,
+        retry_after_timeout: false,
+        retry_delay_ns: None,
+        search_source: SearchSource::Process,
+        incomplete: false,
+        udp: true,
+        tcp: false,
+        conntrack: None,
     }
 }

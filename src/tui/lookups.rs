@@ -132,38 +132,23 @@ fn row(l: &LookupRecord, clock: &Clock) -> Vec<CellText> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::resolv::SearchSource;
     use crate::lookup::LookupRcode;
+    use crate::testing::fixtures::lookup_record;
     use crate::tui::View;
 
     fn lookup(name: &str, latency_ms: Option<u64>, queries: u32) -> LookupRecord {
         LookupRecord {
-            mono_ns: 1_000_000_000,
-            name: name.into(),
             answered_name: latency_ms.map(|_| name.to_string()),
-            qtypes: vec![1, 28],
             queries,
             search_misses: queries.saturating_sub(2),
-            retries: 0,
-            retransmits: 0,
             rcode: match latency_ms {
                 Some(_) => LookupRcode::Rcode(0),
                 None => LookupRcode::Timeout,
             },
             latency_ns: latency_ms.map(|ms| ms * 1_000_000),
-            client_ip: "10.0.0.2".parse().unwrap(),
-            client_port: 40000,
             pid: Some(7),
             comm: Some("curl".into()),
-            sibling_lost: false,
-            tcp_fallback: false,
-            retry_after_timeout: false,
-            retry_delay_ns: None,
-            search_source: SearchSource::Process,
-            incomplete: false,
-            udp: true,
-            tcp: false,
-            conntrack: None,
+            ..lookup_record(name)
         }
     }
 
