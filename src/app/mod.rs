@@ -36,6 +36,11 @@ const MAX_OPEN_LOOKUPS: usize = 16384;
 /// Longest wait for ring-buffer records between two reads.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How often finished lookups are looked for: a lookup ends at least half
+/// a second after its last query, so a few tens of milliseconds later
+/// changes nothing a person sees.
+const LOOKUPS_EVERY: Duration = Duration::from_millis(50);
+
 /// Runs dnstrace as the arguments say, until a stop. `stdout_closed`: fd 1
 /// was closed at start.
 pub fn run(args: &Args, started: Instant, stdout_closed: bool) -> Result<()> {
@@ -55,6 +60,9 @@ pub fn run(args: &Args, started: Instant, stdout_closed: bool) -> Result<()> {
 struct Timers {
     sweep_every: Duration,
     next_sweep: Instant,
+    /// When open lookups are next looked at for those nothing more can
+    /// join: a walk over all of them, so not on every round.
+    next_lookups: Instant,
     next_check: Instant,
     deadline: Option<Instant>,
 }
@@ -186,6 +194,7 @@ impl<'a> App<'a> {
             timers: Timers {
                 sweep_every,
                 next_sweep: now + sweep_every,
+                next_lookups: now,
                 next_check: now + Duration::from_secs(1),
                 deadline: args.duration.map(|d| attached + d),
             },
@@ -208,10 +217,13 @@ impl<'a> App<'a> {
             return Ok(false);
         }
         self.read_ring(now)?;
-        self.pipeline
-            .borrow_mut()
-            .advance_lookups(lookup::mono_now_ns());
         let now = Instant::now();
+        if now >= self.timers.next_lookups {
+            self.timers.next_lookups = now + LOOKUPS_EVERY;
+            self.pipeline
+                .borrow_mut()
+                .advance_lookups(lookup::mono_now_ns());
+        }
         if now >= self.timers.next_sweep {
             self.expire(now)?;
         }

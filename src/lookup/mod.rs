@@ -17,13 +17,15 @@
 //! finishes the oldest early (counted, and marked `incomplete`).
 
 pub mod conntrack;
+mod open;
 pub mod resolv;
 pub mod stats;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 
-use crate::record::{KernelStr, Kind, Proto, Transaction};
+use crate::record::{KernelStr, Kind, Transaction};
+use open::{End, Lookup, UNSETTLED};
 use resolv::{ResolvConf, ResolvSource, SearchSource};
 
 const A: u16 = 1;
@@ -39,6 +41,27 @@ const MAX_QUERIES: usize = 64;
 /// ring buffer is read every 50 ms, timeouts swept every 200 ms at most),
 /// and for an application to send its next query after an answer.
 pub const LINGER_NS: u64 = 500_000_000;
+
+/// The newest lookups of a client and first label a new question is
+/// offered to (a question asked before is found by the index of
+/// questions, however old its lookup). A call's next question follows its
+/// last within [`LINGER_NS`]; a client that starts more lookups for one
+/// label within that time is grouped by the newest of them.
+const NEW_QUESTION_CANDIDATES: usize = 8;
+
+/// The newest lookups still without a final answer to a question that a
+/// query asking it again is offered to.
+const REPEAT_CANDIDATES: usize = 64;
+
+/// An open lookup in the index by client and first label.
+#[derive(Debug, Clone, Copy)]
+struct Indexed {
+    id: u64,
+    /// The key of its question while it has asked one only (0 when not
+    /// one): a client asking one name over and over has many such, which
+    /// a new question of that client and label passes over unvisited.
+    only_question: u64,
+}
 
 /// How the tracker waits.
 #[derive(Debug, Clone, Copy)]
@@ -123,99 +146,6 @@ pub struct LookupRecord {
     pub conntrack: Option<conntrack::ConntrackStats>,
 }
 
-/// How a query ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// An answer: rcode, whether it had records, whether truncated.
-    Answer {
-        rcode: u16,
-        data: bool,
-        tc: bool,
-    },
-    Timeout,
-    Unreachable,
-}
-
-#[derive(Debug, Clone)]
-struct Query {
-    name: usize,
-    qtype: u16,
-    port: u16,
-    proto: Proto,
-    id: u16,
-    sent_ns: u64,
-    /// When it ended: the answer's arrival, or the kernel's timeout.
-    end_ns: u64,
-    end: End,
-}
-
-impl Query {
-    fn answered(&self) -> bool {
-        matches!(self.end, End::Answer { .. })
-    }
-    /// An answer a resolver takes as final for the question: NOERROR or
-    /// NXDOMAIN, not truncated. After SERVFAIL, REFUSED and the like it
-    /// tries again (glibc: the next server, or the next attempt).
-    fn settled(&self) -> bool {
-        matches!(
-            self.end,
-            End::Answer {
-                rcode: 0 | 3,
-                tc: false,
-                ..
-            }
-        )
-    }
-
-    fn data(&self) -> bool {
-        matches!(
-            self.end,
-            End::Answer {
-                data: true,
-                tc: false,
-                ..
-            }
-        )
-    }
-}
-
-#[derive(Debug, Default)]
-struct Resends {
-    retries: u32,
-    retransmits: u32,
-    tcp_fallback: bool,
-    after_timeout: bool,
-    delay_ns: Option<u64>,
-}
-
-#[derive(Debug)]
-struct Lookup {
-    client: Client,
-    /// Its key in the index: the hash of its client and first label.
-    index_key: u64,
-    pid: Option<u32>,
-    comm: Option<KernelStr>,
-    client_ip: IpAddr,
-    client_port: u16,
-    /// The name as asked (for an inferred search list, the labels all
-    /// names so far share).
-    base: String,
-    /// The names the resolver would try, when its settings are known.
-    expected: Option<Vec<String>>,
-    retry_interval_ns: u64,
-    source: SearchSource,
-    /// Names queried, in the order first queried.
-    names: Vec<String>,
-    queries: Vec<Query>,
-    query_count: u32,
-    qtypes: Vec<u16>,
-    udp: bool,
-    tcp: bool,
-    first_ns: u64,
-    last_sent_ns: u64,
-    last_event_ns: u64,
-}
-
 /// Groups transactions into lookups.
 pub struct Tracker {
     settings: Settings,
@@ -223,7 +153,13 @@ pub struct Tracker {
     open: HashMap<u64, Box<Lookup>>,
     /// The hash of (client, first label, lowercase) to the open lookups
     /// there, newest last. Keyed hashing: the names are anyone's choice.
-    index: HashMap<u64, Vec<u64>>,
+    index: HashMap<u64, VecDeque<Indexed>>,
+    /// The hash of (client, name, type) to the open lookups that asked
+    /// that question, ordered by when it had its final answer
+    /// ([`UNSETTLED`] before), then by age: the lookups a question asked
+    /// again may join, without visiting the many that a client asking
+    /// one name over and over has open.
+    questions: HashMap<u64, BTreeSet<(u64, u64)>>,
     hasher: foldhash::fast::RandomState,
     /// The process last seen on each socket, so that a query sent without
     /// its process joins the process's lookup. Bounded by [`SOCKETS`].
@@ -272,6 +208,7 @@ impl Tracker {
             resolv,
             open: HashMap::new(),
             index: HashMap::new(),
+            questions: HashMap::new(),
             hasher: foldhash::fast::RandomState::default(),
             sockets: HashMap::new(),
             order: VecDeque::new(),
@@ -318,12 +255,26 @@ impl Tracker {
                 let socket_key = self.index_key(&socket, &t.qname);
                 if let Some(id) = self.find(socket_key, &socket, t, sent) {
                     self.unindex(id, socket_key);
-                    let l = self.open.get_mut(&id).expect("an open lookup");
+                    let mut l = self.open.remove(&id).expect("an open lookup");
                     l.client = client.clone();
                     l.pid = Some(pid);
                     l.comm = t.comm;
                     l.index_key = key;
-                    self.index.entry(key).or_default().push(id);
+                    // Its questions are now the process's.
+                    for q in &mut l.questions {
+                        Self::unindex_question(&mut self.questions, q.key, q.settled_ns, id);
+                        q.key = self.question_key(&client, &l.names[q.name], q.qtype);
+                        self.questions
+                            .entry(q.key)
+                            .or_default()
+                            .insert((q.settled_ns, id));
+                    }
+                    let only_question = l.only_question();
+                    self.open.insert(id, l);
+                    self.index
+                        .entry(key)
+                        .or_default()
+                        .push_back(Indexed { id, only_question });
                     found = Some(id);
                 }
             }
@@ -346,6 +297,7 @@ impl Tracker {
             }
             self.sockets.insert((t.client, t.client_port), pid);
         }
+        let question = self.question_key(&client, &t.qname, t.qtype);
         let id = match found {
             Some(id) => id,
             None => {
@@ -356,33 +308,117 @@ impl Tracker {
                 self.next_id += 1;
                 let lookup = self.start(t, client, key);
                 self.open.insert(id, Box::new(lookup));
-                self.index.entry(key).or_default().push(id);
+                self.index.entry(key).or_default().push_back(Indexed {
+                    id,
+                    only_question: 0,
+                });
                 self.order.push_back(id);
                 id
             }
         };
         let lookup = self.open.get_mut(&id).expect("an open lookup");
-        lookup.add(t, sent, end_ns, end);
+        if let Some((qkey, before, now)) = lookup.add(t, sent, end_ns, end, question) {
+            match before {
+                Some(before) => Self::unindex_question(&mut self.questions, qkey, before, id),
+                // A new question: the lookup is mostly among the newest.
+                None => {
+                    let only_question = lookup.only_question();
+                    if let Some(e) = self
+                        .index
+                        .get_mut(&lookup.index_key)
+                        .and_then(|ids| ids.iter_mut().rev().find(|e| e.id == id))
+                    {
+                        e.only_question = only_question;
+                    }
+                }
+            }
+            self.questions.entry(qkey).or_default().insert((now, id));
+        }
     }
 
-    /// The open lookup under `key` that `t` belongs to.
+    /// The open lookup of `client` (index key `key`) that `t` belongs
+    /// to. A question asked before goes to a lookup that asked it and
+    /// had no final answer by `sent`: the one that sent it from the same
+    /// socket with the same id (a retransmission), else the newest. A new
+    /// question goes to the newest few of the client and first label that
+    /// accept it.
     fn find(&self, key: u64, client: &Client, t: &Transaction, sent: u64) -> Option<u64> {
-        self.index.get(&key).and_then(|ids| {
-            ids.iter().rev().copied().find(|id| {
-                self.open
-                    .get(id)
-                    .is_some_and(|l| l.client == *client && l.accepts(t, sent))
-            })
-        })
+        let fits = |id: u64| {
+            self.open
+                .get(&id)
+                .filter(|l| l.client == *client && l.accepts(t, sent))
+        };
+        let question = self.question_key(client, &t.qname, t.qtype);
+        let again = self.questions.get(&question).and_then(|set| {
+            // Without a final answer: many when nothing answers a
+            // name asked over and over, so only the newest are
+            // looked at. With one after `sent`: few, the answers
+            // then on their way.
+            let open = set.range((UNSETTLED, 0)..).rev().take(REPEAT_CANDIDATES);
+            let later = set.range((sent.saturating_add(1), 0)..(UNSETTLED, 0));
+            open.chain(later)
+                .filter_map(|(_, id)| fits(*id).map(|l| (l.sent_as(t), *id)))
+                .max()
+        });
+        let new = self.index.get(&key).and_then(|ids| {
+            ids.iter()
+                .rev()
+                .take(NEW_QUESTION_CANDIDATES)
+                .filter(|e| e.only_question != question)
+                .map(|e| e.id)
+                .find(|id| {
+                    self.open.get(id).is_some_and(|l| {
+                        l.client == *client && !l.asked(&t.qname, t.qtype) && l.accepts(t, sent)
+                    })
+                })
+        });
+        match again {
+            Some((true, id)) => Some(id),
+            again => again.map(|(_, id)| id).max(new),
+        }
     }
 
     fn unindex(&mut self, id: u64, key: u64) {
         if let Some(ids) = self.index.get_mut(&key) {
-            ids.retain(|i| *i != id);
+            // Lookups mostly finish oldest first.
+            if ids.front().is_some_and(|e| e.id == id) {
+                ids.pop_front();
+            } else if ids.back().is_some_and(|e| e.id == id) {
+                ids.pop_back();
+            } else {
+                ids.retain(|e| e.id != id);
+            }
             if ids.is_empty() {
                 self.index.remove(&key);
             }
         }
+    }
+
+    fn unindex_question(
+        questions: &mut HashMap<u64, BTreeSet<(u64, u64)>>,
+        key: u64,
+        settled_ns: u64,
+        id: u64,
+    ) {
+        if let Some(set) = questions.get_mut(&key) {
+            set.remove(&(settled_ns, id));
+            if set.is_empty() {
+                questions.remove(&key);
+            }
+        }
+    }
+
+    /// The key of a question in the index of questions: the client, the
+    /// name in lowercase and the type, hashed without allocating.
+    fn question_key(&self, client: &Client, qname: &str, qtype: u16) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        client.hash(&mut h);
+        for b in qname.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        h.write_u16(qtype);
+        h.finish()
     }
 
     /// When the query was sent, when it ended, and how.
@@ -408,30 +444,45 @@ impl Tracker {
     fn late(&mut self, t: &Transaction) {
         let (_, end_ns, end) = self.outcome(t);
         let client = client_of(t);
-        let key = self.index_key(&client, &t.qname);
-        let Some(ids) = self.index.get(&key) else {
-            self.late_unmatched += 1;
-            return;
+        let key = self.question_key(&client, &t.qname, t.qtype);
+        let ids: Vec<u64> = match self.questions.get(&key) {
+            Some(set) => set.iter().map(|(_, id)| *id).collect(),
+            None => Vec::new(),
         };
-        for id in ids.iter().rev() {
-            let Some(l) = self.open.get_mut(id).filter(|l| l.client == client) else {
+        for id in ids {
+            let Some(l) = self.open.get_mut(&id).filter(|l| l.client == client) else {
                 continue;
             };
             let names = &l.names;
-            let hit = l.queries.iter_mut().find(|q| {
+            let Some(q) = l.queries.iter_mut().find(|q| {
                 q.end == End::Timeout
                     && names[q.name].eq_ignore_ascii_case(&t.qname)
                     && q.sent_ns == t.mono_ns
                     && q.id == t.id
                     && q.port == t.client_port
                     && q.qtype == t.qtype
-            });
-            if let Some(q) = hit {
-                q.end = end;
-                q.end_ns = end_ns;
-                l.last_event_ns = l.last_event_ns.max(end_ns);
-                return;
+            }) else {
+                continue;
+            };
+            q.end = end;
+            q.end_ns = end_ns;
+            let (name, settled) = (q.name, q.settled());
+            l.last_event_ns = l.last_event_ns.max(end_ns);
+            // Answered after all: a final answer settles its question.
+            if let Some(question) = l
+                .questions
+                .iter_mut()
+                .find(|x| x.name == name && x.qtype == t.qtype)
+                .filter(|x| settled && end_ns < x.settled_ns)
+            {
+                let before = std::mem::replace(&mut question.settled_ns, end_ns);
+                Self::unindex_question(&mut self.questions, question.key, before, id);
+                self.questions
+                    .entry(question.key)
+                    .or_default()
+                    .insert((end_ns, id));
             }
+            return;
         }
         self.late_unmatched += 1;
     }
@@ -476,6 +527,7 @@ impl Tracker {
             source,
             names: Vec::new(),
             queries: Vec::new(),
+            questions: Vec::new(),
             query_count: 0,
             qtypes: Vec::new(),
             udp: false,
@@ -539,288 +591,10 @@ impl Tracker {
             return;
         };
         self.unindex(id, l.index_key);
+        for q in &l.questions {
+            Self::unindex_question(&mut self.questions, q.key, q.settled_ns, id);
+        }
         out.push(l.record(incomplete));
-    }
-}
-
-impl Lookup {
-    /// Whether the same call could have asked `qname`: one of the names
-    /// the resolver tries for the name asked, or, with the search list
-    /// unknown, a name with the same first label.
-    fn could_ask(&self, qname: &str) -> bool {
-        match &self.expected {
-            Some(names) => names.iter().any(|n| n.eq_ignore_ascii_case(qname)),
-            // Inferred: a name that shares the first label of the name
-            // asked (another search domain, or none). The index has
-            // matched that label already.
-            None => first_label(&self.base).eq_ignore_ascii_case(first_label(qname)),
-        }
-    }
-
-    /// Whether transaction `t`, sent at `sent`, belongs to this lookup.
-    fn accepts(&self, t: &Transaction, sent: u64) -> bool {
-        if !self.could_ask(&t.qname) {
-            return false;
-        }
-        let lower = t.qname.as_str();
-        let mut same = self
-            .queries
-            .iter()
-            .filter(|q| q.qtype == t.qtype && self.names[q.name].eq_ignore_ascii_case(lower))
-            .peekable();
-        if same.peek().is_some() {
-            // Asked again: a resend while unanswered, or after an answer
-            // the resolver does not settle for (truncated, SERVFAIL,
-            // REFUSED) belongs here; after a settled answer it is the
-            // application asking anew.
-            let answered_before = same.any(|q| q.settled() && q.end_ns <= sent);
-            return !answered_before;
-        }
-        // A new question: part of the same call when it follows closely
-        // on what came before, and no name has had its answer yet (but
-        // the other type of the name that had it).
-        if sent > self.last_event_ns + LINGER_NS {
-            return false;
-        }
-        if let Some(with_data) = self.queries.iter().find(|q| q.data()) {
-            if !self.names[with_data.name].eq_ignore_ascii_case(lower) {
-                return false;
-            }
-        }
-        if self.expected.is_none() && !self.names.is_empty() {
-            // Inferred search: another name follows only a failure of
-            // every name before it (the resolver moves on after one).
-            let known = self.names.iter().any(|n| n.eq_ignore_ascii_case(lower));
-            if !known
-                && !self
-                    .queries
-                    .iter()
-                    .all(|q| q.answered() && !q.data() && q.end_ns <= sent)
-            {
-                return false;
-            }
-        }
-        true
-    }
-
-    fn add(&mut self, t: &Transaction, sent: u64, end_ns: u64, end: End) {
-        self.query_count = self.query_count.saturating_add(1);
-        // Records come in the order the queries ended, not were sent.
-        if sent < self.first_ns {
-            self.first_ns = sent;
-            self.client_ip = t.client;
-            self.client_port = t.client_port;
-        }
-        self.last_sent_ns = self.last_sent_ns.max(sent);
-        self.last_event_ns = self.last_event_ns.max(end_ns).max(sent);
-        if !self.qtypes.contains(&t.qtype) {
-            self.qtypes.push(t.qtype);
-        }
-        match t.proto {
-            Proto::Udp => self.udp = true,
-            Proto::Tcp => self.tcp = true,
-        }
-        let name = match self
-            .names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(&t.qname))
-        {
-            Some(i) => i,
-            None => {
-                if self.expected.is_none() {
-                    self.shrink_base(&t.qname);
-                }
-                self.names.push(t.qname.clone());
-                self.names.len() - 1
-            }
-        };
-        if self.queries.len() < MAX_QUERIES {
-            self.queries.push(Query {
-                name,
-                qtype: t.qtype,
-                port: t.client_port,
-                proto: t.proto,
-                id: t.id,
-                sent_ns: sent,
-                end_ns,
-                end,
-            });
-        }
-    }
-
-    /// Each question asked again, in the order sent: a TCP retry after a
-    /// truncated answer, a retransmission on the same socket, or a retry
-    /// on another; and whether one came after its try went unanswered.
-    fn resends(&self) -> Resends {
-        let mut r = Resends::default();
-        let mut order: Vec<&Query> = self.queries.iter().collect();
-        order.sort_by_key(|q| (q.name, q.qtype, q.sent_ns));
-        for pair in order.windows(2) {
-            let (prev, cur) = (pair[0], pair[1]);
-            if (prev.name, prev.qtype) != (cur.name, cur.qtype) {
-                continue;
-            }
-            let truncated = matches!(prev.end, End::Answer { tc: true, .. });
-            if truncated && cur.proto == Proto::Tcp && prev.proto == Proto::Udp {
-                r.tcp_fallback = true;
-                continue;
-            }
-            if prev.port == cur.port && prev.proto == cur.proto {
-                r.retransmits += 1;
-            } else {
-                r.retries += 1;
-            }
-            // Unanswered when it was sent again: the resolver timed out.
-            if prev.end == End::Timeout || prev.end_ns > cur.sent_ns {
-                r.after_timeout = true;
-            }
-            let first = order
-                .iter()
-                .filter(|q| (q.name, q.qtype) == (cur.name, cur.qtype))
-                .map(|q| q.sent_ns)
-                .min()
-                .unwrap_or(cur.sent_ns);
-            let delay = cur.sent_ns - first;
-            if r.delay_ns.is_none_or(|d| delay < d) && prev.sent_ns == first {
-                r.delay_ns = Some(delay);
-            }
-        }
-        r
-    }
-
-    /// Inferred search list: the name asked is what all names share.
-    fn shrink_base(&mut self, qname: &str) {
-        if self.names.is_empty() {
-            self.base = qname.to_string();
-            return;
-        }
-        let base = self.base.clone();
-        let (a, b) = (labels(&base), labels(qname));
-        let common = a
-            .iter()
-            .zip(&b)
-            .take_while(|(x, y)| x.eq_ignore_ascii_case(y))
-            .count();
-        if common > 0 && common < a.len() {
-            self.base = a[..common].join(".");
-        }
-    }
-
-    /// When nothing more can join: every query it may have sent reported,
-    /// and after a timeout, the resolver's resend come and reported.
-    fn close_at(&self, kernel_timeout_ns: u64) -> u64 {
-        let mut at = self
-            .last_event_ns
-            .max(self.last_sent_ns + kernel_timeout_ns)
-            + LINGER_NS;
-        // A question whose last try timed out: the resolver asks again
-        // after its timeout (glibc waits for both A and AAAA).
-        let unresent = self.queries.iter().filter(|lost| {
-            lost.end == End::Timeout
-                && !self.queries.iter().any(|q| {
-                    (q.name, q.qtype) == (lost.name, lost.qtype) && q.sent_ns > lost.sent_ns
-                })
-        });
-        if let Some(sent) = unresent.map(|q| q.sent_ns).max() {
-            at = at.max(sent + self.retry_interval_ns + kernel_timeout_ns + LINGER_NS);
-        }
-        at
-    }
-
-    fn record(self, incomplete: bool) -> LookupRecord {
-        // The first name with data, in the order asked; else the last
-        // name asked.
-        let answered = self
-            .queries
-            .iter()
-            .filter(|q| q.data())
-            .min_by_key(|q| q.name)
-            .map(|q| q.name);
-        let ending = answered.or_else(|| self.queries.iter().map(|q| q.name).max());
-        let on_ending: Vec<&Query> = match ending {
-            Some(n) => self.queries.iter().filter(|q| q.name == n).collect(),
-            None => Vec::new(),
-        };
-        let last_answer = on_ending
-            .iter()
-            .filter(|q| q.answered() || q.end == End::Unreachable)
-            .max_by_key(|q| q.end_ns);
-        let rcode = match (answered, last_answer) {
-            (Some(_), _) => LookupRcode::Rcode(0),
-            (None, Some(q)) => match q.end {
-                End::Answer { rcode, .. } => LookupRcode::Rcode(rcode),
-                _ => LookupRcode::Unreachable,
-            },
-            (None, None) => LookupRcode::Timeout,
-        };
-        let latency_ns = last_answer.map(|q| q.end_ns.saturating_sub(self.first_ns));
-        let search_misses = match ending {
-            Some(n) => self.queries.iter().filter(|q| q.name != n).count() as u32,
-            None => 0,
-        };
-        let sibling_lost = self.sibling_lost();
-        let resends = self.resends();
-        let base = if self.names.len() == 1 && self.expected.is_none() {
-            self.names[0].clone()
-        } else {
-            self.base
-        };
-        // The types in the order first sent (records come in the order
-        // the queries ended).
-        let mut by_sent: Vec<&Query> = self.queries.iter().collect();
-        by_sent.sort_by_key(|q| q.sent_ns);
-        let mut qtypes: Vec<u16> = Vec::with_capacity(self.qtypes.len());
-        for t in by_sent
-            .iter()
-            .map(|q| q.qtype)
-            .chain(self.qtypes.iter().copied())
-        {
-            if !qtypes.contains(&t) {
-                qtypes.push(t);
-            }
-        }
-        LookupRecord {
-            mono_ns: self.first_ns,
-            name: base,
-            answered_name: answered.map(|n| self.names[n].clone()),
-            qtypes,
-            queries: self.query_count,
-            search_misses,
-            retries: resends.retries,
-            retransmits: resends.retransmits,
-            rcode,
-            latency_ns,
-            client_ip: self.client_ip,
-            client_port: self.client_port,
-            pid: self.pid,
-            comm: self.comm,
-            sibling_lost,
-            tcp_fallback: resends.tcp_fallback,
-            retry_after_timeout: resends.after_timeout,
-            retry_delay_ns: resends.delay_ns,
-            search_source: self.source,
-            incomplete,
-            udp: self.udp,
-            tcp: self.tcp,
-            conntrack: None,
-        }
-    }
-
-    /// One of A and AAAA for a name on one socket timed out while the
-    /// other, sent beside it, was answered.
-    fn sibling_lost(&self) -> bool {
-        self.queries.iter().any(|lost| {
-            lost.end == End::Timeout
-                && (lost.qtype == A || lost.qtype == AAAA)
-                && self.queries.iter().any(|other| {
-                    other.name == lost.name
-                        && other.port == lost.port
-                        && other.proto == lost.proto
-                        && other.qtype == if lost.qtype == A { AAAA } else { A }
-                        && other.answered()
-                        && other.sent_ns.abs_diff(lost.sent_ns) < LINGER_NS
-                })
-        })
     }
 }
 

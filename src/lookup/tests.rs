@@ -493,3 +493,45 @@ fn a_query_sent_without_its_process_joins_its_sockets_lookup() {
     );
     assert_eq!(out.len(), 2);
 }
+
+#[test]
+fn one_name_asked_over_and_over_finds_a_resend_among_many_lookups() {
+    // A load generator: one process, eight sockets, the same name every
+    // millisecond for 1.4 s, each answered at once; one query lost
+    // (reported a second later) and resent from its socket 1.1 s later,
+    // when a thousand newer lookups of that name are open. The resend
+    // finds its own lookup.
+    let mut tr = Tracker::new(
+        Settings {
+            max_open: 4096,
+            kernel_timeout_ns: S,
+        },
+        Box::new(Fixed(None)),
+    );
+    let mut queries: Vec<Q<'_>> = (0..1400u64)
+        .map(|i| Q {
+            port: 40000 + (i % 8) as u16,
+            id: i as u16,
+            ..q("h0.bench.test", A, i).ok()
+        })
+        .collect();
+    queries[500] = queries[500].lost();
+    queries.push(Q {
+        sent: 1600,
+        ..queries[500].ok()
+    });
+    let out = run(&mut tr, &queries);
+    assert_eq!(out.len(), 1400, "one lookup per ask");
+    let resent: Vec<&LookupRecord> = out.iter().filter(|l| l.queries > 1).collect();
+    assert_eq!(resent.len(), 1, "{resent:#?}");
+    assert_eq!(
+        (resent[0].queries, resent[0].retransmits, resent[0].mono_ns),
+        (2, 1, 500 * MS)
+    );
+    assert!(resent[0].retry_after_timeout);
+    assert!(out.iter().all(|l| l.rcode == LookupRcode::Rcode(0)));
+    assert!(
+        tr.index.is_empty() && tr.questions.is_empty(),
+        "finished lookups leave nothing indexed"
+    );
+}
