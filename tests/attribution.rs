@@ -1,12 +1,13 @@
 //! Pods, containers and units named, with real runtimes and real cgroups:
-//! a podman container, kubelet's cgroupfs layout on this machine's cgroup
+//! a podman container, a Docker container (a Docker daemon of the test's
+//! own), kubelet's cgroupfs layout on this machine's cgroup
 //! v1 hierarchies, its systemd layout on a cgroup2 hierarchy the test
 //! mounts, a host-network pod, and senders that exit before their answer.
 //! kubelet's /var/log/pods and containerd's state are files the test makes
 //! under a directory given to dnstrace with --node-root.
 //!
-//! Everything made (cgroups, mounts, namespaces, containers, images) is
-//! removed on drop, also when a test fails.
+//! Everything made (cgroups, mounts, namespaces, containers, images,
+//! daemons) is removed on drop, also when a test fails.
 
 mod util;
 
