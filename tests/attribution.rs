@@ -729,9 +729,10 @@ fn docker_container() {
 /// not used and may run alongside. On drop: its containers and image
 /// removed, its processes stopped (anything still running with the
 /// temporary directory on its command line is killed), what it mounted
-/// there unmounted, the directory removed, and the directories it made
-/// outside it (`/docker` cgroups, /run/containerd/s, /run/docker/plugins)
-/// removed when they were not there before and are empty.
+/// there unmounted, the directory removed, and what the daemons made
+/// outside it whatever they are told (the `/docker` cgroups,
+/// /run/containerd/s, /run/docker/plugins, /etc/docker/key.json) removed
+/// when it was not there before (directories: when empty).
 struct Docker {
     dir: TempDir,
     node: PathBuf,
@@ -739,8 +740,9 @@ struct Docker {
     dockerd: Option<Child>,
     image: String,
     names: std::cell::RefCell<Vec<String>>,
-    /// Directories outside `dir` the daemons may make, which did not
-    /// exist before: removed (when empty) on drop, deepest first.
+    /// Files and directories outside `dir` the daemons may make, which
+    /// did not exist before: removed (directories when empty) on drop,
+    /// deepest first.
     outside: Vec<PathBuf>,
 }
 
