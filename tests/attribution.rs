@@ -1,12 +1,13 @@
 //! Pods, containers and units named, with real runtimes and real cgroups:
-//! a podman container, kubelet's cgroupfs layout on this machine's cgroup
+//! a podman container, a Docker container (a Docker daemon of the test's
+//! own), kubelet's cgroupfs layout on this machine's cgroup
 //! v1 hierarchies, its systemd layout on a cgroup2 hierarchy the test
 //! mounts, a host-network pod, and senders that exit before their answer.
 //! kubelet's /var/log/pods and containerd's state are files the test makes
 //! under a directory given to dnstrace with --node-root.
 //!
-//! Everything made (cgroups, mounts, namespaces, containers, images) is
-//! removed on drop, also when a test fails.
+//! Everything made (cgroups, mounts, namespaces, containers, images,
+//! daemons) is removed on drop, also when a test fails.
 
 mod util;
 
@@ -533,6 +534,31 @@ fn podman_container() {
     );
 }
 
+/// A tarball of a root filesystem with busybox (`sh`, `nslookup`,
+/// `sleep`), made in `dir`: the image the container tests import.
+fn busybox_rootfs(dir: &TempDir) -> PathBuf {
+    let bin = dir.path.join("tree/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("/bin/busybox (apt-get install busybox-static)");
+    for applet in ["sh", "nslookup", "sleep"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    std::fs::create_dir_all(dir.path.join("tree/etc")).unwrap();
+    let tar = dir.path.join("rootfs.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            dir.path.join("tree").to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+    tar
+}
+
 /// podman as it runs here (see DESIGN §5), with an image imported from a
 /// busybox rootfs; containers and the image removed on drop.
 struct Podman {
@@ -551,25 +577,7 @@ const PODMAN_FLAGS: [&str; 4] = [
 impl Podman {
     fn new() -> Podman {
         let rootfs = TempDir::new("rootfs");
-        let bin = rootfs.path.join("tree/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy("/bin/busybox", bin.join("busybox"))
-            .expect("/bin/busybox (apt-get install busybox-static)");
-        for applet in ["sh", "nslookup", "sleep"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
-        std::fs::create_dir_all(rootfs.path.join("tree/etc")).unwrap();
-        let tar = rootfs.path.join("rootfs.tar");
-        run(
-            "tar",
-            &[
-                "-C",
-                rootfs.path.join("tree").to_str().unwrap(),
-                "-cf",
-                tar.to_str().unwrap(),
-                ".",
-            ],
-        );
+        let tar = busybox_rootfs(&rootfs);
         let image = format!("localhost/dnstrace-test-{}:1", std::process::id());
         let out = Command::new("podman")
             .args(["import", tar.to_str().unwrap(), &image])
@@ -622,5 +630,362 @@ impl Drop for Podman {
         let _ = Command::new("podman")
             .args(["rmi", "-f", &self.image])
             .output();
+    }
+}
+
+/// A Docker container (the busybox image, imported), run by a Docker
+/// daemon of the test's own, on cgroup v1 (`/docker/<id>`, the cgroupfs
+/// driver). It has no network of Docker's (`--network none`): the test
+/// moves one end of its veth pair into the container's namespace, so its
+/// nslookup reaches a dnsmasq in the test's namespace. The query is named
+/// by the container's id and its name (Docker's config.v2.json, under the
+/// daemon's data root, which is `var/lib/docker` of the --node-root given
+/// to dnstrace), and --container keeps its queries only.
+#[test]
+fn docker_container() {
+    let Some(_serial) = privileged("docker_container") else {
+        return;
+    };
+    let link = Link::new("attdk", 158);
+    let _dnsmasq = Dnsmasq::start(&link.server, &[link.server_v4.into()]);
+    let docker = Docker::start();
+    let name = format!("dt-docker-{}", std::process::id());
+    let id = docker.run(&name, &["sleep", "30"]);
+    assert!(
+        id.len() == 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "docker run printed {id:?}"
+    );
+    let pid = docker.pid(&name);
+    // The client's end of the link, into the container's namespace.
+    let net = format!("--net=/proc/{pid}/ns/net");
+    link.client
+        .ip(&["link", "set", "dev", &link.client_if, "netns", &pid]);
+    let smac = link.server_mac.map(|b| format!("{b:02x}")).join(":");
+    let in_container = |args: &[&str]| {
+        let mut all = vec![net.as_str(), "ip"];
+        all.extend_from_slice(args);
+        run("nsenter", &all);
+    };
+    let client_v4 = format!("{}/24", link.client_v4);
+    let server_v4 = link.server_v4.to_string();
+    in_container(&["addr", "add", &client_v4, "dev", &link.client_if]);
+    in_container(&["link", "set", &link.client_if, "up"]);
+    in_container(&[
+        "neigh",
+        "replace",
+        &server_v4,
+        "lladdr",
+        &smac,
+        "dev",
+        &link.client_if,
+        "nud",
+        "permanent",
+    ]);
+
+    let tracer = Tracer::start(&[
+        "--name",
+        "*.docker.ok.test",
+        "--container",
+        &name,
+        "--node-root",
+        docker.node_root(),
+    ]);
+    let asked = docker.exec(
+        &name,
+        &["nslookup", "-type=a", "a.docker.ok.test", &server_v4],
+    );
+    assert!(
+        asked.contains("10.1.2.3"),
+        "nslookup in the container: {asked}"
+    );
+    // A host process's query: not the container's.
+    let other = util::dig(&link.server, link.server_v4.into(), "b.docker.ok.test", &[]);
+    assert_eq!(other.status, "NOERROR");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = tracer.stop();
+
+    let r = record(&out, "a.docker.ok.test");
+    assert_eq!(r["container_id"], id.as_str(), "{r}");
+    assert_eq!(r["container"], name.as_str(), "{r}");
+    assert!(
+        r["pod"].is_null() && r["namespace"].is_null() && r["unit"].is_null(),
+        "{r}"
+    );
+    assert!(
+        out.records.iter().all(|r| r["container"] == name.as_str()),
+        "--container keeps the container's only: {}",
+        out.stdout
+    );
+}
+
+/// A Docker daemon (and its containerd) of the test's own: every
+/// directory it keeps under one temporary directory laid out as a node's
+/// (`node/var/lib/docker`, `node/run/containerd`, ...), its own sockets
+/// and config files, no bridge and no iptables rules, the vfs storage
+/// driver (nothing mounted on the host). Docker's packaged services are
+/// not used and may run alongside. On drop: its containers and image
+/// removed, its processes stopped (anything still running with the
+/// temporary directory on its command line is killed), what it mounted
+/// there unmounted, the directory removed, and what the daemons made
+/// outside it whatever they are told (the `/docker` cgroups,
+/// /run/containerd/s, /run/docker/plugins, /etc/docker/key.json) removed
+/// when it was not there before (directories: when empty).
+struct Docker {
+    dir: TempDir,
+    node: PathBuf,
+    containerd: Child,
+    dockerd: Option<Child>,
+    image: String,
+    names: std::cell::RefCell<Vec<String>>,
+    /// Files and directories outside `dir` the daemons may make, which
+    /// did not exist before: removed (directories when empty) on drop,
+    /// deepest first.
+    outside: Vec<PathBuf>,
+}
+
+impl Docker {
+    fn start() -> Docker {
+        // The host's directories the daemons make whatever they are told.
+        let mut watch: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|dirs| {
+                dirs.flatten()
+                    .map(|d| d.path().join("docker"))
+                    .filter(|p| p.parent().is_some_and(|h| h.join("cgroup.procs").exists()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for d in [
+            // dockerd's identity (20.10 writes it there whatever its root).
+            "/etc/docker/key.json",
+            "/etc/docker",
+            "/run/containerd/s",
+            "/run/containerd",
+            "/run/docker/plugins",
+            "/run/docker",
+        ] {
+            watch.push(PathBuf::from(d));
+        }
+        let outside = watch.into_iter().filter(|p| !p.exists()).collect();
+
+        let dir = TempDir::new("docker");
+        let node = dir.path.join("node");
+        let at = |rel: &str| dir.path.join(rel).to_str().unwrap().to_string();
+        let containerd_sock = at("containerd.sock");
+        std::fs::write(
+            dir.path.join("containerd.toml"),
+            format!(
+                r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{containerd_sock}"
+[ttrpc]
+  address = "{containerd_sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+"#,
+                root = at("node/var/lib/containerd"),
+                state = at("node/run/containerd"),
+                opt = at("opt"),
+            ),
+        )
+        .unwrap();
+        let containerd = Command::new("containerd")
+            .args(["--config", &at("containerd.toml")])
+            .stdin(Stdio::null())
+            .stdout(log_file(&dir, "containerd.log"))
+            .stderr(log_file(&dir, "containerd.err"))
+            .spawn()
+            .expect("containerd (apt-get install docker.io)");
+        let mut docker = Docker {
+            dir,
+            node,
+            containerd,
+            dockerd: None,
+            image: format!("dt-docker-{}:1", std::process::id()),
+            names: Default::default(),
+            outside,
+        };
+        docker.wait_for("containerd", |_| Path::new(&containerd_sock).exists());
+
+        std::fs::write(docker.dir.path.join("daemon.json"), "{}").unwrap();
+        let at = |rel: &str| docker.dir.path.join(rel).to_str().unwrap().to_string();
+        let dockerd = Command::new("dockerd")
+            .args(["--config-file", &at("daemon.json")])
+            .args(["--data-root", &at("node/var/lib/docker")])
+            .args(["--exec-root", &at("node/run/docker")])
+            .args(["--pidfile", &at("dockerd.pid")])
+            .args(["--host", &format!("unix://{}", at("docker.sock"))])
+            .args(["--containerd", &containerd_sock])
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
+            ])
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .args([
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--userland-proxy=false",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log_file(&docker.dir, "dockerd.log"))
+            .stderr(log_file(&docker.dir, "dockerd.err"))
+            .spawn()
+            .expect("dockerd (apt-get install docker.io)");
+        docker.dockerd = Some(dockerd);
+        docker.wait_for("dockerd", |d| d.cli(&["version"]).status.success());
+
+        let rootfs = TempDir::new("rootfs");
+        let tar = busybox_rootfs(&rootfs);
+        docker.ok(&["import", tar.to_str().unwrap(), &docker.image]);
+        docker
+    }
+
+    /// What dnstrace is given as --node-root: Docker's state is in its
+    /// `var/lib/docker`, as on a host.
+    fn node_root(&self) -> &str {
+        self.node.to_str().unwrap()
+    }
+
+    /// Waits until `ready`, as long as the daemon `what` runs.
+    fn wait_for(&mut self, what: &str, ready: impl Fn(&Docker) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !ready(self) {
+            let log = |f: &str| std::fs::read_to_string(self.dir.path.join(f)).unwrap_or_default();
+            let daemon = match what {
+                "dockerd" => self.dockerd.as_mut(),
+                _ => Some(&mut self.containerd),
+            };
+            let exited = daemon.and_then(|d| d.try_wait().ok().flatten());
+            assert!(
+                exited.is_none() && std::time::Instant::now() < deadline,
+                "{what} did not start ({exited:?}):\n{}\n{}",
+                log(&format!("{what}.err")),
+                log(&format!("{what}.log"))
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The docker client, on this daemon's socket (and with a
+    /// configuration directory of its own).
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let sock = format!("unix://{}", self.dir.path.join("docker.sock").display());
+        Command::new("docker")
+            .env("DOCKER_CONFIG", self.dir.path.join("cli"))
+            .args(["--host", &sock])
+            .args(args)
+            .output()
+            .expect("docker (apt-get install docker.io)")
+    }
+
+    /// `docker args`, which must succeed; its output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "docker {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts `cmd` in a container called `name`, without a network of
+    /// Docker's; its id.
+    fn run(&self, name: &str, cmd: &[&str]) -> String {
+        self.names.borrow_mut().push(name.to_string());
+        let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+        args.push(&self.image);
+        args.extend_from_slice(cmd);
+        self.ok(&args)
+    }
+
+    /// The host pid of the container's first process.
+    fn pid(&self, name: &str) -> String {
+        self.ok(&["inspect", "--format", "{{.State.Pid}}", name])
+    }
+
+    /// `cmd` run in the container (in its cgroup); its output.
+    fn exec(&self, name: &str, cmd: &[&str]) -> String {
+        let mut args = vec!["exec", name];
+        args.extend_from_slice(cmd);
+        self.ok(&args)
+    }
+}
+
+fn log_file(dir: &TempDir, name: &str) -> std::fs::File {
+    std::fs::File::create(dir.path.join(name)).unwrap()
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        if self.dockerd.is_some() {
+            for name in self.names.borrow().iter() {
+                let _ = self.cli(&["rm", "--force", name]);
+            }
+            let _ = self.cli(&["rmi", "--force", &self.image]);
+        }
+        let stop = |child: &mut Child| {
+            // SAFETY: signalling a child of this test.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        if let Some(dockerd) = self.dockerd.as_mut() {
+            stop(dockerd);
+        }
+        stop(&mut self.containerd);
+        // Shims (and anything else) still running with the directory on
+        // their command line: the test's own, killed.
+        let mark = self.dir.path.to_str().unwrap().as_bytes().to_vec();
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                if cmdline.windows(mark.len()).any(|w| w == mark.as_slice()) {
+                    // SAFETY: a process this test's daemons started.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        // Whatever is still mounted under the directory, deepest first.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| Path::new(m).starts_with(&self.dir.path))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in under {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+        for d in &self.outside {
+            for _ in 0..50 {
+                let gone = if d.is_dir() {
+                    std::fs::remove_dir(d)
+                } else {
+                    std::fs::remove_file(d)
+                };
+                if gone.is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
