@@ -10,8 +10,12 @@
 //! exit summary, every view of the live table): two builds that print the
 //! same digests produce the same bytes.
 //!
+//! As the app runs by default: each record's sender named (attribution)
+//! and the transactions grouped into lookups for the exit summary.
+//!
 //! Options (after `--`): `--records N`, `--runs N`, `--mode json|text`,
-//! `--no-digest`. bench/callgrind.sh counts instructions per record,
+//! `--no-digest`, `--without attribution|lookups` (repeatable: the cost
+//! of each, by difference, in paired runs). bench/callgrind.sh counts instructions per record,
 //! which on a busy machine compare better than times.
 
 use std::collections::VecDeque;
@@ -23,6 +27,8 @@ use clap::Parser;
 use dnstrace::attribution::{Resolver, Settings};
 use dnstrace::cli::Args;
 use dnstrace::kernel::Counters;
+use dnstrace::lookup::resolv::SystemResolv;
+use dnstrace::lookup::{Settings as LookupSettings, Tracker};
 use dnstrace::output::{Clock, OutputFormat};
 use dnstrace::pipeline::Pipeline;
 use dnstrace::summary::{self, RunFacts};
@@ -44,6 +50,8 @@ struct Options {
     runs: usize,
     modes: Vec<OutputFormat>,
     digest: bool,
+    attribution: bool,
+    lookups: bool,
 }
 
 fn options() -> Options {
@@ -52,6 +60,8 @@ fn options() -> Options {
         runs: 7,
         modes: vec![OutputFormat::Json, OutputFormat::Text],
         digest: true,
+        attribution: true,
+        lookups: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -67,6 +77,11 @@ fn options() -> Options {
                 }]
             }
             "--no-digest" => o.digest = false,
+            "--without" => match value().as_str() {
+                "attribution" => o.attribution = false,
+                "lookups" => o.lookups = false,
+                w => panic!("--without {w}: attribution or lookups"),
+            },
             // What cargo bench passes to every bench target.
             "--bench" => {}
             _ => panic!("unknown option {a}"),
@@ -111,23 +126,41 @@ impl Write for &mut Digest {
 
 /// Pushes `records` records through a new pipeline; returns it, flushed.
 fn run<W: Write>(
+    o: &Options,
     format: OutputFormat,
     templates: &mut [Vec<u8>],
-    records: u64,
     out: W,
 ) -> Pipeline<W> {
-    let filter = Args::parse_from(["dnstrace"]).filter();
+    let (filter, lookup_filter) = Args::parse_from(["dnstrace"]).filter().split_for_lookups();
     let mut pipeline = Pipeline::new(out, format, filter, Clock::fixed(EPOCH_NS), None, false);
     // As the app does: each record's sender looked up (pids and
     // namespaces of this host; the cgroup and kubelet files it has).
-    pipeline.set_attribution(Resolver::new(Settings::default()));
+    if o.attribution {
+        pipeline.set_attribution(Resolver::new(Settings::default()));
+    }
+    // As the app does for the exit summary: lookups grouped (and, every
+    // 50 ms of the records' clock, the finished ones taken out).
+    if o.lookups {
+        let settings = LookupSettings {
+            max_open: 16384,
+            kernel_timeout_ns: 5_000_000_000,
+        };
+        let tracker = Tracker::new(settings, Box::new(SystemResolv::default()));
+        pipeline.enable_lookups(tracker, lookup_filter, false, false);
+    }
     let n = templates.len() as u64;
-    for i in 0..records {
+    let advance_every = 50_000_000 / SPACING_NS;
+    for i in 0..o.records {
         let record = &mut templates[(i % n) as usize];
         // The kernel's timestamp is the record's first field.
-        record[..8].copy_from_slice(&(1_000_000_000 + i * SPACING_NS).to_ne_bytes());
+        let ts = 1_000_000_000 + i * SPACING_NS;
+        record[..8].copy_from_slice(&ts.to_ne_bytes());
         black_box(pipeline.on_record(black_box(record)));
+        if o.lookups && i % advance_every == 0 {
+            pipeline.advance_lookups(ts);
+        }
     }
+    pipeline.finish_lookups();
     pipeline.flush();
     pipeline
 }
@@ -171,12 +204,12 @@ fn digest_views<W: Write>(pipeline: &Pipeline<W>, d: &mut Digest) {
 fn main() {
     let o = options();
     let mut templates: Vec<Vec<u8>> = (0..TEMPLATES).map(|i| bytes_of(&varied(i))).collect();
-    for format in o.modes {
+    for format in o.modes.clone() {
         let name = format!("{format:?}").to_lowercase();
         let mut times: Vec<f64> = (0..o.runs)
             .map(|_| {
                 let start = Instant::now();
-                black_box(run(format, &mut templates, o.records, io::sink()));
+                black_box(run(&o, format, &mut templates, io::sink()));
                 start.elapsed().as_nanos() as f64 / o.records as f64
             })
             .collect();
@@ -191,7 +224,7 @@ fn main() {
         }
         if o.digest {
             let mut lines = Digest::new();
-            let pipeline = run(format, &mut templates, o.records, &mut lines);
+            let pipeline = run(&o, format, &mut templates, &mut lines);
             let mut views = Digest::new();
             digest_views(&pipeline, &mut views);
             drop(pipeline);

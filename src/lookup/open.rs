@@ -156,12 +156,11 @@ impl Lookup {
             // application asking anew.
             // And only what began before it: a query sent before a
             // lookup's first is not its resend (its record came late,
-            // after the lookup's own), unless it is that query's twin:
-            // the same socket and id.
+            // after the lookup's own), unless the lookup's query has its
+            // id: resent by the resolver on the same socket, or by dig on
+            // a new one.
             let answered_before = same.clone().any(|q| q.settled() && q.end_ns <= sent);
-            return !answered_before
-                && (self.first_ns <= sent
-                    || same.any(|q| q.port == t.client_port && q.id == t.id));
+            return !answered_before && (self.first_ns <= sent || same.any(|q| q.id == t.id));
         }
         // A new question: part of the same call when it follows closely
         // on what came before, and no name has had its answer yet (but
