@@ -21,7 +21,8 @@ mod open;
 pub mod resolv;
 pub mod stats;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 use crate::record::{KernelStr, Kind, Transaction};
@@ -166,6 +167,11 @@ pub struct Tracker {
     sockets: HashMap<(IpAddr, u16), u32>,
     /// Open lookups by age, oldest first (closed ones are skipped).
     order: VecDeque<u64>,
+    /// Open lookups by when nothing more can join them, soonest first:
+    /// (time, id), at least one entry per open lookup at or before its
+    /// [`Lookup::close_at`] (see [`Lookup::queued_at`]); entries of
+    /// finished lookups and superseded ones are skipped when they come up.
+    closing: BinaryHeap<Reverse<(u64, u64)>>,
     next_id: u64,
     now_ns: u64,
     evicted: u64,
@@ -212,6 +218,7 @@ impl Tracker {
             hasher: foldhash::fast::RandomState::default(),
             sockets: HashMap::new(),
             order: VecDeque::new(),
+            closing: BinaryHeap::new(),
             next_id: 0,
             now_ns: 0,
             evicted: 0,
@@ -333,6 +340,20 @@ impl Tracker {
                 }
             }
             self.questions.entry(qkey).or_default().insert((now, id));
+        }
+        self.queue_close(id);
+    }
+
+    /// Queues lookup `id` to be looked at when it may close, unless it is
+    /// queued for then or earlier already.
+    fn queue_close(&mut self, id: u64) {
+        let Some(l) = self.open.get_mut(&id) else {
+            return;
+        };
+        let at = l.close_at(self.settings.kernel_timeout_ns);
+        if at < l.queued_at {
+            l.queued_at = at;
+            self.closing.push(Reverse((at, id)));
         }
     }
 
@@ -482,6 +503,8 @@ impl Tracker {
                     .or_default()
                     .insert((end_ns, id));
             }
+            // Its close may come sooner: its timeout needs no resend.
+            self.queue_close(id);
             return;
         }
         self.late_unmatched += 1;
@@ -535,6 +558,7 @@ impl Tracker {
             first_ns: t.mono_ns,
             last_sent_ns: t.mono_ns,
             last_event_ns: t.mono_ns,
+            queued_at: u64::MAX,
         }
     }
 
@@ -544,12 +568,25 @@ impl Tracker {
         self.now_ns = self.now_ns.max(now_ns);
         let now = self.now_ns;
         let timeout = self.settings.kernel_timeout_ns;
-        let mut done: Vec<(u64, u64)> = self
-            .open
-            .iter()
-            .filter(|(_, l)| l.close_at(timeout) <= now)
-            .map(|(id, l)| (l.first_ns, *id))
-            .collect();
+        let mut done: Vec<(u64, u64)> = Vec::new();
+        while let Some(&Reverse((at, id))) = self.closing.peek() {
+            if at > now {
+                break;
+            }
+            self.closing.pop();
+            let Some(l) = self.open.get_mut(&id).filter(|l| l.queued_at == at) else {
+                continue;
+            };
+            // It may have had more since: when does it close now?
+            let at = l.close_at(timeout);
+            if at <= now {
+                l.queued_at = u64::MAX;
+                done.push((l.first_ns, id));
+            } else {
+                l.queued_at = at;
+                self.closing.push(Reverse((at, id)));
+            }
+        }
         done.sort_unstable();
         for (_, id) in done {
             self.finish(id, false, out);
@@ -565,6 +602,7 @@ impl Tracker {
             self.finish(id, false, out);
         }
         self.order.clear();
+        self.closing.clear();
     }
 
     fn evict_oldest(&mut self, out: &mut Vec<LookupRecord>) {

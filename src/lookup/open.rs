@@ -122,6 +122,9 @@ pub(super) struct Lookup {
     pub(super) first_ns: u64,
     pub(super) last_sent_ns: u64,
     pub(super) last_event_ns: u64,
+    /// The earliest time it is queued for in the tracker's `closing`
+    /// queue; u64::MAX: not queued.
+    pub(super) queued_at: u64,
 }
 
 impl Lookup {
