@@ -245,6 +245,10 @@ impl<W: Write> Pipeline<W> {
             if !l.shown {
                 continue;
             }
+            // Who asked: named when shown, from the lookup's first query.
+            record.who = self.attribution.as_mut().and_then(|r| {
+                r.resolve_at(record.cgroup_id, record.pid, record.netns, record.mono_ns)
+            });
             self.shown += 1;
             self.line.clear();
             match self.format {

@@ -25,6 +25,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
+use std::sync::Arc;
+
+use crate::attribution::Attribution;
 use crate::record::{KernelStr, Kind, Transaction};
 use open::{End, Lookup, UNSETTLED};
 use resolv::{ResolvConf, ResolvSource, SearchSource};
@@ -127,6 +130,12 @@ pub struct LookupRecord {
     pub client_port: u16,
     pub pid: Option<u32>,
     pub comm: Option<KernelStr>,
+    /// The first query's socket cgroup and network namespace, which name
+    /// who asked (see `crate::attribution`).
+    pub cgroup_id: Option<u64>,
+    pub netns: u32,
+    /// Who asked, as attribution named them (filled in by the pipeline).
+    pub who: Option<Arc<Attribution>>,
     /// One of A and AAAA for a name on one socket lost while the other
     /// was answered.
     pub sibling_lost: bool,
@@ -552,6 +561,8 @@ impl Tracker {
             index_key,
             pid: t.pid,
             comm: t.comm,
+            cgroup_id: t.cgroup_id,
+            netns: t.netns,
             client_ip: t.client,
             client_port: t.client_port,
             base,

@@ -101,6 +101,8 @@ pub(super) struct Lookup {
     pub(super) index_key: u64,
     pub(super) pid: Option<u32>,
     pub(super) comm: Option<KernelStr>,
+    pub(super) cgroup_id: Option<u64>,
+    pub(super) netns: u32,
     pub(super) client_ip: IpAddr,
     pub(super) client_port: u16,
     /// The name as asked (for an inferred search list, the labels all
@@ -442,6 +444,9 @@ impl Lookup {
             client_port: self.client_port,
             pid: self.pid,
             comm: self.comm,
+            cgroup_id: self.cgroup_id,
+            netns: self.netns,
+            who: None,
             sibling_lost,
             tcp_fallback: resends.tcp_fallback,
             retry_after_timeout: resends.after_timeout,

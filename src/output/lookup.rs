@@ -51,6 +51,12 @@ lookup_fields! {
     "client_port": "number", "The port of the lookup's first query.";
     "pid": "number or null", "The process that asked; null when not known (then the lookup is one socket's).";
     "comm": "string or null", "That process's name; null when `pid` is.";
+    "container_id": "string or null",
+        "The container that asked (64 hex digits), named from the first query as a transaction's `container_id` is; null when not known.";
+    "container": "string or null", "That container's name; null when not known.";
+    "pod": "string or null", "The Kubernetes pod that asked; null outside a pod, or when not known.";
+    "namespace": "string or null", "That pod's namespace; null when `pod` is.";
+    "unit": "string or null", "The systemd unit of a host process that asked; null otherwise.";
     "sibling_lost": "bool",
         "One of A and AAAA for a name, sent together on one socket, was lost while the other was answered: the fingerprint of the conntrack race.";
     "tcp_fallback": "bool", "A truncated answer was followed by the question over TCP.";
@@ -147,6 +153,20 @@ pub fn lookup_json(l: &LookupRecord, clock: &Clock, out: &mut String) {
         Some(c) => json_str(out, c),
         None => out.push_str("null"),
     }
+    let who = l.who.as_deref();
+    for v in [
+        who.and_then(|w| w.container_id.as_deref()),
+        who.and_then(|w| w.container.as_deref()),
+        who.and_then(|w| w.pod.as_deref()),
+        who.and_then(|w| w.namespace.as_deref()),
+        who.and_then(|w| w.unit.as_deref()),
+    ] {
+        next(out, false);
+        match v {
+            Some(v) => json_str(out, v),
+            None => out.push_str("null"),
+        }
+    }
     for b in [l.sibling_lost, l.tcp_fallback, l.retry_after_timeout] {
         next(out, false);
         boolean(out, b);
@@ -177,7 +197,7 @@ pub fn lookup_text_header() -> String {
 /// misses, resends), the name that answered, and what went wrong.
 pub fn lookup_text(l: &LookupRecord, clock: &Clock, out: &mut String) {
     clock.time_of_day(l.mono_ns, out);
-    let process = match (l.pid, &l.comm) {
+    let mut process = match (l.pid, &l.comm) {
         (Some(pid), Some(comm)) => format!("{comm}[{pid}]"),
         (Some(pid), None) => format!("[{pid}]"),
         _ => {
@@ -187,6 +207,10 @@ pub fn lookup_text(l: &LookupRecord, clock: &Clock, out: &mut String) {
             s
         }
     };
+    // Who asked first, as for a transaction: "shop/web-0:curl[4242]".
+    if let Some(label) = l.who.as_deref().and_then(|w| w.label()) {
+        process = format!("{label}:{process}");
+    }
     let latency = l.latency_ns.map_or("-".into(), human_latency);
     let _ = write!(
         out,
@@ -327,5 +351,39 @@ mod tests {
         out.clear();
         lookup_text(&l, &clock, &mut out);
         assert!(out.contains("10.0.0.2:40000"), "{out}");
+    }
+
+    #[test]
+    fn who_asked_is_named_in_json_and_text() {
+        use crate::attribution::Attribution;
+        let clock = Clock::fixed(0);
+        let mut l = sample();
+        let mut out = String::new();
+        lookup_json(&l, &clock, &mut out);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for k in ["container_id", "container", "pod", "namespace", "unit"] {
+            assert!(v[k].is_null(), "{k}: {out}");
+        }
+        l.who = Some(std::sync::Arc::new(
+            Attribution {
+                container_id: Some("ab".repeat(32)),
+                container: Some("curl".into()),
+                pod: Some("web-7d9f".into()),
+                namespace: Some("shop".into()),
+                ..Attribution::default()
+            }
+            .labelled(),
+        ));
+        out.clear();
+        lookup_json(&l, &clock, &mut out);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["pod"], "web-7d9f");
+        assert_eq!(v["namespace"], "shop");
+        assert_eq!(v["container"], "curl");
+        assert_eq!(v["container_id"], "ab".repeat(32));
+        assert!(v["unit"].is_null());
+        out.clear();
+        lookup_text(&l, &clock, &mut out);
+        assert!(out.contains("shop/web-7d9f:getent[42]"), "{out}");
     }
 }
