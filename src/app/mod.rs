@@ -115,6 +115,9 @@ impl<'a> App<'a> {
 
         let tracer = load(args, storage, &filter)?;
         let attached = Instant::now();
+        if let Some(server) = &metrics {
+            server.attached(tracer.attached_programs());
+        }
         eprintln!(
             "{}",
             banner::start_line(&tracer, &filter, attached.duration_since(started))
@@ -261,6 +264,7 @@ impl<'a> App<'a> {
         pipeline.flush();
         if let (Some(server), Some(m)) = (&mut self.metrics, pipeline.metrics()) {
             server.publish(m);
+            server.heartbeat(pipeline.received());
         }
         Ok(())
     }

@@ -254,6 +254,11 @@ impl<'obj> Tracer<'obj> {
         Ok(())
     }
 
+    /// The programs attached now (0 once detached).
+    pub fn attached_programs(&self) -> u32 {
+        self.links.len() as u32
+    }
+
     /// Stops watching packets; the maps stay readable.
     pub fn detach(&mut self) {
         self.links.clear();
