@@ -12,14 +12,16 @@
 //! - the whole connection, response included, within
 //!   [`CONNECTION_DEADLINE`]; one request per connection;
 //! - at most [`MAX_CONNECTIONS`] at once: a new connection beyond that
-//!   closes the oldest one, so that a crowd of idle connections cannot
-//!   keep a scrape waiting in the listen queue (a scrape sends its request
-//!   at once and is done in milliseconds; the crowd is older).
+//!   closes the oldest one still waiting for its request head, so that a
+//!   crowd of idle connections cannot keep a scrape waiting in the listen
+//!   queue (a scrape sends its request at once, and once its head is in it
+//!   is never the one closed).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,7 +32,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE as CONTENT_TYPE_HEADER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use super::{Metrics, CONTENT_TYPE};
 
@@ -44,6 +46,8 @@ pub const MAX_REQUEST_HEAD: usize = 8192;
 /// Connections served at once; a new one beyond closes the oldest. Well
 /// under the usual 1024 open files, with the tracer's own.
 pub const MAX_CONNECTIONS: usize = 256;
+/// Connections the kernel may hold for accepting.
+const LISTEN_BACKLOG: i32 = 4096;
 /// The shortest time between two renderings for the endpoint.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// `/healthz` fails when the reader loop has not run for this long (it
@@ -141,6 +145,15 @@ impl MetricsServer {
         listener
             .set_nonblocking(true)
             .context("--metrics: a non-blocking listener")?;
+        // std listens with a backlog of 128: a burst of connections would
+        // fill it, and a scrape's SYN dropped then waits a second to be
+        // sent again. Listening again sets a longer one (the kernel caps it
+        // at net.core.somaxconn).
+        // SAFETY: listen(2) on the socket we own, open while `listener` lives.
+        if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("--metrics: setting the listen backlog");
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -248,12 +261,35 @@ impl Drop for MetricsServer {
     }
 }
 
-/// The open connections, oldest first: dropping a sender closes its
-/// connection.
-type Open = Arc<Mutex<BTreeMap<u64, oneshot::Sender<()>>>>;
+/// The connections: all of them counted, and those still waiting for
+/// their request head by age (their ids), each with the signal that
+/// closes it.
+#[derive(Default)]
+struct Connections {
+    open: AtomicUsize,
+    waiting: Mutex<BTreeMap<u64, Arc<Notify>>>,
+}
+
+impl Connections {
+    /// Room for one more: closes the oldest connection still waiting for
+    /// its head when all are taken. False when there is none such (every
+    /// one is being answered, which takes milliseconds).
+    fn make_room(&self) -> bool {
+        if self.open.load(Ordering::Relaxed) < MAX_CONNECTIONS {
+            return true;
+        }
+        match lock(&self.waiting).pop_first() {
+            Some((_, cut)) => {
+                cut.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    let open: Open = Arc::default();
+    let conns = Arc::new(Connections::default());
     let mut next_id = 0u64;
     loop {
         let stream = tokio::select! {
@@ -265,26 +301,28 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                     // Out of file descriptors, or a connection reset
                     // before it was taken: make room, wait a little
                     // rather than spin, and go on.
-                    lock(&open).pop_first();
+                    conns.make_room();
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
+        if !conns.make_room() {
+            continue;
+        }
         let id = next_id;
         next_id += 1;
-        let (cut, cut_rx) = oneshot::channel();
-        {
-            let mut open = lock(&open);
-            open.insert(id, cut);
-            while open.len() > MAX_CONNECTIONS {
-                open.pop_first();
-            }
-        }
+        let cut = Arc::new(Notify::new());
+        lock(&conns.waiting).insert(id, Arc::clone(&cut));
+        conns.open.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(&shared);
-        let open = Arc::clone(&open);
+        let conns2 = Arc::clone(&conns);
         tokio::spawn(async move {
+            let conns = conns2;
+            let served = Arc::clone(&conns);
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                // The head is in: no longer among those to close first.
+                lock(&served.waiting).remove(&id);
                 let response = respond(&req, &shared);
                 async move { Ok::<_, Infallible>(response) }
             });
@@ -298,11 +336,17 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             tokio::select! {
                 // A client that misbehaves costs its own connection only.
                 _ = conn => {}
-                _ = cut_rx => {}
+                _ = cut.notified() => {}
                 _ = tokio::time::sleep(CONNECTION_DEADLINE) => {}
             }
-            lock(&open).remove(&id);
+            lock(&conns.waiting).remove(&id);
+            conns.open.fetch_sub(1, Ordering::Relaxed);
         });
+        // Let the new connection read its head, and the one closed to
+        // make room go, before the next is taken: a burst of connections
+        // then cannot close a scrape whose request is already in, nor hold
+        // more sockets than the limit.
+        tokio::task::yield_now().await;
     }
 }
 
