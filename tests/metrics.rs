@@ -152,7 +152,7 @@ fn scrape_until_timeout_counted() -> String {
         );
         if sample(
             &body,
-            r#"dnstrace_transactions_total{rcode="TIMEOUT",qtype="A"}"#,
+            r#"dnstrace_transactions_total{rcode="TIMEOUT",type="A"}"#,
         ) == Some(1.0)
         {
             return body;
@@ -205,7 +205,7 @@ fn assert_prometheus_series(prom: &Prometheus, server_ip: &str) {
     let nx = prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="NXDOMAIN"})"#, 4.0);
     println!("sum(dnstrace_transactions_total{{rcode=\"NXDOMAIN\"}}) -> {nx}");
     prom.wait_for(
-        r#"dnstrace_transactions_total{rcode="NXDOMAIN",qtype="AAAA"}"#,
+        r#"dnstrace_transactions_total{rcode="NXDOMAIN",type="AAAA"}"#,
         1.0,
     );
     prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="TIMEOUT"})"#, 1.0);
