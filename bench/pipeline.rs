@@ -172,6 +172,7 @@ fn digest_views<W: Write>(pipeline: &Pipeline<W>, d: &mut Digest) {
     let facts = RunFacts {
         counters: &counters,
         in_flight: 0,
+        twins_left: 0,
         shown: pipeline.shown(),
         decode_errors: pipeline.decode_errors(),
         elapsed: Duration::from_secs(4),

@@ -46,7 +46,7 @@ set edit:completion:arg-completer[dnstrace] = {|@words|
             cand --reader 'How the kernel program reads packet bytes'
             cand --node-root 'Where the node''s /var/log/pods, /var/log/containers and container runtimes'' state (/run/containerd, /run/containers, /var/lib/containers, /var/lib/docker) are found, to name pods and containers; read only'
             cand --columns 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field'
-            cand --metrics 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)'
+            cand --metrics 'Serve Prometheus metrics at http://ADDR/metrics (and /healthz) while tracing: a bare PORT listens on 127.0.0.1; IP:PORT, e.g. [::]:9253, where you choose (the metrics show server addresses and, by namespace, who asks)'
             cand --metrics-max-servers 'Servers with their own label in the metrics (the busiest); the rest are "other"'
             cand --metrics-namespaces 'Also count transactions by the Kubernetes namespace of the pod that sent them, with a namespace label for the first N namespaces seen (the rest "_other")'
             cand --json 'Same as --output json'

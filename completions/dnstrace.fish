@@ -26,7 +26,7 @@ linear\t'bpf_probe_read_kernel of the linear part: older kernels, UDP only'
 tracepoint\t'Classic tracepoints and the linear reader: kernels without their own BTF (with --btf)'"
 complete -c dnstrace -l node-root -d 'Where the node\'s /var/log/pods, /var/log/containers and container runtimes\' state (/run/containerd, /run/containers, /var/lib/containers, /var/lib/docker) are found, to name pods and containers; read only' -r -F
 complete -c dnstrace -l columns -d 'Columns of the table, in order: time, process, client, server, proto, id, type, name, rcode, latency, or any JSON field' -r
-complete -c dnstrace -l metrics -d 'Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or [::]:9253 (counts the transactions that pass the filters)' -r
+complete -c dnstrace -l metrics -d 'Serve Prometheus metrics at http://ADDR/metrics (and /healthz) while tracing: a bare PORT listens on 127.0.0.1; IP:PORT, e.g. [::]:9253, where you choose (the metrics show server addresses and, by namespace, who asks)' -r
 complete -c dnstrace -l metrics-max-servers -d 'Servers with their own label in the metrics (the busiest); the rest are "other"' -r
 complete -c dnstrace -l metrics-namespaces -d 'Also count transactions by the Kubernetes namespace of the pod that sent them, with a namespace label for the first N namespaces seen (the rest "_other")' -r
 complete -c dnstrace -l json -d 'Same as --output json'

@@ -110,6 +110,7 @@ pub fn decode_record(data: &[u8]) {
     let facts = RunFacts {
         counters: &counters,
         in_flight: 0,
+        twins_left: 0,
         shown: 1,
         decode_errors: 0,
         elapsed: Duration::from_secs(1),

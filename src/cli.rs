@@ -96,10 +96,19 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("'{s}' is neither an IP address nor a CIDR (10.0.0.0/8, fd00::/8)"))
 }
 
+/// `IP:PORT`, or a bare `PORT` (or `:PORT`), which listens on loopback
+/// only: the metrics name who asks for what, so any other address is the
+/// user's explicit choice.
 fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    let port = s.strip_prefix(':').unwrap_or(s);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
     s.parse().map_err(|_| {
         format!(
-            "'{s}' is not an address to listen on: use IP:PORT, like 127.0.0.1:9253 or [::]:9253"
+            "'{s}' is not an address to listen on: use IP:PORT, like 127.0.0.1:9253 or [::]:9253, or a PORT alone for 127.0.0.1"
         )
     })
 }
@@ -327,8 +336,9 @@ pub struct Args {
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_column, num_args = 1..)]
     pub columns: Option<Vec<Column>>,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics while tracing, e.g. 127.0.0.1:9253 or
-    /// [::]:9253 (counts the transactions that pass the filters)
+    /// Serve Prometheus metrics at http://ADDR/metrics (and /healthz) while tracing: a bare
+    /// PORT listens on 127.0.0.1; IP:PORT, e.g. [::]:9253, where you choose (the metrics show
+    /// server addresses and, by namespace, who asks)
     #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, help_heading = "Metrics")]
     pub metrics: Option<SocketAddr>,
 
@@ -568,7 +578,15 @@ mod tests {
         assert_eq!(a.metrics, Some("127.0.0.1:9253".parse().unwrap()));
         let err = |args: &[&str]| parse(args).unwrap_err().to_string();
         assert!(err(&["--metrics", "localhost"]).contains("use IP:PORT"));
-        assert!(err(&["--metrics", "9253"]).contains("use IP:PORT"));
+        // A bare port is loopback's; other addresses only when asked for.
+        for bare in ["9253", ":9253"] {
+            let a = parse(&["--metrics", bare]).unwrap();
+            assert_eq!(a.metrics, Some("127.0.0.1:9253".parse().unwrap()));
+        }
+        for bad in ["65536", ":", "-1", "9253:", "0x10"] {
+            let e = err(&[&format!("--metrics={bad}")]);
+            assert!(e.contains("use IP:PORT"), "{bad}: {e}");
+        }
         assert!(err(&["--metrics-max-servers", "3"]).contains("--metrics <ADDR>"));
         assert!(err(&["--metrics", "[::]:1", "--metrics-max-servers", "1001"]).contains("1001"));
         assert_eq!(

@@ -78,6 +78,8 @@ pub struct Pipeline<W: Write> {
     /// counts lookups).
     passed: u64,
     decode_errors: u64,
+    /// Records taken from the ring buffer, decodable or not.
+    received: u64,
     pipe_closed: bool,
     /// The writer stopped at a signal while its reader stalled.
     stalled: bool,
@@ -137,6 +139,7 @@ impl<W: Write> Pipeline<W> {
             shown: 0,
             passed: 0,
             decode_errors: 0,
+            received: 0,
             pipe_closed: false,
             stalled: false,
             write_error: None,
@@ -296,6 +299,7 @@ impl<W: Write> Pipeline<W> {
         if self.done() {
             return STOP;
         }
+        self.received += 1;
         let t = match Transaction::decode(data) {
             Ok(t) => t,
             Err(_) => {
@@ -473,6 +477,11 @@ impl<W: Write> Pipeline<W> {
 
     pub fn decode_errors(&self) -> u64 {
         self.decode_errors
+    }
+
+    /// Records taken from the ring buffer so far.
+    pub fn received(&self) -> u64 {
+        self.received
     }
 }
 

@@ -6,176 +6,16 @@
 
 mod util;
 
-use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use util::{dig, privileged, Link, Responder, Tracer, DNSTRACE};
+use util::prometheus::{http, Prometheus};
+use util::{dig, privileged, Link, Responder, TempDir, Tracer, DNSTRACE};
 
 const METRICS_ADDR: &str = "127.0.0.1:19253";
 const PROMETHEUS_ADDR: &str = "127.0.0.1:19090";
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("dnstrace-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// One HTTP/1.0 request (so that no server answers in chunks): status,
-/// headers, body.
-fn http(addr: &str, method: &str, target: &str) -> (u16, String, String) {
-    let mut conn = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(conn, "{method} {target} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"));
-    (status, head.to_string(), body.to_string())
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// A Prometheus server on loopback with its own configuration and storage
-/// in a temporary directory; killed, and the directory removed, on drop.
-struct Prometheus {
-    child: Child,
-    dir: TempDir,
-}
-
-impl Prometheus {
-    fn start(target: &str) -> Prometheus {
-        let dir = TempDir::new("prometheus");
-        let config = dir.0.join("prometheus.yml");
-        // Only the one target: no alerting, no remote write, no service
-        // discovery, so nothing leaves the host (Prometheus itself has no
-        // update check or telemetry).
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: dnstrace\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.0.join("prometheus.log")).unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            // The default is 0.0.0.0:9090: every interface, and a port
-            // that a system Prometheus may hold.
-            .arg(format!("--web.listen-address={PROMETHEUS_ADDR}"))
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting prometheus (apt-get install prometheus; see .ci/setup)");
-        let p = Prometheus { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(PROMETHEUS_ADDR).is_err()
-            || http(PROMETHEUS_ADDR, "GET", "/-/ready").0 != 200
-        {
-            assert!(
-                Instant::now() < deadline,
-                "prometheus did not come up:\n{}",
-                p.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        p
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("prometheus.log")).unwrap_or_default()
-    }
-
-    /// An instant query through the HTTP API: the whole JSON answer.
-    fn query(&self, promql: &str) -> Value {
-        let (status, _, body) = http(
-            PROMETHEUS_ADDR,
-            "GET",
-            &format!("/api/v1/query?query={}", percent_encode(promql)),
-        );
-        assert_eq!(status, 200, "{promql}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{promql}: {e}: {body}"))
-    }
-
-    /// The value of a query that yields one sample; None while it yields
-    /// none.
-    fn value(&self, promql: &str) -> Option<f64> {
-        let answer = self.query(promql);
-        let result = answer["data"]["result"].as_array().unwrap();
-        assert!(result.len() <= 1, "{promql}: {answer}");
-        result
-            .first()
-            .map(|r| r["value"][1].as_str().unwrap().parse().unwrap())
-    }
-
-    /// Waits until `promql` yields `expected` (scrapes come every second).
-    fn wait_for(&self, promql: &str, expected: f64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let got = self.value(promql);
-            if got == Some(expected) {
-                return self.query(promql);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{promql}: {got:?}, expected {expected}\n{}\n{}",
-                self.query("up"),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Then the TempDir field removes the configuration and the data.
-    }
-}
 
 fn promtool_check(body: &str, dir: &Path) -> (bool, String) {
     let file = dir.join("scraped.prom");
@@ -227,7 +67,7 @@ fn prometheus_scrapes_what_dnstrace_saw() {
     assert_endpoint_routes();
     assert_promtool_passes(&body);
 
-    let prom = Prometheus::start(METRICS_ADDR);
+    let prom = Prometheus::start(PROMETHEUS_ADDR, METRICS_ADDR, &[]);
     assert_prometheus_series(&prom, &server_ip);
     drop(prom);
 
@@ -312,7 +152,7 @@ fn scrape_until_timeout_counted() -> String {
         );
         if sample(
             &body,
-            r#"dnstrace_transactions_total{rcode="TIMEOUT",qtype="A"}"#,
+            r#"dnstrace_transactions_total{rcode="TIMEOUT",type="A"}"#,
         ) == Some(1.0)
         {
             return body;
@@ -322,19 +162,34 @@ fn scrape_until_timeout_counted() -> String {
     }
 }
 
-/// HEAD answers without a body; other paths than /metrics: 404 for
-/// /favicon.ico, 200 for /.
+/// HEAD answers without a body; /healthz says the programs are attached
+/// and the ring buffer is being read; any other path is 404.
 fn assert_endpoint_routes() {
     let (status, head, empty) = http(METRICS_ADDR, "HEAD", "/metrics");
     assert_eq!((status, empty.as_str()), (200, ""), "{head}");
-    assert_eq!(http(METRICS_ADDR, "GET", "/favicon.ico").0, 404);
-    assert_eq!(http(METRICS_ADDR, "GET", "/").0, 200);
+    let (status, _, health) = http(METRICS_ADDR, "GET", "/healthz");
+    assert_eq!(status, 200, "{health}");
+    assert!(
+        health.starts_with("ok: 2 programs attached, ring buffer read 0.")
+            && health.ends_with(" records read\n"),
+        "{health}"
+    );
+    let records: u64 = health
+        .rsplit(", ")
+        .next()
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(records >= 11, "{health}");
+    for path in ["/favicon.ico", "/", "/healthz/"] {
+        assert_eq!(http(METRICS_ADDR, "GET", path).0, 404, "{path}");
+    }
 }
 
 /// `promtool check metrics` passes the scraped body without remarks.
 fn assert_promtool_passes(body: &str) {
     let scratch = TempDir::new("promtool");
-    let (ok, lint) = promtool_check(body, &scratch.0);
+    let (ok, lint) = promtool_check(body, &scratch.path);
     println!(
         "promtool check metrics: {}\n{lint}",
         if ok { "passed" } else { "FAILED" }
@@ -350,7 +205,7 @@ fn assert_prometheus_series(prom: &Prometheus, server_ip: &str) {
     let nx = prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="NXDOMAIN"})"#, 4.0);
     println!("sum(dnstrace_transactions_total{{rcode=\"NXDOMAIN\"}}) -> {nx}");
     prom.wait_for(
-        r#"dnstrace_transactions_total{rcode="NXDOMAIN",qtype="AAAA"}"#,
+        r#"dnstrace_transactions_total{rcode="NXDOMAIN",type="AAAA"}"#,
         1.0,
     );
     prom.wait_for(r#"sum(dnstrace_transactions_total{rcode="TIMEOUT"})"#, 1.0);

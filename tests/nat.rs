@@ -897,3 +897,144 @@ fn local_resolver_through_output_dnat_on_lo() {
     // sighting (translated back, under the other tuple) a repeat.
     assert_eq!(counter(&out.stderr, "response_repeat"), 1, "{}", out.stderr);
 }
+
+/// Evictions are counted exactly, twins included: each query through the
+/// VIP takes two entries of the pending map (the query where the pod sent
+/// it, its twin under the tuple DNAT delivered). 200 answered queries, then
+/// a burst of 1,000 the endpoint never answers, watched by a tracer with
+/// the default map (nothing evicted) and one with a 64-entry map (most
+/// evicted). For the small one, the records are the evidence: every
+/// tracked query is an answered record, a TIMEOUT record or an eviction,
+/// and its metric, scraped all along, never counts more than that and ends
+/// equal to it.
+#[test]
+fn evictions_through_the_vip_counted_exactly() {
+    let Some(_serial) = privileged("evictions_through_the_vip_counted_exactly") else {
+        return;
+    };
+    const METRICS: &str = "127.0.0.1:19265";
+    const ANSWERED: u16 = 200;
+    const UNANSWERED: u16 = 1000;
+    let (node, _) = cluster("evn", 248, ProxyMode::Iptables, Coredns::Responders([0, 0]));
+    let roomy = trace(&node, &["-v", "--timeout", "500ms"]);
+    let small = trace(
+        &node,
+        &[
+            "-v",
+            "--timeout",
+            "500ms",
+            "--max-pending",
+            "64",
+            "--metrics",
+            METRICS,
+        ],
+    );
+    let vip = SocketAddr::new(IpAddr::V4(VIP4), 53);
+    for id in 0..ANSWERED {
+        let a = query(&node.client().ns, vip, id, &format!("ok{id}.evn.test"), 1);
+        assert!(a.is_some(), "query {id} through the VIP unanswered");
+    }
+    let scraping = std::sync::atomic::AtomicBool::new(true);
+    let scraped = std::thread::scope(|s| {
+        let scraper = s.spawn(|| {
+            let mut seen = Vec::new();
+            while scraping.load(Ordering::Relaxed) {
+                let (status, _, body) = util::prometheus::http(METRICS, "GET", "/metrics");
+                assert_eq!(status, 200);
+                seen.push(evictions_in(&body));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            seen
+        });
+        node.client().ns.within(move || {
+            let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            for id in 0..UNANSWERED {
+                let q = util::dns::build_query(id, &format!("drop.u{id}.evn.test"), 1);
+                sock.send_to(&q, vip).unwrap();
+            }
+        });
+        // Every unanswered query expired (500 ms) and the metric updated
+        // (every second) since.
+        std::thread::sleep(Duration::from_millis(3500));
+        scraping.store(false, Ordering::Relaxed);
+        scraper.join().unwrap()
+    });
+    let settled = *scraped.last().unwrap();
+    let (roomy, small) = (roomy.stop(), small.stop());
+
+    let timeouts = |out: &TraceOutput| {
+        out.records
+            .iter()
+            .filter(|r| r["rcode"] == "TIMEOUT")
+            .count() as u64
+    };
+    let answered = |out: &TraceOutput| {
+        out.records
+            .iter()
+            .filter(|r| r["rcode"] == "NOERROR")
+            .count() as u64
+    };
+    for out in [&roomy, &small] {
+        assert_eq!(
+            counter(&out.stderr, "queries"),
+            u64::from(ANSWERED + UNANSWERED),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(counter(&out.stderr, "ringbuf_drops"), 0, "{}", out.stderr);
+        assert_eq!(counter(&out.stderr, "insert_failed"), 0, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("0 queries still pending at exit"),
+            "{}",
+            out.stderr
+        );
+    }
+    // The roomy map: everything reported, nothing evicted, every twin
+    // made and gone with its query.
+    assert_eq!(answered(&roomy), u64::from(ANSWERED), "{}", roomy.stdout);
+    assert_eq!(timeouts(&roomy), u64::from(UNANSWERED), "{}", roomy.stdout);
+    assert_eq!(counter(&roomy.stderr, "evicted"), 0, "{}", roomy.stderr);
+    assert_eq!(
+        counter(&roomy.stderr, "twins_evicted"),
+        0,
+        "{}",
+        roomy.stderr
+    );
+    let twins = counter(&roomy.stderr, "twins_added");
+    assert_eq!(twins, u64::from(ANSWERED + UNANSWERED), "{}", roomy.stderr);
+    assert_eq!(counter(&roomy.stderr, "twins_removed"), twins);
+
+    // The small map: what was not reported was evicted, exactly.
+    let evicted = counter(&small.stderr, "evicted");
+    let reported = answered(&small) + timeouts(&small);
+    println!(
+        "64-entry map through the VIP: {} answered, {} timed out, {evicted} evicted; twins: {} added, {} evicted; metric scraped {} times, max {:?}, settled {settled}",
+        answered(&small),
+        timeouts(&small),
+        counter(&small.stderr, "twins_added"),
+        counter(&small.stderr, "twins_evicted"),
+        scraped.len(),
+        scraped.iter().max()
+    );
+    assert_eq!(answered(&small), u64::from(ANSWERED), "{}", small.stderr);
+    assert!(evicted > 0, "1,000 queries and their twins in 64 entries");
+    assert_eq!(
+        reported + evicted,
+        u64::from(ANSWERED + UNANSWERED),
+        "{}",
+        small.stderr
+    );
+    assert!(
+        scraped.iter().all(|&e| e <= evicted),
+        "the metric never counts more than were evicted: {scraped:?}, {evicted}"
+    );
+    assert_eq!(settled, evicted, "{scraped:?}");
+}
+
+/// `dnstrace_pending_evictions_total` in a scraped body.
+fn evictions_in(body: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix("dnstrace_pending_evictions_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no evictions in:\n{body}"))
+}

@@ -123,6 +123,9 @@ impl<'a> App<'a> {
 
         let tracer = load(args, storage, &filter)?;
         let attached = Instant::now();
+        if let Some(server) = &metrics {
+            server.attached(tracer.attached_programs());
+        }
         eprintln!(
             "{}",
             banner::start_line(&tracer, &filter, attached.duration_since(started))
@@ -273,6 +276,7 @@ impl<'a> App<'a> {
         pipeline.flush();
         if let (Some(server), Some(m)) = (&mut self.metrics, pipeline.metrics()) {
             server.publish(m);
+            server.heartbeat(pipeline.received());
         }
         Ok(())
     }
@@ -302,19 +306,24 @@ impl<'a> App<'a> {
     /// Once a second: the kernel's counters into the metrics, and new
     /// ring-buffer drops said.
     fn check_counters(&mut self) -> Result<()> {
-        // For the metrics, a sweep right before reading the counters, so
-        // that the evictions derived from both are nearly exact.
-        let pending = if self.metrics.is_some() {
-            self.tracer.expire()?.pending
+        // For the metrics, the evictions: inserts read before a sweep,
+        // deletes after it, and what the sweep left in between (see
+        // Counters::evicted: never more than the true count).
+        let evicted = if self.metrics.is_some() {
+            let before = self.tracer.counters()?;
+            let sweep = self.tracer.expire()?;
+            Some((before, sweep))
         } else {
-            0
+            None
         };
         self.pipeline
             .borrow_mut()
             .sample_conntrack(lookup::mono_now_ns());
         let counters = self.tracer.counters()?;
-        if let Some(m) = self.pipeline.borrow_mut().metrics_mut() {
-            m.update_kernel(&counters, counters.evicted(pending));
+        if let (Some(m), Some((before, sweep))) =
+            (self.pipeline.borrow_mut().metrics_mut(), evicted)
+        {
+            m.update_kernel(&counters, counters.evicted(&before, sweep.queries_left));
         }
         let drops = counters.get(Stat::RingbufDrops);
         if drops > self.reported.drops {
@@ -368,7 +377,7 @@ impl<'a> App<'a> {
                 ring.consume().ok();
             }
             if !sweep.more || Instant::now() >= exit_by {
-                break sweep.pending;
+                break sweep;
             }
         };
         drop(ring);
@@ -388,7 +397,8 @@ impl<'a> App<'a> {
         }
         let facts = RunFacts {
             counters: &counters,
-            in_flight,
+            in_flight: in_flight.queries_left,
+            twins_left: in_flight.twins_left,
             // With --lookups the summary's lookups section counts the
             // lookups shown; its first line, the transactions.
             shown: pipeline.passed(),

@@ -160,6 +160,8 @@ int dt_sweep(void *ctx)
 	dt_sweep_expired = 0;
 	bpf_for_each_map_elem(&dt_pending, expire_query, &c, 0);
 	dt_last_occupancy = c.seen;
+	dt_last_queries_left = c.queries_left;
+	dt_last_twins_left = c.twins_left;
 	bpf_for_each_map_elem(&dt_mdns_pending, expire_mdns, &c, 0);
 	bpf_for_each_map_elem(&dt_conns, expire_conn, &c, 0);
 	dt_sweep_more = dt_sweep_expired >= DT_SWEEP_BUDGET;

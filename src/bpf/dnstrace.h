@@ -112,6 +112,14 @@ enum dt_stat {
 	DT_STAT_LATE_ANSWERS,		/* answers after the query's timeout */
 	DT_STAT_DUPLICATE_ANSWERS,	/* answers to an already answered query */
 	DT_STAT_UNREACHABLE,		/* queries failed by ICMP destination unreachable */
+	/* The pending map's entries come in by a successful insert (QUERIES,
+	 * TWINS_ADDED) and leave by a successful delete (ANSWERED, UNREACHABLE
+	 * and TIMEOUTS less MDNS_ENDED; TWINS_REMOVED) or by the LRU's silent
+	 * eviction: user space counts evictions from these and the entries
+	 * the sweep left (maps.bpf.h). Only NAT and mDNS pay for them. */
+	DT_STAT_TWINS_ADDED,		/* NAT twins inserted into the pending map */
+	DT_STAT_TWINS_REMOVED,		/* NAT twins deleted from it */
+	DT_STAT_MDNS_ENDED,		/* mDNS queries answered or expired (counted in ANSWERED, TIMEOUTS too) */
 	DT_STAT_MAX,			/* the number of counters */
 };
 

@@ -24,8 +24,20 @@ const volatile __u32 dt_rcode_mask = 0xffffffff;
 /* Report mDNS announcements (answers to no query) as records. */
 const volatile bool dt_show_announcements = false;
 
-/* Entries seen by the last sweep: user space derives evictions from it. */
+/* Queries seen by the last sweep (twins not counted), for the warning of
+ * a nearly full map. */
 __u64 dt_last_occupancy = 0;
+/*
+ * What the last sweep left in the pending map: queries and twins it saw
+ * and did not delete. With the counters read before the sweep for inserts
+ * and after it for deletes, inserted - deleted - left is never more than
+ * the evictions so far: an entry that stayed through the whole walk was
+ * seen, so the walk misses at most the entries inserted meanwhile, which
+ * the inserts read before it leave out too. It falls short by the churn
+ * of the walk at most, and is exact once no packet comes (at exit).
+ */
+__u64 dt_last_queries_left = 0;
+__u64 dt_last_twins_left = 0;
 /* The last sweep stopped at its budget: more is waiting to expire, so user
  * space reads the ring buffer and sweeps again at once. */
 __u32 dt_sweep_more = 0;

@@ -173,8 +173,9 @@ static __always_inline void mdns_answer(struct dt_mdns_scratch *s, struct dt_pac
 		.latency_ns = now - q->q.ts,
 	};
 
-	emit(&rep, dt_rcode_mask & (1U << (bpf_ntohs(h->flags) & 0xf)), &dt_mdns_pending,
-	     &s->key, DT_STAT_ANSWERED);
+	if (emit(&rep, dt_rcode_mask & (1U << (bpf_ntohs(h->flags) & 0xf)), &dt_mdns_pending,
+		 &s->key, DT_STAT_ANSWERED))
+		stat_inc(DT_STAT_MDNS_ENDED);
 }
 
 /* A global function, checked once by the verifier, like dt_message. */

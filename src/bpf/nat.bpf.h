@@ -213,8 +213,8 @@ static __always_inline void drop_twin(const struct dt_key *key)
 {
 	struct dt_pending *t = bpf_map_lookup_elem(&dt_pending, key);
 
-	if (t && (t->nat & DT_NAT_TWIN))
-		bpf_map_delete_elem(&dt_pending, key);
+	if (t && (t->nat & DT_NAT_TWIN) && !bpf_map_delete_elem(&dt_pending, key))
+		stat_inc(DT_STAT_TWINS_REMOVED);
 }
 
 /* Inserts the twin built in s->query under twin_key. */
@@ -224,6 +224,8 @@ static __always_inline void add_twin(struct dt_scratch *s, const struct dt_key *
 	s->query.backend_ts = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&dt_pending, twin_key, &s->query, BPF_NOEXIST))
 		stat_inc(DT_STAT_ALIAS_FAILED);
+	else
+		stat_inc(DT_STAT_TWINS_ADDED);
 }
 
 /*

@@ -346,8 +346,8 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 
 	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
 		 &dt_pending, key, DT_STAT_ANSWERED) &&
-	    twinned)
-		bpf_map_delete_elem(&dt_pending, &s->alias);
+	    twinned && !bpf_map_delete_elem(&dt_pending, &s->alias))
+		stat_inc(DT_STAT_TWINS_REMOVED);
 }
 
 /*

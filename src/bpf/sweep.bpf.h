@@ -17,7 +17,9 @@
 
 struct dt_sweep_ctx {
 	__u64 now;
-	__u64 seen;
+	__u64 seen;		/* queries */
+	__u64 queries_left;	/* queries not deleted by this sweep */
+	__u64 twins_left;	/* twins not deleted by this sweep */
 };
 
 /* Expired so far in this sweep. A global, not a field of the callbacks'
@@ -42,14 +44,20 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 		if ((__s64)(c->now - q->ts) >= (__s64)dt_timeout_ns) {
 			struct dt_done *d = done_stage(key, q, DT_STATE_TIMED_OUT, 0, c->now);
 
-			if (!bpf_map_delete_elem(map, key))
+			if (!bpf_map_delete_elem(map, key)) {
 				done_mark(d, DT_STATE_TIMED_OUT);
+				stat_inc(DT_STAT_TWINS_REMOVED);
+				return 0;
+			}
 		}
+		c->twins_left++;
 		return 0;
 	}
 	c->seen++;
-	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET)
+	if ((__s64)(c->now - q->ts) < (__s64)dt_timeout_ns || dt_sweep_expired >= DT_SWEEP_BUDGET) {
+		c->queries_left++;
 		return 0;
+	}
 	dt_sweep_expired++;
 	/* The backend may have answered, its answer lost on the way back:
 	 * the twin timed that. */
@@ -72,6 +80,7 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 		.done_ts = c->now,
 	};
 
+	/* Not ours: another CPU took it (answered just now), it is gone. */
 	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_pending, key,
 	     DT_STAT_TIMEOUTS);
 	return 0;
@@ -107,8 +116,9 @@ static long expire_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pendi
 		.ends = &ends,
 	};
 
-	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_mdns_pending, key,
-	     DT_STAT_TIMEOUTS);
+	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_mdns_pending, key,
+		 DT_STAT_TIMEOUTS))
+		stat_inc(DT_STAT_MDNS_ENDED);
 	return 0;
 }
 

@@ -83,11 +83,14 @@ pub struct LoaderConfig {
     pub verbose: u8,
 }
 
-/// What a sweep left: the queries still pending, and whether it stopped at
-/// its budget with more to expire.
+/// What a sweep saw and left: the queries pending when it walked the map,
+/// those it left there (not expired) and the NAT twins it left, and
+/// whether it stopped at its budget with more to expire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sweep {
     pub pending: u64,
+    pub queries_left: u64,
+    pub twins_left: u64,
     pub more: bool,
 }
 
@@ -254,6 +257,11 @@ impl<'obj> Tracer<'obj> {
         Ok(())
     }
 
+    /// The programs attached now (0 once detached).
+    pub fn attached_programs(&self) -> u32 {
+        self.links.len() as u32
+    }
+
     /// Stops watching packets; the maps stay readable.
     pub fn detach(&mut self) {
         self.links.clear();
@@ -276,13 +284,15 @@ impl<'obj> Tracer<'obj> {
             .context("the BPF object has no .bss section")?;
         // SAFETY: the sweep program wrote these fields and has returned; a
         // volatile read keeps the compiler from caching older values.
-        let (pending, more) = unsafe {
-            (
-                std::ptr::read_volatile(&bss.dt_last_occupancy),
-                std::ptr::read_volatile(&bss.dt_sweep_more) != 0,
-            )
+        let sweep = unsafe {
+            Sweep {
+                pending: std::ptr::read_volatile(&bss.dt_last_occupancy),
+                queries_left: std::ptr::read_volatile(&bss.dt_last_queries_left),
+                twins_left: std::ptr::read_volatile(&bss.dt_last_twins_left),
+                more: std::ptr::read_volatile(&bss.dt_sweep_more) != 0,
+            }
         };
-        Ok(Sweep { pending, more })
+        Ok(sweep)
     }
 
     /// The sweep at exit: open encrypted connections are reported too, as

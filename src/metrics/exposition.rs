@@ -50,7 +50,7 @@ fn render_transactions(r: &Registry, out: &mut String) {
             sample(
                 out,
                 "dnstrace_transactions_total",
-                &[("rcode", rcode), ("qtype", qtype)],
+                &[("rcode", rcode), ("type", qtype)],
                 *n,
             );
         }

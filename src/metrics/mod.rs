@@ -26,9 +26,8 @@
 //! `registry` counts (the state behind [`Metrics`], its bounded label
 //! sets and histograms), `exposition` renders the counts in the text
 //! format, and `server` ([`MetricsServer`]) serves the rendering over
-//! HTTP from a thread of its own, on a plain `TcpListener`: a scrape is
-//! one short request every few seconds, which needs no async runtime and
-//! no dependency.
+//! HTTP, with `/healthz`, from a thread of its own (hyper on a
+//! single-threaded tokio runtime, so that no client can hold up a scrape).
 
 mod exposition;
 mod namespaces;
@@ -39,7 +38,10 @@ mod tests;
 
 pub use exposition::{push_label_value, CONTENT_TYPE};
 pub use registry::{BUCKETS, REBALANCE_EVERY};
-pub use server::{MetricsServer, PUBLISH_EVERY};
+pub use server::{
+    MetricsServer, CONNECTION_DEADLINE, HEAD_DEADLINE, MAX_CONNECTIONS, MAX_REQUEST_HEAD,
+    PUBLISH_EVERY, STALE_AFTER,
+};
 
 use crate::kernel::Counters;
 use crate::record::Transaction;

@@ -1,139 +1,131 @@
-//! The HTTP endpoint: [`MetricsServer`] serves the latest rendering from
-//! a thread of its own, on a plain `TcpListener`. A scrape is one short
-//! request every few seconds, which needs no async runtime and no
-//! dependency.
+//! The HTTP endpoint: [`MetricsServer`] serves `/metrics` (the latest
+//! rendering) and `/healthz` (whether the tracer is attached and reading)
+//! from a thread of its own, and nothing else.
+//!
+//! Anything that reaches the port may be hostile or merely broken, and a
+//! scrape (or the liveness probe) must still be answered at once. So the
+//! connections are served concurrently by hyper on a single-threaded tokio
+//! runtime, where an idle connection costs a socket and a few hundred
+//! bytes, not a thread, and each is bounded:
+//! - the request head must come within [`HEAD_DEADLINE`] and fit in
+//!   [`MAX_REQUEST_HEAD`] bytes (hyper: 408-less close, or 431);
+//! - the whole connection, response included, within
+//!   [`CONNECTION_DEADLINE`]; one request per connection;
+//! - at most [`MAX_CONNECTIONS`] at once: a new connection beyond that
+//!   closes the oldest one still waiting for its request head, so that a
+//!   crowd of idle connections cannot keep a scrape waiting in the listen
+//!   queue (a scrape sends its request at once, and once its head is in it
+//!   is never the one closed).
 
-use std::io::{Read, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE as CONTENT_TYPE_HEADER};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::Notify;
 
 use super::{Metrics, CONTENT_TYPE};
 
 /// How long a client has to send its request head.
-const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
-/// How long a client has to take the response.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Request heads longer than this are refused (Prometheus sends ~300 bytes).
-const MAX_REQUEST_HEAD: usize = 8192;
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a connection may last, the response included.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+/// Request heads longer than this are refused with 431 (Prometheus sends
+/// ~300 bytes). hyper's smallest read buffer.
+pub const MAX_REQUEST_HEAD: usize = 8192;
+/// Connections served at once; a new one beyond closes the oldest. Well
+/// under the usual 1024 open files, with the tracer's own.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections the kernel may hold for accepting.
+const LISTEN_BACKLOG: i32 = 4096;
 /// The shortest time between two renderings for the endpoint.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// `/healthz` fails when the reader loop has not run for this long (it
+/// runs every 50 ms, records or not).
+pub const STALE_AFTER: Duration = Duration::from_secs(10);
 
-const INDEX_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>dnstrace</title></head>\n\
-<body><h1>dnstrace</h1><p>Prometheus metrics are at <a href=\"/metrics\">/metrics</a>.</p></body></html>\n";
-
-/// What a request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Metrics,
-    Index,
-    NotFound,
-    MethodNotAllowed,
-    BadRequest,
+/// What `/healthz` reports: written by the tracer's thread, read by the
+/// server's.
+struct Health {
+    /// Programs attached; 0 until attached, and after detaching.
+    programs: AtomicU32,
+    /// When the reader loop last ran, in ms since `epoch`; u64::MAX: never.
+    last_read_ms: AtomicU64,
+    /// Records read from the ring buffer so far.
+    records: AtomicU64,
+    epoch: Instant,
 }
 
-/// Reads the request line of a request head: the route, and whether a
-/// body is wanted (not for HEAD).
-fn route(head: &[u8]) -> (Route, bool) {
-    let Some(line) = head
-        .split(|b| *b == b'\n')
-        .next()
-        .filter(|_| head.contains(&b'\n'))
-        .and_then(|l| std::str::from_utf8(l).ok())
-    else {
-        return (Route::BadRequest, true);
-    };
-    let line = line.strip_suffix('\r').unwrap_or(line);
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return (Route::BadRequest, true);
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return (Route::BadRequest, true);
-    }
-    let path = target.split(['?', '#']).next().unwrap_or(target);
-    match method {
-        "GET" | "HEAD" => {
-            let found = match path {
-                "/metrics" => Route::Metrics,
-                "/" => Route::Index,
-                _ => Route::NotFound,
-            };
-            (found, method == "GET")
+impl Health {
+    /// The status and the text of `/healthz` now.
+    fn report(&self) -> (StatusCode, String) {
+        let programs = self.programs.load(Ordering::Relaxed);
+        let last = self.last_read_ms.load(Ordering::Relaxed);
+        let records = self.records.load(Ordering::Relaxed);
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        if programs == 0 {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: no program attached\n".into(),
+            );
         }
-        m if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
-            (Route::MethodNotAllowed, true)
+        if last == u64::MAX {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {programs} programs attached, ring buffer not read yet\n"),
+            );
         }
-        _ => (Route::BadRequest, true),
-    }
-}
-
-/// The whole response to a route, into `out`.
-fn respond(route: Route, with_body: bool, metrics: &str, out: &mut Vec<u8>) {
-    let (status, content_type, body) = match route {
-        Route::Metrics => ("200 OK", CONTENT_TYPE, metrics),
-        Route::Index => ("200 OK", "text/html; charset=utf-8", INDEX_PAGE),
-        Route::NotFound => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found: metrics are at /metrics\n",
-        ),
-        Route::MethodNotAllowed => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "only GET and HEAD\n",
-        ),
-        Route::BadRequest => (
-            "400 Bad Request",
-            "text/plain; charset=utf-8",
-            "bad request\n",
-        ),
-    };
-    out.clear();
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if route == Route::MethodNotAllowed {
-        out.extend_from_slice(b"Allow: GET, HEAD\r\n");
-    }
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
-    if with_body {
-        out.extend_from_slice(body.as_bytes());
+        let ago = Duration::from_millis(now_ms.saturating_sub(last));
+        let status = if ago >= STALE_AFTER {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        let verdict = if status == StatusCode::OK {
+            "ok"
+        } else {
+            "stalled"
+        };
+        (
+            status,
+            format!(
+                "{verdict}: {programs} programs attached, ring buffer read {:.3} s ago, {records} records read\n",
+                ago.as_secs_f64()
+            ),
+        )
     }
 }
 
 /// State shared by the tracer's thread and the serving thread.
 struct Shared {
     /// The latest rendering; the tracer swaps a fresh one in.
-    page: Mutex<String>,
-    stop: AtomicBool,
-    /// The connection being served, so that stopping can cut it short.
-    active: Mutex<Option<TcpStream>>,
+    page: Mutex<Bytes>,
+    health: Health,
+    stop: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The HTTP endpoint: a thread that answers one connection at a time, and
-/// the tracer's side that publishes renderings to it. The tracer never
-/// waits for the server: it renders into its own buffer and swaps it in
-/// only when the lock is free at once; the server holds the lock just
-/// long enough to copy the text out.
+/// The HTTP endpoint: a thread that serves the connections, and the
+/// tracer's side that publishes renderings and health to it. The tracer
+/// never waits for the server: it renders into its own buffer and swaps it
+/// in only when the lock is free at once; the server holds the lock just
+/// long enough to take a reference to the text.
 pub struct MetricsServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    /// The serving thread's socket too: shutting it down wakes accept().
-    listener: TcpListener,
     thread: Option<JoinHandle<()>>,
     scratch: String,
     published: Option<u64>,
@@ -142,32 +134,61 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Listens on `addr` and starts serving (an empty set of metrics until
-    /// the first [`MetricsServer::publish`]).
+    /// the first [`MetricsServer::publish`], and a failing `/healthz` until
+    /// [`MetricsServer::attached`]).
     pub fn start(addr: SocketAddr) -> Result<MetricsServer> {
-        let listener = TcpListener::bind(addr)
+        let listener = std::net::TcpListener::bind(addr)
             .with_context(|| format!("--metrics {addr}: cannot listen there"))?;
         let local = listener
             .local_addr()
             .context("--metrics: reading the bound address")?;
+        listener
+            .set_nonblocking(true)
+            .context("--metrics: a non-blocking listener")?;
+        // std listens with a backlog of 128: a burst of connections would
+        // fill it, and a scrape's SYN dropped then waits a second to be
+        // sent again. Listening again sets a longer one (the kernel caps it
+        // at net.core.somaxconn).
+        // SAFETY: listen(2) on the socket we own, open while `listener` lives.
+        if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("--metrics: setting the listen backlog");
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("--metrics: starting the server's runtime")?;
         let mut page = String::new();
         Metrics::new(0).render(&mut page);
         let shared = Arc::new(Shared {
-            page: Mutex::new(page),
-            stop: AtomicBool::new(false),
-            active: Mutex::new(None),
+            page: Mutex::new(Bytes::from(page)),
+            health: Health {
+                programs: AtomicU32::new(0),
+                last_read_ms: AtomicU64::new(u64::MAX),
+                records: AtomicU64::new(0),
+                epoch: Instant::now(),
+            },
+            stop: Notify::new(),
         });
-        let theirs = listener
-            .try_clone()
-            .context("--metrics: sharing the listening socket")?;
-        let shared2 = Arc::clone(&shared);
+        let theirs = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || serve(theirs, &shared2))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, theirs).await,
+                        Err(e) => eprintln!("dnstrace: --metrics: cannot serve: {e}"),
+                    }
+                });
+                // Dropping the runtime cancels every connection's task,
+                // which closes its socket.
+                runtime.shutdown_background();
+            })
             .context("--metrics: starting the server thread")?;
         Ok(MetricsServer {
             addr: local,
             shared,
-            listener,
             thread: Some(thread),
             scratch: String::new(),
             published: None,
@@ -180,8 +201,24 @@ impl MetricsServer {
         self.addr
     }
 
+    /// The tracer's programs are attached (`programs` of them; 0: detached).
+    pub fn attached(&self, programs: u32) {
+        self.shared
+            .health
+            .programs
+            .store(programs, Ordering::Relaxed);
+    }
+
+    /// The reader loop ran just now, having read `records` so far.
+    pub fn heartbeat(&self, records: u64) {
+        let h = &self.shared.health;
+        h.records.store(records, Ordering::Relaxed);
+        h.last_read_ms
+            .store(h.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
     /// Renders `m` for the endpoint if it changed, at most every
-    /// [`PUBLISH_EVERY`]. Never blocks: if the server is copying the
+    /// [`PUBLISH_EVERY`]. Never blocks: if the server is taking the
     /// previous rendering just now, this one waits for the next call.
     pub fn publish(&mut self, m: &Metrics) {
         if self.published == Some(m.generation())
@@ -198,26 +235,22 @@ impl MetricsServer {
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return,
         };
-        std::mem::swap(&mut *page, &mut self.scratch);
+        // The next rendering starts at this one's size.
+        let next = String::with_capacity(self.scratch.len());
+        *page = Bytes::from(std::mem::replace(&mut self.scratch, next));
         drop(page);
         self.published = Some(m.generation());
         self.last_publish = Some(Instant::now());
     }
 
-    /// Stops serving: no new connection is taken, the one being served is
-    /// cut, and the thread is joined. Also done on drop.
+    /// Stops serving: no new connection is taken, those open are closed,
+    /// and the thread is joined. Also done on drop.
     pub fn stop(&mut self) {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // SAFETY: shutdown(2) on the listening socket we own (its fd is
-        // valid while `self.listener` lives); on Linux it makes the
-        // serving thread's blocked accept() return at once.
-        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
-        if let Some(conn) = lock(&self.shared.active).as_ref() {
-            let _ = conn.shutdown(Shutdown::Both);
-        }
+        // A permit is stored if the server is not waiting just now.
+        self.shared.stop.notify_one();
         let _ = thread.join();
     }
 }
@@ -228,81 +261,129 @@ impl Drop for MetricsServer {
     }
 }
 
-fn serve(listener: TcpListener, shared: &Shared) {
-    let mut head = Vec::with_capacity(MAX_REQUEST_HEAD);
-    let mut page = String::new();
-    let mut response = Vec::new();
-    for conn in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
-            break;
+/// The connections: all of them counted, and those still waiting for
+/// their request head by age (their ids), each with the signal that
+/// closes it.
+#[derive(Default)]
+struct Connections {
+    open: AtomicUsize,
+    waiting: Mutex<BTreeMap<u64, Arc<Notify>>>,
+}
+
+impl Connections {
+    /// Room for one more: closes the oldest connection still waiting for
+    /// its head when all are taken. False when there is none such (every
+    /// one is being answered, which takes milliseconds).
+    fn make_room(&self) -> bool {
+        if self.open.load(Ordering::Relaxed) < MAX_CONNECTIONS {
+            return true;
         }
-        match conn {
-            Ok(stream) => {
-                // A client that misbehaves costs its own connection only.
-                let _ = handle(&stream, shared, &mut head, &mut page, &mut response);
-                *lock(&shared.active) = None;
+        match lock(&self.waiting).pop_first() {
+            Some((_, cut)) => {
+                cut.notify_one();
+                true
             }
-            // Out of file descriptors, or a connection reset before it was
-            // taken: wait a little rather than spin, and go on.
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            None => false,
         }
     }
 }
 
-fn handle(
-    stream: &TcpStream,
-    shared: &Shared,
-    head: &mut Vec<u8>,
-    page: &mut String,
-    response: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    *lock(&shared.active) = Some(stream.try_clone()?);
-    // Checked after registering, so that stop() either sees this
-    // connection or this thread sees stop().
-    if shared.stop.load(Ordering::SeqCst) {
-        return Ok(());
-    }
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    let (route, with_body) = if read_head(stream, head)? {
-        route(head)
-    } else {
-        (Route::BadRequest, true)
-    };
-    page.clear();
-    if route == Route::Metrics {
-        page.push_str(&lock(&shared.page));
-    }
-    respond(route, with_body, page, response);
-    let mut w = stream;
-    w.write_all(response)?;
-    w.flush()?;
-    stream.shutdown(Shutdown::Write)
-}
-
-/// Reads up to the blank line that ends a request head, within the
-/// deadline: true if it came, false if the client closed or sent too much.
-fn read_head(mut stream: &TcpStream, head: &mut Vec<u8>) -> std::io::Result<bool> {
-    head.clear();
-    let deadline = Instant::now() + REQUEST_DEADLINE;
-    let mut buf = [0u8; 1024];
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let conns = Arc::new(Connections::default());
+    let mut next_id = 0u64;
     loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            return Ok(true);
+        let stream = tokio::select! {
+            biased;
+            _ = shared.stop.notified() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of file descriptors, or a connection reset
+                    // before it was taken: make room, wait a little
+                    // rather than spin, and go on.
+                    conns.make_room();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if !conns.make_room() {
+            continue;
         }
-        if head.len() >= MAX_REQUEST_HEAD {
-            return Ok(false);
+        let id = next_id;
+        next_id += 1;
+        let cut = Arc::new(Notify::new());
+        lock(&conns.waiting).insert(id, Arc::clone(&cut));
+        conns.open.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::clone(&shared);
+        let conns2 = Arc::clone(&conns);
+        tokio::spawn(async move {
+            let conns = conns2;
+            let served = Arc::clone(&conns);
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                // The head is in: no longer among those to close first.
+                lock(&served.waiting).remove(&id);
+                let response = respond(&req, &shared);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_DEADLINE)
+                .max_buf_size(MAX_REQUEST_HEAD)
+                .keep_alive(false)
+                .title_case_headers(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                // A client that misbehaves costs its own connection only.
+                _ = conn => {}
+                _ = cut.notified() => {}
+                _ = tokio::time::sleep(CONNECTION_DEADLINE) => {}
+            }
+            lock(&conns.waiting).remove(&id);
+            conns.open.fetch_sub(1, Ordering::Relaxed);
+        });
+        // Let the new connection read its head, and the one closed to
+        // make room go, before the next is taken: a burst of connections
+        // then cannot close a scrape whose request is already in, nor hold
+        // more sockets than the limit.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The whole response to a request: `/metrics` and `/healthz`, by GET or
+/// HEAD (hyper leaves out a HEAD response's body), and nothing else.
+fn respond(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            CONTENT_TYPE_HEADER,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".into());
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let page = lock(&shared.page).clone();
+            let mut r = Response::new(Full::new(page));
+            r.headers_mut()
+                .insert(CONTENT_TYPE_HEADER, HeaderValue::from_static(CONTENT_TYPE));
+            r
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
+        "/healthz" => {
+            let (status, body) = shared.health.report();
+            text(status, body)
         }
-        stream.set_read_timeout(Some(left))?;
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        let room = MAX_REQUEST_HEAD - head.len();
-        head.extend_from_slice(&buf[..n.min(room)]);
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: metrics are at /metrics, health at /healthz\n".into(),
+        ),
     }
 }
 
@@ -310,63 +391,34 @@ fn read_head(mut stream: &TcpStream, head: &mut Vec<u8>) -> std::io::Result<bool
 mod tests {
     use super::*;
     use crate::metrics::tests::txn;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
 
     /// One request on a fresh connection: (status line, headers, body).
     fn http(addr: SocketAddr, request: &[u8]) -> (String, String, String) {
         let mut conn = TcpStream::connect(addr).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         conn.write_all(request).unwrap();
-        let mut raw = String::new();
-        conn.read_to_string(&mut raw).unwrap();
+        let mut raw = Vec::new();
+        let _ = conn.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
         let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-        (status.to_string(), headers.to_string(), body.to_string())
+        (
+            status.to_string(),
+            headers.to_ascii_lowercase(),
+            body.to_string(),
+        )
+    }
+
+    fn local() -> MetricsServer {
+        MetricsServer::start("127.0.0.1:0".parse().unwrap()).unwrap()
     }
 
     #[test]
-    fn routes() {
-        let r = |s: &str| route(s.as_bytes());
-        assert_eq!(r("GET /metrics HTTP/1.1\r\n\r\n"), (Route::Metrics, true));
-        assert_eq!(r("HEAD /metrics HTTP/1.0\r\n\r\n"), (Route::Metrics, false));
-        assert_eq!(r("GET /metrics?x=1 HTTP/1.1\n\n"), (Route::Metrics, true));
-        assert_eq!(r("GET / HTTP/1.1\r\n\r\n"), (Route::Index, true));
-        assert_eq!(r("GET /metricsx HTTP/1.1\r\n\r\n"), (Route::NotFound, true));
-        assert_eq!(
-            r("POST /metrics HTTP/1.1\r\n\r\n"),
-            (Route::MethodNotAllowed, true)
-        );
-        for garbage in [
-            "",
-            "GET",
-            "GET /metrics\r\n\r\n",
-            "GET /metrics HTTP/2\r\n\r\n",
-            "GET metrics HTTP/1.1\r\n\r\n",
-            "GET  /metrics HTTP/1.1\r\n\r\n",
-            "get /metrics HTTP/1.1\r\n\r\n",
-            "\u{0}\u{1}\r\n\r\n",
-        ] {
-            assert_eq!(r(garbage).0, Route::BadRequest, "{garbage:?}");
-        }
-        assert_eq!(route(b"GET /\xff HTTP/1.1\r\n\r\n").0, Route::BadRequest);
-
-        let mut out = Vec::new();
-        respond(Route::Metrics, false, "x 1\n", &mut out);
-        assert_eq!(
-            String::from_utf8(out.clone()).unwrap(),
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
-             Content-Length: 4\r\nConnection: close\r\n\r\n"
-        );
-        respond(Route::MethodNotAllowed, true, "", &mut out);
-        assert!(String::from_utf8(out)
-            .unwrap()
-            .contains("Allow: GET, HEAD\r\n"));
-    }
-
-    #[test]
-    fn serves_survives_garbage_and_stops() {
-        let addr: SocketAddr = "127.0.0.1:19254".parse().unwrap();
-        let mut server = MetricsServer::start(addr).unwrap();
-        assert_eq!(server.local_addr(), addr);
+    fn serves_metrics_and_health_only() {
+        let mut server = local();
+        let addr = server.local_addr();
         let (status, _, body) = http(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(
@@ -379,57 +431,112 @@ mod tests {
         server.publish(&m);
         let mut expected = String::new();
         m.render(&mut expected);
-        let (status, headers, body) = http(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (status, headers, body) = http(addr, b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(
-            headers.contains("Content-Type: text/plain; version=0.0.4\r\n"),
+            headers.contains("content-type: text/plain; version=0.0.4\r\n"),
             "{headers}"
         );
-        assert!(headers.contains(&format!("Content-Length: {}\r\n", expected.len())));
+        assert!(headers.contains(&format!("content-length: {}", expected.len())));
         assert_eq!(body, expected);
 
-        let (status, headers, body) = http(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(headers.contains(&format!("Content-Length: {}", expected.len())));
+        let (status, headers, body) = http(addr, b"HEAD /metrics HTTP/1.0\r\n\r\n");
+        assert_eq!(status, "HTTP/1.0 200 OK");
+        assert!(headers.contains(&format!("content-length: {}", expected.len())));
         assert_eq!(body, "", "no body for HEAD");
-        assert_eq!(
-            http(addr, b"GET /nope HTTP/1.1\r\n\r\n").0,
-            "HTTP/1.1 404 Not Found"
-        );
-        let (status, headers, body) = http(addr, b"GET / HTTP/1.1\r\n\r\n");
+        for path in ["/", "/nope", "/metricsx", "/healthz/x"] {
+            let req = format!("GET {path} HTTP/1.1\r\n\r\n");
+            assert_eq!(
+                http(addr, req.as_bytes()).0,
+                "HTTP/1.1 404 Not Found",
+                "{path}"
+            );
+        }
+        let (status, headers, _) = http(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
+        assert!(headers.contains("allow: get, head"), "{headers}");
+        server.stop();
+    }
+
+    #[test]
+    fn health_follows_the_tracer() {
+        let server = local();
+        let addr = server.local_addr();
+        let get = || http(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+        let (status, _, body) = get();
+        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+        assert_eq!(body, "not ready: no program attached\n");
+        server.attached(4);
+        let (status, _, body) = get();
+        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+        assert!(body.contains("not read yet"), "{body}");
+        server.heartbeat(17);
+        let (status, _, body) = get();
         assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(headers.contains("text/html"));
-        assert!(body.contains("href=\"/metrics\""));
-        assert_eq!(
-            http(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n").0,
-            "HTTP/1.1 405 Method Not Allowed"
-        );
-        // Garbage, an oversized head, a client that leaves at once.
+        assert!(body.starts_with("ok: 4 programs attached, ring buffer read 0.0"));
+        assert!(body.ends_with(" s ago, 17 records read\n"), "{body}");
+        // A reader that last ran longer ago than STALE_AFTER: stalled.
+        let epoch = Instant::now()
+            .checked_sub(STALE_AFTER + Duration::from_secs(1))
+            .unwrap();
+        let (status, body) = Health {
+            programs: AtomicU32::new(4),
+            last_read_ms: AtomicU64::new(0),
+            records: AtomicU64::new(17),
+            epoch,
+        }
+        .report();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.starts_with("stalled: 4 programs attached"), "{body}");
+        server.attached(0);
+        assert_eq!(get().0, "HTTP/1.1 503 Service Unavailable");
+    }
+
+    #[test]
+    fn survives_garbage_and_idle_clients() {
+        let mut server = local();
+        let addr = server.local_addr();
+        let ok = || {
+            let t = Instant::now();
+            let status = http(addr, b"GET /metrics HTTP/1.1\r\n\r\n").0;
+            (status, t.elapsed())
+        };
+        // Garbage: 400; an oversized head: 431 or a close, never a hang.
         assert_eq!(
             http(addr, b"\x16\x03\x01\x00\xff\r\n\r\n").0,
             "HTTP/1.1 400 Bad Request"
         );
-        let huge = vec![b'A'; 3 * MAX_REQUEST_HEAD];
         let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut huge = b"GET /".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', 4 * MAX_REQUEST_HEAD));
         let _ = conn.write_all(&huge);
-        drop(conn);
-        drop(TcpStream::connect(addr).unwrap());
-        assert_eq!(
-            http(addr, b"GET /metrics HTTP/1.1\r\n\r\n").0,
-            "HTTP/1.1 200 OK"
-        );
-
-        // A second listener on the same address is refused, clearly.
-        let err = format!("{:#}", MetricsServer::start(addr).err().unwrap());
+        let mut raw = Vec::new();
+        let _ = conn.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw);
         assert!(
-            err.contains("--metrics 127.0.0.1:19254: cannot listen there"),
-            "{err}"
+            raw.is_empty() || raw.starts_with("HTTP/1.1 431"),
+            "{raw:.200}"
         );
-        assert!(err.contains("in use"), "{err}");
+        drop(TcpStream::connect(addr).unwrap());
 
-        // Stopping does not wait for a client that sends nothing.
-        let idle = TcpStream::connect(addr).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        // More idle connections than the limit: a scrape is still
+        // answered at once (the oldest idle ones are closed to make room).
+        let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS + 50)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let (status, took) = ok();
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        // The oldest were closed: reading gives end of file at once.
+        let mut first = &idle[0];
+        first
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(first.read(&mut buf).unwrap_or(0), 0);
+
+        // Stopping does not wait for the idle clients.
         let t = Instant::now();
         server.stop();
         assert!(
@@ -441,6 +548,33 @@ mod tests {
         assert!(
             TcpStream::connect(addr).is_err(),
             "nothing listens after stop"
+        );
+    }
+
+    #[test]
+    fn a_taken_port_is_said_clearly() {
+        let server = local();
+        let addr = server.local_addr();
+        let err = format!("{:#}", MetricsServer::start(addr).err().unwrap());
+        assert!(
+            err.contains(&format!("--metrics {addr}: cannot listen there")),
+            "{err}"
+        );
+        assert!(err.contains("in use"), "{err}");
+    }
+
+    #[test]
+    fn a_client_that_sends_nothing_is_closed_after_the_head_deadline() {
+        let server = local();
+        let mut conn = TcpStream::connect(server.local_addr()).unwrap();
+        conn.set_read_timeout(Some(HEAD_DEADLINE * 3)).unwrap();
+        let t = Instant::now();
+        let mut raw = Vec::new();
+        let _ = conn.read_to_end(&mut raw);
+        let took = t.elapsed();
+        assert!(
+            took >= HEAD_DEADLINE - Duration::from_millis(100) && took < HEAD_DEADLINE * 2,
+            "{took:?}"
         );
     }
 }

@@ -194,21 +194,18 @@ fn renders_valid_exposition_format() {
 
     let tx = "dnstrace_transactions_total";
     assert_eq!(
-        value(&s, tx, &[("rcode", "NOERROR"), ("qtype", "A")]),
+        value(&s, tx, &[("rcode", "NOERROR"), ("type", "A")]),
         Some(2.0)
     );
     assert_eq!(
-        value(&s, tx, &[("rcode", "NXDOMAIN"), ("qtype", "AAAA")]),
+        value(&s, tx, &[("rcode", "NXDOMAIN"), ("type", "AAAA")]),
         Some(1.0)
     );
     assert_eq!(
-        value(&s, tx, &[("rcode", "TIMEOUT"), ("qtype", "A")]),
+        value(&s, tx, &[("rcode", "TIMEOUT"), ("type", "A")]),
         Some(1.0)
     );
-    assert_eq!(
-        value(&s, tx, &[("rcode", "SERVFAIL"), ("qtype", "A")]),
-        None
-    );
+    assert_eq!(value(&s, tx, &[("rcode", "SERVFAIL"), ("type", "A")]), None);
     assert_eq!(value(&s, "dnstrace_timeouts_total", &[]), Some(4.0));
     assert_eq!(value(&s, "dnstrace_ringbuf_drops_total", &[]), Some(2.0));
     assert_eq!(
@@ -273,7 +270,7 @@ fn cardinality_is_bounded_with_other() {
     let qtypes: HashSet<&str> = s
         .iter()
         .flat_map(|(_, l, _)| l.iter())
-        .filter(|(k, _)| k == "qtype")
+        .filter(|(k, _)| k == "type")
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!(qtypes, HashSet::from(["A", "AAAA", "other"]));
@@ -621,13 +618,10 @@ fn late_duplicate_and_unreachable() {
     let total: f64 = s.iter().filter(|(n, _, _)| n == tx).map(|x| x.2).sum();
     assert_eq!(total, 2.0, "{s:?}");
     assert_eq!(
-        value(&s, tx, &[("rcode", "UNREACHABLE"), ("qtype", "AAAA")]),
+        value(&s, tx, &[("rcode", "UNREACHABLE"), ("type", "AAAA")]),
         Some(1.0)
     );
-    assert_eq!(
-        value(&s, tx, &[("rcode", "SERVFAIL"), ("qtype", "A")]),
-        None
-    );
+    assert_eq!(value(&s, tx, &[("rcode", "SERVFAIL"), ("type", "A")]), None);
     let one = [("server", "10.0.0.1")];
     assert_eq!(value(&s, "dnstrace_latency_seconds_count", &one), Some(1.0));
     assert_eq!(value(&s, "dnstrace_late_answers_total", &[]), Some(4.0));

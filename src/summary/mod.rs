@@ -18,7 +18,9 @@ pub use lookups::lookups;
 /// What the run saw besides the aggregates.
 pub struct RunFacts<'a> {
     pub counters: &'a Counters,
+    /// Queries, and NAT twins, left in the pending map by the last sweep.
     pub in_flight: u64,
+    pub twins_left: u64,
     pub shown: u64,
     pub decode_errors: u64,
     pub elapsed: Duration,
@@ -27,9 +29,16 @@ pub struct RunFacts<'a> {
 
 impl RunFacts<'_> {
     /// Queries that left the pending map without an answer, a timeout, or
-    /// still being there at exit: the LRU evicted them.
+    /// still being there at exit: the LRU evicted them. Exact: nothing
+    /// moves any more when the counters are read.
     pub fn evicted(&self) -> u64 {
-        self.counters.evicted(self.in_flight)
+        self.counters.evicted(self.counters, self.in_flight)
+    }
+
+    /// NAT twins the LRU evicted (no transaction lost, see
+    /// [`Counters::twins_evicted`]).
+    pub fn twins_evicted(&self) -> u64 {
+        self.counters.twins_evicted(self.counters, self.twins_left)
     }
 }
 
@@ -151,9 +160,15 @@ pub fn render(agg: &Aggregates, facts: &RunFacts<'_>, full: bool) -> String {
         }
         let _ = writeln!(
             out,
-            "dnstrace:   {:<24} {:>12}  queries evicted (derived)",
+            "dnstrace:   {:<24} {:>12}  queries evicted from the pending map (counted from the above)",
             "evicted",
             facts.evicted()
+        );
+        let _ = writeln!(
+            out,
+            "dnstrace:   {:<24} {:>12}  NAT twins evicted from it (no transaction lost)",
+            "twins_evicted",
+            facts.twins_evicted()
         );
     }
     if !full || agg.total + agg.late + agg.duplicates == 0 {
@@ -347,6 +362,7 @@ mod tests {
         let facts = RunFacts {
             counters: &c,
             in_flight: 1,
+            twins_left: 0,
             shown: 5,
             decode_errors: 0,
             elapsed: Duration::from_millis(2500),
@@ -399,6 +415,7 @@ mod tests {
         let facts = RunFacts {
             counters: &counters(&[]),
             in_flight: 0,
+            twins_left: 0,
             shown: 40,
             decode_errors: 0,
             elapsed: Duration::from_secs(1),
@@ -447,6 +464,7 @@ mod tests {
         let facts = RunFacts {
             counters: &counters(&[]),
             in_flight: 0,
+            twins_left: 0,
             shown: 9,
             decode_errors: 0,
             elapsed: Duration::from_secs(1),
@@ -552,6 +570,7 @@ mod tests {
         let facts = RunFacts {
             counters: &counters(&[]),
             in_flight: 0,
+            twins_left: 0,
             shown: a.total,
             decode_errors: 0,
             elapsed: Duration::from_secs(60),
@@ -600,6 +619,7 @@ mod tests {
         let facts = |c| RunFacts {
             counters: c,
             in_flight: 0,
+            twins_left: 0,
             shown: 9,
             decode_errors: 0,
             elapsed: Duration::from_secs(1),
@@ -670,6 +690,7 @@ mod tests {
         let facts = RunFacts {
             counters: &counters(&[]),
             in_flight: 0,
+            twins_left: 0,
             shown: 3,
             decode_errors: 0,
             elapsed: Duration::from_secs(1),
@@ -703,6 +724,7 @@ mod tests {
             &RunFacts {
                 counters: &counters(&[]),
                 in_flight: 0,
+                twins_left: 0,
                 shown: 5,
                 decode_errors: 0,
                 elapsed: Duration::from_secs(1),

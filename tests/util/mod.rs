@@ -9,6 +9,7 @@ pub mod dns;
 pub mod hostile;
 pub mod inject;
 pub mod nat;
+pub mod prometheus;
 pub mod tap;
 pub mod tmux;
 
