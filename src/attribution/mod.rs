@@ -73,15 +73,18 @@ impl Attribution {
         if self.pod_uid.is_none() {
             return self.clone();
         }
-        Arc::new(
-            Attribution {
-                pod: self.pod.clone(),
-                namespace: self.namespace.clone(),
-                pod_uid: self.pod_uid.clone(),
-                ..Attribution::default()
-            }
-            .labelled(),
-        )
+        Arc::new(self.pod_only())
+    }
+
+    /// Its pod alone, without the container.
+    fn pod_only(&self) -> Attribution {
+        Attribution {
+            pod: self.pod.clone(),
+            namespace: self.namespace.clone(),
+            pod_uid: self.pod_uid.clone(),
+            ..Attribution::default()
+        }
+        .labelled()
     }
 
     /// What two attributions have in common: the pod when both are of
@@ -91,15 +94,7 @@ impl Attribution {
             return Some(self.clone());
         }
         if self.pod_uid.is_some() && self.pod_uid == other.pod_uid {
-            return Some(
-                Attribution {
-                    pod: self.pod.clone(),
-                    namespace: self.namespace.clone(),
-                    pod_uid: self.pod_uid.clone(),
-                    ..Attribution::default()
-                }
-                .labelled(),
-            );
+            return Some(self.pod_only());
         }
         None
     }
@@ -210,17 +205,6 @@ impl Scan {
 
 fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// CLOCK_MONOTONIC, the kernel's clock for a record's times.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// What is known of a network namespace from the processes seen in it.
@@ -372,7 +356,7 @@ impl Resolver {
         pid: Option<u32>,
         netns: u32,
     ) -> Option<Arc<Attribution>> {
-        self.resolve_at(cgroup_id, pid, netns, monotonic_ns())
+        self.resolve_at(cgroup_id, pid, netns, crate::lookup::mono_now_ns())
     }
 
     /// [`Resolver::resolve`] at `now` (CLOCK_MONOTONIC nanoseconds): a
