@@ -1,7 +1,9 @@
 //! Compiles the kernel program (src/bpf/dnstrace.bpf.c and the headers it
 //! includes) with clang and generates its Rust skeleton into OUT_DIR; the
 //! object is embedded in the binary, so nothing but the binary is needed at
-//! run time.
+//! run time. Also builds the letter model that judges whether a name looks
+//! generated (src/security/generated.rs) from the system's English word
+//! list, into OUT_DIR too.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,7 @@ fn main() {
         });
 
     write_types(&out);
+    write_name_model(&out);
 
     println!("cargo:rerun-if-changed={SRC_DIR}");
     println!("cargo:rerun-if-env-changed=CLANG");
@@ -93,4 +96,78 @@ fn write_types(out: &Path) {
     let end = end.expect("the types module ends");
     std::fs::write(out.join("dnstrace.types.rs"), &skel[start..end])
         .expect("writing the ABI types");
+}
+
+/// Debian's `wamerican` word list: about 100,000 English words, proper
+/// nouns among them, the letters of ordinary names.
+const WORDS: &str = "/usr/share/dict/american-english";
+
+/// Symbols of the letter model: a to z, then 26 for a word's edge (in a
+/// name, a digit or a hyphen too). Must match src/security/generated.rs.
+const EDGE: usize = 26;
+const SYMBOLS: usize = 27;
+
+/// How far each order of the model is trusted: trigrams seen in the words
+/// decide, with the bigram, the single letter and a flat floor under
+/// them, so that a sequence no word has still gets a finite cost.
+const WEIGHTS: [f64; 4] = [0.75, 0.2, 0.049, 0.001];
+
+/// Writes `name_trigrams.bin`: for each (a, b, c) at index
+/// `(a * 27 + b) * 27 + c`, the surprisal of c after a and b in English
+/// words, -log2 P(c | a b), in sixteenths of a bit, at most 255. Each word
+/// counts once (the list has no frequencies); possessives (`'s`) and
+/// words with letters outside a to z are left out.
+fn write_name_model(out: &Path) {
+    let text = std::fs::read_to_string(WORDS).unwrap_or_else(|e| {
+        panic!(
+            "reading the English word list {WORDS}: {e}\n\
+             (install Debian's wamerican package: apt-get install wamerican; \
+             the model of ordinary names is built from it)"
+        )
+    });
+    let mut tri = vec![0u32; SYMBOLS * SYMBOLS * SYMBOLS];
+    let mut bi = vec![0u32; SYMBOLS * SYMBOLS];
+    let mut uni = [0u32; SYMBOLS];
+    let mut words = 0u32;
+    for word in text.lines() {
+        if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
+            continue;
+        }
+        words += 1;
+        let (mut a, mut b) = (EDGE, EDGE);
+        let letters = word
+            .bytes()
+            .map(|l| (l.to_ascii_lowercase() - b'a') as usize);
+        for c in letters.chain(std::iter::once(EDGE)) {
+            tri[(a * SYMBOLS + b) * SYMBOLS + c] += 1;
+            bi[b * SYMBOLS + c] += 1;
+            uni[c] += 1;
+            (a, b) = (b, c);
+        }
+    }
+    assert!(
+        words > 50_000,
+        "{WORDS} has {words} plain words: expected wamerican's list of about 100,000"
+    );
+    let total: u32 = uni.iter().sum();
+    let mut table = vec![0u8; tri.len()];
+    for a in 0..SYMBOLS {
+        for b in 0..SYMBOLS {
+            let seen_ab: u32 = (0..SYMBOLS)
+                .map(|c| tri[(a * SYMBOLS + b) * SYMBOLS + c])
+                .sum();
+            let seen_b: u32 = (0..SYMBOLS).map(|c| bi[b * SYMBOLS + c]).sum();
+            for c in 0..SYMBOLS {
+                let ratio = |n: u32, d: u32| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+                let i = (a * SYMBOLS + b) * SYMBOLS + c;
+                let p = WEIGHTS[0] * ratio(tri[i], seen_ab)
+                    + WEIGHTS[1] * ratio(bi[b * SYMBOLS + c], seen_b)
+                    + WEIGHTS[2] * ratio(uni[c], total)
+                    + WEIGHTS[3] / SYMBOLS as f64;
+                table[i] = (-p.log2() * 16.0).round().min(255.0) as u8;
+            }
+        }
+    }
+    std::fs::write(out.join("name_trigrams.bin"), table).expect("writing the name model");
+    println!("cargo:rerun-if-changed={WORDS}");
 }
