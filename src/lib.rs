@@ -12,6 +12,8 @@
 //!   at exit; `topk` keeps the aggregates' rankings over a whole run;
 //! - `attribution` names who sent a query (container, pod, unit) from
 //!   its cgroup;
+//! - `security` judges names for signs of abuse (names that look
+//!   generated);
 //! - `record` decodes a kernel record into a transaction, and names DNS
 //!   codes;
 //! - `kernel` is the interface to the kernel program: its ABI and
@@ -32,6 +34,7 @@ pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod record;
+pub mod security;
 pub mod summary;
 #[doc(hidden)]
 pub mod testing;
