@@ -10,15 +10,15 @@
 //! exit summary, every view of the live table): two builds that print the
 //! same digests produce the same bytes.
 //!
-//! As the app runs by default: each record's sender named (attribution)
-//! and the transactions grouped into lookups for the exit summary.
+//! As the app runs by default: each record's sender named (attribution),
+//! the transactions grouped into lookups for the exit summary, and each
+//! assessed by the security signals.
 //!
 //! Options (after `--`): `--records N`, `--runs N`, `--mode json|text`,
-//! `--no-digest`, `--without attribution|lookups` (repeatable: the cost
+//! `--no-digest`, `--without attribution|lookups|security` (repeatable: the cost
 //! of each, by difference, in paired runs). bench/callgrind.sh counts instructions per record,
 //! which on a busy machine compare better than times.
 
-use std::collections::VecDeque;
 use std::hint::black_box;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -27,10 +27,11 @@ use clap::Parser;
 use dnstrace::attribution::{Resolver, Settings};
 use dnstrace::cli::Args;
 use dnstrace::kernel::Counters;
-use dnstrace::lookup::resolv::SystemResolv;
 use dnstrace::lookup::{Settings as LookupSettings, Tracker};
 use dnstrace::output::{Clock, OutputFormat};
 use dnstrace::pipeline::Pipeline;
+use dnstrace::resolv::SystemResolv;
+use dnstrace::security::Detector;
 use dnstrace::summary::{self, RunFacts};
 use dnstrace::testing::fixtures::{bytes_of, varied};
 use dnstrace::tui::{self, Column, Status, ViewState};
@@ -52,6 +53,7 @@ struct Options {
     digest: bool,
     attribution: bool,
     lookups: bool,
+    security: bool,
 }
 
 fn options() -> Options {
@@ -62,6 +64,7 @@ fn options() -> Options {
         digest: true,
         attribution: true,
         lookups: true,
+        security: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -80,7 +83,8 @@ fn options() -> Options {
             "--without" => match value().as_str() {
                 "attribution" => o.attribution = false,
                 "lookups" => o.lookups = false,
-                w => panic!("--without {w}: attribution or lookups"),
+                "security" => o.security = false,
+                w => panic!("--without {w}: attribution, lookups or security"),
             },
             // What cargo bench passes to every bench target.
             "--bench" => {}
@@ -148,6 +152,12 @@ fn run<W: Write>(
         let tracker = Tracker::new(settings, Box::new(SystemResolv::default()));
         pipeline.enable_lookups(tracker, lookup_filter, false, false);
     }
+    // As the app does: each transaction assessed, with the host's
+    // resolv.conf and /proc.
+    if o.security {
+        let args = Args::parse_from(["dnstrace"]);
+        pipeline.set_security(Detector::system(args.security()), false);
+    }
     let n = templates.len() as u64;
     let advance_every = 50_000_000 / SPACING_NS;
     for i in 0..o.records {
@@ -166,7 +176,7 @@ fn run<W: Write>(
 }
 
 /// Adds what the exit summary and every view and sort of the live table
-/// show of the pipeline's aggregates.
+/// show of the pipeline's aggregates and findings.
 fn digest_views<W: Write>(pipeline: &Pipeline<W>, d: &mut Digest) {
     let counters = Counters::default();
     let facts = RunFacts {
@@ -179,20 +189,16 @@ fn digest_views<W: Write>(pipeline: &Pipeline<W>, d: &mut Digest) {
         verbose: 0,
     };
     d.add(summary::render(pipeline.aggregates(), &facts, true).as_bytes());
+    if let Some((stats, findings)) = pipeline.security() {
+        d.add(summary::security(&stats, findings).as_bytes());
+    }
     let mut state = ViewState::new(Column::defaults(), false);
     let clock = Clock::fixed(EPOCH_NS);
-    for _ in 0..6 {
+    let data = pipeline.table_data();
+    for _ in 0..tui::View::ALL.len() {
         for sort in 0..6 {
             state.sort = sort;
-            let lines = tui::render(
-                &state,
-                &VecDeque::new(),
-                pipeline.aggregates(),
-                &Status::default(),
-                &clock,
-                200,
-                60,
-            );
+            let lines = tui::render_of(&state, &data, &Status::default(), &clock, 200, 60);
             for l in lines {
                 d.add(l.as_bytes());
                 d.add(b"\n");

@@ -23,7 +23,7 @@ _dnstrace() {
 
     case "${cmd}" in
         dnstrace)
-            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --pod --namespace --container --port --timeout --lookups --duration --count --verbose --max-pending --btf --reader --node-root --announcements --no-summary --columns --metrics --metrics-max-servers --metrics-namespaces --help --version"
+            opts="-o -i -p -d -c -v -h -V --output --json --min-latency --id --rcode --errors --name --qtype --client --server --interface --pid --comm --pod --namespace --container --port --timeout --lookups --duration --count --verbose --max-pending --btf --reader --node-root --announcements --no-summary --columns --metrics --metrics-max-servers --metrics-namespaces --suspicious --resolvers --security-allow --suspicious-subdomains --suspicious-txt --suspicious-name-length --suspicious-label-length --suspicious-answer-size --suspicious-nxdomain --security-window --nxdomain-window --security-max-keys --no-security --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +150,50 @@ _dnstrace() {
                     return 0
                     ;;
                 --metrics-namespaces)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resolvers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --security-allow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suspicious-subdomains)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suspicious-txt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suspicious-name-length)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suspicious-label-length)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suspicious-answer-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --suspicious-nxdomain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --security-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nxdomain-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --security-max-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -158,6 +158,12 @@ fn extra_sections() -> Roff {
         );
     }
 
+    roff.control("SH", ["SECURITY SIGNALS"]);
+    roff.text([roman(SECURITY_TEXT)]);
+    for (kind, meaning) in SECURITY_KINDS {
+        item(&mut roff, vec![bold(*kind)], meaning);
+    }
+
     roff.control("SH", ["EXIT STATUS"]);
     for (status, meaning) in EXIT_STATUSES {
         item(&mut roff, vec![bold(*status)], meaning);
@@ -251,6 +257,72 @@ const LOOKUPS_TEXT: &str = "A lookup is what one application call asked: the que
      the resends (and how many came about 5 s after the first try), and which names to \
      fix. Up to 16384 lookups are open at once; beyond that the oldest is reported early \
      (incomplete) and counted.";
+
+/// What the security signals are, for the man page.
+const SECURITY_TEXT: &str = "Each transaction that passes the filters is checked in user space, \
+     and a suspicious one gets a suspicion: a score from 0 to 100 (the sum of its reasons' \
+     weights) and its reasons, each with a text a person can read. JSON has it in the \
+     suspicion field, text lines end with [suspicious SCORE: kinds], the table's view x lists \
+     flagged transactions by client (the pod, when known) and registered domain, the summary \
+     has a security section and the metrics count dnstrace_suspicious_total by reason. \
+     --suspicious shows only flagged transactions (with --lookups, lookups with a flagged \
+     query). The registered domain is one label under the ICANN public suffix (the list is \
+     compiled in; hosting suffixes such as cloudfront.net are stepped over). Names under arpa, \
+     cluster.local, local, the client's search domains and --security-allow are not checked. \
+     The per-domain and per-client counts are kept for at most --security-max-keys domains \
+     and clients each; the oldest are dropped first, and the drops are counted in the summary. \
+     The kinds, with their default thresholds:";
+
+/// Each kind of reason, and where its threshold comes from.
+const SECURITY_KINDS: &[(&str, &str)] = &[
+    (
+        "unauthorized_resolver (50)",
+        "A local process asked a server that is neither in its resolv.conf (or its network \
+         namespace's) nor in --resolvers. A resolver's own upstream queries pass when it \
+         listens on an address some client is configured to use. Not judged when the client's \
+         settings or the sender cannot be read.",
+    ),
+    (
+        "unique_subdomains (60)",
+        "More than --suspicious-subdomains (100) unique names under one registered domain in \
+         --security-window (1h): RITA's DNS tunneling threshold. The Zeek anomalous-dns \
+         scripts use 8 per hour from a host that is not a resolver, a stricter setting.",
+    ),
+    (
+        "type_volume (40)",
+        "More than --suspicious-txt (50) TXT and NULL queries under one registered domain in \
+         the window: the types tunnels carry data in.",
+    ),
+    (
+        "long_name (20)",
+        "A name longer than --suspicious-name-length (90) characters, the Zeek scripts' \
+         threshold.",
+    ),
+    (
+        "long_label (30)",
+        "A label longer than --suspicious-label-length (52): tunnels fill labels to their \
+         63-byte limit.",
+    ),
+    (
+        "unusual_type (30)",
+        "A NULL query, or a private-use type (65280-65534).",
+    ),
+    (
+        "large_answer (15)",
+        "An answer larger than --suspicious-answer-size (1232) bytes, DNS Flag Day 2020's \
+         unfragmented UDP size.",
+    ),
+    (
+        "generated_name (50)",
+        "The registered domain's label looks machine-made (domain generation algorithms): a \
+         letter model built from an English word list, with entropy, digits and consonant runs.",
+    ),
+    (
+        "nxdomain_burst (40)",
+        "More than --suspicious-nxdomain (200) NXDOMAIN answers to one client in \
+         --nxdomain-window (15m), as SIEM rules for DGA activity count them.",
+    ),
+];
 
 /// The README's table of lookup fields (under "## Lookups").
 pub fn readme_lookup_table() -> String {

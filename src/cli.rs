@@ -140,6 +140,32 @@ fn parse_namespace(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// A domain for `--security-allow`: lowercase, without the trailing dot.
+fn parse_domain(s: &str) -> Result<String, String> {
+    let d = s.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if d.is_empty() || d.len() > 253 || !d.split('.').all(label_ok) {
+        return Err(format!(
+            "'{s}' is not a domain name (labels of letters, digits, '-' and '_', split by dots)"
+        ));
+    }
+    Ok(d)
+}
+
+/// A window the security signals count over: longer than 0.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("a window of 0 would count nothing".into());
+    }
+    Ok(d)
+}
+
 fn parse_column(s: &str) -> Result<Column, String> {
     Column::parse(s)
 }
@@ -355,6 +381,75 @@ pub struct Args {
           help_heading = "Metrics")]
     pub metrics_namespaces: Option<u32>,
 
+    /// Show only suspicious transactions (with --lookups, lookups with a suspicious query); see
+    /// SECURITY SIGNALS
+    #[arg(long, conflicts_with = "no_security", help_heading = "Filters")]
+    pub suspicious: bool,
+
+    /// Servers every client may ask besides those of its resolv.conf; a query to any other is
+    /// from an unauthorized resolver
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',', value_parser = parse_net,
+          help_heading = "Security")]
+    pub resolvers: Vec<IpNet>,
+
+    /// Domains whose names are not checked (blocklists such as DNSBLs, which look like
+    /// tunnels), besides arpa, cluster.local and local
+    #[arg(long, value_name = "DOMAIN,...", value_delimiter = ',', value_parser = parse_domain,
+          help_heading = "Security")]
+    pub security_allow: Vec<String>,
+
+    /// Unique names under one registered domain per --security-window before the rest are
+    /// flagged (RITA's threshold; the Zeek scripts use 8)
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Security")]
+    pub suspicious_subdomains: u32,
+
+    /// TXT and NULL queries under one registered domain per --security-window before the rest
+    /// are flagged
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Security")]
+    pub suspicious_txt: u32,
+
+    /// Names longer than this are flagged (the Zeek scripts' threshold)
+    #[arg(long, value_name = "N", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=1024), help_heading = "Security")]
+    pub suspicious_name_length: u32,
+
+    /// Labels longer than this are flagged
+    #[arg(long, value_name = "N", default_value_t = 52,
+          value_parser = clap::value_parser!(u32).range(1..=255), help_heading = "Security")]
+    pub suspicious_label_length: u32,
+
+    /// Answers larger than this are flagged (DNS Flag Day 2020's UDP size)
+    #[arg(long, value_name = "BYTES", default_value_t = 1232,
+          value_parser = clap::value_parser!(u16).range(1..), help_heading = "Security")]
+    pub suspicious_answer_size: u16,
+
+    /// NXDOMAIN answers to one client per --nxdomain-window before the rest are flagged
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Security")]
+    pub suspicious_nxdomain: u32,
+
+    /// The window the per-domain counts are kept over
+    #[arg(long, value_name = "DURATION", default_value = "1h",
+          value_parser = parse_window, help_heading = "Security")]
+    pub security_window: Duration,
+
+    /// The window the per-client NXDOMAIN count is kept over
+    #[arg(long, value_name = "DURATION", default_value = "15m",
+          value_parser = parse_window, help_heading = "Security")]
+    pub nxdomain_window: Duration,
+
+    /// Domains and clients whose counts are kept, each; the oldest are dropped (and counted)
+    /// beyond it
+    #[arg(long, value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(16..=1_048_576), help_heading = "Security")]
+    pub security_max_keys: u32,
+
+    /// Do not look for security signals (suspicion is null)
+    #[arg(long, help_heading = "Security")]
+    pub no_security: bool,
+
     // Hidden: for packagers, and for refreshing the committed copies
     // (`cargo run -- --generate-assets .`); it needs no privileges.
     /// Write shell completions and the man page under DIR, then exit
@@ -402,6 +497,28 @@ impl Args {
         f.namespaces = self.namespace.clone();
         f.containers = self.container.clone();
         f
+    }
+
+    /// The security signals' settings.
+    pub fn security(&self) -> crate::security::Settings {
+        let mut allow: Vec<String> = crate::security::DEFAULT_ALLOW
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        allow.extend(self.security_allow.iter().cloned());
+        crate::security::Settings {
+            resolvers: self.resolvers.clone(),
+            allow,
+            subdomains: self.suspicious_subdomains,
+            type_volume: self.suspicious_txt,
+            name_length: self.suspicious_name_length as usize,
+            label_length: self.suspicious_label_length as usize,
+            answer_size: self.suspicious_answer_size,
+            nxdomain: self.suspicious_nxdomain,
+            window_ns: self.security_window.as_nanos().min(u128::from(u64::MAX)) as u64,
+            nxdomain_window_ns: self.nxdomain_window.as_nanos().min(u128::from(u64::MAX)) as u64,
+            max_keys: self.security_max_keys as usize,
+        }
     }
 
     /// Where attribution looks for names.
@@ -475,6 +592,46 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
         Args::try_parse_from(std::iter::once("dnstrace").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn security_flags() {
+        let a = parse(&[]).unwrap();
+        let s = a.security();
+        assert_eq!((s.subdomains, s.type_volume, s.nxdomain), (100, 50, 200));
+        assert_eq!(
+            (s.name_length, s.label_length, s.answer_size),
+            (90, 52, 1232)
+        );
+        assert_eq!(s.window_ns, 3_600_000_000_000);
+        assert_eq!(s.nxdomain_window_ns, 900_000_000_000);
+        assert_eq!(s.allow, ["arpa", "cluster.local", "local"]);
+        assert!(!a.suspicious && !a.no_security);
+        let a = parse(&[
+            "--suspicious",
+            "--resolvers",
+            "10.96.0.10,fd00::/8",
+            "--security-allow",
+            "Zen.Spamhaus.org.",
+            "--suspicious-subdomains",
+            "8",
+            "--security-window",
+            "10m",
+        ])
+        .unwrap();
+        let s = a.security();
+        assert!(a.suspicious);
+        assert_eq!(s.resolvers.len(), 2);
+        assert_eq!(s.allow.last().unwrap(), "zen.spamhaus.org");
+        assert_eq!(s.subdomains, 8);
+        assert_eq!(s.window_ns, 600_000_000_000);
+        let err = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert!(err(&["--security-allow", "a..b"]).contains("not a domain name"));
+        assert!(err(&["--security-allow", "bad domain"]).contains("not a domain name"));
+        assert!(err(&["--resolvers", "nowhere"]).contains("neither an IP address"));
+        assert!(err(&["--security-window", "0s"]).contains("count nothing"));
+        assert!(err(&["--suspicious-subdomains", "0"]).contains("0"));
+        assert!(err(&["--suspicious", "--no-security"]).contains("cannot be used with"));
     }
 
     #[test]

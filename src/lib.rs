@@ -10,10 +10,12 @@
 //!   `aggregate`, `lookup` (transactions grouped into what one
 //!   application call asked), `metrics` and `output`; `summary` reports
 //!   at exit; `topk` keeps the aggregates' rankings over a whole run;
+//! - `security` gives each transaction its suspicious signs (unauthorized
+//!   resolvers, tunnels, generated names, NXDOMAIN bursts), with reasons;
 //! - `attribution` names who sent a query (container, pod, unit) from
 //!   its cgroup;
-//! - `security` judges names for signs of abuse (names that look
-//!   generated);
+//! - `resolv` reads the resolver settings a process or network namespace
+//!   has (resolv.conf);
 //! - `record` decodes a kernel record into a transaction, and names DNS
 //!   codes;
 //! - `kernel` is the interface to the kernel program: its ABI and
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod record;
+pub mod resolv;
 pub mod security;
 pub mod summary;
 #[doc(hidden)]

@@ -14,8 +14,10 @@ use crate::lookup::conntrack::{self, ConntrackWatch};
 use crate::lookup::stats::LookupStats;
 use crate::lookup::{LookupRecord, Tracker};
 use crate::metrics::Metrics;
-use crate::output::{self, Clock, OutputFormat, TimeCache};
+use crate::output::{self, About, Clock, OutputFormat, TimeCache};
 use crate::record::Transaction;
+use crate::security::findings::Findings;
+use crate::security::{Detector, Suspicion};
 
 /// What a writer returns (inside an `io::Error`) when it was told to stop
 /// while its reader stalled: the output ends there, and is not an error.
@@ -38,20 +40,29 @@ const STOP: i32 = -libc::ECANCELED;
 #[derive(Debug, Clone, Copy)]
 pub struct TableData<'a> {
     pub recent: &'a VecDeque<Transaction>,
-    /// Who sent each of `recent`, at the same index.
+    /// Who sent each of `recent`, and its suspicion, at the same index.
     pub who: &'a VecDeque<Who>,
+    pub suspicion: &'a VecDeque<Flag>,
     pub agg: &'a Aggregates,
+    /// Suspicious transactions by client and domain; None when the
+    /// signals are off.
+    pub findings: Option<&'a Findings>,
 }
 
 /// Who sent a transaction, as attribution named it.
 pub type Who = Option<Arc<Attribution>>;
+
+/// Why a transaction is suspicious, when it is.
+pub type Flag = Option<Box<Suspicion>>;
 
 /// An owned copy of [`TableData`], for a paused table.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub recent: VecDeque<Transaction>,
     pub who: VecDeque<Who>,
+    pub suspicion: VecDeque<Flag>,
     pub agg: Aggregates,
+    pub findings: Option<Findings>,
 }
 
 impl Snapshot {
@@ -59,7 +70,9 @@ impl Snapshot {
         TableData {
             recent: &self.recent,
             who: &self.who,
+            suspicion: &self.suspicion,
             agg: &self.agg,
+            findings: self.findings.as_ref(),
         }
     }
 }
@@ -88,13 +101,26 @@ pub struct Pipeline<W: Write> {
     agg: Aggregates,
     /// The newest transactions shown (table mode only).
     recent: VecDeque<Transaction>,
-    /// Who sent each of `recent`.
+    /// Who sent each of `recent`, and why it is suspicious.
     recent_who: VecDeque<Who>,
+    recent_flags: VecDeque<Flag>,
     metrics: Option<Metrics>,
     /// Names who sent each query; None: no one is named.
     attribution: Option<Resolver>,
     /// Transactions grouped into lookups; None when nobody wants them.
     lookups: Option<Box<Lookups>>,
+    /// The security signals; None when they are off.
+    security: Option<Box<Security>>,
+}
+
+/// The security side of the pipeline.
+struct Security {
+    detector: Detector,
+    /// `--suspicious`: show only what is flagged (transactions, or
+    /// lookups when lookups are shown).
+    only_flagged: bool,
+    /// What was flagged and shown, by client and domain.
+    findings: Findings,
 }
 
 /// The lookups side of the pipeline.
@@ -146,9 +172,11 @@ impl<W: Write> Pipeline<W> {
             agg: Aggregates::new(MAX_KEYS),
             recent: VecDeque::new(),
             recent_who: VecDeque::new(),
+            recent_flags: VecDeque::new(),
             metrics: None,
             attribution: None,
             lookups: None,
+            security: None,
         };
         if header {
             pipeline.line.push_str(&output::text_header());
@@ -166,6 +194,25 @@ impl<W: Write> Pipeline<W> {
     /// Names who sent each query (container, pod, unit) with `r`.
     pub fn set_attribution(&mut self, r: Resolver) {
         self.attribution = Some(r);
+    }
+
+    /// Assesses every transaction that passes with `detector`.
+    /// `only_flagged` (`--suspicious`): shows only suspicious ones (or,
+    /// when lookups are shown, only lookups with a suspicious query).
+    pub fn set_security(&mut self, detector: Detector, only_flagged: bool) {
+        self.security = Some(Box::new(Security {
+            detector,
+            only_flagged,
+            findings: Findings::new(MAX_KEYS),
+        }));
+    }
+
+    /// What the detector saw, and what was flagged by client and domain;
+    /// None when the signals are off.
+    pub fn security(&self) -> Option<(crate::security::Stats, &Findings)> {
+        self.security
+            .as_ref()
+            .map(|s| (s.detector.stats(), &s.findings))
     }
 
     /// Groups the transactions that pass into lookups. `show`: lookups
@@ -239,6 +286,12 @@ impl<W: Write> Pipeline<W> {
                     conntrack::read().and_then(|now| l.conntrack.moved(record.mono_ns, now));
             }
             if !l.filter.matches_lookup(&record) {
+                continue;
+            }
+            if l.shown
+                && record.suspicion.is_none()
+                && self.security.as_ref().is_some_and(|s| s.only_flagged)
+            {
                 continue;
             }
             l.stats.observe(&record);
@@ -317,6 +370,22 @@ impl<W: Write> Pipeline<W> {
         if !self.filter.matches_who(who.as_deref()) {
             return 0;
         }
+        let lookups_shown = self.lookups.as_ref().is_some_and(|l| l.shown);
+        let flag: Flag = match &mut self.security {
+            Some(s) => {
+                let flag = s.detector.assess(&t).map(Box::new);
+                // --suspicious filters transactions, unless lookups are
+                // shown: then it filters lookups, made of every query.
+                if flag.is_none() && s.only_flagged && !lookups_shown {
+                    return 0;
+                }
+                if let Some(f) = &flag {
+                    s.findings.observe(&t, who.as_deref(), f);
+                }
+                flag
+            }
+            None => None,
+        };
         self.agg.observe(&t);
         // Only the table's view by pod reads it.
         if self.format == OutputFormat::Table {
@@ -326,10 +395,13 @@ impl<W: Write> Pipeline<W> {
         if let Some(m) = &mut self.metrics {
             m.observe(&t);
             m.observe_namespace(&t, who.as_deref().and_then(|w| w.namespace.as_deref()));
+            if let Some(f) = &flag {
+                m.observe_suspicion(f);
+            }
         }
         if let Some(l) = &mut self.lookups {
             let mut finished = std::mem::take(&mut l.finished);
-            l.tracker.feed(&t, &mut finished);
+            l.tracker.feed_flagged(&t, flag.as_deref(), &mut finished);
             let show = l.shown;
             self.emit_lookups(finished);
             if show {
@@ -341,21 +413,32 @@ impl<W: Write> Pipeline<W> {
         match self.format {
             OutputFormat::Json => output::json_line_of(
                 &t,
-                who.as_deref(),
+                About {
+                    who: who.as_deref(),
+                    suspicion: flag.as_deref(),
+                },
                 &self.clock,
                 &mut self.times,
                 &mut self.line,
             ),
-            OutputFormat::Text => {
-                output::text_line_of(&t, who.as_deref(), &self.clock, &mut self.line)
-            }
+            OutputFormat::Text => output::text_line_of(
+                &t,
+                About {
+                    who: who.as_deref(),
+                    suspicion: flag.as_deref(),
+                },
+                &self.clock,
+                &mut self.line,
+            ),
             OutputFormat::Table => {
                 if self.recent.len() >= RECENT {
                     self.recent.pop_front();
                     self.recent_who.pop_front();
+                    self.recent_flags.pop_front();
                 }
                 self.recent.push_back(t);
                 self.recent_who.push_back(who);
+                self.recent_flags.push_back(flag);
                 return if self.done() { STOP } else { 0 };
             }
         }
@@ -438,7 +521,9 @@ impl<W: Write> Pipeline<W> {
         TableData {
             recent: &self.recent,
             who: &self.recent_who,
+            suspicion: &self.recent_flags,
             agg: &self.agg,
+            findings: self.security.as_ref().map(|s| &s.findings),
         }
     }
 
@@ -447,13 +532,18 @@ impl<W: Write> Pipeline<W> {
         Snapshot {
             recent: self.recent.clone(),
             who: self.recent_who.clone(),
+            suspicion: self.recent_flags.clone(),
             agg: self.agg.clone(),
+            findings: self.security.as_ref().map(|s| s.findings.clone()),
         }
     }
 
     /// Starts the statistics afresh (the table's `r`).
     pub fn reset(&mut self) {
         self.agg.reset();
+        if let Some(s) = &mut self.security {
+            s.findings.reset();
+        }
     }
 
     /// The statistics of everything shown, for the summary.
@@ -564,20 +654,19 @@ mod tests {
     }
 
     struct Conf;
-    impl crate::lookup::resolv::ResolvSource for Conf {
+    impl crate::resolv::ResolvSource for Conf {
         fn lookup(
             &mut self,
             _: Option<u32>,
             _: u32,
         ) -> Option<(
-            std::rc::Rc<crate::lookup::resolv::ResolvConf>,
-            crate::lookup::resolv::SearchSource,
+            std::rc::Rc<crate::resolv::ResolvConf>,
+            crate::resolv::SearchSource,
         )> {
-            let c = crate::lookup::resolv::ResolvConf::parse("search svc.test\noptions ndots:2\n");
-            Some((
-                std::rc::Rc::new(c),
-                crate::lookup::resolv::SearchSource::Process,
-            ))
+            let c = crate::resolv::ResolvConf::parse(
+                "nameserver 10.0.0.1\nsearch svc.test\noptions ndots:2\n",
+            );
+            Some((std::rc::Rc::new(c), crate::resolv::SearchSource::Process))
         }
     }
 
@@ -643,5 +732,69 @@ mod tests {
         );
         assert_eq!(p.lookup_stats().unwrap().0.lookups, 0);
         assert!(p.out.get_ref().is_empty());
+    }
+
+    /// Listens on nothing: no sender is a resolver.
+    struct NoListeners;
+    impl crate::security::resolvers::ListenerSource for NoListeners {
+        fn dns_listeners(&mut self, _: u32) -> crate::security::resolvers::Listeners {
+            crate::security::resolvers::Listeners::Known(Vec::new())
+        }
+    }
+
+    fn detector() -> Detector {
+        Detector::new(
+            crate::security::Settings::default(),
+            Box::new(Conf),
+            Box::new(NoListeners),
+        )
+    }
+
+    #[test]
+    fn suspicious_shows_only_flagged_transactions_and_lookups() {
+        use crate::testing::fixtures::{record, wire};
+        let long = "x".repeat(60);
+        let tunnel = bytes_of(&record(&wire(&[long.as_bytes(), b"exfil", b"test"])));
+        // Transactions: the ordinary ones are not shown.
+        let clock = Clock::fixed(1_795_802_400 * 1_000_000_000);
+        let mut p = Pipeline::new(
+            Vec::new(),
+            OutputFormat::Json,
+            Filter::new(vec![53]),
+            clock,
+            None,
+            false,
+        );
+        p.set_security(detector(), true);
+        for r in getaddrinfo_records(1, 0) {
+            p.on_record(&r);
+        }
+        p.on_record(&tunnel);
+        p.flush();
+        assert_eq!((p.passed(), p.shown()), (1, 1));
+        let out = String::from_utf8(p.out.get_ref().clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["suspicion"]["reasons"][0]["kind"], "long_label", "{out}");
+        let (stats, findings) = p.security().unwrap();
+        assert_eq!((stats.assessed, stats.flagged, findings.total), (5, 1, 1));
+
+        // Lookups: made of every query, shown when one was flagged, with
+        // the merged suspicion.
+        let mut p = lookup_pipeline(Filter::new(vec![53]), None);
+        p.set_security(detector(), true);
+        for r in getaddrinfo_records(1, 0) {
+            p.on_record(&r);
+        }
+        let mut ev = record(&wire(&[long.as_bytes(), b"exfil", b"test"]));
+        ev.pid = 2;
+        ev.ts = 30_000_000;
+        p.on_record(&bytes_of(&ev));
+        p.finish_lookups();
+        assert_eq!(p.shown(), 1, "only the suspicious lookup");
+        let out = String::from_utf8(p.out.get_ref().clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["kind"], "lookup");
+        assert_eq!(v["pid"], 2);
+        assert_eq!(v["suspicion"]["score"], 30, "{out}");
     }
 }

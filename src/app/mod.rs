@@ -20,10 +20,12 @@ use crate::filter::Filter;
 use crate::kernel::loader::{kernel_has_btf, ObjectStorage, ReaderChoice, Tracer};
 use crate::kernel::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES};
 use crate::kernel::Stat;
-use crate::lookup::{self, resolv::SystemResolv};
+use crate::lookup;
 use crate::metrics::{Metrics, MetricsServer};
 use crate::output::{Clock, OutputFormat};
 use crate::pipeline::Pipeline;
+use crate::resolv::SystemResolv;
+use crate::security::Detector;
 use crate::summary::{self, RunFacts};
 use crate::tui::Live;
 use signals::StopFlag;
@@ -166,7 +168,13 @@ impl<'a> App<'a> {
             if let Some(n) = args.metrics_namespaces {
                 m = m.with_namespaces(n as usize);
             }
+            if !args.no_security {
+                m = m.with_security();
+            }
             pipeline.set_metrics(m);
+        }
+        if !args.no_security {
+            pipeline.set_security(Detector::system(args.security()), args.suspicious);
         }
         pipeline.set_attribution(Resolver::new(args.attribution()));
         let pipeline = Rc::new(RefCell::new(pipeline));
@@ -413,6 +421,12 @@ impl<'a> App<'a> {
                 text.push('\n');
             }
             text.push_str(&summary::lookups(stats, evicted));
+        }
+        if let (Some((stats, findings)), false) = (pipeline.security(), args.no_summary) {
+            if text.contains("\n\n") && !text.ends_with("\n\n") {
+                text.push('\n');
+            }
+            text.push_str(&summary::security(&stats, findings));
         }
         if !args.no_summary {
             pipeline.write_summary(&text);

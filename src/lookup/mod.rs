@@ -18,7 +18,6 @@
 
 pub mod conntrack;
 mod open;
-pub mod resolv;
 pub mod stats;
 
 use std::cmp::Reverse;
@@ -29,8 +28,9 @@ use std::sync::Arc;
 
 use crate::attribution::Attribution;
 use crate::record::{KernelStr, Kind, Transaction};
+use crate::resolv::{ResolvConf, ResolvSource, SearchSource};
+use crate::security::Suspicion;
 use open::{End, Lookup, UNSETTLED};
-use resolv::{ResolvConf, ResolvSource, SearchSource};
 
 const A: u16 = 1;
 const AAAA: u16 = 28;
@@ -154,6 +154,9 @@ pub struct LookupRecord {
     /// With `sibling_lost`: how much the conntrack counters moved since
     /// the lookup began (filled in by the caller, who reads them).
     pub conntrack: Option<conntrack::ConntrackStats>,
+    /// Its queries' security signals, merged: the highest score, each
+    /// kind once; None when none was suspicious.
+    pub suspicion: Option<Box<Suspicion>>,
 }
 
 /// Groups transactions into lookups.
@@ -266,6 +269,17 @@ impl Tracker {
     /// pushed to `out`. Records other than transactions and late answers
     /// are no part of a lookup and are ignored.
     pub fn feed(&mut self, t: &Transaction, out: &mut Vec<LookupRecord>) {
+        self.feed_flagged(t, None, out);
+    }
+
+    /// As [`Tracker::feed`], with `t`'s security signals, which its
+    /// lookup then carries.
+    pub fn feed_flagged(
+        &mut self,
+        t: &Transaction,
+        suspicion: Option<&Suspicion>,
+        out: &mut Vec<LookupRecord>,
+    ) {
         match t.kind {
             Kind::Answered | Kind::Timeout | Kind::Unreachable => {}
             Kind::Late => return self.late(t),
@@ -347,6 +361,12 @@ impl Tracker {
             }
         };
         let lookup = self.open.get_mut(&id).expect("an open lookup");
+        if let Some(s) = suspicion {
+            match &mut lookup.suspicion {
+                Some(mine) => mine.merge(s),
+                None => lookup.suspicion = Some(Box::new(s.clone())),
+            }
+        }
         if let Some((qkey, before, now)) = lookup.add(t, sent, end_ns, end, question) {
             match before {
                 Some(before) => Self::unindex_question(&mut self.questions, qkey, before, id),
@@ -580,6 +600,7 @@ impl Tracker {
             last_sent_ns: t.mono_ns,
             last_event_ns: t.mono_ns,
             queued_at: u64::MAX,
+            suspicion: None,
         }
     }
 

@@ -3,11 +3,12 @@
 
 use std::net::IpAddr;
 
-use super::resolv::SearchSource;
 use super::{
     first_label, labels, Client, LookupRcode, LookupRecord, A, AAAA, LINGER_NS, MAX_QUERIES,
 };
 use crate::record::{KernelStr, Proto, Transaction};
+use crate::resolv::SearchSource;
+use crate::security::Suspicion;
 
 /// How a query ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +128,8 @@ pub(super) struct Lookup {
     /// The earliest time it is queued for in the tracker's `closing`
     /// queue; u64::MAX: not queued.
     pub(super) queued_at: u64,
+    /// Its queries' suspicions, merged.
+    pub(super) suspicion: Option<Box<Suspicion>>,
 }
 
 impl Lookup {
@@ -456,6 +459,7 @@ impl Lookup {
             udp: self.udp,
             tcp: self.tcp,
             conntrack: None,
+            suspicion: self.suspicion,
         }
     }
 

@@ -8,6 +8,7 @@ use super::namespaces::{Namespaces, OTHER_NAMESPACE};
 use super::registry::{Histogram, Registry, BUCKETS, OTHER, QTYPES, QUERY_BUCKETS};
 use crate::kernel::Stat;
 use crate::record::dns;
+use crate::security::Kind;
 
 /// The content type of the text format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -16,6 +17,29 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 pub(super) fn render(r: &Registry, out: &mut String) {
     render_transactions(r, out);
     lookups(r, out);
+    suspicious(r, out);
+}
+
+/// The security signals' reasons, by kind: every kind, from 0.
+fn suspicious(r: &Registry, out: &mut String) {
+    let Some(counts) = &r.suspicious else {
+        return;
+    };
+    family(
+        out,
+        "dnstrace_suspicious_total",
+        "counter",
+        "Reasons the security signals gave for transactions that passed the filters, by \
+         kind (a transaction with two reasons counts under both).",
+    );
+    for (kind, n) in Kind::ALL.iter().zip(counts) {
+        sample(
+            out,
+            "dnstrace_suspicious_total",
+            &[("reason", kind.as_str())],
+            *n,
+        );
+    }
 }
 
 fn render_transactions(r: &Registry, out: &mut String) {

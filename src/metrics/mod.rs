@@ -103,6 +103,23 @@ impl Metrics {
         self.generation += 1;
     }
 
+    /// Also counts the security signals' reasons (the counters are
+    /// shown from the start, at 0).
+    pub fn with_security(mut self) -> Metrics {
+        self.registry.suspicious = Some([0; 9]);
+        self
+    }
+
+    /// Counts the reasons of one suspicious transaction, by kind.
+    pub fn observe_suspicion(&mut self, s: &crate::security::Suspicion) {
+        if let Some(counts) = &mut self.registry.suspicious {
+            for r in &s.reasons {
+                counts[r.kind as usize] += 1;
+            }
+            self.generation += 1;
+        }
+    }
+
     /// Counts one lookup (see `crate::lookup`).
     pub fn observe_lookup(&mut self, l: &crate::lookup::LookupRecord) {
         self.registry.observe_lookup(l);

@@ -309,6 +309,9 @@ pub(super) struct Registry {
     /// Queries each lookup took, by [`QUERY_BUCKETS`].
     pub(super) lookup_queries: [u64; QUERY_BUCKETS.len()],
     pub(super) lookup_queries_sum: u64,
+    /// Reasons given by the security signals, by kind
+    /// (`security::Kind::ALL` order); None when the signals are off.
+    pub(super) suspicious: Option<[u64; 9]>,
 }
 
 /// Upper bounds of the queries-per-lookup buckets: one query (a fully
@@ -337,6 +340,7 @@ impl Registry {
             lookup_latency: Histogram::default(),
             lookup_queries: [0; QUERY_BUCKETS.len()],
             lookup_queries_sum: 0,
+            suspicious: None,
         }
     }
 

@@ -681,3 +681,46 @@ fn transactions_by_namespace_are_bounded() {
     off.render(&mut text);
     assert!(!text.contains("namespace"), "{text}");
 }
+
+#[test]
+fn suspicious_reasons_are_counted_by_kind_from_zero() {
+    use crate::security::{Kind, Reason, Suspicion};
+    let (text, _) = rendered(&Metrics::new(4));
+    assert!(
+        !text.contains("dnstrace_suspicious_total"),
+        "off: not shown"
+    );
+    let mut m = Metrics::new(4).with_security();
+    let (_, samples) = rendered(&m);
+    for k in Kind::ALL {
+        let got = value(
+            &samples,
+            "dnstrace_suspicious_total",
+            &[("reason", k.as_str())],
+        );
+        assert_eq!(got, Some(0.0), "{k:?} from 0");
+    }
+    let reason = |kind| Reason {
+        kind,
+        text: String::new(),
+    };
+    m.observe_suspicion(&Suspicion {
+        score: 90,
+        reasons: vec![reason(Kind::UniqueSubdomains), reason(Kind::LongLabel)],
+    });
+    m.observe_suspicion(&Suspicion {
+        score: 30,
+        reasons: vec![reason(Kind::LongLabel)],
+    });
+    let (_, samples) = rendered(&m);
+    let of = |k: Kind| {
+        value(
+            &samples,
+            "dnstrace_suspicious_total",
+            &[("reason", k.as_str())],
+        )
+    };
+    assert_eq!(of(Kind::UniqueSubdomains), Some(1.0));
+    assert_eq!(of(Kind::LongLabel), Some(2.0));
+    assert_eq!(of(Kind::GeneratedName), Some(0.0));
+}

@@ -14,14 +14,24 @@ use super::json::{push_ms, JsonWriter, Value};
 use crate::attribution::Attribution;
 use crate::record::dns;
 use crate::record::{Kind, Transaction};
+use crate::security::Suspicion;
+
+/// What is known of a transaction besides the record: who sent it, when
+/// attribution named them, and why it is suspicious, when it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct About<'a> {
+    pub who: Option<&'a Attribution>,
+    pub suspicion: Option<&'a Suspicion>,
+}
 
 /// What a field's value is made of besides the transaction: the clock,
-/// and who sent the query, when attribution named it. Derefs to the
-/// clock, which most fields that need more than the transaction want.
+/// and [`About`]. Derefs to the clock, which most fields that need more
+/// than the transaction want.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub clock: &'a Clock,
     pub who: Option<&'a Attribution>,
+    pub suspicion: Option<&'a Suspicion>,
 }
 
 impl std::ops::Deref for Context<'_> {
@@ -50,13 +60,18 @@ impl Field {
     /// The field's value as the live table shows it: strings without
     /// quotes or escapes, arrays joined with commas, null as "-".
     pub fn cell(&self, t: &Transaction, clock: &Clock) -> String {
-        self.cell_of(t, None, clock)
+        self.cell_of(t, About::default(), clock)
     }
 
-    /// [`Field::cell`] of a transaction whose sender `who` is.
-    pub fn cell_of(&self, t: &Transaction, who: Option<&Attribution>, clock: &Clock) -> String {
+    /// [`Field::cell`] of a transaction, with what else is known of it.
+    pub fn cell_of(&self, t: &Transaction, about: About<'_>, clock: &Clock) -> String {
         let mut out = String::new();
-        match (self.value)(t, &Context { clock, who }) {
+        let c = Context {
+            clock,
+            who: about.who,
+            suspicion: about.suspicion,
+        };
+        match (self.value)(t, &c) {
             Value::Time(real_ns) => TimeCache::default().push_rfc3339_micros(real_ns, &mut out),
             Value::Num(Some(n)) => out.push_str(itoa::Buffer::new().format(n)),
             Value::Str(Some(s)) => out.push_str(s),
@@ -66,7 +81,13 @@ impl Field {
             | Value::Str(None)
             | Value::Word(None)
             | Value::Ms(None)
-            | Value::Ip(None) => out.push('-'),
+            | Value::Ip(None)
+            | Value::Suspicion(None) => out.push('-'),
+            Value::Suspicion(Some(s)) => {
+                out.push_str(itoa::Buffer::new().format(s.score));
+                out.push(' ');
+                out.push_str(&s.kind_names());
+            }
             Value::Ip(Some(ip)) => push_ip(&mut out, ip),
             Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
             Value::Flags(t) => {
@@ -96,12 +117,12 @@ pub fn find(name: &str) -> Option<&'static Field> {
 /// The live table's cell for the JSON field called `name` ("-" for a
 /// name that is no field).
 pub fn cell(name: &str, t: &Transaction, clock: &Clock) -> String {
-    cell_of(name, t, None, clock)
+    cell_of(name, t, About::default(), clock)
 }
 
-/// [`cell`] of a transaction whose sender `who` is.
-pub fn cell_of(name: &str, t: &Transaction, who: Option<&Attribution>, clock: &Clock) -> String {
-    find(name).map_or_else(|| "-".into(), |f| f.cell_of(t, who, clock))
+/// [`cell`] of a transaction, with what else is known of it.
+pub fn cell_of(name: &str, t: &Transaction, about: About<'_>, clock: &Clock) -> String {
+    find(name).map_or_else(|| "-".into(), |f| f.cell_of(t, about, clock))
 }
 
 /// Every field's name, in order.
@@ -130,19 +151,24 @@ pub fn json_line(t: &Transaction, clock: &Clock, out: &mut String) {
 /// [`json_line`], reusing the date and time of the previous line's
 /// timestamp when it is in the same second; allocates nothing then.
 pub fn json_line_cached(t: &Transaction, clock: &Clock, times: &mut TimeCache, out: &mut String) {
-    json_line_of(t, None, clock, times, out);
+    json_line_of(t, About::default(), clock, times, out);
 }
 
-/// [`json_line_cached`] of a transaction whose sender `who` is.
+/// [`json_line_cached`] of a transaction, with what else is known of it.
 pub fn json_line_of(
     t: &Transaction,
-    who: Option<&Attribution>,
+    about: About<'_>,
     clock: &Clock,
     times: &mut TimeCache,
     out: &mut String,
 ) {
     let mut w = JsonWriter { out, times };
-    write_json(&mut w, t, &Context { clock, who });
+    let c = Context {
+        clock,
+        who: about.who,
+        suspicion: about.suspicion,
+    };
+    write_json(&mut w, t, &c);
     w.out.push('}');
 }
 
@@ -336,6 +362,12 @@ fields! {
          when the query was only seen arriving. Where only cgroup v1 is mounted, the v2 \
          root's (1), which names nothing.",
         |t, _| Value::Num(t.cgroup_id);
+    suspicion: "object or null",
+        "Why the transaction looks suspicious: `{\"score\": 0-100, \"reasons\": [{\"kind\", \"text\"}]}` \
+         with kinds `unauthorized_resolver`, `unique_subdomains`, `type_volume`, `long_name`, \
+         `long_label`, `unusual_type`, `large_answer`, `generated_name`, `nxdomain_burst` (see \
+         SECURITY SIGNALS in the man page); null when nothing is.",
+        |_, c| Value::Suspicion(c.suspicion);
 }
 
 #[cfg(test)]
@@ -357,7 +389,7 @@ mod tests {
                     f.name
                 );
             }
-            assert!(["string", "number", "bool", "array of strings"]
+            assert!(["string", "number", "bool", "array of strings", "object"]
                 .iter()
                 .any(|ty| f.ty == *ty || f.ty == format!("{ty} or null")));
         }

@@ -10,6 +10,7 @@ use super::clock::TimeCache;
 use super::escape::json_str;
 use super::ip::push_ip;
 use crate::record::Transaction;
+use crate::security::Suspicion;
 
 /// A field's value, of one of the kinds the JSON writer knows how to
 /// write.
@@ -33,6 +34,8 @@ pub enum Value<'a> {
     Bool(bool),
     /// The transaction's header flags, an array of strings.
     Flags(&'a Transaction),
+    /// Its security signals: an object, or null.
+    Suspicion(Option<&'a Suspicion>),
 }
 
 /// Writes each field after its key (`{"ts":` for the first, `,"id":` and
@@ -87,8 +90,31 @@ impl JsonWriter<'_> {
                 }
                 out.push(']');
             }
+            Value::Suspicion(s) => push_suspicion(out, s),
         }
     }
+}
+
+/// `{"score":N,"reasons":[{"kind":"...","text":"..."},...]}`, or null.
+pub(super) fn push_suspicion(out: &mut String, s: Option<&Suspicion>) {
+    let Some(s) = s else {
+        out.push_str("null");
+        return;
+    };
+    out.push_str("{\"score\":");
+    out.push_str(itoa::Buffer::new().format(s.score));
+    out.push_str(",\"reasons\":[");
+    for (i, r) in s.reasons.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"kind\":\"");
+        out.push_str(r.kind.as_str());
+        out.push_str("\",\"text\":");
+        json_str(out, &r.text);
+        out.push('}');
+    }
+    out.push_str("]}");
 }
 
 fn push_num(out: &mut String, v: Option<u64>) {

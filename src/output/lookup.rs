@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::clock::{Clock, TimeCache};
 use super::escape::json_str;
 use super::ip::push_ip;
-use super::json::push_ms;
+use super::json::{push_ms, push_suspicion};
 use super::text::human_latency;
 use crate::lookup::LookupRecord;
 use crate::record::dns;
@@ -69,6 +69,8 @@ lookup_fields! {
         "With `sibling_lost`: how much the conntrack `insert_failed` counter (/proc/net/stat/nf_conntrack, all CPUs, dnstrace's network namespace) moved since the lookup began; null otherwise or when unreadable.";
     "conntrack_drop": "number or null", "The same for the conntrack `drop` counter.";
     "incomplete": "bool", "Finished early because too many lookups were open (see the summary's evictions).";
+    "suspicion": "object or null",
+        "Its queries' security signals merged, as a transaction's `suspicion`: the highest score, each kind once; null when none was suspicious.";
 }
 
 fn key(out: &mut String, first: bool, name: &str) {
@@ -181,6 +183,8 @@ pub fn lookup_json(l: &LookupRecord, clock: &Clock, out: &mut String) {
     num(out, l.conntrack.map(|c| c.drop));
     next(out, false);
     boolean(out, l.incomplete);
+    next(out, false);
+    push_suspicion(out, l.suspicion.as_deref());
     out.push('}');
 }
 
@@ -228,6 +232,9 @@ pub fn lookup_text(l: &LookupRecord, clock: &Clock, out: &mut String) {
         out.push(' ');
         out.push_str(&note);
     }
+    if let Some(s) = &l.suspicion {
+        super::text::push_suspicion(out, s);
+    }
 }
 
 /// What went wrong in a lookup, in words for the text line and the
@@ -254,7 +261,7 @@ pub fn notes(l: &LookupRecord) -> Vec<String> {
     if l.tcp_fallback {
         notes.push("tcp-after-tc".into());
     }
-    if l.search_source == crate::lookup::resolv::SearchSource::Inferred && l.queries > 1 {
+    if l.search_source == crate::resolv::SearchSource::Inferred && l.queries > 1 {
         notes.push("search-inferred".into());
     }
     if l.incomplete {
@@ -267,8 +274,8 @@ pub fn notes(l: &LookupRecord) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::lookup::conntrack::ConntrackStats;
-    use crate::lookup::resolv::SearchSource;
     use crate::lookup::LookupRcode;
+    use crate::resolv::SearchSource;
     use crate::testing::fixtures::lookup_record;
 
     fn sample() -> LookupRecord {

@@ -20,7 +20,7 @@ mod text;
 
 pub use clock::{Clock, TimeCache};
 pub use fields::JSON_FIELDS;
-pub use fields::{json_line, json_line_cached, json_line_of};
+pub use fields::{json_line, json_line_cached, json_line_of, About};
 pub use lookup::{
     lookup_json, lookup_text, lookup_text_header, notes as lookup_notes, LookupField, LOOKUP_FIELDS,
 };

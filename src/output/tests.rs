@@ -75,6 +75,8 @@ struct JsonRecord<'a> {
     icmp: Option<String>,
     icmp_from: Option<String>,
     cgroup_id: Option<u64>,
+    /// Null: the oracle's records are not assessed.
+    suspicion: Option<()>,
 }
 
 impl<'a> JsonRecord<'a> {
@@ -132,6 +134,7 @@ impl<'a> JsonRecord<'a> {
             icmp: t.icmp.map(|i| i.name().into_owned()),
             icmp_from: t.icmp.map(|i| i.from.to_string()),
             cgroup_id: t.cgroup_id,
+            suspicion: None,
         }
     }
 }
@@ -197,7 +200,11 @@ fn who_sent_it_in_json_text_and_cells() {
     let clock = Clock::fixed(EPOCH);
     let who = pod_container();
     let mut s = String::new();
-    json_line_of(&t, Some(&who), &clock, &mut TimeCache::default(), &mut s);
+    let about = About {
+        who: Some(&who),
+        suspicion: None,
+    };
+    json_line_of(&t, about, &clock, &mut TimeCache::default(), &mut s);
     let v: Value = serde_json::from_str(&s).unwrap();
     assert_eq!(v["container_id"], "4f2a".repeat(16));
     assert_eq!(v["container"], "curl");
@@ -213,7 +220,7 @@ fn who_sent_it_in_json_text_and_cells() {
     }
 
     let mut line = String::new();
-    text_line_of(&t, Some(&who), &clock, &mut line);
+    text_line_of(&t, about, &clock, &mut line);
     assert!(
         line.starts_with("18:00:01.000000 shop/web-0:dig[4242] "),
         "{line}"
@@ -236,9 +243,58 @@ fn who_sent_it_in_json_text_and_cells() {
     assert_eq!(process_of(&no_pid, Some(&who)), "shop/web-0");
     assert_eq!(process_of(&no_pid, None), "-");
     assert_eq!(process_of(&t, None), "dig[4242]");
-    assert_eq!(fields::cell_of("pod", &t, Some(&who), &clock), "web-0");
-    assert_eq!(fields::cell_of("unit", &t, Some(&who), &clock), "-");
+    assert_eq!(fields::cell_of("pod", &t, about, &clock), "web-0");
+    assert_eq!(fields::cell_of("unit", &t, about, &clock), "-");
     assert_eq!(fields::cell("pod", &t, &clock), "-");
+}
+
+#[test]
+fn suspicion_in_json_text_and_cells() {
+    use crate::security::{Kind, Reason, Suspicion};
+    let t = txn(|_| {});
+    let clock = Clock::fixed(EPOCH);
+    let s = Suspicion {
+        score: 90,
+        reasons: vec![
+            Reason {
+                kind: Kind::UniqueSubdomains,
+                text: "over 100 unique names under \"x\".test in 1h".into(),
+            },
+            Reason {
+                kind: Kind::LongLabel,
+                text: "label of 63 characters (over 52)".into(),
+            },
+        ],
+    };
+    let about = About {
+        who: None,
+        suspicion: Some(&s),
+    };
+    let mut line = String::new();
+    json_line_of(&t, about, &clock, &mut TimeCache::default(), &mut line);
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["suspicion"]["score"], 90);
+    assert_eq!(v["suspicion"]["reasons"][0]["kind"], "unique_subdomains");
+    assert_eq!(
+        v["suspicion"]["reasons"][0]["text"],
+        "over 100 unique names under \"x\".test in 1h"
+    );
+    assert_eq!(v["suspicion"]["reasons"][1]["kind"], "long_label");
+    let mut plain = String::new();
+    json_line(&t, &clock, &mut plain);
+    let v: Value = serde_json::from_str(&plain).unwrap();
+    assert!(v["suspicion"].is_null());
+    let mut text = String::new();
+    text_line_of(&t, about, &clock, &mut text);
+    assert!(
+        text.ends_with(" [suspicious 90: unique_subdomains,long_label]"),
+        "{text}"
+    );
+    assert_eq!(
+        fields::cell_of("suspicion", &t, about, &clock),
+        "90 unique_subdomains,long_label"
+    );
+    assert_eq!(fields::cell("suspicion", &t, &clock), "-");
 }
 
 #[test]

@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::clock::Clock;
+use super::fields::About;
 use super::ip::{push_ip, push_ipv4, push_ipv6};
 use crate::attribution::Attribution;
 use crate::record::dns;
 use crate::record::{Kind, Transaction};
+use crate::security::Suspicion;
 
 #[cfg(test)]
 fn endpoint(ip: IpAddr, port: u16) -> String {
@@ -124,12 +126,15 @@ pub fn text_header() -> String {
 /// core::fmt's padding (a call per space) and the fields' own Strings cost
 /// more than the rest of the line.
 pub fn text_line(t: &Transaction, clock: &Clock, out: &mut String) {
-    text_line_of(t, None, clock, out);
+    text_line_of(t, About::default(), clock, out);
 }
 
-/// [`text_line`] of a transaction whose sender `who` is.
-pub fn text_line_of(t: &Transaction, who: Option<&Attribution>, clock: &Clock, out: &mut String) {
+/// [`text_line`] of a transaction, with what else is known of it: the
+/// sender is named, and a suspicious transaction ends with
+/// `[suspicious SCORE: kind,kind]`.
+pub fn text_line_of(t: &Transaction, about: About<'_>, clock: &Clock, out: &mut String) {
     use Align::{Left, Right};
+    let who = about.who;
     clock.time_of_day(t.mono_ns, out);
     out.push(' ');
     padded(out, Left, 20, |out| push_process(out, t, who));
@@ -167,6 +172,18 @@ pub fn text_line_of(t: &Transaction, who: Option<&Attribution>, clock: &Clock, o
         Some(ns) => push_human_latency(out, ns),
         None => out.push('-'),
     });
+    if let Some(s) = about.suspicion {
+        push_suspicion(out, s);
+    }
+}
+
+/// ` [suspicious SCORE: kind,kind]`.
+pub(super) fn push_suspicion(out: &mut String, s: &Suspicion) {
+    out.push_str(" [suspicious ");
+    out.push_str(itoa::Buffer::new().format(s.score));
+    out.push_str(": ");
+    out.push_str(&s.kind_names());
+    out.push(']');
 }
 
 #[derive(Clone, Copy)]

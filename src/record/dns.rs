@@ -18,6 +18,11 @@ pub const NXRRSET: u16 = 8;
 pub const NOTAUTH: u16 = 9;
 pub const NOTZONE: u16 = 10;
 
+/// Query types the security signals single out: the ones DNS tunnels
+/// carry data in.
+pub const NULL: u16 = 10;
+pub const TXT: u16 = 16;
+
 /// The names of the 16 response codes that fit the header's 4-bit field,
 /// by value, as dig prints them (`RCODE<n>` for unnamed ones).
 pub const HEADER_RCODES: [&str; 16] = [
@@ -49,6 +54,7 @@ const QTYPES: &[(u16, &str)] = &[
     (2, "NS"),
     (5, "CNAME"),
     (6, "SOA"),
+    (10, "NULL"),
     (12, "PTR"),
     (13, "HINFO"),
     (15, "MX"),

@@ -13,7 +13,9 @@ use crate::output::human_latency;
 use crate::record::dns;
 
 mod lookups;
+mod security;
 pub use lookups::lookups;
+pub use security::security;
 
 /// What the run saw besides the aggregates.
 pub struct RunFacts<'a> {

@@ -3,8 +3,8 @@
 //! that they all test the same record. Not part of dnstrace's interface.
 
 use crate::kernel::abi::RawEvent;
-use crate::lookup::resolv::SearchSource;
 use crate::lookup::{LookupRcode, LookupRecord};
+use crate::resolv::SearchSource;
 
 /// An answered query as the kernel reports it: dig (pid 4242) on veth0
 /// asking 10.0.0.1 from 10.0.0.2:40000, id 0xbeef, AAAA, NXDOMAIN after
@@ -394,5 +394,6 @@ pub fn lookup_record(name: &str) -> LookupRecord {
         udp: true,
         tcp: false,
         conntrack: None,
+        suspicion: None,
     }
 }

@@ -4,8 +4,7 @@
 use comfy_table::Color;
 
 use super::table::CellText;
-use crate::attribution::Attribution;
-use crate::output::{self, Clock};
+use crate::output::{self, About, Clock};
 use crate::record::{dns, Kind, Transaction};
 
 /// A column of the stream view.
@@ -111,12 +110,8 @@ pub(super) fn latency_color(ns: Option<u64>) -> Option<Color> {
     }
 }
 
-pub(super) fn cell(
-    t: &Transaction,
-    who: Option<&Attribution>,
-    col: &Column,
-    clock: &Clock,
-) -> CellText {
+pub(super) fn cell(t: &Transaction, about: About<'_>, col: &Column, clock: &Clock) -> CellText {
+    let who = about.who;
     match col {
         Column::Time => {
             let mut s = String::new();
@@ -142,6 +137,6 @@ pub(super) fn cell(
             t.latency_ns.map_or("-".into(), output::human_latency),
             latency_color(t.latency_ns),
         ),
-        Column::Field(f) => (output::fields::cell_of(f, t, who, clock), None),
+        Column::Field(f) => (output::fields::cell_of(f, t, about, clock), None),
     }
 }

@@ -94,6 +94,10 @@ impl Live {
                     self.state.view = super::View::LatencyByPod;
                     self.state.sort = 0;
                 }
+                Action::SuspiciousView => {
+                    self.state.view = super::View::Suspicious;
+                    self.state.sort = 0;
+                }
                 Action::LookupsView => {
                     self.state.view = super::View::Lookups;
                     self.state.sort = 0;
@@ -137,16 +141,7 @@ impl Live {
             Some(f) => f.table_data(),
             None => pipeline.table_data(),
         };
-        let lines = super::render_of(
-            &self.state,
-            data.recent,
-            data.who,
-            data.agg,
-            &self.status,
-            clock,
-            w,
-            h,
-        );
+        let lines = super::render_of(&self.state, &data, &self.status, clock, w, h);
         self.screen.draw(&lines).context("drawing the table")?;
         self.last_draw = Some(Instant::now());
         self.dirty = false;

@@ -17,6 +17,8 @@ pub enum Action {
     PodView,
     /// Straight to the lookups.
     LookupsView,
+    /// Straight to the suspicious view.
+    SuspiciousView,
     NextSort,
     Reset,
     Help,
@@ -76,6 +78,7 @@ fn action(ev: &Event, help_open: bool) -> Option<Action> {
                 KeyCode::Char('b') => Action::BackendView,
                 KeyCode::Char('p') => Action::PodView,
                 KeyCode::Char('l') => Action::LookupsView,
+                KeyCode::Char('x') => Action::SuspiciousView,
                 KeyCode::Char('s') => Action::NextSort,
                 KeyCode::Char('r') => Action::Reset,
                 KeyCode::Char('?') | KeyCode::Char('h') => Action::Help,
@@ -107,6 +110,7 @@ mod tests {
             (KeyCode::Char('b'), Action::BackendView),
             (KeyCode::Char('p'), Action::PodView),
             (KeyCode::Char('l'), Action::LookupsView),
+            (KeyCode::Char('x'), Action::SuspiciousView),
             (KeyCode::Char('s'), Action::NextSort),
             (KeyCode::Char('r'), Action::Reset),
             (KeyCode::Char('?'), Action::Help),
@@ -117,7 +121,7 @@ mod tests {
         let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
         assert_eq!(action(&ctrl_c, false), Some(Action::Quit));
         assert_eq!(action(&key(KeyCode::Char('c')), false), None);
-        assert_eq!(action(&key(KeyCode::Char('x')), false), None);
+        assert_eq!(action(&key(KeyCode::Char('z')), false), None);
         assert_eq!(action(&Event::Resize(80, 24), false), Some(Action::Redraw));
         assert_eq!(action(&Event::FocusGained, false), None);
     }
@@ -125,7 +129,7 @@ mod tests {
     #[test]
     fn any_key_closes_the_help_but_a_release() {
         assert_eq!(action(&key(KeyCode::Char('q')), true), Some(Action::Help));
-        assert_eq!(action(&key(KeyCode::Char('x')), true), Some(Action::Help));
+        assert_eq!(action(&key(KeyCode::Char('z')), true), Some(Action::Help));
         let release = Event::Key(KeyEvent::new_with_kind(
             KeyCode::Char('q'),
             KeyModifiers::NONE,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::view::top;
 use super::*;
 use crate::aggregate::Aggregates;
-use crate::output::Clock;
+use crate::output::{About, Clock};
 use crate::record::tests::{bytes_of, raw};
 use crate::record::Transaction;
 
@@ -55,7 +55,9 @@ fn data() -> crate::pipeline::Snapshot {
     let mut s = crate::pipeline::Snapshot {
         recent: VecDeque::new(),
         who: VecDeque::new(),
+        suspicion: VecDeque::new(),
         agg: Aggregates::new(100),
+        findings: None,
     };
     for t in [
         txn(
@@ -208,7 +210,8 @@ fn rcode_views_draw_stacked_bars() {
     let two = f.iter().find(|l| l.starts_with("10.0.0.2")).unwrap();
     assert!(two.contains('T'), "{two}");
     assert_eq!(state.view.next().next(), View::LatencyByBackend);
-    assert_eq!(View::LatencyByPod.next(), View::Stream);
+    assert_eq!(View::LatencyByPod.next(), View::Suspicious);
+    assert_eq!(View::Suspicious.next(), View::Stream);
 }
 
 #[test]
@@ -267,7 +270,7 @@ fn rcode_colours_by_outcome() {
         (encrypted, Color::Magenta),
         (unreachable, Color::Red),
     ] {
-        let (text, color) = super::columns::cell(&t, None, &Column::Rcode, &clock);
+        let (text, color) = super::columns::cell(&t, About::default(), &Column::Rcode, &clock);
         assert_eq!(color, Some(want), "{text}");
     }
 }
@@ -503,7 +506,7 @@ fn latency_by_pod_and_who_in_the_stream() {
     let status = Status::default();
     let clock = Clock::fixed(EPOCH);
     let mut state = ViewState::new(Column::defaults(), false);
-    let stream = render_of(&state, &d.recent, &d.who, &d.agg, &status, &clock, 160, 20);
+    let stream = render_of(&state, &d.table_data(), &status, &clock, 160, 20);
     let www = stream
         .iter()
         .find(|l| l.contains("www.example.com"))
@@ -516,7 +519,7 @@ fn latency_by_pod_and_who_in_the_stream() {
     assert!(!dead.contains("shop/web-0"), "{dead}");
 
     state.view = View::LatencyByPod;
-    let lines = render_of(&state, &d.recent, &d.who, &d.agg, &status, &clock, 160, 20);
+    let lines = render_of(&state, &d.table_data(), &status, &clock, 160, 20);
     assert!(lines[0].contains("latency by pod"), "{}", lines[0]);
     let row = |key: &str| {
         lines

@@ -11,10 +11,11 @@ use crossterm::style::{self, Stylize};
 use super::columns::{cell, latency_color, Column};
 use super::table::{shorten, table_lines, CellText};
 use crate::aggregate::{Aggregates, Dimension, KeyStats, TIMEOUT_SLOT};
-use crate::attribution::Attribution;
-use crate::output::{self, Clock};
-use crate::pipeline::Who;
+use crate::output::{self, About, Clock};
+use crate::pipeline::TableData;
 use crate::record::{dns, Transaction};
+use crate::security::findings::Findings;
+use crate::security::kinds_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -31,12 +32,15 @@ pub enum View {
     LatencyByPod,
     /// One row per lookup (with --lookups); its own key, `l`.
     Lookups,
+    /// Suspicious transactions by client and registered domain; its own
+    /// key, `x`.
+    Suspicious,
 }
 
 impl View {
     /// In the order `t` cycles through them; the backend view, which has
     /// its own key, last.
-    pub const ALL: [View; 8] = [
+    pub const ALL: [View; 9] = [
         View::Stream,
         View::LatencyByServer,
         View::LatencyByName,
@@ -45,6 +49,7 @@ impl View {
         View::RcodesByName,
         View::LatencyByBackend,
         View::LatencyByPod,
+        View::Suspicious,
     ];
 
     pub fn next(self) -> View {
@@ -63,6 +68,7 @@ impl View {
             View::LatencyByBackend => "latency by backend",
             View::LatencyByPod => "latency by pod",
             View::Lookups => "lookups",
+            View::Suspicious => "suspicious",
         }
     }
 
@@ -78,6 +84,7 @@ impl View {
             | View::LatencyByPod => &[P95, Avg, Max, Count, Errors],
             View::RcodesByServer | View::RcodesByName => &[Total, Errors],
             View::Lookups => &[Time, Latency, Queries],
+            View::Suspicious => &[Score, Count],
         }
     }
 }
@@ -104,6 +111,8 @@ pub enum SortKey {
     Errors,
     /// Lookups by the queries each took.
     Queries,
+    /// Suspicious findings by their highest score.
+    Score,
 }
 
 impl SortKey {
@@ -119,6 +128,7 @@ impl SortKey {
             SortKey::Total => "total",
             SortKey::Errors => "errors",
             SortKey::Queries => "queries",
+            SortKey::Score => "score",
         }
     }
 
@@ -133,7 +143,7 @@ impl SortKey {
             SortKey::Max => s.slowness(s.max_us()),
             SortKey::Count | SortKey::Total => (false, s.count),
             SortKey::Errors => (false, s.errors()),
-            SortKey::P95 | SortKey::Time | SortKey::Latency | SortKey::Queries => {
+            SortKey::P95 | SortKey::Time | SortKey::Latency | SortKey::Queries | SortKey::Score => {
                 s.slowness(s.p95_us())
             }
         }
@@ -185,10 +195,11 @@ const HELP: &[&str] = &[
     "  q, Ctrl-C   quit",
     "  space       pause or resume the display (tracing goes on)",
     "  t           next view: transactions, latency by server / name / client,",
-    "              response codes by server / name, latency by backend / pod",
+    "              response codes by server / name, latency by backend / pod, suspicious",
     "  b           latency by backend: behind a Service's VIP, each backend apart",
     "  p           latency by pod: namespace/pod, else container or unit (- unknown)",
     "  l           lookups (with --lookups): what each application call asked and got",
+    "  x           suspicious: flagged transactions by client (pod) and domain, with why",
     "  s           next sort column",
     "  r           reset the aggregates",
     "  ?           this help (any key closes it)",
@@ -364,31 +375,30 @@ pub fn render(
     width: u16,
     height: u16,
 ) -> Vec<String> {
-    render_of(
-        state,
+    let none = VecDeque::new();
+    let flags = VecDeque::new();
+    let data = TableData {
         recent,
-        &VecDeque::new(),
+        who: &none,
+        suspicion: &flags,
         agg,
-        status,
-        clock,
-        width,
-        height,
-    )
+        findings: None,
+    };
+    render_of(state, &data, status, clock, width, height)
 }
 
-/// [`render`], with who sent each of `recent` (at the same index; none
-/// beyond `who`'s end).
-#[allow(clippy::too_many_arguments)]
+/// [`render`] of all the pipeline's view data: who sent each of the
+/// recent transactions and why it is suspicious (at the same index; none
+/// beyond the ends), and the suspicious findings.
 pub fn render_of(
     state: &ViewState,
-    recent: &VecDeque<Transaction>,
-    who: &VecDeque<Who>,
-    agg: &Aggregates,
+    data: &TableData<'_>,
     status: &Status,
     clock: &Clock,
     width: u16,
     height: u16,
 ) -> Vec<String> {
+    let agg = data.agg;
     let width = usize::from(width.max(20));
     let height = usize::from(height.max(3));
     let mut lines = vec![status_line(state, agg, status, width)];
@@ -401,7 +411,7 @@ pub fn render_of(
 
     let rows_room = height.saturating_sub(2);
     let body = match state.view {
-        View::Stream => stream_table(state, recent, who, clock, width, rows_room),
+        View::Stream => stream_table(state, data, clock, width, rows_room),
         View::LatencyByServer => latency_table(state, &agg.by_server, "SERVER", width, rows_room),
         View::LatencyByName => latency_table(state, &agg.by_name, "NAME", width, rows_room),
         View::LatencyByClient => latency_table(state, &agg.by_client, "CLIENT", width, rows_room),
@@ -413,6 +423,7 @@ pub fn render_of(
         View::LatencyByPod => latency_table(state, &agg.by_pod, "POD", width, rows_room),
         // Drawn from the lookups, by `render_lookups`.
         View::Lookups => Vec::new(),
+        View::Suspicious => suspicious_table(state, data.findings, width, rows_room),
     };
     lines.extend(body);
     lines.truncate(height);
@@ -455,23 +466,29 @@ fn status_line(state: &ViewState, agg: &Aggregates, status: &Status, width: usiz
 /// (or slowest) first.
 fn stream_table(
     state: &ViewState,
-    recent: &VecDeque<Transaction>,
-    who: &VecDeque<Who>,
+    data: &TableData<'_>,
     clock: &Clock,
     width: usize,
     rows_room: usize,
 ) -> Vec<String> {
+    let (recent, who, flags) = (data.recent, data.who, data.suspicion);
     let titles: Vec<String> = state.columns.iter().map(Column::title).collect();
     let right: Vec<bool> = state.columns.iter().map(Column::right_aligned).collect();
     let flex = state.columns.iter().position(|c| *c == Column::Name);
     // Newest arrivals first, then by the key: transactions arrive when
     // they end (a timeout after its timeout), not when their query was
     // seen, which is the time they show. Stable: ties keep arrival order.
-    let mut recent: Vec<(&Transaction, Option<&Attribution>)> = recent
+    let mut recent: Vec<(&Transaction, About<'_>)> = recent
         .iter()
         .enumerate()
         .rev()
-        .map(|(i, t)| (t, who.get(i).and_then(|w| w.as_deref())))
+        .map(|(i, t)| {
+            let about = About {
+                who: who.get(i).and_then(|w| w.as_deref()),
+                suspicion: flags.get(i).and_then(|f| f.as_deref()),
+            };
+            (t, about)
+        })
         .collect();
     match state.sort_key() {
         SortKey::Latency => {
@@ -482,9 +499,78 @@ fn stream_table(
     let rows = recent
         .into_iter()
         .take(rows_room)
-        .map(|(t, w)| state.columns.iter().map(|c| cell(t, w, c, clock)).collect())
+        .map(|(t, a)| state.columns.iter().map(|c| cell(t, a, c, clock)).collect())
         .collect();
     table_lines(&titles, &right, rows, width, flex, state.color)
+}
+
+/// The suspicious view: one row per client and registered domain with a
+/// flagged transaction, highest score (or most flagged) first.
+fn suspicious_table(
+    state: &ViewState,
+    findings: Option<&Findings>,
+    width: usize,
+    rows_room: usize,
+) -> Vec<String> {
+    let Some(findings) = findings else {
+        return vec![shorten(
+            " security signals are off (--no-security)",
+            width,
+            false,
+        )];
+    };
+    let mut ranked = findings.ranked();
+    if state.sort_key() == SortKey::Count {
+        ranked.sort_by(|a, b| b.count.cmp(&a.count).then(b.max_score.cmp(&a.max_score)));
+    }
+    let room = rows_room.saturating_sub(1);
+    let rows: Vec<Vec<CellText>> = ranked
+        .iter()
+        .take(room)
+        .map(|f| {
+            let color = match f.max_score {
+                80.. => Some(Color::Red),
+                50.. => Some(Color::Yellow),
+                _ => None,
+            };
+            let kinds: Vec<&str> = kinds_of(f.kinds).map(|k| k.as_str()).collect();
+            vec![
+                (f.client.clone(), None),
+                (f.domain.clone(), None),
+                (f.count.to_string(), None),
+                (f.max_score.to_string(), color),
+                (kinds.join(","), None),
+                (f.last.clone(), None),
+            ]
+        })
+        .collect();
+    let titles: Vec<String> = [
+        "CLIENT",
+        "DOMAIN",
+        "FLAGGED",
+        "SCORE",
+        "REASONS",
+        "LAST REASON",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let right = [false, false, true, true, false, false];
+    let mut t = table_lines(&titles, &right, rows, width, Some(5), state.color);
+    let note = if findings.is_empty() {
+        "nothing suspicious seen".to_string()
+    } else if findings.other > 0 {
+        format!(
+            "{} flagged in all; {} of pairs beyond the first {} not listed",
+            findings.total,
+            findings.other,
+            crate::pipeline::MAX_KEYS
+        )
+    } else {
+        format!("{} flagged in all", findings.total)
+    };
+    t.push(shorten(&note, width, false));
+    t
 }
 
 /// A latency view: one row per key of `dim`, titled `what`.

@@ -1,15 +1,20 @@
-//! The resolver settings a lookup was made with: `search`, `ndots`,
-//! `timeout` and `attempts` from a resolv.conf, parsed as glibc reads it,
-//! and where to find the querying process's file.
+//! The resolver settings a process or network namespace has: its
+//! resolv.conf's `nameserver`, `search`, `ndots`, `timeout` and `attempts`,
+//! parsed as glibc reads it, and where to find the file.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// What of a resolv.conf decides which queries one call sends.
+/// What of a resolv.conf decides which queries one call sends, and to
+/// which servers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvConf {
+    /// The `nameserver` lines glibc uses: the first three; the loopback
+    /// address when there is none.
+    pub nameservers: Vec<IpAddr>,
     /// The search list, in order, without trailing dots, lowercase.
     pub search: Vec<String>,
     pub ndots: u32,
@@ -19,9 +24,11 @@ pub struct ResolvConf {
 }
 
 impl Default for ResolvConf {
-    /// glibc's defaults: no search list, ndots 1, 5 s, 2 attempts.
+    /// glibc's defaults: the loopback server, no search list, ndots 1,
+    /// 5 s, 2 attempts.
     fn default() -> Self {
         ResolvConf {
+            nameservers: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             search: Vec::new(),
             ndots: 1,
             timeout_s: 5,
@@ -31,17 +38,26 @@ impl Default for ResolvConf {
 }
 
 impl ResolvConf {
-    /// Parses a resolv.conf as glibc does: the last `search` or `domain`
-    /// line wins; `options` accumulate, with glibc's caps (ndots 15,
-    /// timeout 30, attempts 5).
+    /// Parses a resolv.conf as glibc does: the first three `nameserver`
+    /// lines (an IPv6 address may carry a `%scope`); the last `search` or
+    /// `domain` line wins; `options` accumulate, with glibc's caps (ndots
+    /// 15, timeout 30, attempts 5).
     pub fn parse(text: &str) -> ResolvConf {
         let mut conf = ResolvConf::default();
+        let mut nameservers = Vec::new();
         for line in text.lines() {
             let mut words = line.split_ascii_whitespace();
             let Some(keyword) = words.next() else {
                 continue;
             };
             match keyword {
+                "nameserver" if nameservers.len() < 3 => {
+                    let addr = words.next().unwrap_or("");
+                    let addr = addr.split('%').next().unwrap_or(addr);
+                    if let Ok(ip) = addr.parse::<IpAddr>() {
+                        nameservers.push(ip);
+                    }
+                }
                 "search" | "domain" => {
                     conf.search = words
                         .take(32)
@@ -65,6 +81,9 @@ impl ResolvConf {
                 }
                 _ => {}
             }
+        }
+        if !nameservers.is_empty() {
+            conf.nameservers = nameservers;
         }
         conf
     }
@@ -233,6 +252,10 @@ mod tests {
     fn parses_as_glibc_does() {
         let c = ResolvConf::parse(
             "nameserver 10.96.0.10\n\
+             nameserver fe80::1%eth0\n\
+             nameserver not-an-address\n\
+             nameserver 10.0.0.2\n\
+             nameserver 10.0.0.3\n\
              domain old.example\n\
              search default.svc.cluster.local svc.cluster.local. cluster.local\n\
              options ndots:5 timeout:2 attempts:9 rotate\n",
@@ -246,9 +269,16 @@ mod tests {
             ]
         );
         assert_eq!((c.ndots, c.timeout_s, c.attempts), (5, 2, 5));
+        let ns: Vec<String> = c.nameservers.iter().map(|a| a.to_string()).collect();
+        assert_eq!(ns, ["10.96.0.10", "fe80::1", "10.0.0.2"], "the first three");
         let c = ResolvConf::parse("search a.test\ndomain b.test\noptions ndots:99\n");
         assert_eq!(c.search, ["b.test"], "the last line wins");
         assert_eq!(c.ndots, 15);
+        assert_eq!(
+            c.nameservers,
+            [IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            "none: loopback"
+        );
         assert_eq!(ResolvConf::parse(""), ResolvConf::default());
     }
 
