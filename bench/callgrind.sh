@@ -5,6 +5,8 @@
 # depend on the record count (setup, the first inserts) cancels out.
 #
 # Usage: bench/callgrind.sh [json|text]...   (default: json text)
+# BENCH_ARGS passes more options to the benchmark, e.g.
+# BENCH_ARGS="--without security" for the cost of a part by difference.
 set -eu
 cd "$(dirname "$0")/.."
 bin=$(cargo bench --bench pipeline --no-run --message-format=json 2>/dev/null |
@@ -15,7 +17,7 @@ long=70000
 instructions() {
 	out=$(mktemp)
 	valgrind --tool=callgrind --callgrind-out-file="$out" \
-		"$bin" --mode "$1" --records "$2" --runs 1 --no-digest >/dev/null 2>&1
+		"$bin" --mode "$1" --records "$2" --runs 1 --no-digest ${BENCH_ARGS:-} >/dev/null 2>&1
 	sed -n 's/^summary: *//p' "$out"
 	rm -f "$out"
 }
