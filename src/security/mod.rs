@@ -26,10 +26,11 @@ pub mod resolvers;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use ipnet::IpNet;
 
-use crate::record::{dns, Direction, Service, Transaction};
+use crate::record::{dns, Direction, Kind as RecordKind, Service, Transaction};
 use crate::resolv::{ResolvConf, ResolvSource};
 use resolvers::{Configured, ListenerSource, Listeners};
 
@@ -286,6 +287,8 @@ pub struct Detector {
     configured: Configured,
     domains: Bounded<Box<str>, DomainWindow>,
     clients: Bounded<(u32, IpAddr), ClientWindow>,
+    /// The resolv.conf whose nameservers were remembered last.
+    last_conf: Option<Rc<ResolvConf>>,
     /// The name in lowercase, reused.
     lower: String,
     hasher: Hasher,
@@ -305,6 +308,7 @@ impl Detector {
             settings,
             resolv,
             listeners,
+            last_conf: None,
             lower: String::with_capacity(256),
             hasher: Hasher::default(),
             stats: Stats::default(),
@@ -327,8 +331,16 @@ impl Detector {
         s
     }
 
-    /// Why `t` is suspicious; None when nothing is.
+    /// Why `t` is suspicious; None when nothing is. Late and duplicate
+    /// answers, about a transaction assessed already, and mDNS
+    /// announcements, which no one asked for, are not assessed.
     pub fn assess(&mut self, t: &Transaction) -> Option<Suspicion> {
+        if matches!(
+            t.kind,
+            RecordKind::Late | RecordKind::Duplicate | RecordKind::Announcement
+        ) {
+            return None;
+        }
         self.stats.assessed += 1;
         let mut reasons = Vec::new();
         // The client's settings: only for a query a local process sent.
@@ -338,7 +350,11 @@ impl Detector {
             None
         };
         if let Some(c) = &conf {
-            self.configured.remember(&c.nameservers);
+            // Most transactions come from the settings seen last.
+            if !self.last_conf.as_ref().is_some_and(|l| Rc::ptr_eq(l, c)) {
+                self.configured.remember(&c.nameservers);
+                self.last_conf = Some(Rc::clone(c));
+            }
             if matches!(t.service, Service::Dns | Service::Dot) {
                 self.check_resolver(t, c, &mut reasons);
             }

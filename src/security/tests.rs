@@ -307,3 +307,21 @@ fn scores_add_up_to_at_most_100_and_merge() {
     a.merge(&s);
     assert_eq!((a.score, a.reasons.len()), (100, 5));
 }
+
+#[test]
+fn later_answers_and_announcements_are_not_assessed_again() {
+    let mut d = detector(Settings::default());
+    let mut t = tx("q.iodine.test", 0);
+    t.qtype = dns::NULL;
+    assert!(d.assess(&t).is_some());
+    for kind in [
+        crate::record::Kind::Late,
+        crate::record::Kind::Duplicate,
+        crate::record::Kind::Announcement,
+    ] {
+        let mut again = t.clone();
+        again.kind = kind;
+        assert_eq!(d.assess(&again), None, "{kind:?}");
+    }
+    assert_eq!(d.stats().assessed, 1);
+}
