@@ -31,7 +31,7 @@ complete -c dnstrace -l metrics-max-servers -d 'Servers with their own label in 
 complete -c dnstrace -l metrics-namespaces -d 'Also count transactions by the Kubernetes namespace of the pod that sent them, with a namespace label for the first N namespaces seen (the rest "_other")' -r
 complete -c dnstrace -l resolvers -d 'Servers every client may ask besides those of its resolv.conf; a query to any other is from an unauthorized resolver' -r
 complete -c dnstrace -l security-allow -d 'Domains whose names are not checked (blocklists such as DNSBLs, which look like tunnels), besides arpa, cluster.local and local' -r
-complete -c dnstrace -l suspicious-subdomains -d 'Unique names under one registered domain per --security-window before the rest are flagged (RITA\'s threshold; the Zeek scripts use 8)' -r
+complete -c dnstrace -l suspicious-subdomains -d 'Unique names under one site (registered domain) per --security-window before the rest are flagged (RITA\'s threshold; the Zeek scripts use 8); up to 1000' -r
 complete -c dnstrace -l suspicious-txt -d 'TXT and NULL queries under one registered domain per --security-window before the rest are flagged' -r
 complete -c dnstrace -l suspicious-name-length -d 'Names longer than this are flagged (the Zeek scripts\' threshold)' -r
 complete -c dnstrace -l suspicious-label-length -d 'Labels longer than this are flagged' -r
@@ -39,7 +39,7 @@ complete -c dnstrace -l suspicious-answer-size -d 'Answers larger than this are 
 complete -c dnstrace -l suspicious-nxdomain -d 'NXDOMAIN answers to one client per --nxdomain-window before the rest are flagged' -r
 complete -c dnstrace -l security-window -d 'The window the per-domain counts are kept over' -r
 complete -c dnstrace -l nxdomain-window -d 'The window the per-client NXDOMAIN count is kept over' -r
-complete -c dnstrace -l security-max-keys -d 'Domains and clients whose counts are kept, each; the oldest are dropped (and counted) beyond it' -r
+complete -c dnstrace -l security-max-keys -d 'Domains and clients whose counts are kept, each; the least recently used are dropped (and counted) beyond it. Memory: at most about N x (--suspicious-subdomains + 1) x 16 bytes (6.6 MB by default)' -r
 complete -c dnstrace -l json -d 'Same as --output json'
 complete -c dnstrace -l errors -d 'Only failures: any rcode but NOERROR, timeouts and UNREACHABLE'
 complete -c dnstrace -l lookups -d 'Show one record per lookup (what one application call asked: the search-list expansions, A and AAAA, resends, TCP after TC) instead of one per transaction'

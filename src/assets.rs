@@ -267,10 +267,15 @@ const SECURITY_TEXT: &str = "Each transaction that passes the filters is checked
      has a security section and the metrics count dnstrace_suspicious_total by reason. \
      --suspicious shows only flagged transactions (with --lookups, lookups with a flagged \
      query). The registered domain is one label under the ICANN public suffix (the list is \
-     compiled in; hosting suffixes such as cloudfront.net are stepped over). Names under arpa, \
+     compiled in; hosting suffixes such as cloudfront.net are stepped over, so that a CDN \
+     customer's host is judged by the CDN's label); unique names and TXT volume are counted \
+     per site, one label under the suffix with hosting suffixes included (each cloud \
+     customer's apart). Names under arpa, \
      cluster.local, local, the client's search domains and --security-allow are not checked. \
-     The per-domain and per-client counts are kept for at most --security-max-keys domains \
-     and clients each; the oldest are dropped first, and the drops are counted in the summary. \
+     The per-site and per-client counts are kept for at most --security-max-keys sites \
+     and clients each; the least recently used are dropped first, and the drops are counted \
+     in the summary. A resolver's forwarded queries count toward neither the TXT volume \
+     nor its NXDOMAIN burst. \
      The kinds, with their default thresholds:";
 
 /// Each kind of reason, and where its threshold comes from.
@@ -279,8 +284,8 @@ const SECURITY_KINDS: &[(&str, &str)] = &[
         "unauthorized_resolver (50)",
         "A local process asked a server that is neither in its resolv.conf (or its network \
          namespace's) nor in --resolvers. A resolver's own upstream queries pass when it \
-         listens on an address some client is configured to use. Not judged when the client's \
-         settings or the sender cannot be read.",
+         listens on port 53 at an address some client is configured to use, or on every \
+         address. Not judged when the client's settings or the sender cannot be read.",
     ),
     (
         "unique_subdomains (60)",
@@ -314,8 +319,10 @@ const SECURITY_KINDS: &[(&str, &str)] = &[
     ),
     (
         "generated_name (50)",
-        "The registered domain's label looks machine-made (domain generation algorithms): a \
-         letter model built from an English word list, with entropy, digits and consonant runs.",
+        "The registered domain's label looks machine-made (domain generation algorithms): \
+         each letter priced by a trigram model built from an English word list, against a \
+         random letter, with switches between letters and digits adding to the price. Labels \
+         of 6 characters or fewer, and xn-- labels, are not judged.",
     ),
     (
         "nxdomain_burst (40)",

@@ -398,10 +398,10 @@ pub struct Args {
           help_heading = "Security")]
     pub security_allow: Vec<String>,
 
-    /// Unique names under one registered domain per --security-window before the rest are
-    /// flagged (RITA's threshold; the Zeek scripts use 8)
+    /// Unique names under one site (registered domain) per --security-window before the rest
+    /// are flagged (RITA's threshold; the Zeek scripts use 8); up to 1000
     #[arg(long, value_name = "N", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Security")]
+          value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = "Security")]
     pub suspicious_subdomains: u32,
 
     /// TXT and NULL queries under one registered domain per --security-window before the rest
@@ -440,10 +440,11 @@ pub struct Args {
           value_parser = parse_window, help_heading = "Security")]
     pub nxdomain_window: Duration,
 
-    /// Domains and clients whose counts are kept, each; the oldest are dropped (and counted)
-    /// beyond it
+    /// Domains and clients whose counts are kept, each; the least recently used are dropped
+    /// (and counted) beyond it. Memory: at most about N x (--suspicious-subdomains + 1) x 16
+    /// bytes (6.6 MB by default)
     #[arg(long, value_name = "N", default_value_t = 4096,
-          value_parser = clap::value_parser!(u32).range(16..=1_048_576), help_heading = "Security")]
+          value_parser = clap::value_parser!(u32).range(16..=65_536), help_heading = "Security")]
     pub security_max_keys: u32,
 
     /// Do not look for security signals (suspicion is null)

@@ -54,8 +54,9 @@ impl ResolvConf {
                 "nameserver" if nameservers.len() < 3 => {
                     let addr = words.next().unwrap_or("");
                     let addr = addr.split('%').next().unwrap_or(addr);
+                    // A mapped IPv4 address goes out as IPv4.
                     if let Ok(ip) = addr.parse::<IpAddr>() {
-                        nameservers.push(ip);
+                        nameservers.push(ip.to_canonical());
                     }
                 }
                 "search" | "domain" => {
@@ -195,6 +196,11 @@ fn netns_conf(netns: u32) -> Option<Rc<ResolvConf>> {
     if netns == 0 {
         return None;
     }
+    // The host's namespace: the host's file, as its init process sees it
+    // (dnstrace's own /etc may be a container's).
+    if ino(std::path::Path::new("/proc/1/ns/net")) == Some(u64::from(netns)) {
+        return read("/proc/1/root/etc/resolv.conf");
+    }
     if ino(std::path::Path::new("/proc/self/ns/net")) == Some(u64::from(netns)) {
         return read("/etc/resolv.conf");
     }
@@ -252,7 +258,7 @@ mod tests {
     fn parses_as_glibc_does() {
         let c = ResolvConf::parse(
             "nameserver 10.96.0.10\n\
-             nameserver fe80::1%eth0\n\
+             nameserver ::ffff:10.0.0.9%eth0\n\
              nameserver not-an-address\n\
              nameserver 10.0.0.2\n\
              nameserver 10.0.0.3\n\
@@ -270,7 +276,11 @@ mod tests {
         );
         assert_eq!((c.ndots, c.timeout_s, c.attempts), (5, 2, 5));
         let ns: Vec<String> = c.nameservers.iter().map(|a| a.to_string()).collect();
-        assert_eq!(ns, ["10.96.0.10", "fe80::1", "10.0.0.2"], "the first three");
+        assert_eq!(
+            ns,
+            ["10.96.0.10", "10.0.0.9", "10.0.0.2"],
+            "the first three"
+        );
         let c = ResolvConf::parse("search a.test\ndomain b.test\noptions ndots:99\n");
         assert_eq!(c.search, ["b.test"], "the last line wins");
         assert_eq!(c.ndots, 15);

@@ -27,7 +27,10 @@ pub fn registered(name: &str) -> Option<&str> {
     if start == head.len() {
         return None;
     }
-    Some(&name[start..])
+    let registered = &name[start..];
+    // An escaped byte (`\.` inside a label, `\DDD`): the labels are not
+    // what the dots say; no registered domain is made up.
+    (!registered.contains('\\')).then_some(registered)
 }
 
 /// The length of `name`'s ICANN public suffix, a tail of `name`.
@@ -45,6 +48,20 @@ fn icann_suffix_len(name: &str) -> Option<usize> {
         let dot = private.find('.')?;
         tail = &private[dot + 1..];
     }
+}
+
+/// The site `name` belongs to: one label under its public suffix, the
+/// list's private section included (`bucket.s3.amazonaws.com`,
+/// `d111abc.cloudfront.net`, `example.co.uk`). What one party controls,
+/// and so what a tunnel's names are counted under: a customer of a cloud
+/// or CDN runs no name server under the provider's domain, while the
+/// provider's domain gathers the names of all its customers. None when
+/// `name` is a public suffix itself, or has an escaped byte in its last
+/// labels (no public suffix has one).
+pub fn site(name: &str) -> Option<&str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let site = psl::domain_str(name)?;
+    (!site.contains('\\')).then_some(site)
 }
 
 /// The leftmost label of a registered domain (what looks generated or
@@ -72,8 +89,26 @@ mod tests {
             ("", None),
             (".", None),
             ("a..com", None),
+            ("foo.evil\\.com", None),
+            ("x.a\\000b.com", None),
         ] {
             assert_eq!(registered(name), want, "{name}");
+        }
+        for (name, want) in [
+            ("www.example.com", Some("example.com")),
+            (
+                "d111abcdef8.cloudfront.net",
+                Some("d111abcdef8.cloudfront.net"),
+            ),
+            (
+                "bucket.s3.us-east-1.amazonaws.com",
+                Some("bucket.s3.us-east-1.amazonaws.com"),
+            ),
+            ("api.default.svc.cluster.local", Some("cluster.local")),
+            ("com", None),
+            ("foo.evil\\.com", None),
+        ] {
+            assert_eq!(site(name), want, "{name}");
         }
         assert_eq!(label("example.co.uk"), "example");
     }

@@ -13,8 +13,9 @@ pub struct Finding {
     /// `namespace/pod` (or container, unit) when known, else the
     /// process name and the client's address, else the address.
     pub client: String,
-    /// The registered domain; the name itself when it has none; the
-    /// server for a connection without a name (DoT).
+    /// The site (one label under the public suffix, hosting suffixes
+    /// included); the name itself when it has none; the server for a
+    /// connection without a name (DoT).
     pub domain: String,
     pub count: u64,
     pub max_score: u8,
@@ -116,7 +117,7 @@ fn domain_label(t: &Transaction) -> String {
         return format!("(server {})", t.server);
     }
     let lower = t.qname.to_ascii_lowercase();
-    match domain::registered(&lower) {
+    match domain::site(&lower) {
         Some(d) => d.to_string(),
         None => lower,
     }

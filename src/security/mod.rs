@@ -216,7 +216,7 @@ pub struct Stats {
     pub assessed: u64,
     pub flagged: u64,
     /// Reasons given, by kind ([`Kind::ALL`] order).
-    pub by_kind: [u64; 9],
+    pub by_kind: [u64; Kind::ALL.len()],
     /// Windows dropped to keep within `max_keys`.
     pub domains_evicted: u64,
     pub clients_evicted: u64,
@@ -224,9 +224,15 @@ pub struct Stats {
 
 type Hasher = foldhash::fast::RandomState;
 
-/// A map of at most `cap` entries; the oldest inserted goes first.
+/// A map of at most `cap` entries. When full, the oldest goes first,
+/// unless it was used since it was last passed over (the clock
+/// algorithm, an approximation of least recently used): a flood of new
+/// keys then evicts the one-time keys, not a busy window such as a
+/// tunnel's.
 struct Bounded<K, V> {
-    map: HashMap<K, V, Hasher>,
+    /// Each value, and whether it was used since it was last looked at
+    /// for eviction.
+    map: HashMap<K, (V, bool), Hasher>,
     order: VecDeque<K>,
     cap: usize,
     evicted: u64,
@@ -247,19 +253,33 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.get_mut(key)
+        self.map.get_mut(key).map(|(v, used)| {
+            *used = true;
+            v
+        })
     }
 
     fn insert(&mut self, key: K, value: V) -> &mut V {
+        // Each used key gets one second chance: at most `cap` passes.
+        let mut passes = self.order.len();
         while self.map.len() >= self.cap {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
-            self.map.remove(&old);
-            self.evicted += 1;
+            match self.map.get_mut(&old) {
+                Some((_, used)) if *used && passes > 0 => {
+                    *used = false;
+                    passes -= 1;
+                    self.order.push_back(old);
+                }
+                _ => {
+                    self.map.remove(&old);
+                    self.evicted += 1;
+                }
+            }
         }
         self.order.push_back(key.clone());
-        self.map.entry(key).or_insert(value)
+        &mut self.map.entry(key).or_insert((value, false)).0
     }
 }
 
@@ -315,13 +335,16 @@ impl Detector {
         }
     }
 
-    /// The files of the running system: resolv.conf and /proc.
+    /// The files of the running system: resolv.conf and /proc; the
+    /// nameservers every process is configured with now are read first.
     pub fn system(settings: Settings) -> Detector {
-        Detector::new(
+        let mut d = Detector::new(
             settings,
             Box::new(crate::resolv::SystemResolv::default()),
             Box::new(resolvers::ProcListeners::default()),
-        )
+        );
+        d.configured.seed_from_proc();
+        d
     }
 
     pub fn stats(&self) -> Stats {
@@ -378,7 +401,7 @@ impl Detector {
     }
 
     fn check_resolver(&mut self, t: &Transaction, conf: &ResolvConf, out: &mut Vec<Reason>) {
-        let server = t.server;
+        let server = t.server.to_canonical();
         if conf.nameservers.contains(&server) || self.configured.allowed(server) {
             return;
         }
@@ -438,13 +461,13 @@ impl Detector {
 
     fn check_name_of(&mut self, t: &Transaction, name: &str, out: &mut Vec<Reason>) {
         let s = &self.settings;
-        if name.len() > s.name_length {
+        let (length, longest) = wire_lengths(name);
+        if length > s.name_length {
             out.push(Reason {
                 kind: Kind::LongName,
-                text: format!("name of {} characters (over {})", name.len(), s.name_length),
+                text: format!("name of {length} characters (over {})", s.name_length),
             });
         }
-        let longest = name.split('.').map(str::len).max().unwrap_or(0);
         if longest > s.label_length {
             out.push(Reason {
                 kind: Kind::LongLabel,
@@ -463,12 +486,20 @@ impl Detector {
                 text: format!("answer of {size} bytes (over {})", s.answer_size),
             });
         }
-        if t.rcode() == Some(dns::NXDOMAIN) {
+        // A resolver's forwarded queries and their answers are its
+        // clients', counted where the clients asked.
+        let forwarded = t.pid.is_some_and(|pid| self.is_resolver(pid));
+        if t.rcode() == Some(dns::NXDOMAIN) && !forwarded {
             self.count_nxdomain(t, out);
         }
-        if let Some(registered) = domain::registered(name) {
-            self.count_domain(t, name, registered, out);
+        if let Some(site) = domain::site(name) {
+            self.count_domain(t, name, site, forwarded, out);
         }
+    }
+
+    /// Whether process `pid` serves DNS (holds a port-53 socket).
+    fn is_resolver(&mut self, pid: u32) -> bool {
+        matches!(self.listeners.dns_listeners(pid), Listeners::Known(l) if !l.is_empty())
     }
 
     fn count_nxdomain(&mut self, t: &Transaction, out: &mut Vec<Reason>) {
@@ -488,7 +519,7 @@ impl Detector {
             w.start_ns = t.mono_ns;
             w.nxdomain = 0;
         }
-        w.nxdomain += 1;
+        w.nxdomain = w.nxdomain.saturating_add(1);
         let limit = self.settings.nxdomain;
         if w.nxdomain > limit {
             out.push(Reason {
@@ -503,13 +534,18 @@ impl Detector {
         }
     }
 
+    /// The per-site window: unique names, TXT and NULL volume (not for a
+    /// resolver's `forwarded` queries), and the generated-name verdict on
+    /// the registered domain's label.
     fn count_domain(
         &mut self,
         t: &Transaction,
         name: &str,
-        registered: &str,
+        site: &str,
+        forwarded: bool,
         out: &mut Vec<Reason>,
     ) {
+        let registered = site;
         let s = &self.settings;
         let (limit, type_limit, window) = (s.subdomains, s.type_volume, s.window_ns);
         let hash = self.hasher.hash_one(name);
@@ -521,7 +557,8 @@ impl Detector {
                     start_ns: t.mono_ns,
                     names: HashSet::with_hasher(Hasher::default()),
                     typed: 0,
-                    generated: generated::assess(domain::label(registered)),
+                    generated: domain::registered(name)
+                        .and_then(|r| generated::assess(domain::label(r))),
                 },
             ),
         };
@@ -540,8 +577,8 @@ impl Detector {
                 text: format!("over {limit} unique names under {registered} in {per}"),
             });
         }
-        if t.qtype == dns::TXT || t.qtype == dns::NULL {
-            w.typed += 1;
+        if (t.qtype == dns::TXT || t.qtype == dns::NULL) && !forwarded {
+            w.typed = w.typed.saturating_add(1);
             if w.typed > type_limit {
                 out.push(Reason {
                     kind: Kind::TypeVolume,
@@ -555,10 +592,34 @@ impl Detector {
         if let Some(v) = &w.generated {
             out.push(Reason {
                 kind: Kind::GeneratedName,
-                text: format!("{registered} {}", v.reason),
+                text: format!("{} {}", domain::registered(name).unwrap_or(site), v.reason),
             });
         }
     }
+}
+
+/// A presentation-form name's length and its longest label's, in wire
+/// bytes: `\\DDD` and `\\X` are one byte, and `\\.` no label boundary.
+fn wire_lengths(name: &str) -> (usize, usize) {
+    let b = name.as_bytes();
+    let (mut total, mut label, mut longest, mut i) = (0usize, 0usize, 0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'.' => {
+                longest = longest.max(label);
+                label = 0;
+                total += 1;
+                i += 1;
+                continue;
+            }
+            b'\\' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => i += 4,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+        label += 1;
+        total += 1;
+    }
+    (total, longest.max(label))
 }
 
 #[cfg(test)]

@@ -167,9 +167,42 @@ impl Configured {
         }
     }
 
+    /// Nameservers remembered so far.
+    pub fn known(&self) -> usize {
+        self.seen.len()
+    }
+
     /// `--resolvers` allows `ip` for every client.
     pub fn allowed(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The nameservers of every process's resolv.conf now (the first
+    /// 4096 processes; each file read once): a forwarder's upstream
+    /// queries are then known for what they are before its clients' own
+    /// queries are seen.
+    pub fn seed_from_proc(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let mut files = HashSet::new();
+        for entry in dir.flatten().take(4096) {
+            let name = entry.file_name();
+            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let path = entry.path().join("root/etc/resolv.conf");
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            use std::os::unix::fs::MetadataExt;
+            if !files.insert((meta.dev(), meta.ino())) {
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                self.remember(&crate::resolv::ResolvConf::parse(&text).nameservers);
+            }
+        }
     }
 
     /// A client's resolv.conf names `servers`.
@@ -232,6 +265,18 @@ mod tests {
             assert_eq!(gone, Listeners::Exited);
         } else {
             assert_eq!(gone, Listeners::Unknown);
+        }
+    }
+
+    #[test]
+    fn seeds_from_every_process() {
+        let mut c = Configured::new(Vec::new());
+        c.seed_from_proc();
+        // This process's own file, when it names a server, is among them.
+        if let Ok(text) = std::fs::read_to_string("/etc/resolv.conf") {
+            for ns in crate::resolv::ResolvConf::parse(&text).nameservers {
+                assert!(c.serves(ns), "{ns}");
+            }
         }
     }
 

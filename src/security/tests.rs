@@ -325,3 +325,78 @@ fn later_answers_and_announcements_are_not_assessed_again() {
     }
     assert_eq!(d.stats().assessed, 1);
 }
+
+#[test]
+fn lengths_count_wire_bytes() {
+    assert_eq!(wire_lengths("www.example.com"), (15, 7));
+    assert_eq!(
+        wire_lengths("a\\.b.c"),
+        (5, 3),
+        "an escaped dot is in the label"
+    );
+    assert_eq!(wire_lengths("\\000\\001\\002.x"), (5, 3));
+    assert_eq!(wire_lengths(""), (0, 0));
+    // A 14-byte label of escaped bytes is no long label.
+    let mut d = detector(Settings::default());
+    let name = format!("{}.example.com", "\\255".repeat(14));
+    assert_eq!(d.assess(&tx_escaped(&name)), None);
+}
+
+/// A transaction whose name is already in presentation form.
+fn tx_escaped(name: &str) -> Transaction {
+    let mut t = tx("placeholder.example.com", 0);
+    t.qname = name.to_string();
+    t
+}
+
+#[test]
+fn clouds_are_counted_per_customer_site() {
+    // 150 buckets, one name each: 150 sites, none over the threshold.
+    let mut d = detector(Settings::default());
+    for i in 0..150 {
+        let name = format!("bucket{i}.s3.us-east-1.amazonaws.com");
+        assert_eq!(d.assess(&tx(&name, 0)), None, "{name}");
+    }
+}
+
+#[test]
+fn a_resolvers_forwarded_answers_are_not_its_own_nxdomain_burst() {
+    let listeners = vec![(77, "10.0.0.1".parse().unwrap())];
+    let mut d = detector_with(
+        Settings {
+            nxdomain: 3,
+            ..Settings::default()
+        },
+        CONF,
+        listeners,
+    );
+    for i in 0..10 {
+        let mut t = tx(&format!("n{i}.example.com"), 0);
+        t.rflags = Some(0x8183);
+        t.pid = Some(77);
+        assert_eq!(d.assess(&t), None, "forwarded {i}");
+    }
+}
+
+#[test]
+fn a_flood_of_new_domains_does_not_evict_a_busy_tunnels_window() {
+    let mut d = detector(Settings {
+        max_keys: 64,
+        subdomains: 50,
+        ..Settings::default()
+    });
+    let mut flagged = 0;
+    for i in 0..2000u64 {
+        // The tunnel asks between every 20 one-time domains.
+        if i % 20 == 0 {
+            let name = format!("c{i}.tunnel.test");
+            if kinds(&d.assess(&tx(&name, 0))).contains(&Kind::UniqueSubdomains) {
+                flagged += 1;
+            }
+        }
+        let _ = d.assess(&tx(&format!("www.once{i}.test"), 0));
+    }
+    // 100 unique tunnel names: the 51st on are flagged, its window kept.
+    assert_eq!(flagged, 50);
+    assert!(d.stats().domains_evicted > 1800);
+}
