@@ -15,7 +15,9 @@
 //! assessed by the security signals.
 //!
 //! Options (after `--`): `--records N`, `--runs N`, `--mode json|text`,
-//! `--no-digest`, `--without attribution|lookups|security` (repeatable: the cost
+//! `--no-digest`, `--names cluster|outside|tunnel` (the fixture's, mostly
+//! a cluster's own; ordinary names elsewhere; a tunnel's),
+//! `--without attribution|lookups|security` (repeatable: the cost
 //! of each, by difference, in paired runs). bench/callgrind.sh counts instructions per record,
 //! which on a busy machine compare better than times.
 
@@ -33,7 +35,8 @@ use dnstrace::pipeline::Pipeline;
 use dnstrace::resolv::SystemResolv;
 use dnstrace::security::Detector;
 use dnstrace::summary::{self, RunFacts};
-use dnstrace::testing::fixtures::{bytes_of, varied};
+use dnstrace::kernel::abi::RawEvent;
+use dnstrace::testing::fixtures::{bytes_of, varied, wire};
 use dnstrace::tui::{self, Column, Status, ViewState};
 
 /// Distinct records cycled through: more than fit in the L1 cache, as
@@ -54,6 +57,19 @@ struct Options {
     attribution: bool,
     lookups: bool,
     security: bool,
+    names: Names,
+}
+
+/// The names the records ask.
+#[derive(Clone, Copy, PartialEq)]
+enum Names {
+    /// The fixture's: mostly a cluster's own (under cluster.local, which
+    /// the security signals do not check).
+    Cluster,
+    /// Ordinary names outside: a thousand hosts under fifty sites.
+    Outside,
+    /// A tunnel: a long label, unique per template, under one site.
+    Tunnel,
 }
 
 fn options() -> Options {
@@ -65,6 +81,7 @@ fn options() -> Options {
         attribution: true,
         lookups: true,
         security: true,
+        names: Names::Cluster,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -80,6 +97,14 @@ fn options() -> Options {
                 }]
             }
             "--no-digest" => o.digest = false,
+            "--names" => {
+                o.names = match value().as_str() {
+                    "cluster" => Names::Cluster,
+                    "outside" => Names::Outside,
+                    "tunnel" => Names::Tunnel,
+                    n => panic!("--names {n}: cluster, outside or tunnel"),
+                }
+            }
             "--without" => match value().as_str() {
                 "attribution" => o.attribution = false,
                 "lookups" => o.lookups = false,
@@ -208,9 +233,27 @@ fn digest_views<W: Write>(pipeline: &Pipeline<W>, d: &mut Digest) {
     }
 }
 
+/// Record `ev` (template `i`) asking a name of `names`.
+fn named(mut ev: RawEvent, names: Names, i: u64) -> RawEvent {
+    let host = format!("host{}", i % 1000);
+    let site = format!("site{}", i % 50);
+    let label = format!("{:060x}", i * 0x9e37_79b9);
+    let name = match names {
+        Names::Cluster => return ev,
+        Names::Outside => wire(&[host.as_bytes(), b"www", site.as_bytes(), b"com"]),
+        Names::Tunnel => wire(&[label.as_bytes(), b"exfil", b"example"]),
+    };
+    ev.name.fill(0);
+    ev.name[..name.len()].copy_from_slice(&name);
+    ev.name_len = name.len() as u16;
+    ev
+}
+
 fn main() {
     let o = options();
-    let mut templates: Vec<Vec<u8>> = (0..TEMPLATES).map(|i| bytes_of(&varied(i))).collect();
+    let mut templates: Vec<Vec<u8>> = (0..TEMPLATES)
+        .map(|i| bytes_of(&named(varied(i), o.names, i)))
+        .collect();
     for format in o.modes.clone() {
         let name = format!("{format:?}").to_lowercase();
         let mut times: Vec<f64> = (0..o.runs)
