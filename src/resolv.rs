@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 /// What of a resolv.conf decides which queries one call sends, and to
 /// which servers.
@@ -160,12 +159,42 @@ impl SearchSource {
     }
 }
 
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock of the records.
+pub fn mono_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Finds resolver settings by process or namespace.
 pub trait ResolvSource {
     /// The settings for a query from `pid` (when known) seen in network
     /// namespace `netns` (its inode number), and where they came from.
     fn lookup(&mut self, pid: Option<u32>, netns: u32) -> Option<(Rc<ResolvConf>, SearchSource)>;
+
+    /// [`ResolvSource::lookup`] at `now_ns` (CLOCK_MONOTONIC, a record's
+    /// time): how fresh a reading is, judged without reading the clock
+    /// for every transaction.
+    fn lookup_at(
+        &mut self,
+        pid: Option<u32>,
+        netns: u32,
+        now_ns: u64,
+    ) -> Option<(Rc<ResolvConf>, SearchSource)> {
+        let _ = now_ns;
+        self.lookup(pid, netns)
+    }
 }
+
+/// Readings by pid or namespace, with when each was read
+/// (CLOCK_MONOTONIC ns). Keyed with foldhash: it is looked up for most
+/// transactions (lookups, security signals), where SipHash cost more than
+/// the rest of the lookup.
+type Cache = HashMap<u32, (u64, Option<Rc<ResolvConf>>), foldhash::fast::RandomState>;
 
 /// Readings kept in each of the caches below.
 const CACHE: usize = 1024;
@@ -176,12 +205,12 @@ const CACHE: usize = 1024;
 /// call is not; and a file edited, or a pid reused, is read again soon.
 #[derive(Default)]
 pub struct SystemResolv {
-    by_pid: HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
-    by_netns: HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
+    by_pid: Cache,
+    by_netns: Cache,
 }
 
-/// How long a reading is trusted.
-const FRESH: Duration = Duration::from_secs(10);
+/// How long a reading is trusted, in nanoseconds.
+const FRESH_NS: u64 = 10_000_000_000;
 
 fn read(path: &str) -> Option<Rc<ResolvConf>> {
     std::fs::read_to_string(path)
@@ -218,13 +247,14 @@ fn netns_conf(netns: u32) -> Option<Rc<ResolvConf>> {
 /// The cached reading for `key`, read anew when missing or stale; the
 /// cache is bounded (emptied when full).
 fn cached(
-    cache: &mut HashMap<u32, (Instant, Option<Rc<ResolvConf>>)>,
+    cache: &mut Cache,
     key: u32,
+    now_ns: u64,
     read: impl FnOnce() -> Option<Rc<ResolvConf>>,
 ) -> Option<Rc<ResolvConf>> {
-    let now = Instant::now();
     if let Some((at, conf)) = cache.get(&key) {
-        if now.duration_since(*at) < FRESH {
+        // A reading from the future (a record older than it) is fresh.
+        if now_ns.saturating_sub(*at) < FRESH_NS {
             return conf.clone();
         }
     }
@@ -232,21 +262,31 @@ fn cached(
         cache.clear();
     }
     let conf = read();
-    cache.insert(key, (now, conf.clone()));
+    cache.insert(key, (now_ns, conf.clone()));
     conf
 }
 
 impl ResolvSource for SystemResolv {
     fn lookup(&mut self, pid: Option<u32>, netns: u32) -> Option<(Rc<ResolvConf>, SearchSource)> {
+        self.lookup_at(pid, netns, mono_now_ns())
+    }
+
+    fn lookup_at(
+        &mut self,
+        pid: Option<u32>,
+        netns: u32,
+        now_ns: u64,
+    ) -> Option<(Rc<ResolvConf>, SearchSource)> {
         if let Some(pid) = pid {
-            let conf = cached(&mut self.by_pid, pid, || {
+            let conf = cached(&mut self.by_pid, pid, now_ns, || {
                 read(&format!("/proc/{pid}/root/etc/resolv.conf"))
             });
             if let Some(c) = conf {
                 return Some((c, SearchSource::Process));
             }
         }
-        cached(&mut self.by_netns, netns, || netns_conf(netns)).map(|c| (c, SearchSource::Netns))
+        cached(&mut self.by_netns, netns, now_ns, || netns_conf(netns))
+            .map(|c| (c, SearchSource::Netns))
     }
 }
 

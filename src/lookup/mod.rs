@@ -191,16 +191,7 @@ pub struct Tracker {
     late_unmatched: u64,
 }
 
-/// CLOCK_MONOTONIC now, in nanoseconds: the clock of the records.
-pub fn mono_now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec, which `ts` is.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use crate::resolv::mono_now_ns;
 
 /// Hashes `s` in lowercase, in chunks: a hasher's round per byte cost
 /// more than the rest of a lookup's indexing.
@@ -562,7 +553,7 @@ impl Tracker {
     }
 
     fn start(&mut self, t: &Transaction, client: Client, index_key: u64) -> Lookup {
-        let conf = self.resolv.lookup(t.pid, t.netns);
+        let conf = self.resolv.lookup_at(t.pid, t.netns, t.mono_ns);
         let (base, expected, source, retry_s) = match &conf {
             Some((c, source)) => {
                 let base = c.asked_name(&t.qname);

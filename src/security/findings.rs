@@ -29,7 +29,12 @@ pub struct Finding {
 /// At most `cap` (client, domain) pairs; later ones are counted only.
 #[derive(Debug, Clone)]
 pub struct Findings {
-    map: HashMap<(String, String), Finding>,
+    /// By a hash of the pair, made without building its strings (they
+    /// are built once, for a new pair).
+    map: HashMap<u64, Finding, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
+    /// The name in lowercase, reused.
+    lower: String,
     cap: usize,
     /// Flagged transactions of pairs beyond the cap.
     pub other: u64,
@@ -39,7 +44,9 @@ pub struct Findings {
 impl Findings {
     pub fn new(cap: usize) -> Findings {
         Findings {
-            map: HashMap::new(),
+            map: HashMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
+            lower: String::new(),
             cap,
             other: 0,
             total: 0,
@@ -47,17 +54,35 @@ impl Findings {
     }
 
     pub fn observe(&mut self, t: &Transaction, who: Option<&Attribution>, s: &Suspicion) {
+        use std::hash::{BuildHasher, Hash, Hasher};
         self.total += 1;
-        let client = client_label(t, who);
-        let domain = domain_label(t);
-        let key = (client, domain);
+        let label = who.and_then(|w| w.label());
+        self.lower.clear();
+        self.lower.push_str(&t.qname);
+        self.lower.make_ascii_lowercase();
+        let site = domain::site(&self.lower);
+        let mut h = self.hasher.build_hasher();
+        match label {
+            Some(l) => l.hash(&mut h),
+            None => (t.comm.as_deref(), t.client).hash(&mut h),
+        }
+        match site {
+            Some(d) => d.hash(&mut h),
+            None if t.qname.is_empty() => t.server.hash(&mut h),
+            None => self.lower.hash(&mut h),
+        }
+        let key = h.finish();
         if !self.map.contains_key(&key) && self.map.len() >= self.cap {
             self.other += 1;
             return;
         }
-        let f = self.map.entry(key).or_insert_with_key(|(c, d)| Finding {
-            client: c.clone(),
-            domain: d.clone(),
+        let f = self.map.entry(key).or_insert_with(|| Finding {
+            client: client_label(t, label),
+            domain: match site {
+                Some(d) => d.to_string(),
+                None if t.qname.is_empty() => format!("(server {})", t.server),
+                None => self.lower.clone(),
+            },
             count: 0,
             max_score: 0,
             kinds: 0,
@@ -102,23 +127,12 @@ impl Findings {
     }
 }
 
-fn client_label(t: &Transaction, who: Option<&Attribution>) -> String {
-    if let Some(label) = who.and_then(|w| w.label()) {
+fn client_label(t: &Transaction, label: Option<&str>) -> String {
+    if let Some(label) = label {
         return label.to_string();
     }
     match &t.comm {
         Some(comm) => format!("{} {}", comm.as_str(), t.client),
         None => t.client.to_string(),
-    }
-}
-
-fn domain_label(t: &Transaction) -> String {
-    if t.qname.is_empty() {
-        return format!("(server {})", t.server);
-    }
-    let lower = t.qname.to_ascii_lowercase();
-    match domain::site(&lower) {
-        Some(d) => d.to_string(),
-        None => lower,
     }
 }

@@ -309,6 +309,8 @@ pub struct Detector {
     clients: Bounded<(u32, IpAddr), ClientWindow>,
     /// The resolv.conf whose nameservers were remembered last.
     last_conf: Option<Rc<ResolvConf>>,
+    /// What was worked out of names seen lately.
+    shapes: Shapes,
     /// The name in lowercase, reused.
     lower: String,
     hasher: Hasher,
@@ -329,6 +331,7 @@ impl Detector {
             resolv,
             listeners,
             last_conf: None,
+            shapes: Shapes::new(),
             lower: String::with_capacity(256),
             hasher: Hasher::default(),
             stats: Stats::default(),
@@ -368,7 +371,9 @@ impl Detector {
         let mut reasons = Vec::new();
         // The client's settings: only for a query a local process sent.
         let conf = if t.direction == Direction::Egress && t.pid.is_some() {
-            self.resolv.lookup(t.pid, t.netns).map(|(c, _)| c)
+            self.resolv
+                .lookup_at(t.pid, t.netns, t.mono_ns)
+                .map(|(c, _)| c)
         } else {
             None
         };
@@ -460,8 +465,10 @@ impl Detector {
     }
 
     fn check_name_of(&mut self, t: &Transaction, name: &str, out: &mut Vec<Reason>) {
+        let hash = self.hasher.hash_one(name);
+        let shape = self.shapes.shape(hash, name);
         let s = &self.settings;
-        let (length, longest) = wire_lengths(name);
+        let (length, longest) = (usize::from(shape.length), usize::from(shape.longest));
         if length > s.name_length {
             out.push(Reason {
                 kind: Kind::LongName,
@@ -487,13 +494,17 @@ impl Detector {
             });
         }
         // A resolver's forwarded queries and their answers are its
-        // clients', counted where the clients asked.
-        let forwarded = t.pid.is_some_and(|pid| self.is_resolver(pid));
+        // clients', counted where the clients asked (asked only of the
+        // transactions that count).
+        let counts =
+            t.rcode() == Some(dns::NXDOMAIN) || t.qtype == dns::TXT || t.qtype == dns::NULL;
+        let forwarded = counts && t.pid.is_some_and(|pid| self.is_resolver(pid));
         if t.rcode() == Some(dns::NXDOMAIN) && !forwarded {
             self.count_nxdomain(t, out);
         }
-        if let Some(site) = domain::site(name) {
-            self.count_domain(t, name, site, forwarded, out);
+        if let Some(start) = shape.site {
+            let site = &name[usize::from(start)..];
+            self.count_domain(t, name, hash, site, forwarded, out);
         }
     }
 
@@ -541,6 +552,7 @@ impl Detector {
         &mut self,
         t: &Transaction,
         name: &str,
+        hash: u64,
         site: &str,
         forwarded: bool,
         out: &mut Vec<Reason>,
@@ -548,7 +560,6 @@ impl Detector {
         let registered = site;
         let s = &self.settings;
         let (limit, type_limit, window) = (s.subdomains, s.type_volume, s.window_ns);
-        let hash = self.hasher.hash_one(name);
         let w = match self.domains.get_mut(registered) {
             Some(w) => w,
             None => self.domains.insert(
@@ -595,6 +606,65 @@ impl Detector {
                 text: format!("{} {}", domain::registered(name).unwrap_or(site), v.reason),
             });
         }
+    }
+}
+
+/// What a name's checks need of the name alone: its lengths in wire
+/// bytes and where its site begins.
+#[derive(Clone, Copy)]
+struct Shape {
+    length: u16,
+    longest: u16,
+    site: Option<u8>,
+}
+
+impl Shape {
+    fn of(name: &str) -> Shape {
+        let (length, longest) = wire_lengths(name);
+        Shape {
+            length: length.min(usize::from(u16::MAX)) as u16,
+            longest: longest.min(usize::from(u16::MAX)) as u16,
+            site: domain::site(name).and_then(|s| u8::try_from(name.len() - s.len()).ok()),
+        }
+    }
+}
+
+/// The shapes of names seen lately: most queries ask names asked
+/// before, and the public suffix lookup was a third of the signals'
+/// cost. A direct-mapped table of names up to [`SHAPE_NAME`] bytes, each
+/// entry checked against the whole name (no guess on a hash collision).
+struct Shapes {
+    slots: Vec<Option<(u64, [u8; SHAPE_NAME], u8, Shape)>>,
+}
+
+/// Names cached, and their longest.
+const SHAPES: usize = 4096;
+const SHAPE_NAME: usize = 64;
+
+impl Shapes {
+    fn new() -> Shapes {
+        Shapes {
+            slots: vec![None; SHAPES],
+        }
+    }
+
+    /// `name`'s shape, `hash` being its hash.
+    fn shape(&mut self, hash: u64, name: &str) -> Shape {
+        let b = name.as_bytes();
+        if b.len() > SHAPE_NAME {
+            return Shape::of(name);
+        }
+        let slot = &mut self.slots[(hash as usize) % SHAPES];
+        if let Some((h, bytes, len, shape)) = slot {
+            if *h == hash && usize::from(*len) == b.len() && &bytes[..b.len()] == b {
+                return *shape;
+            }
+        }
+        let shape = Shape::of(name);
+        let mut bytes = [0u8; SHAPE_NAME];
+        bytes[..b.len()].copy_from_slice(b);
+        *slot = Some((hash, bytes, b.len() as u8, shape));
+        shape
     }
 }
 

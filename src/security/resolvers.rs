@@ -30,7 +30,7 @@ pub trait ListenerSource {
 /// Reads /proc: the socket tables of the process's network namespace,
 /// and the process's file descriptors.
 pub struct ProcListeners {
-    cache: HashMap<u32, (Instant, Listeners)>,
+    cache: HashMap<u32, (Instant, Listeners), foldhash::fast::RandomState>,
     /// dnstrace sees every process (the initial PID namespace): a pid
     /// missing from /proc has exited. In a container without the host's
     /// PID namespace, nothing can be told.
@@ -44,7 +44,7 @@ impl Default for ProcListeners {
     fn default() -> ProcListeners {
         let own = std::fs::read_link("/proc/self/ns/pid").ok();
         ProcListeners {
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             sees_all: own.is_some_and(|p| p.as_os_str() == INIT_PID_NS),
         }
     }
