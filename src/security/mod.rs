@@ -634,8 +634,11 @@ impl Shape {
 /// cost. A direct-mapped table of names up to [`SHAPE_NAME`] bytes, each
 /// entry checked against the whole name (no guess on a hash collision).
 struct Shapes {
-    slots: Vec<Option<(u64, [u8; SHAPE_NAME], u8, Shape)>>,
+    slots: Vec<Option<Slot>>,
 }
+
+/// A cached name: its hash, bytes and length, and its shape.
+type Slot = (u64, [u8; SHAPE_NAME], u8, Shape);
 
 /// Names cached, and their longest.
 const SHAPES: usize = 4096;
