@@ -183,6 +183,18 @@ fn dnsperf_figure(report: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in:\n{report}"))
 }
 
+/// A child killed and reaped when the test ends, by a failed assertion
+/// too: a tracer left running would go on tracing the next tests'
+/// traffic (and hold what the test held).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn losing_transactions_alert_stays_quiet_on_a_healthy_run() {
     let test = "losing_transactions_alert_stays_quiet_on_a_healthy_run";
@@ -204,14 +216,16 @@ fn losing_transactions_alert_stays_quiet_on_a_healthy_run() {
     // before the exact count fails it).
     let bin = std::env::var("DNSTRACE_BIN").unwrap_or_else(|_| util::DNSTRACE.to_string());
     let err_path = scratch.path.join("stderr");
-    let mut tracer = Command::new(bin)
-        .args(["--json", "-v", "--server", &server.to_string()])
-        .args(["--timeout", "1s", "--metrics", METRICS_ADDR])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut tracer = Reaped(
+        Command::new(bin)
+            .args(["--json", "-v", "--server", &server.to_string()])
+            .args(["--timeout", "1s", "--metrics", METRICS_ADDR])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&err_path)
         .unwrap_or_default()
@@ -257,8 +271,8 @@ fn losing_transactions_alert_stays_quiet_on_a_healthy_run() {
     drop(prom);
 
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
-    let status = tracer.wait().unwrap();
+    unsafe { libc::kill(tracer.0.id() as i32, libc::SIGINT) };
+    let status = tracer.0.wait().unwrap();
     let stderr = std::fs::read_to_string(&err_path).unwrap();
     assert!(status.success(), "{stderr}");
     println!(
