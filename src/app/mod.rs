@@ -379,12 +379,18 @@ impl<'a> App<'a> {
         // may take a few, but Ctrl-C must not wait long: what is left
         // counts as pending at exit.
         let exit_by = Instant::now() + Duration::from_secs(1);
+        // The ring is read before each sweep too: a sweep that used its
+        // whole budget just before the stop has left that much unread, and
+        // another on top of it would not fit.
         let in_flight = loop {
-            let sweep = tracer.expire_at_exit()?;
             if !pipeline.borrow().done() {
                 ring.consume().ok();
             }
+            let sweep = tracer.expire_at_exit()?;
             if !sweep.more || Instant::now() >= exit_by {
+                if !pipeline.borrow().done() {
+                    ring.consume().ok();
+                }
                 break sweep;
             }
         };

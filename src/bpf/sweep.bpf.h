@@ -27,11 +27,11 @@ struct dt_sweep_ctx {
  * budget exactly, one state per value, and give up. */
 __u64 dt_sweep_expired = 0;
 
-/* Timeouts one sweep may report: about 6.5 MiB of the 8 MiB ring buffer,
- * so that a flood of unanswered queries cannot overflow it. User space
- * reads the records and sweeps again when a sweep used it all
- * (dt_sweep_more). */
-#define DT_SWEEP_BUDGET 16384
+/* Timeouts one sweep may report: 6.5 MiB of records, of the 8 MiB ring
+ * buffer, so that a flood of unanswered queries cannot overflow it (a
+ * count, 16384, outgrew it as the record grew). User space reads the
+ * records and sweeps again when a sweep used it all (dt_sweep_more). */
+#define DT_SWEEP_BUDGET ((13ULL << 19) / DT_RECORD_BYTES)
 
 /* A query unanswered for dt_timeout_ns: a TIMEOUT record, and its slot
  * among dt_done's timed-out ones kept for a late answer. */
