@@ -356,7 +356,7 @@ impl Resolver {
         pid: Option<u32>,
         netns: u32,
     ) -> Option<Arc<Attribution>> {
-        self.resolve_at(cgroup_id, pid, netns, crate::lookup::mono_now_ns())
+        self.resolve_at(cgroup_id, pid, netns, crate::resolv::mono_now_ns())
     }
 
     /// [`Resolver::resolve`] at `now` (CLOCK_MONOTONIC nanoseconds): a
