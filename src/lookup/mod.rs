@@ -648,12 +648,19 @@ impl Tracker {
         }
     }
 
-    /// Drops the ids of finished lookups from the age queue once they
-    /// outnumber the open ones.
+    /// Drops the entries of finished lookups from the age queue and the
+    /// closing queue once they outnumber the open ones. Lookups finished
+    /// early (the cap on open ones) leave their closing entry behind until
+    /// its time: during a flood of one-time names that is many seconds of
+    /// them, so the closing queue would grow with the rate, not the cap.
     fn compact(&mut self) {
-        if self.order.len() > 2 * self.open.len() + 64 {
-            let open = &self.open;
+        let open = &self.open;
+        if self.order.len() > 2 * open.len() + 64 {
             self.order.retain(|id| open.contains_key(id));
+        }
+        if self.closing.len() > 2 * open.len() + 64 {
+            self.closing
+                .retain(|Reverse((at, id))| open.get(id).is_some_and(|l| l.queued_at == *at));
         }
     }
 

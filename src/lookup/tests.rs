@@ -428,6 +428,43 @@ fn the_open_lookups_are_capped() {
     assert!(!out[4].incomplete);
 }
 
+/// A flood of one-time names finishes most lookups early (the cap), long
+/// before their closing time: the queues keep to the open lookups, not to
+/// everything seen within the closing delay.
+#[test]
+fn a_flood_of_names_keeps_the_queues_bounded() {
+    let mut tr = Tracker::new(
+        Settings {
+            max_open: 16,
+            kernel_timeout_ns: S,
+        },
+        Box::new(Fixed(None)),
+    );
+    let mut out = Vec::new();
+    for i in 0..20_000u64 {
+        let name = format!("q{i}.flood.test");
+        // 20 per ms, all lost: each waits for a resend far beyond the run.
+        tr.feed(&q(&name, A, i / 20).lost().transaction(), &mut out);
+        if i % 100 == 99 {
+            tr.advance(i / 20 * MS, &mut out);
+            assert!(tr.open() <= 16);
+            assert!(
+                tr.closing.len() <= 2 * 16 + 64,
+                "{} queued",
+                tr.closing.len()
+            );
+            assert!(
+                tr.order.len() <= 2 * 16 + 64,
+                "{} in age order",
+                tr.order.len()
+            );
+        }
+    }
+    assert_eq!(tr.evicted(), 20_000 - 16);
+    tr.finish_all(&mut out);
+    assert_eq!(out.len(), 20_000);
+}
+
 #[test]
 fn glibc_resends_both_types_after_a_refused_sibling() {
     // Seen with getent: the A lost, the AAAA REFUSED; after 5 s both
