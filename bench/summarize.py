@@ -222,7 +222,7 @@ def throughput_rounds(maxes):
     return out
 
 
-def cpu_at_rate(cpus):
+def cpu_at_rate(cpus, nproc):
     """Whole-machine CPU (/proc/stat, all cores) at the fixed rate, in % of
     one core, per run; what each tracer adds over the same round's run
     without one, and the tracer's own process CPU over the same run."""
@@ -288,6 +288,10 @@ def cpu_at_rate(cpus):
                                    for t in ("dnstrace-json", FLOOR)},
         "completed_pct_min": min(completion) if completion else None,
         "qps_min": min((c.get("qps") for c in cpus if isinstance(c.get("qps"), (int, float))), default=None),
+        # Runs where every core was busy: the tracer's work then displaced
+        # someone else's instead of adding to the total, so "added" is low.
+        "saturated_runs": sum(1 for r in per_round for v in r["busy_pct"].values()
+                              if v is not None and nproc and v >= 95 * nproc),
         "rounds": per_round,
     }
 
@@ -368,7 +372,7 @@ def build(meta, recs):
             })
 
     throughput = throughput_rounds(maxes)
-    cpu = cpu_at_rate(cpus)
+    cpu = cpu_at_rate(cpus, number(meta.get("nproc")))
 
     for r in nondns:
         rows.append({
@@ -616,8 +620,11 @@ def render_cpu(c):
            + ", ".join(f"{SHORT[k]} {fmt(v, '.1f', ' %')}" for k, v in c["added_less_foreign_pct"].items())
            if c["disturbed_runs"] else ""),
         f"  dnsperf completed {fmt(c['completed_pct_min'], '.2f', ' %')} of the queries sent (lowest run), "
-        f"lowest rate achieved {fmt(c['qps_min'], '.0f')} q/s",
-    ]
+        f"lowest rate achieved {fmt(c['qps_min'], '.0f')} q/s"
+        + (" (under 95 % of the rate: not that load)"
+           if isinstance(c["qps_min"], (int, float)) and c["rate"] and c["qps_min"] < 0.95 * c["rate"] else ""),
+    ] + ([f"  {c['saturated_runs']} run(s) with every core busy: the added figures are not valid"]
+         if c["saturated_runs"] else [])
 
 
 def missing_figures(result):
