@@ -4,15 +4,22 @@
 #   completeness   transactions reported / queries dnsperf completed, at
 #                  fixed rates (UDP 10k, 50k, 100k/s; TCP 20k/s)
 #   overhead       the server's maximum throughput with the tracer / without,
-#                  in back-to-back pairs, median of the pair ratios
+#                  in back-to-back pairs, median of the pair ratios; for UDP
+#                  in rounds (no tracer, dnstrace json, dnstrace kernel-only,
+#                  the bpftrace floor, no tracer), with each tracer's
+#                  throughput cost and dnstrace's cost / the floor's cost
+#   CPU at 50k/s   the whole machine's busy CPU (/proc/stat) with no tracer,
+#                  dnstrace json and the floor, in rounds: what each adds
 #   CPU and RSS    of the tracer's own process, per 1k transactions
 #   kernel cost    ns per BPF program invocation (kernel.bpf_stats_enabled),
 #                  on DNS packets and on packets to a non-DNS port
 #   start          dnstrace's own "(<N>ms to attach" figure, median of 5
 #
 # Usage, as root:  bench/run.sh [--short | --smoke | --kernel] [--out FILE] [--bin PATH]
-#   (default)  20 s per fixed rate, 3 overhead pairs of 10 s runs: ~15-20 min
-#   --short    3 s per fixed rate, 1 pair of 2 s runs: ~3 min, for development
+#   (default)  20 s per fixed rate, 3 overhead pairs and 5 UDP rounds of
+#              10 s runs, 3 CPU rounds of 10 s: ~20-25 min
+#   --short    3 s per fixed rate, 1 pair and 1 round of 2 s runs, 1 CPU
+#              round of 3 s: ~4 min, for development
 #   --kernel   only the kernel-cost runs (DNS, non-DNS port, through DNAT,
 #              through a node with and without its DNAT;
 #              bpf_stats), 10 s each: ~1 min, for A/B work on the program
@@ -60,6 +67,15 @@ short) FIXED='udp:10000 udp:50000 udp:100000 tcp:20000'; FIXED_S=3; PAIRS=1; MAX
 smoke) FIXED='udp:10000 tcp:20000'; FIXED_S=1; PAIRS=1; MAX_S=1; NONDNS_S=1; STATS_RATE=10000 ;;
 kernel) FIXED='udp:50000'; FIXED_S=10; PAIRS=0; MAX_S=0; NONDNS_S=10; STATS_RATE=50000 ;;
 esac
+# Rounds of maximum UDP throughput (every tracer beside the same no-tracer
+# runs) and rounds of whole-machine CPU at STATS_RATE, CPU_S seconds each.
+case $MODE in
+full)  ROUNDS=5; CPU_ROUNDS=3; CPU_S=10 ;;
+short) ROUNDS=1; CPU_ROUNDS=1; CPU_S=3 ;;
+smoke) ROUNDS=1; CPU_ROUNDS=1; CPU_S=2 ;;
+kernel) ROUNDS=0; CPU_ROUNDS=0; CPU_S=0 ;;
+esac
+CLK_TCK=$(getconf CLK_TCK)
 STARTS=5
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -278,6 +294,36 @@ cpu_ticks() {
         u=$((u + a[11])) s=$((s + a[12]))
     done
     echo "$u $s"
+}
+# The whole machine's busy CPU so far, all cores, in clock ticks (CLK_TCK),
+# after the wall clock in ns: "NS TICKS". Busy is user + nice + system +
+# irq + softirq + steal from /proc/stat's first line; idle and iowait are
+# not, and guest time is already inside user.
+machine_busy() {
+    local ns
+    ns=$(date +%s%N)
+    awk -v ns="$ns" '$1 == "cpu" { print ns, $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+# Every user process's CPU so far, "PID TICKS" (utime + stime, all its
+# threads); kernel threads (kthreadd's children) are left out: they do
+# the softirq work our own packets cause.
+proc_ticks() {
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '{
+        pid = $1; s = $0; sub(/.*\) /, "", s); split(s, a, " ")
+        if (pid != 2 && a[2] != 2) print pid, a[12] + a[13] }'
+}
+# Clock ticks that processes not ours used between two proc_ticks
+# snapshots (those alive at both ends; a short-lived one is missed):
+# another user's build or test on the machine, which a whole-machine
+# figure would count as ours. Ours: the bench itself, the tracer, and
+# everything in our namespaces.
+foreign_ticks() { # BEFORE AFTER
+    local ours
+    ours="$$ ${TR_PIDS:-} $(ip netns pids "$CNS" 2>/dev/null | tr '\n' ' ') $(ip netns pids "$SNS" 2>/dev/null | tr '\n' ' ')"
+    awk -v ours="$ours" 'BEGIN { n = split(ours, o, " "); for (i = 1; i <= n; i++) mine[o[i]] = 1 }
+        NR == FNR { t[$1] = $2; next }
+        ($1 in t) && !($1 in mine) && $2 > t[$1] { s += $2 - t[$1] }
+        END { print s + 0 }' "$1" "$2"
 }
 hwm_kib() { # peak resident set, summed over the processes
     local total=0 p v
@@ -538,6 +584,101 @@ fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]; TARGET: the address asked
     fi
 }
 
+# Maximum UDP throughput in ROUNDS rounds: no tracer, the three tracers
+# (dnstrace json, dnstrace kernel-only, the bpftrace floor) in an order
+# rotated from round to round, no tracer again. Each tracer's "without" is
+# the mean of its round's two no-tracer runs: with a steady drift the
+# middle tracer sits at their mean and the others on either side of it,
+# and the rotation takes turns.
+rounds() {
+    local tracers=(dnstrace-json dnstrace-kernel bpftrace) i k n kind q0 q1 without f0 f1
+    local -a order
+    local -A c0 c1 hwm fx
+    for i in $(seq "$ROUNDS"); do
+        order=()
+        for k in 0 1 2; do order+=("${tracers[$(((k + i - 1) % 3))]}"); done
+        log "max udp throughput, round $i/$ROUNDS: none, ${order[*]}, none (${MAX_S}s each)"
+        noise
+        TR_PIDS=''
+        proc_ticks > "$D/procs0"
+        perf "$D/round-none0.perf" udp 53 "$MAX_S" 0
+        proc_ticks > "$D/procs1"
+        f0=$(foreign_ticks "$D/procs0" "$D/procs1")
+        for kind in "${order[@]}"; do
+            noise
+            start_tracer "$kind" udp /dev/null
+            # shellcheck disable=SC2086 # TR_PIDS is a list
+            c0[$kind]=$(cpu_ns $TR_PIDS)
+            proc_ticks > "$D/procs0"
+            perf "$D/round-$kind.perf" udp 53 "$MAX_S" 0
+            proc_ticks > "$D/procs1"
+            fx[$kind]=$(foreign_ticks "$D/procs0" "$D/procs1")
+            # shellcheck disable=SC2086
+            c1[$kind]=$(cpu_ns $TR_PIDS) hwm[$kind]=$(hwm_kib $TR_PIDS)
+            stop_tracer
+        done
+        noise
+        TR_PIDS=''
+        proc_ticks > "$D/procs0"
+        perf "$D/round-none1.perf" udp 53 "$MAX_S" 0
+        proc_ticks > "$D/procs1"
+        f1=$(foreign_ticks "$D/procs0" "$D/procs1")
+        q0=$(perf_field "$D/round-none0.perf" 'Queries per second')
+        q1=$(perf_field "$D/round-none1.perf" 'Queries per second')
+        without=''
+        [ -n "$q0" ] && [ -n "$q1" ] && without=$(awk -v a="$q0" -v b="$q1" 'BEGIN { printf "%.3f", (a + b) / 2 }')
+        for n in "${!order[@]}"; do
+            kind=${order[$n]}
+            # shellcheck disable=SC2046 # key=value words
+            rec type=max tracer="$kind" proto=udp pair="$i" round="$i" pos=$((n + 1)) secs="$MAX_S" \
+                qps_without="$without" qps_none_before="$q0" qps_none_after="$q1" \
+                $(perf_rec "$D/round-$kind.perf") cpu_ns=$((c1[$kind] - c0[$kind])) hwm_kib="${hwm[$kind]}" \
+                foreign_ticks="${fx[$kind]}" foreign_none_ticks=$((f0 + f1)) clk_tck="$CLK_TCK"
+        done
+    done
+}
+
+# The whole machine's CPU at STATS_RATE UDP, in CPU_ROUNDS rounds of no
+# tracer, dnstrace json and the bpftrace floor (order rotated): dnsperf and
+# knotd run in every case, so with - without in the same round is what the
+# tracer adds, its BPF programs (in softirq and in the senders' system
+# time) and its process. The tracer's own process CPU over the same run
+# (schedstat) beside it.
+cpu_rounds() {
+    local kinds=(none dnstrace-json bpftrace) i k n kind out c0 c1 w0 w1 b0 b1 foreign
+    local -a order
+    for i in $(seq "$CPU_ROUNDS"); do
+        order=()
+        for k in 0 1 2; do order+=("${kinds[$(((k + i - 1) % 3))]}"); done
+        log "CPU at $STATS_RATE/s udp, round $i/$CPU_ROUNDS: ${order[*]} (${CPU_S}s each)"
+        for n in "${!order[@]}"; do
+            kind=${order[$n]}
+            out=$D/cpu-$kind.out
+            noise
+            c0='' c1=''
+            [ "$kind" = none ] || start_tracer "$kind" udp "$out"
+            # Past the tracer's start, in every case alike.
+            sleep 0.5
+            # shellcheck disable=SC2086 # TR_PIDS is a list
+            [ "$kind" = none ] || c0=$(cpu_ns $TR_PIDS)
+            proc_ticks > "$D/procs0"
+            read -r w0 b0 < <(machine_busy)
+            perf "$D/cpu-$kind.perf" udp 53 "$CPU_S" "$STATS_RATE"
+            read -r w1 b1 < <(machine_busy)
+            proc_ticks > "$D/procs1"
+            [ "$kind" = none ] && TR_PIDS=''
+            foreign=$(foreign_ticks "$D/procs0" "$D/procs1")
+            # shellcheck disable=SC2086
+            [ "$kind" = none ] || { c1=$(cpu_ns $TR_PIDS); stop_tracer; }
+            rm -f "$out"
+            # shellcheck disable=SC2046 # key=value words
+            rec type=cpu tracer="$kind" round="$i" pos=$((n + 1)) rate="$STATS_RATE" secs="$CPU_S" \
+                wall_ns=$((w1 - w0)) busy_ticks=$((b1 - b0)) clk_tck="$CLK_TCK" foreign_ticks="$foreign" \
+                tracer_cpu_ns="${c1:+$((c1 - c0))}" $(perf_rec "$D/cpu-$kind.perf")
+        done
+    done
+}
+
 # Maximum throughput without and with the tracer, back to back, PAIRS times.
 pairs() { # KIND PROTO
     local kind=$1 proto=$2 i c0 c1 hwm
@@ -559,6 +700,8 @@ pairs() { # KIND PROTO
     done
 }
 
+# The run's own duration, for the summary.
+SECONDS=0
 meta mode "$MODE"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta nproc "$(nproc)"
@@ -574,6 +717,10 @@ meta fixed_s "$FIXED_S"
 meta pairs "$PAIRS"
 meta max_s "$MAX_S"
 meta stats_rate "$STATS_RATE"
+meta rounds "$ROUNDS"
+meta cpu_rounds "$CPU_ROUNDS"
+meta cpu_s "$CPU_S"
+meta clk_tck "$CLK_TCK"
 meta starts "$STARTS"
 
 # Warm the server and the caches before anything is recorded.
@@ -624,14 +771,15 @@ TARGET=$VIP
 fixed_run dnstrace-json udp "$STATS_RATE" "$FIXED_S" 53 1
 TARGET=$SADDR
 
+cpu_rounds
+# UDP in rounds: dnstrace json, its kernel side alone (what bounds the
+# ratio) and the least any program on these two tracepoints costs (the
+# floor), each beside the same no-tracer runs.
+rounds
+pairs dnstrace-json tcp
 for proto in udp tcp; do
-    pairs dnstrace-json "$proto"
     pairs tshark "$proto"
 done
-# What bounds the UDP ratio: dnstrace's kernel side alone, and the least
-# any program on these two tracepoints costs.
-pairs dnstrace-kernel udp
-pairs bpftrace udp
 
 [ "$MODE" = kernel ] && STARTS=0
 log "start to attached, $STARTS starts"
@@ -646,6 +794,7 @@ case $MODE in
 full) RESULT=$ROOT/bench/results-$DAY.json ;;
 *) RESULT=$ROOT/bench/results-$DAY-$MODE.json ;;
 esac
+meta elapsed_s "$SECONDS"
 CHECK=()
 [ "$MODE" = smoke ] && CHECK=(--check)
 python3 "$ROOT/bench/summarize.py" "$RAW" "$RESULT" ${OUT:+"$OUT"} "${CHECK[@]+"${CHECK[@]}"}"
