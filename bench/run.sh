@@ -679,6 +679,23 @@ cpu_rounds() {
     done
 }
 
+# bpftrace's packet count (the floor) at STATS_RATE UDP, with bpf_stats:
+# its programs' run time, as dnstrace's in fixed_run.
+floor_stats() {
+    log "bpftrace (the floor), udp at $STATS_RATE/s, bpf_stats, ${NONDNS_S}s"
+    noise
+    start_tracer bpftrace udp /dev/null
+    stats_on
+    bpf_progs "$TR_PID" > "$D/floor.bpf0"
+    perf "$D/floor.perf" udp 53 "$NONDNS_S" "$STATS_RATE"
+    bpf_progs "$TR_PID" > "$D/floor.bpf1"
+    stats_restore
+    stop_tracer
+    # shellcheck disable=SC2046 # key=value words
+    bpf_rec "$D/floor.bpf0" "$D/floor.bpf1" tracer=bpftrace port=53 nat=0 via=direct proto=udp \
+        rate="$STATS_RATE" $(perf_rec "$D/floor.perf")
+}
+
 # Maximum throughput without and with the tracer, back to back, PAIRS times.
 pairs() { # KIND PROTO
     local kind=$1 proto=$2 i c0 c1 hwm
@@ -738,6 +755,10 @@ for fr in $FIXED; do
     fixed_run dnstrace-table "$proto" "$rate" "$FIXED_S" 53
     fixed_run tshark "$proto" "$rate" "$FIXED_S" 53
 done
+# The floor's own kernel cost over the same load: what the least program
+# on these two tracepoints takes per run and per transaction, beside
+# dnstrace's run above.
+floor_stats
 # The same load to port 5300, which dnstrace does not watch: what the
 # programs cost a busy node on packets that are not DNS.
 fixed_run dnstrace-json udp "$STATS_RATE" "$NONDNS_S" 5300 1
