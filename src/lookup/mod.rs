@@ -165,6 +165,14 @@ pub struct LookupRecord {
 /// record with this one, bench/callgrind.sh).
 type Fast = foldhash::fast::RandomState;
 
+/// A name's hashes (keyed, lowercase), made once per transaction: the
+/// keys of each client it may belong to are made from them.
+#[derive(Clone, Copy)]
+struct NameHashes {
+    name: u64,
+    label: u64,
+}
+
 /// Groups transactions into lookups.
 pub struct Tracker {
     settings: Settings,
@@ -285,16 +293,18 @@ impl Tracker {
         let (sent, end_ns, end) = self.outcome(t);
         self.now_ns = self.now_ns.max(sent);
         let mut client = client_of(t);
-        let mut key = self.index_key(&client, &t.qname);
-        let mut found = self.find(key, &client, t, sent);
+        // The name's hashes, once: each client's keys are made from them.
+        let names = self.name_hashes(&t.qname);
+        let mut key = self.index_key(&client, names);
+        let mut found = self.find(key, &client, t, sent, names);
         let socket = Client::Socket(t.client, t.client_port);
         match t.pid {
             // A query of the call may have left without its process (sent
             // from a softirq once ARP resolved): the socket's lookup is
             // the process's.
             Some(pid) if found.is_none() => {
-                let socket_key = self.index_key(&socket, &t.qname);
-                if let Some(id) = self.find(socket_key, &socket, t, sent) {
+                let socket_key = self.index_key(&socket, names);
+                if let Some(id) = self.find(socket_key, &socket, t, sent, names) {
                     self.unindex(id, socket_key);
                     let mut l = self.open.remove(&id).expect("an open lookup");
                     l.client = client.clone();
@@ -304,7 +314,8 @@ impl Tracker {
                     // Its questions are now the process's.
                     for q in &mut l.questions {
                         Self::unindex_question(&mut self.questions, q.key, q.settled_ns, id);
-                        q.key = self.question_key(&client, &l.names[q.name], q.qtype);
+                        let name = self.name_hashes(&l.names[q.name]);
+                        q.key = self.question_key(&client, name, q.qtype);
                         self.questions
                             .entry(q.key)
                             .or_default()
@@ -324,8 +335,8 @@ impl Tracker {
             None => {
                 if let Some(&pid) = self.sockets.get(&(t.client, t.client_port)) {
                     let process = Client::Process(pid);
-                    let process_key = self.index_key(&process, &t.qname);
-                    if let Some(id) = self.find(process_key, &process, t, sent) {
+                    let process_key = self.index_key(&process, names);
+                    if let Some(id) = self.find(process_key, &process, t, sent, names) {
                         (client, key, found) = (process, process_key, Some(id));
                     }
                 }
@@ -338,7 +349,7 @@ impl Tracker {
             }
             self.sockets.insert((t.client, t.client_port), pid);
         }
-        let question = self.question_key(&client, &t.qname, t.qtype);
+        let question = self.question_key(&client, names, t.qtype);
         let id = match found {
             Some(id) => id,
             None => {
@@ -403,13 +414,20 @@ impl Tracker {
     /// socket with the same id (a retransmission), else the newest. A new
     /// question goes to the newest few of the client and first label that
     /// accept it.
-    fn find(&self, key: u64, client: &Client, t: &Transaction, sent: u64) -> Option<u64> {
+    fn find(
+        &self,
+        key: u64,
+        client: &Client,
+        t: &Transaction,
+        sent: u64,
+        names: NameHashes,
+    ) -> Option<u64> {
         let fits = |id: u64| {
             self.open
                 .get(&id)
                 .filter(|l| l.client == *client && l.accepts(t, sent))
         };
-        let question = self.question_key(client, &t.qname, t.qtype);
+        let question = self.question_key(client, names, t.qtype);
         let again = self.questions.get(&question).and_then(|set| {
             // Without a final answer: many when nothing answers a
             // name asked over and over, so only the newest are
@@ -471,11 +489,24 @@ impl Tracker {
 
     /// The key of a question in the index of questions: the client, the
     /// name in lowercase and the type, hashed without allocating.
-    fn question_key(&self, client: &Client, qname: &str, qtype: u16) -> u64 {
+    /// The hashes of a name and of its first label, in lowercase.
+    fn name_hashes(&self, qname: &str) -> NameHashes {
+        use std::hash::{BuildHasher, Hasher};
+        let mut name = self.hasher.build_hasher();
+        write_lowercase(&mut name, qname);
+        let mut label = self.hasher.build_hasher();
+        write_lowercase(&mut label, first_label(qname));
+        NameHashes {
+            name: name.finish(),
+            label: label.finish(),
+        }
+    }
+
+    fn question_key(&self, client: &Client, names: NameHashes, qtype: u16) -> u64 {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut h = self.hasher.build_hasher();
         client.hash(&mut h);
-        write_lowercase(&mut h, qname);
+        h.write_u64(names.name);
         h.write_u16(qtype);
         h.finish()
     }
@@ -503,7 +534,7 @@ impl Tracker {
     fn late(&mut self, t: &Transaction) {
         let (_, end_ns, end) = self.outcome(t);
         let client = client_of(t);
-        let key = self.question_key(&client, &t.qname, t.qtype);
+        let key = self.question_key(&client, self.name_hashes(&t.qname), t.qtype);
         let ids: Vec<u64> = match self.questions.get(&key) {
             Some(set) => set.iter().map(|(_, id)| *id).collect(),
             None => Vec::new(),
@@ -550,11 +581,11 @@ impl Tracker {
 
     /// The index key of a name asked by a client: its first label, in
     /// lowercase, hashed with the client without allocating.
-    fn index_key(&self, client: &Client, qname: &str) -> u64 {
+    fn index_key(&self, client: &Client, names: NameHashes) -> u64 {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut h = self.hasher.build_hasher();
         client.hash(&mut h);
-        write_lowercase(&mut h, first_label(qname));
+        h.write_u64(names.label);
         h.finish()
     }
 
