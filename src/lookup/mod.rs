@@ -159,9 +159,9 @@ pub struct LookupRecord {
     pub suspicion: Option<Box<Suspicion>>,
 }
 
-/// The tracker's maps' hasher. Their keys are ids, sockets, or hashes
-/// already keyed by [`Tracker::hasher`]: SipHash's strength buys nothing
-/// there (the pipeline benchmark: 13,990 -> 12,467 instructions per JSON
+/// The tracker's maps' hasher. Their keys are ids, hashes already keyed
+/// by [`Tracker::hasher`], or sockets (a map of at most [`SOCKETS`],
+/// cleared when full): SipHash's strength buys little there (the pipeline benchmark: 13,990 -> 12,467 instructions per JSON
 /// record with this one, bench/callgrind.sh).
 type Fast = foldhash::fast::RandomState;
 
@@ -487,9 +487,8 @@ impl Tracker {
         }
     }
 
-    /// The key of a question in the index of questions: the client, the
-    /// name in lowercase and the type, hashed without allocating.
-    /// The hashes of a name and of its first label, in lowercase.
+    /// The hashes of a name and of its first label, in lowercase, hashed
+    /// without allocating.
     fn name_hashes(&self, qname: &str) -> NameHashes {
         use std::hash::{BuildHasher, Hasher};
         let mut name = self.hasher.build_hasher();
@@ -502,6 +501,8 @@ impl Tracker {
         }
     }
 
+    /// The key of a question in the index of questions: the client, the
+    /// name (its hash) and the type.
     fn question_key(&self, client: &Client, names: NameHashes, qtype: u16) -> u64 {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut h = self.hasher.build_hasher();
