@@ -584,6 +584,15 @@ fixed_run() { # KIND PROTO RATE SECONDS PORT [STATS]; TARGET: the address asked
     fi
 }
 
+# dnsperf as perf runs it, with the CPU of other users' processes over the
+# run (not ours: not TR_PIDS) left in FOREIGN, in clock ticks.
+perf_watched() { # OUT PROTO PORT SECONDS RATE
+    proc_ticks > "$D/procs0"
+    perf "$@"
+    proc_ticks > "$D/procs1"
+    FOREIGN=$(foreign_ticks "$D/procs0" "$D/procs1")
+}
+
 # Maximum UDP throughput in ROUNDS rounds: no tracer, the three tracers
 # (dnstrace json, dnstrace kernel-only, the bpftrace floor) in an order
 # rotated from round to round, no tracer again. Each tracer's "without" is
@@ -600,29 +609,23 @@ rounds() {
         log "max udp throughput, round $i/$ROUNDS: none, ${order[*]}, none (${MAX_S}s each)"
         noise
         TR_PIDS=''
-        proc_ticks > "$D/procs0"
-        perf "$D/round-none0.perf" udp 53 "$MAX_S" 0
-        proc_ticks > "$D/procs1"
-        f0=$(foreign_ticks "$D/procs0" "$D/procs1")
+        perf_watched "$D/round-none0.perf" udp 53 "$MAX_S" 0
+        f0=$FOREIGN
         for kind in "${order[@]}"; do
             noise
             start_tracer "$kind" udp /dev/null
             # shellcheck disable=SC2086 # TR_PIDS is a list
             c0[$kind]=$(cpu_ns $TR_PIDS)
-            proc_ticks > "$D/procs0"
-            perf "$D/round-$kind.perf" udp 53 "$MAX_S" 0
-            proc_ticks > "$D/procs1"
-            fx[$kind]=$(foreign_ticks "$D/procs0" "$D/procs1")
+            perf_watched "$D/round-$kind.perf" udp 53 "$MAX_S" 0
+            fx[$kind]=$FOREIGN
             # shellcheck disable=SC2086
             c1[$kind]=$(cpu_ns $TR_PIDS) hwm[$kind]=$(hwm_kib $TR_PIDS)
             stop_tracer
         done
         noise
         TR_PIDS=''
-        proc_ticks > "$D/procs0"
-        perf "$D/round-none1.perf" udp 53 "$MAX_S" 0
-        proc_ticks > "$D/procs1"
-        f1=$(foreign_ticks "$D/procs0" "$D/procs1")
+        perf_watched "$D/round-none1.perf" udp 53 "$MAX_S" 0
+        f1=$FOREIGN
         q0=$(perf_field "$D/round-none0.perf" 'Queries per second')
         q1=$(perf_field "$D/round-none1.perf" 'Queries per second')
         without=''

@@ -30,6 +30,16 @@ fn tracker(conf: Option<&str>) -> Tracker {
     Tracker::new(settings, Box::new(Fixed(conf)))
 }
 
+/// A tracker of at most `max_open` open lookups, resolver settings
+/// unknown.
+fn capped(max_open: usize) -> Tracker {
+    let settings = Settings {
+        max_open,
+        kernel_timeout_ns: S,
+    };
+    Tracker::new(settings, Box::new(Fixed(None)))
+}
+
 /// A query for `name`, sent at `sent` ms from `pid` (0: unknown) on
 /// `port`, id `id`, ending `ms` later with `rflags` (None: a timeout).
 #[derive(Clone, Copy)]
@@ -406,13 +416,7 @@ fn a_late_answer_completes_its_query() {
 
 #[test]
 fn the_open_lookups_are_capped() {
-    let mut tr = Tracker::new(
-        Settings {
-            max_open: 2,
-            kernel_timeout_ns: S,
-        },
-        Box::new(Fixed(None)),
-    );
+    let mut tr = capped(2);
     let mut out = Vec::new();
     let names: Vec<String> = (0..5).map(|i| format!("n{i}.flood.test")).collect();
     for (i, n) in names.iter().enumerate() {
@@ -433,13 +437,7 @@ fn the_open_lookups_are_capped() {
 /// everything seen within the closing delay.
 #[test]
 fn a_flood_of_names_keeps_the_queues_bounded() {
-    let mut tr = Tracker::new(
-        Settings {
-            max_open: 16,
-            kernel_timeout_ns: S,
-        },
-        Box::new(Fixed(None)),
-    );
+    let mut tr = capped(16);
     let mut out = Vec::new();
     for i in 0..20_000u64 {
         let name = format!("q{i}.flood.test");
