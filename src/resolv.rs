@@ -104,6 +104,24 @@ impl ResolvConf {
         out
     }
 
+    /// Whether `name` is one of the names a resolver tries for `asked`
+    /// (one of [`ResolvConf::expansions`]), in any case; without building
+    /// them: this is asked of every open lookup a query may join.
+    pub fn tries(&self, asked: &str, name: &str) -> bool {
+        let (asked, name) = (asked.as_bytes(), name.as_bytes());
+        if name.eq_ignore_ascii_case(asked) {
+            return true;
+        }
+        let n = asked.len();
+        if name.len() <= n || name[n] != b'.' || !name[..n].eq_ignore_ascii_case(asked) {
+            return false;
+        }
+        let rest = &name[n + 1..];
+        self.search
+            .iter()
+            .any(|d| rest.eq_ignore_ascii_case(d.as_bytes()))
+    }
+
     /// The name the application asked, given the first query of a call:
     /// without the search domain it ends with, when the rest is short
     /// enough (fewer dots than ndots) for the search list to come first.
@@ -330,6 +348,30 @@ mod tests {
             "none: loopback"
         );
         assert_eq!(ResolvConf::parse(""), ResolvConf::default());
+    }
+
+    #[test]
+    fn tries_exactly_the_expansions_in_any_case() {
+        let c = ResolvConf::parse("search a.test b.test\noptions ndots:2\n");
+        for asked in ["api", "x.y.z"] {
+            for name in c.expansions(asked) {
+                assert!(c.tries(asked, &name), "{name}");
+                assert!(c.tries(&asked.to_uppercase(), &name.to_uppercase()));
+            }
+        }
+        for name in [
+            "api.c.test",
+            "api.a.test.",
+            "apia.test",
+            "api.a",
+            "ap",
+            "",
+            "api.",
+            "x.api",
+        ] {
+            assert!(!c.tries("api", name), "{name}");
+        }
+        assert!(!ResolvConf::parse("").tries("api", "api.a.test"));
     }
 
     #[test]

@@ -16,21 +16,24 @@
 //! Bounded: at most `max_open` lookups are open; a new one beyond that
 //! finishes the oldest early (counted, and marked `incomplete`).
 
+mod asked;
 pub mod conntrack;
 mod open;
 pub mod stats;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::attribution::Attribution;
 use crate::record::{KernelStr, Kind, Transaction};
 use crate::resolv::{ResolvConf, ResolvSource, SearchSource};
 use crate::security::Suspicion;
-use open::{End, Lookup, UNSETTLED};
+use asked::AskedBy;
+use open::{End, Lookup};
 
 const A: u16 = 1;
 const AAAA: u16 = 28;
@@ -183,10 +186,10 @@ pub struct Tracker {
     index: HashMap<u64, VecDeque<Indexed>, Fast>,
     /// The hash of (client, name, type) to the open lookups that asked
     /// that question, ordered by when it had its final answer
-    /// ([`UNSETTLED`] before), then by age: the lookups a question asked
+    /// ([`open::UNSETTLED`] before), then by age: the lookups a question asked
     /// again may join, without visiting the many that a client asking
     /// one name over and over has open.
-    questions: HashMap<u64, BTreeSet<(u64, u64)>, Fast>,
+    questions: HashMap<u64, AskedBy, Fast>,
     hasher: foldhash::fast::RandomState,
     /// The process last seen on each socket, so that a query sent without
     /// its process joins the process's lookup. Bounded by [`SOCKETS`].
@@ -316,17 +319,11 @@ impl Tracker {
                         Self::unindex_question(&mut self.questions, q.key, q.settled_ns, id);
                         let name = self.name_hashes(&l.names[q.name]);
                         q.key = self.question_key(&client, name, q.qtype);
-                        self.questions
-                            .entry(q.key)
-                            .or_default()
-                            .insert((q.settled_ns, id));
+                        Self::index_question(&mut self.questions, q.key, q.settled_ns, id);
                     }
                     let only_question = l.only_question();
                     self.open.insert(id, l);
-                    self.index
-                        .entry(key)
-                        .or_default()
-                        .push_back(Indexed { id, only_question });
+                    self.index_lookup(key, Indexed { id, only_question });
                     found = Some(id);
                 }
             }
@@ -360,10 +357,13 @@ impl Tracker {
                 self.next_id += 1;
                 let lookup = self.start(t, client, key);
                 self.open.insert(id, Box::new(lookup));
-                self.index.entry(key).or_default().push_back(Indexed {
-                    id,
-                    only_question: 0,
-                });
+                self.index_lookup(
+                    key,
+                    Indexed {
+                        id,
+                        only_question: 0,
+                    },
+                );
                 self.order.push_back(id);
                 id
             }
@@ -390,7 +390,7 @@ impl Tracker {
                     }
                 }
             }
-            self.questions.entry(qkey).or_default().insert((now, id));
+            Self::index_question(&mut self.questions, qkey, now, id);
         }
         self.queue_close(id);
     }
@@ -428,15 +428,13 @@ impl Tracker {
                 .filter(|l| l.client == *client && l.accepts(t, sent))
         };
         let question = self.question_key(client, names, t.qtype);
-        let again = self.questions.get(&question).and_then(|set| {
-            // Without a final answer: many when nothing answers a
-            // name asked over and over, so only the newest are
-            // looked at. With one after `sent`: few, the answers
-            // then on their way.
-            let open = set.range((UNSETTLED, 0)..).rev().take(REPEAT_CANDIDATES);
-            let later = set.range((sent.saturating_add(1), 0)..(UNSETTLED, 0));
-            open.chain(later)
-                .filter_map(|(_, id)| fits(*id).map(|l| (l.sent_as(t), *id)))
+        // Without a final answer: many when nothing answers a name asked
+        // over and over, so only the newest are looked at. With one after
+        // `sent`: few, the answers then on their way.
+        let again = self.questions.get(&question).and_then(|asked| {
+            asked
+                .candidates(sent, REPEAT_CANDIDATES)
+                .filter_map(|id| fits(id).map(|l| (l.sent_as(t), id)))
                 .max()
         });
         let new = self.index.get(&key).and_then(|ids| {
@@ -457,6 +455,15 @@ impl Tracker {
         }
     }
 
+    /// Adds an open lookup to the index, newest last. Most keys have one
+    /// lookup: room for one, not the four a first push makes.
+    fn index_lookup(&mut self, key: u64, e: Indexed) {
+        self.index
+            .entry(key)
+            .or_insert_with(|| VecDeque::with_capacity(1))
+            .push_back(e);
+    }
+
     fn unindex(&mut self, id: u64, key: u64) {
         if let Some(ids) = self.index.get_mut(&key) {
             // Lookups mostly finish oldest first.
@@ -474,17 +481,30 @@ impl Tracker {
     }
 
     fn unindex_question(
-        questions: &mut HashMap<u64, BTreeSet<(u64, u64)>, Fast>,
+        questions: &mut HashMap<u64, AskedBy, Fast>,
         key: u64,
         settled_ns: u64,
         id: u64,
     ) {
-        if let Some(set) = questions.get_mut(&key) {
-            set.remove(&(settled_ns, id));
-            if set.is_empty() {
+        if let Some(asked) = questions.get_mut(&key) {
+            if asked.remove(&(settled_ns, id)) {
                 questions.remove(&key);
             }
         }
+    }
+
+    /// Indexes lookup `id` as asking question `key`, settled at
+    /// `settled_ns`.
+    fn index_question(
+        questions: &mut HashMap<u64, AskedBy, Fast>,
+        key: u64,
+        settled_ns: u64,
+        id: u64,
+    ) {
+        questions
+            .entry(key)
+            .and_modify(|asked| asked.insert((settled_ns, id)))
+            .or_insert_with(|| AskedBy::new((settled_ns, id)));
     }
 
     /// The hashes of a name and of its first label, in lowercase, hashed
@@ -536,10 +556,11 @@ impl Tracker {
         let (_, end_ns, end) = self.outcome(t);
         let client = client_of(t);
         let key = self.question_key(&client, self.name_hashes(&t.qname), t.qtype);
-        let ids: Vec<u64> = match self.questions.get(&key) {
-            Some(set) => set.iter().map(|(_, id)| *id).collect(),
-            None => Vec::new(),
-        };
+        let ids = self
+            .questions
+            .get(&key)
+            .map(AskedBy::ids)
+            .unwrap_or_default();
         for id in ids {
             let Some(l) = self.open.get_mut(&id).filter(|l| l.client == client) else {
                 continue;
@@ -568,10 +589,7 @@ impl Tracker {
             {
                 let before = std::mem::replace(&mut question.settled_ns, end_ns);
                 Self::unindex_question(&mut self.questions, question.key, before, id);
-                self.questions
-                    .entry(question.key)
-                    .or_default()
-                    .insert((end_ns, id));
+                Self::index_question(&mut self.questions, question.key, end_ns, id);
             }
             // Its close may come sooner: its timeout needs no resend.
             self.queue_close(id);
@@ -595,8 +613,7 @@ impl Tracker {
         let (base, expected, source, retry_s) = match &conf {
             Some((c, source)) => {
                 let base = c.asked_name(&t.qname);
-                let expected = c.expansions(&base.to_ascii_lowercase());
-                (base, Some(expected), *source, c.timeout_s)
+                (base, Some(Rc::clone(c)), *source, c.timeout_s)
             }
             None => (
                 t.qname.clone(),
@@ -618,11 +635,14 @@ impl Tracker {
             expected,
             retry_interval_ns: u64::from(retry_s) * 1_000_000_000,
             source,
-            names: Vec::new(),
-            queries: Vec::new(),
-            questions: Vec::new(),
+            // Room for what most calls send (A and AAAA of one name), not
+            // the four a first push makes: thousands of lookups are open
+            // on a busy node.
+            names: Vec::with_capacity(1),
+            queries: Vec::with_capacity(2),
+            questions: Vec::with_capacity(2),
             query_count: 0,
-            qtypes: Vec::new(),
+            qtypes: Vec::with_capacity(2),
             udp: false,
             tcp: false,
             first_ns: t.mono_ns,

@@ -2,12 +2,13 @@
 //! how each ended, and what the lookup tells once it is finished.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use super::{
     first_label, labels, Client, LookupRcode, LookupRecord, A, AAAA, LINGER_NS, MAX_QUERIES,
 };
 use crate::record::{KernelStr, Proto, Transaction};
-use crate::resolv::SearchSource;
+use crate::resolv::{ResolvConf, SearchSource};
 use crate::security::Suspicion;
 
 /// How a query ended.
@@ -109,8 +110,9 @@ pub(super) struct Lookup {
     /// The name as asked (for an inferred search list, the labels all
     /// names so far share).
     pub(super) base: String,
-    /// The names the resolver would try, when its settings are known.
-    pub(super) expected: Option<Vec<String>>,
+    /// The resolver's settings, when known: the names it would try for
+    /// `base` ([`ResolvConf::tries`]).
+    pub(super) expected: Option<Rc<ResolvConf>>,
     pub(super) retry_interval_ns: u64,
     pub(super) source: SearchSource,
     /// Names queried, in the order first queried.
@@ -138,7 +140,7 @@ impl Lookup {
     /// unknown, a name with the same first label.
     pub(super) fn could_ask(&self, qname: &str) -> bool {
         match &self.expected {
-            Some(names) => names.iter().any(|n| n.eq_ignore_ascii_case(qname)),
+            Some(conf) => conf.tries(&self.base, qname),
             // Inferred: a name that shares the first label of the name
             // asked (another search domain, or none). The index has
             // matched that label already.
