@@ -702,7 +702,7 @@ fn suspicious_reasons_are_counted_by_kind_from_zero() {
     }
     let reason = |kind| Reason {
         kind,
-        text: String::new(),
+        text: "".into(),
     };
     m.observe_suspicion(&Suspicion {
         score: 90,

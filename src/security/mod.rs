@@ -108,7 +108,8 @@ pub fn kinds_of(bits: u16) -> impl Iterator<Item = Kind> {
 pub struct Reason {
     pub kind: Kind,
     /// For a person; names in it are escaped as the transaction's name.
-    pub text: String,
+    /// Shared: a flood repeats the same words on every record.
+    pub text: Rc<str>,
 }
 
 /// Why a transaction is suspicious, and how much: the sum of its
@@ -309,6 +310,11 @@ pub struct Detector {
     clients: Bounded<(u32, IpAddr), ClientWindow>,
     /// The resolv.conf whose nameservers were remembered last.
     last_conf: Option<Rc<ResolvConf>>,
+    /// The last unauthorized-resolver reason, with its server and the
+    /// settings it names: a client that keeps asking one server gets the
+    /// same words, which formatting addresses made a large part of the
+    /// cost of a record.
+    last_unauthorized: Option<(IpAddr, Rc<ResolvConf>, Rc<str>)>,
     /// What was worked out of names seen lately.
     shapes: Shapes,
     /// The name in lowercase, reused.
@@ -331,6 +337,7 @@ impl Detector {
             resolv,
             listeners,
             last_conf: None,
+            last_unauthorized: None,
             shapes: Shapes::new(),
             lower: String::with_capacity(256),
             hasher: Hasher::default(),
@@ -405,7 +412,7 @@ impl Detector {
         })
     }
 
-    fn check_resolver(&mut self, t: &Transaction, conf: &ResolvConf, out: &mut Vec<Reason>) {
+    fn check_resolver(&mut self, t: &Transaction, conf: &Rc<ResolvConf>, out: &mut Vec<Reason>) {
         let server = t.server.to_canonical();
         if conf.nameservers.contains(&server) || self.configured.allowed(server) {
             return;
@@ -425,14 +432,22 @@ impl Detector {
             Listeners::Exited => {}
             Listeners::Unknown => return,
         }
-        let mut text = format!("server {server} is not a configured resolver (");
-        for (i, ns) in conf.nameservers.iter().enumerate() {
-            if i > 0 {
-                text.push_str(", ");
+        let text = match &self.last_unauthorized {
+            Some((at, c, text)) if *at == server && Rc::ptr_eq(c, conf) => Rc::clone(text),
+            _ => {
+                let mut text = format!("server {server} is not a configured resolver (");
+                for (i, ns) in conf.nameservers.iter().enumerate() {
+                    if i > 0 {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&ns.to_string());
+                }
+                text.push(')');
+                let text: Rc<str> = text.into();
+                self.last_unauthorized = Some((server, Rc::clone(conf), Rc::clone(&text)));
+                text
             }
-            text.push_str(&ns.to_string());
-        }
-        text.push(')');
+        };
         out.push(Reason {
             kind: Kind::UnauthorizedResolver,
             text,
@@ -472,25 +487,25 @@ impl Detector {
         if length > s.name_length {
             out.push(Reason {
                 kind: Kind::LongName,
-                text: format!("name of {length} characters (over {})", s.name_length),
+                text: format!("name of {length} characters (over {})", s.name_length).into(),
             });
         }
         if longest > s.label_length {
             out.push(Reason {
                 kind: Kind::LongLabel,
-                text: format!("label of {longest} characters (over {})", s.label_length),
+                text: format!("label of {longest} characters (over {})", s.label_length).into(),
             });
         }
         if t.qtype == dns::NULL || (65280..=65534).contains(&t.qtype) {
             out.push(Reason {
                 kind: Kind::UnusualType,
-                text: format!("{} query", dns::qtype_name(t.qtype)),
+                text: format!("{} query", dns::qtype_name(t.qtype)).into(),
             });
         }
         if let Some(size) = t.response_size.filter(|&n| n > s.answer_size) {
             out.push(Reason {
                 kind: Kind::LargeAnswer,
-                text: format!("answer of {size} bytes (over {})", s.answer_size),
+                text: format!("answer of {size} bytes (over {})", s.answer_size).into(),
             });
         }
         // A resolver's forwarded queries and their answers are its
@@ -540,7 +555,8 @@ impl Detector {
                     w.nxdomain,
                     t.client,
                     humantime::format_duration(std::time::Duration::from_nanos(window)),
-                ),
+                )
+                .into(),
             });
         }
     }
@@ -585,7 +601,7 @@ impl Detector {
         if w.names.len() > limit as usize {
             out.push(Reason {
                 kind: Kind::UniqueSubdomains,
-                text: format!("over {limit} unique names under {registered} in {per}"),
+                text: format!("over {limit} unique names under {registered} in {per}").into(),
             });
         }
         if (t.qtype == dns::TXT || t.qtype == dns::NULL) && !forwarded {
@@ -596,14 +612,15 @@ impl Detector {
                     text: format!(
                         "{} TXT and NULL queries under {registered} in {per} (over {type_limit})",
                         w.typed
-                    ),
+                    )
+                    .into(),
                 });
             }
         }
         if let Some(v) = &w.generated {
             out.push(Reason {
                 kind: Kind::GeneratedName,
-                text: format!("{} {}", domain::registered(name).unwrap_or(site), v.reason),
+                text: format!("{} {}", domain::registered(name).unwrap_or(site), v.reason).into(),
             });
         }
     }

@@ -124,6 +124,50 @@ fn an_unconfigured_server_is_an_unauthorized_resolver() {
     assert_eq!(d.assess(&t), None);
 }
 
+/// Each pid's own resolv.conf: pid 4242 the first, any other the second.
+struct PerPid(Rc<ResolvConf>, Rc<ResolvConf>);
+
+impl ResolvSource for PerPid {
+    fn lookup(&mut self, pid: Option<u32>, _: u32) -> Option<(Rc<ResolvConf>, SearchSource)> {
+        let c = if pid == Some(4242) { &self.0 } else { &self.1 };
+        Some((c.clone(), SearchSource::Process))
+    }
+}
+
+#[test]
+fn each_unauthorized_reason_names_its_own_server_and_settings() {
+    let mut d = Detector::new(
+        Settings::default(),
+        Box::new(PerPid(
+            Rc::new(ResolvConf::parse("nameserver 10.0.0.1\n")),
+            Rc::new(ResolvConf::parse("nameserver 10.0.0.2\n")),
+        )),
+        Box::new(Sockets(Vec::new())),
+    );
+    let text = |d: &mut Detector, server: &str, pid: u32| {
+        let mut t = tx("www.example.com", 0);
+        t.server = server.parse().unwrap();
+        t.pid = Some(pid);
+        d.assess(&t).expect("flagged").reasons[0].text.to_string()
+    };
+    // Alternating servers and settings, each asked twice in a row (the
+    // second time from what the first wrote).
+    for _ in 0..2 {
+        for (server, pid, ns) in [
+            ("198.51.100.7", 4242, "10.0.0.1"),
+            ("198.51.100.7", 4242, "10.0.0.1"),
+            ("198.51.100.8", 4242, "10.0.0.1"),
+            ("198.51.100.8", 4343, "10.0.0.2"),
+            ("198.51.100.8", 4343, "10.0.0.2"),
+        ] {
+            assert_eq!(
+                text(&mut d, server, pid),
+                format!("server {server} is not a configured resolver ({ns})")
+            );
+        }
+    }
+}
+
 #[test]
 fn a_configured_resolvers_upstream_queries_pass() {
     // A local forwarder (pid 77) serving 10.0.0.1, which clients use,
