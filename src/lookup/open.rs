@@ -382,7 +382,7 @@ impl Lookup {
         at
     }
 
-    pub(super) fn record(self, incomplete: bool) -> LookupRecord {
+    pub(super) fn record(self: Box<Self>, incomplete: bool) -> LookupRecord {
         // The first name with data, in the order asked; else the last
         // name asked.
         let answered = self
