@@ -164,8 +164,9 @@ pub struct LookupRecord {
 
 /// The tracker's maps' hasher. Their keys are ids, hashes already keyed
 /// by [`Tracker::hasher`], or sockets (a map of at most [`SOCKETS`],
-/// cleared when full): SipHash's strength buys little there (the pipeline benchmark: 13,990 -> 12,467 instructions per JSON
-/// record with this one, bench/callgrind.sh).
+/// cleared when full): SipHash's strength buys little there (the
+/// pipeline benchmark: 13,990 -> 12,467 instructions per JSON record
+/// with this one, bench/callgrind.sh).
 type Fast = foldhash::fast::RandomState;
 
 /// A name's hashes (keyed, lowercase), made once per transaction: the
@@ -610,7 +611,7 @@ impl Tracker {
 
     fn start(&mut self, t: &Transaction, client: Client, index_key: u64) -> Lookup {
         let conf = self.resolv.lookup_at(t.pid, t.netns, t.mono_ns);
-        let (base, expected, source, retry_s) = match &conf {
+        let (base, settings, source, retry_s) = match &conf {
             Some((c, source)) => {
                 let base = c.asked_name(&t.qname);
                 (base, Some(Rc::clone(c)), *source, c.timeout_s)
@@ -632,7 +633,7 @@ impl Tracker {
             client_ip: t.client,
             client_port: t.client_port,
             base,
-            expected,
+            settings,
             retry_interval_ns: u64::from(retry_s) * 1_000_000_000,
             source,
             // Room for what most calls send (A and AAAA of one name), not

@@ -110,9 +110,9 @@ pub(super) struct Lookup {
     /// The name as asked (for an inferred search list, the labels all
     /// names so far share).
     pub(super) base: String,
-    /// The resolver's settings, when known: the names it would try for
+    /// The resolver's settings, when known: the names it tries for
     /// `base` ([`ResolvConf::tries`]).
-    pub(super) expected: Option<Rc<ResolvConf>>,
+    pub(super) settings: Option<Rc<ResolvConf>>,
     pub(super) retry_interval_ns: u64,
     pub(super) source: SearchSource,
     /// Names queried, in the order first queried.
@@ -139,7 +139,7 @@ impl Lookup {
     /// the resolver tries for the name asked, or, with the search list
     /// unknown, a name with the same first label.
     pub(super) fn could_ask(&self, qname: &str) -> bool {
-        match &self.expected {
+        match &self.settings {
             Some(conf) => conf.tries(&self.base, qname),
             // Inferred: a name that shares the first label of the name
             // asked (another search domain, or none). The index has
@@ -183,7 +183,7 @@ impl Lookup {
                 return false;
             }
         }
-        if self.expected.is_none() && !self.names.is_empty() {
+        if self.settings.is_none() && !self.names.is_empty() {
             // Inferred search: another name follows only a failure of
             // every name before it (the resolver moves on after one).
             let known = self.names.iter().any(|n| n.eq_ignore_ascii_case(lower));
@@ -259,7 +259,7 @@ impl Lookup {
         {
             Some(i) => i,
             None => {
-                if self.expected.is_none() {
+                if self.settings.is_none() {
                     self.shrink_base(&t.qname);
                 }
                 self.names.push(t.qname.clone());
@@ -415,7 +415,7 @@ impl Lookup {
         };
         let sibling_lost = self.sibling_lost();
         let resends = self.resends();
-        let base = if self.names.len() == 1 && self.expected.is_none() {
+        let base = if self.names.len() == 1 && self.settings.is_none() {
             self.names[0].clone()
         } else {
             self.base
