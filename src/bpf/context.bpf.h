@@ -74,21 +74,20 @@ static __always_inline void copy_kstr16(char *dst, const char *src, enum dt_read
 	}
 }
 
+/* A task's comm, as a global function's argument must be typed. */
+struct dt_comm {
+	char c[DT_COMM_LEN];
+};
+
 /*
- * The process that sent a packet, when the hook runs in its context: a
- * local egress on a socket, not in a softirq and not from a kernel thread
- * (threaded NAPI, workqueues relay packets for others). Fills comm with
- * the thread group leader's name (resolvers send from named worker
- * threads); returns 0 when the sender cannot be trusted.
+ * The current task's thread group: its leader's name into out, and its
+ * pid; 0 for a kernel thread (threaded NAPI, workqueues relay packets for
+ * others).
  */
-static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
-					   enum dt_reader_kind rk)
+static __always_inline __u32 current_sender(char *comm, enum dt_reader_kind rk)
 {
 	struct task_struct *task, *leader;
 
-	comm[0] = 0;
-	if (dir != DT_DIR_EGRESS || !task_ctx)
-		return 0;
 	task = current_task(rk);
 	if (RD(rk, task, flags) & PF_KTHREAD)
 		return 0;
@@ -98,14 +97,45 @@ static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
 }
 
 /*
+ * The same, as a global function for the dynptr programs: the verifier
+ * checks it once per program. Each load of a pointer from a trusted
+ * one (the task's group leader here, the skb's socket below) has the
+ * verifier search the kernel's BTF by name, linearly, at every state
+ * that reaches it: inlined, those searches were a quarter of the time
+ * dt_egress took to load.
+ */
+__noinline __u32 dt_current_sender(struct dt_comm *out)
+{
+	if (!out)
+		return 0;
+	return current_sender(out->c, DT_READ_DYNPTR);
+}
+
+/*
+ * The process that sent a packet, when the hook runs in its context: a
+ * local egress on a socket, not in a softirq and not from a kernel thread.
+ * Fills comm with the thread group leader's name (resolvers send from
+ * named worker threads); returns 0 when the sender cannot be trusted.
+ */
+static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
+					   enum dt_reader_kind rk)
+{
+	comm[0] = 0;
+	if (dir != DT_DIR_EGRESS || !task_ctx)
+		return 0;
+	if (reads_dynptr(rk))
+		return dt_current_sender((struct dt_comm *)comm);
+	return current_sender(comm, rk);
+}
+
+/*
  * The cgroup (v2) of the socket a packet leaves from, 0 when none: set
  * when the socket was made, so it names the sender's container even when
  * the packet is sent from softirq context, or by a process that has
  * exited by the time its answer comes. Read once per query, at its first
  * sighting.
  */
-static __always_inline __u64 socket_cgroup(struct sk_buff *skb, __u8 dir,
-					   enum dt_reader_kind rk)
+static __always_inline __u64 skb_socket_cgroup(struct sk_buff *skb, enum dt_reader_kind rk)
 {
 	struct kernfs_node *kn;
 	struct sock *sk;
@@ -113,7 +143,7 @@ static __always_inline __u64 socket_cgroup(struct sk_buff *skb, __u8 dir,
 	__u8 state;
 
 	/* The cgroup pointer, not the older union of it with a v1 id. */
-	if (dir != DT_DIR_EGRESS || !bpf_core_field_exists(struct sock, sk_cgrp_data) ||
+	if (!bpf_core_field_exists(struct sock, sk_cgrp_data) ||
 	    !bpf_core_field_exists(struct sock_cgroup_data, cgroup))
 		return 0;
 	sk = RD(rk, skb, sk);
@@ -127,6 +157,22 @@ static __always_inline __u64 socket_cgroup(struct sk_buff *skb, __u8 dir,
 		return 0;
 	kn = RD(rk, cg, kn);
 	return kn ? RD(rk, kn, id) : 0;
+}
+
+/* As dt_current_sender, for the same reason. */
+__noinline __u64 dt_socket_cgroup(struct sk_buff *skb __arg_trusted)
+{
+	return skb_socket_cgroup(skb, DT_READ_DYNPTR);
+}
+
+static __always_inline __u64 socket_cgroup(struct sk_buff *skb, __u8 dir,
+					   enum dt_reader_kind rk)
+{
+	if (dir != DT_DIR_EGRESS)
+		return 0;
+	if (reads_dynptr(rk))
+		return dt_socket_cgroup(skb);
+	return skb_socket_cgroup(skb, rk);
 }
 
 #endif /* DNSTRACE_CONTEXT_BPF_H */

@@ -50,6 +50,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	struct dt_reader r;
 	struct dt_packet p;
 	struct net_device *dev;
+	struct sock *sk;
 	__u16 l3proto = RD(rk, skb, protocol);
 	__u16 nh;
 	long net_off;
@@ -58,6 +59,14 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	struct bpf_dynptr dp;
 
 	if (l3proto != bpf_htons(ETH_P_IP) && l3proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	/* Pointers read from the skb before the headers are parsed: for a
+	 * pointer loaded from a trusted one, the verifier searches the
+	 * kernel's BTF by name, linearly, at every state that reaches the
+	 * load, and parsing leaves about twenty; here there is one. */
+	dev = RD(rk, skb, dev);
+	sk = dir == DT_DIR_EGRESS ? RD(rk, skb, sk) : NULL;
+	if (!dev)
 		return 0;
 	nh = RD(rk, skb, network_header);
 	if (nh == 0xffff)
@@ -81,11 +90,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	p.nfct = packet_nfct(skb, rk);
 	/* Only a local egress on a socket can be attributed: the test is
 	 * made for those only. */
-	p.task_ctx = dir == DT_DIR_EGRESS && RD(rk, skb, sk) && task_context(ctx, rk);
-
-	dev = RD(rk, skb, dev);
-	if (!dev)
-		return 0;
+	p.task_ctx = sk && task_context(ctx, rk);
 	netns = reads_typed(rk) ? dev->nd_net.net->ns.inum
 				: BPF_CORE_READ(dev, nd_net.net, ns.inum);
 

@@ -24,17 +24,24 @@
 #define DT_MDNS_WINDOW_NS 1000000000ULL
 
 /* FNV-1a over the wire name, case folded: mDNS names match regardless of
- * case. */
-static __always_inline __u64 name_hash(const __u8 *name, __u32 len)
+ * case. A global function, so that the verifier walks its 255 steps once
+ * per program rather than once per state that reaches it. */
+__noinline __u64 dt_name_hash(const struct dt_qbuf *qb, __u32 len)
 {
 	__u64 h = 14695981039346656037ULL;
+	int i;
 
-	for (int i = 0; i < DT_NAME_WIRE_MAX; i++) {
+	if (!qb)
+		return 0;
+	/* mDNS is read by the dynptr programs only, on kernels that have
+	 * the numbers iterator: the verifier then checks the body until
+	 * its states repeat, not 255 times. */
+	bpf_for(i, 0, DT_NAME_WIRE_MAX) {
 		__u8 c;
 
 		if (i >= len)
 			break;
-		c = name[i & 0xff];
+		c = qb->b[i & 0xff];
 		if (c >= 'A' && c <= 'Z')
 			c += 'a' - 'A';
 		h ^= c;
@@ -217,7 +224,7 @@ __noinline int dt_mdns(struct sk_buff *skb __arg_trusted, struct dt_packet *p, _
 	if (name_len < 0)
 		return 0;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
-	s->key.name_hash = name_hash(s->mq.q.name, name_len);
+	s->key.name_hash = dt_name_hash((const struct dt_qbuf *)s->mq.q.name, name_len);
 	s->key.qtype = qtype;
 	s->key.name_len = name_len;
 

@@ -108,6 +108,13 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 		query_seen_again();
 		return;
 	}
+	/* Who sent it, before the cases of NAT below, so that the verifier
+	 * walks these reads once, not once per case (see handle_skb on
+	 * loads of kernel pointers). Past the lookup above, a sighting
+	 * from a socket is a new query but in rare cases through NAT. */
+	fresh = &s->query;
+	fresh->pid = packet_sender(dir, p->task_ctx, fresh->comm, rk);
+	fresh->cgroup_id = socket_cgroup(skb, dir, rk);
 	/* Not known by its own tuple: through NAT it may be known by the
 	 * other one, from conntrack. Read only here: on a host with
 	 * conntrack every packet carries an entry, and most sightings are
@@ -139,7 +146,6 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	 * depends on NAT is done before the question is read: the verifier
 	 * then walks the name's loop once, not once per case. */
 	translated = side == DT_SIDE_DELIVERED;
-	fresh = &s->query;
 	fresh->ts = bpf_ktime_get_ns();
 	fresh->backend_ts = translated ? fresh->ts : 0;
 	fresh->backend_ns = 0;
@@ -154,8 +160,6 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	fresh->query_size = p->msg_size;
 	fresh->dir = dir;
 	copy_kstr16(fresh->ifname, dev->name, rk);
-	fresh->pid = packet_sender(dir, p->task_ctx, fresh->comm, rk);
-	fresh->cgroup_id = socket_cgroup(skb, dir, rk);
 	name_len = read_question(r, rk, p, fresh->name, &fresh->qtype, &fresh->qclass);
 	if (name_len < 0)
 		return;
