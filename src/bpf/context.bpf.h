@@ -80,7 +80,7 @@ struct dt_comm {
 };
 
 /*
- * The current task's thread group: its leader's name into out, and its
+ * The current task's thread group: its leader's name into comm, and its
  * pid; 0 for a kernel thread (threaded NAPI, workqueues relay packets for
  * others).
  */
@@ -101,8 +101,7 @@ static __always_inline __u32 current_sender(char *comm, enum dt_reader_kind rk)
  * checks it once per program. Each load of a pointer from a trusted
  * one (the task's group leader here, the skb's socket below) has the
  * verifier search the kernel's BTF by name, linearly, at every state
- * that reaches it: inlined, those searches were a quarter of the time
- * dt_egress took to load.
+ * that reaches it.
  */
 __noinline __u32 dt_current_sender(struct dt_comm *out)
 {
@@ -132,8 +131,8 @@ static __always_inline __u32 packet_sender(__u8 dir, bool task_ctx, char *comm,
  * The cgroup (v2) of the socket a packet leaves from, 0 when none: set
  * when the socket was made, so it names the sender's container even when
  * the packet is sent from softirq context, or by a process that has
- * exited by the time its answer comes. Read once per query, at its first
- * sighting.
+ * exited by the time its answer comes. Read at a query's first sighting
+ * (and at a sighting through NAT of one already known).
  */
 static __always_inline __u64 skb_socket_cgroup(struct sk_buff *skb, enum dt_reader_kind rk)
 {

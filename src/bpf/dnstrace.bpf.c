@@ -49,8 +49,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 {
 	struct dt_reader r;
 	struct dt_packet p;
-	struct net_device *dev;
-	struct sock *sk;
+	struct net_device *dev = NULL;
+	struct sock *sk = NULL;
 	__u16 l3proto = RD(rk, skb, protocol);
 	__u16 nh;
 	long net_off;
@@ -60,14 +60,18 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 
 	if (l3proto != bpf_htons(ETH_P_IP) && l3proto != bpf_htons(ETH_P_IPV6))
 		return 0;
-	/* Pointers read from the skb before the headers are parsed: for a
-	 * pointer loaded from a trusted one, the verifier searches the
-	 * kernel's BTF by name, linearly, at every state that reaches the
-	 * load, and parsing leaves about twenty; here there is one. */
-	dev = RD(rk, skb, dev);
-	sk = dir == DT_DIR_EGRESS ? RD(rk, skb, sk) : NULL;
-	if (!dev)
-		return 0;
+	/* Typed programs read the skb's pointers before the headers are
+	 * parsed: for a pointer loaded from a trusted one, the verifier
+	 * searches the kernel's BTF by name, linearly, at every state that
+	 * reaches the load, and parsing leaves about twenty; here there is
+	 * one. Classic programs read them through probes, which cost at run
+	 * time: only for the packets that are DNS. */
+	if (reads_typed(rk)) {
+		dev = skb->dev;
+		sk = dir == DT_DIR_EGRESS ? skb->sk : NULL;
+		if (!dev)
+			return 0;
+	}
 	nh = RD(rk, skb, network_header);
 	if (nh == 0xffff)
 		return 0;
@@ -88,6 +92,12 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 		return 0;
 	stat_inc(DT_STAT_DNS_PACKETS);
 	p.nfct = packet_nfct(skb, rk);
+	if (!reads_typed(rk)) {
+		dev = BPF_CORE_READ(skb, dev);
+		sk = dir == DT_DIR_EGRESS ? BPF_CORE_READ(skb, sk) : NULL;
+		if (!dev)
+			return 0;
+	}
 	/* Only a local egress on a socket can be attributed: the test is
 	 * made for those only. */
 	p.task_ctx = sk && task_context(ctx, rk);
@@ -103,7 +113,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 		if (p.proto == DT_PROTO_TCP || p.service == DT_SERVICE_MDNS)
 			stat_inc(DT_STAT_NONLINEAR);
 		else
-			handle_message(skb, &r, rk, dir, &p, netns);
+			handle_message(skb, &r, rk, dir, &p, netns, dev);
 	} else if (p.service == DT_SERVICE_MDNS) {
 		dt_mdns(skb, &p, netns, dir);
 	} else if (p.proto == DT_PROTO_TCP) {

@@ -24,8 +24,8 @@
 #define DT_MDNS_WINDOW_NS 1000000000ULL
 
 /* FNV-1a over the wire name, case folded: mDNS names match regardless of
- * case. A global function, so that the verifier walks its 255 steps once
- * per program rather than once per state that reaches it. */
+ * case. A global function, so that the verifier checks it once per
+ * program rather than once per state that reaches it. */
 __noinline __u64 dt_name_hash(const struct dt_qbuf *qb, __u32 len)
 {
 	__u64 h = 14695981039346656037ULL;

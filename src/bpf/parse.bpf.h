@@ -480,11 +480,9 @@ static __always_inline int question_label(const __u8 *buf, __u32 avail, __u32 *p
  *
  * A global function: the verifier checks it once per program, with
  * nothing known of its arguments, instead of once per label at every
- * place a question is read and in every state that reaches it, which was
- * most of the time a program took to load. The callers bound what they
- * return again. (The numbers iterator instead of the bounded loop made
- * the programs take more to check, not less: 45,791 instructions against
- * 43,940 for dt_egress.)
+ * place a question is read and in every state that reaches it. The
+ * callers bound what it returns again. (The numbers iterator instead of
+ * the bounded loop made the programs take more to check, not less.)
  */
 __noinline int dt_question_walk(const struct dt_qbuf *qb, __u32 avail, struct dt_qtail *tail)
 {

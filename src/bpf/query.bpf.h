@@ -143,8 +143,10 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	}
 
 	/* A new query, keyed by this sighting's tuple. Everything that
-	 * depends on NAT is done before the question is read: the verifier
-	 * then walks the name's loop once, not once per case. */
+	 * depends on NAT is done before the question is read, and so is
+	 * what does not depend on the name: the verifier then walks the
+	 * reading once, not once per case, and each path out of it has the
+	 * less to walk. */
 	translated = side == DT_SIDE_DELIVERED;
 	fresh->ts = bpf_ktime_get_ns();
 	fresh->backend_ts = translated ? fresh->ts : 0;
@@ -152,8 +154,6 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	fresh->nat = 0;
 	if (nat)
 		note_nat(fresh, &s->nat, nat, translated);
-	/* So is what does not depend on the name: every path out of the
-	 * loop then has the less to walk. */
 	fresh->netns = netns;
 	fresh->ifindex = RD(rk, dev, ifindex);
 	fresh->qflags = bpf_ntohs(h->flags);
@@ -410,16 +410,14 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 		drop_twin(&s->alias);
 }
 
-/* One DNS message at p->dns_off, p->dns_len bytes of it in this packet. */
+/* One DNS message at p->dns_off, p->dns_len bytes of it in this packet,
+ * crossing dev. */
 static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader *r,
 					   enum dt_reader_kind rk, __u8 dir, struct dt_packet *p,
-					   __u32 netns)
+					   __u32 netns, struct net_device *dev)
 {
-	struct net_device *dev = RD(rk, skb, dev);
 	struct dt_dnshdr hbuf, *h;
 
-	if (!dev)
-		return;
 	if (p->dns_len < sizeof(*h)) {
 		stat_inc(DT_STAT_MAL_SHORT);
 		return;
@@ -443,13 +441,14 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 __noinline int dt_message(struct sk_buff *skb __arg_trusted, struct dt_packet *p,
 			  __u32 netns, __u32 dir)
 {
+	struct net_device *dev = skb->dev;
 	struct bpf_dynptr dp;
 	struct dt_reader r;
 
-	if (!p || dynptr_reader(&r, &dp, skb))
+	if (!p || !dev || dynptr_reader(&r, &dp, skb))
 		return 0;
 	handle_message(skb, &r, DT_READ_DYNPTR,
-		       dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS, p, netns);
+		       dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS, p, netns, dev);
 	return 0;
 }
 
