@@ -16,7 +16,7 @@
 mod util;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -196,11 +196,28 @@ fn check(node: &Node, r: &Value, want: &Want) {
     }
 }
 
-/// dig asks `server` each of `names` from `ns`, one after the other.
+/// dig asks `server` each of `names` from `ns`, one after the other, each
+/// from a source port of its own. Two digs that drew the same ephemeral
+/// port within conntrack's UDP timeout would be one flow to conntrack:
+/// one DNAT for two queries, which the tests count (it happened once in
+/// CI). The ports lie below the ephemeral range and are used once per
+/// test process, so no socket or TCP TIME_WAIT holds one.
 fn digs(ns: &util::Netns, server: IpAddr, names: &[String], extra: &[&str]) -> Vec<Dig> {
+    static NEXT_PORT: AtomicU16 = AtomicU16::new(20000);
+    let any = if server.is_ipv6() { "::" } else { "0.0.0.0" };
     names
         .iter()
-        .map(|name| dig(ns, server, name, extra))
+        .map(|name| {
+            let port = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
+            assert!(
+                port < 32768,
+                "digs: out of source ports below the ephemeral range"
+            );
+            let bind = format!("{any}#{port}");
+            let mut args = vec!["-b", bind.as_str()];
+            args.extend_from_slice(extra);
+            dig(ns, server, name, &args)
+        })
         .collect()
 }
 
