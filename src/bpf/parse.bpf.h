@@ -412,66 +412,6 @@ struct dt_qtail {
 	__u16 qclass;
 };
 
-/* What one step of a question's walk found. */
-#define DT_LABEL_MORE (-2)
-
-/*
- * One label of the question's name, at *posp in buf (avail bytes read):
- * DT_LABEL_MORE to go on, the name's wire length (root label included)
- * once it ends, with qtype and qclass then in *tail, or -1 after counting
- * why the question is unusable.
- */
-static __always_inline int question_label(const __u8 *buf, __u32 avail, __u32 *posp,
-					  struct dt_qtail *tail)
-{
-	__u32 pos = *posp;
-	__u8 label;
-
-	/* Too long first: a name past 255 bytes is that, whether or
-	 * not the packet (or the read window) holds all of it. */
-	if (pos >= DT_NAME_WIRE_MAX) {
-		stat_inc(DT_STAT_MAL_NAME_LONG);
-		return -1;
-	}
-	if (pos >= avail) {
-		stat_inc(DT_STAT_MAL_TRUNCATED);
-		return -1;
-	}
-	/* Restated bounds for the verifier, which may see pos through
-	 * a register the comparisons above did not narrow. */
-	__u32 idx = pos;
-
-	barrier_var(idx);
-	label = buf[idx & 0xff];
-	if (label == 0) {
-		/* pos <= 254 here; the mask restates it for the
-		 * verifier, and the barrier keeps clang from
-		 * dropping the mask as redundant. */
-		__u32 end = pos + 1;
-
-		barrier_var(end);
-		end &= 0xff;
-
-		if (end + 4 > avail) {
-			stat_inc(DT_STAT_MAL_TRUNCATED);
-			return -1;
-		}
-		tail->qtype = ((__u16)buf[end] << 8) | buf[end + 1];
-		tail->qclass = ((__u16)buf[end + 2] << 8) | buf[end + 3];
-		return end;
-	}
-	if ((label & 0xc0) == 0xc0) {
-		stat_inc(DT_STAT_MAL_POINTER);
-		return -1;
-	}
-	if (label & 0xc0) {
-		stat_inc(DT_STAT_MAL_LABEL);
-		return -1;
-	}
-	*posp = pos + label + 1;
-	return DT_LABEL_MORE;
-}
-
 /*
  * Walks the question's name in buf (avail bytes read, 5..259): its wire
  * length (root label included), qtype and qclass into *tail; or -1 after
@@ -486,15 +426,57 @@ static __always_inline int question_label(const __u8 *buf, __u32 avail, __u32 *p
  */
 __noinline int dt_question_walk(const struct dt_qbuf *qb, __u32 avail, struct dt_qtail *tail)
 {
+	const __u8 *buf;
 	__u32 pos = 0;
-	int ret;
 
 	if (!qb || !tail)
 		return -1;
+	buf = qb->b;
 	for (int i = 0; i < 128; i++) {
-		ret = question_label(qb->b, avail, &pos, tail);
-		if (ret != DT_LABEL_MORE)
-			return ret;
+		__u8 label;
+
+		/* Too long first: a name past 255 bytes is that, whether or
+		 * not the packet (or the read window) holds all of it. */
+		if (pos >= DT_NAME_WIRE_MAX) {
+			stat_inc(DT_STAT_MAL_NAME_LONG);
+			return -1;
+		}
+		if (pos >= avail) {
+			stat_inc(DT_STAT_MAL_TRUNCATED);
+			return -1;
+		}
+		/* Restated bounds for the verifier, which may see pos through
+		 * a register the comparisons above did not narrow. */
+		__u32 idx = pos;
+
+		barrier_var(idx);
+		label = buf[idx & 0xff];
+		if (label == 0) {
+			/* pos <= 254 here; the mask restates it for the
+			 * verifier, and the barrier keeps clang from
+			 * dropping the mask as redundant. */
+			__u32 end = pos + 1;
+
+			barrier_var(end);
+			end &= 0xff;
+
+			if (end + 4 > avail) {
+				stat_inc(DT_STAT_MAL_TRUNCATED);
+				return -1;
+			}
+			tail->qtype = ((__u16)buf[end] << 8) | buf[end + 1];
+			tail->qclass = ((__u16)buf[end + 2] << 8) | buf[end + 3];
+			return end;
+		}
+		if ((label & 0xc0) == 0xc0) {
+			stat_inc(DT_STAT_MAL_POINTER);
+			return -1;
+		}
+		if (label & 0xc0) {
+			stat_inc(DT_STAT_MAL_LABEL);
+			return -1;
+		}
+		pos += label + 1;
 	}
 	stat_inc(DT_STAT_MAL_NAME_LONG);
 	return -1;
