@@ -227,6 +227,88 @@ fn same_id_from_three_clients_is_paired_per_client() {
     assert_counters(&out, &expected, &PAIRING);
 }
 
+/// A forwarder asking two upstreams at once (dnsmasq's all-servers, or a
+/// retry to the next server): the same socket, the same id, two servers.
+/// The pending map keys a query by its client's end, so the second query
+/// finds that end taken and is keyed by its whole tuple: two transactions,
+/// each paired with its own server's answer, whichever answers first.
+#[test]
+fn same_id_from_one_socket_to_two_servers_is_two_transactions() {
+    let Some(_serial) = privileged("same_id_from_one_socket_to_two_servers_is_two_transactions")
+    else {
+        return;
+    };
+    let link = Link::new("fwd", 228);
+    let second_v4 = Ipv4Addr::new(10, 77, 228, 3);
+    link.server.ip(&[
+        "addr",
+        "add",
+        &format!("{second_v4}/24"),
+        "dev",
+        &link.server_if,
+    ]);
+    let smac = link.server_mac.map(|b| format!("{b:02x}")).join(":");
+    link.client.ip(&[
+        "neigh",
+        "replace",
+        &second_v4.to_string(),
+        "lladdr",
+        &smac,
+        "dev",
+        &link.client_if,
+        "nud",
+        "permanent",
+    ]);
+    let first = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let second = SocketAddr::new(IpAddr::V4(second_v4), 53);
+    let _r1 = Responder::start(&link.server, first);
+    let _r2 = Responder::start(&link.server, second);
+    let id = 0x5e5e;
+    let tracer = start_for_ids(
+        &[link.server_v4.to_string(), second_v4.to_string()],
+        &[id],
+        &[],
+    );
+    let client = SocketAddr::new(IpAddr::V4(link.client_v4), 41020);
+    // The first server answers 150 ms late, after the second.
+    let asked = [(first, "delay-150.one.fwd.test"), (second, "two.fwd.test")];
+    let answers = link.client.within(move || {
+        let s = UdpSocket::bind(client).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        for (server, name) in asked {
+            s.send_to(&util::dns::build_query(id, name, 1), server)
+                .unwrap();
+        }
+        (0..2)
+            .filter(|_| s.recv_from(&mut [0u8; 512]).is_ok())
+            .count()
+    });
+    assert_eq!(answers, 2);
+    let out = tracer.stop();
+    assert_clean_exit(&out);
+    assert_eq!(out.records.len(), 2, "one per server:\n{}", out.stdout);
+    for ((server, name), min_ms) in asked.iter().zip([150.0, 0.0]) {
+        let mine: Vec<&Value> = out
+            .records
+            .iter()
+            .filter(|r| r["server_ip"] == server.ip().to_string().as_str())
+            .collect();
+        assert_eq!(mine.len(), 1, "{server}: {}", out.stdout);
+        let r = mine[0];
+        assert_eq!(
+            r["qname"], *name,
+            "paired with its own server's answer: {r}"
+        );
+        assert_eq!(r["rcode"], "NOERROR", "{r}");
+        assert_eq!(r["client_port"], 41020, "{r}");
+        assert_eq!(r["id"], id, "{r}");
+        let ms = r["latency_ms"].as_f64().unwrap();
+        assert!(ms >= min_ms && ms < min_ms + 90.0, "{server}: {ms} ms");
+    }
+    let expected = BTreeMap::from([("queries", 2), ("query_seen_again", 2), ("answered", 2)]);
+    assert_counters(&out, &expected, &PAIRING);
+}
+
 #[test]
 fn id_reused_after_its_answer_is_two_transactions() {
     let Some(_serial) = privileged("id_reused_after_its_answer_is_two_transactions") else {

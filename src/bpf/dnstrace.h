@@ -124,19 +124,26 @@ enum dt_stat {
 };
 
 /*
- * A query, keyed so that every sighting of it on the host maps to the same
- * entry. Addresses are 16 bytes; IPv4 uses the first 4.
+ * A query's tuple, the same for every sighting of it on the host.
+ * Addresses are 16 bytes; IPv4 uses the first 4. The client's end comes
+ * first: it alone (DT_CLIENT_END bytes) keys the pending map (maps.bpf.h
+ * says why).
  */
 struct dt_key {
 	__u8 client_addr[16];
-	__u8 server_addr[16];
 	__u16 client_port;
-	__u16 server_port;
 	__u16 id;
 	__u8 proto;
 	__u8 family;
+	__u16 shared;		/* 0 but in the pending map's key of a query keyed
+				 * beside another on the same client end */
 	__u32 netns;		/* only for loopback addresses, else 0 */
+	__u8 server_addr[16];
+	__u16 server_port;
+	__u16 _pad;
 };
+
+#define DT_CLIENT_END __builtin_offsetof(struct dt_key, server_addr)
 
 /* What became of a finished transaction (struct dt_done, maps.bpf.h):
  * whoever moves it on (a compare-and-swap) reports the next record. */
@@ -169,9 +176,12 @@ struct dt_pending {
 	 * DT_NAT_KEYED_DELIVERED what the client sent. */
 	__u16 other_server_port;
 	__u16 other_client_port;
-	__u8 _pad[4];
+	__u16 key_server_port;
+	__u8 _pad[2];
 	__u8 other_server[16];
 	__u8 other_client[16];
+	/* The server's end of its tuple, which its map key leaves out. */
+	__u8 key_server[16];
 	char comm[DT_COMM_LEN];
 	char ifname[DT_IFNAMSIZ];
 	__u8 name[DT_QBUF_LEN];	/* wire-format question name */

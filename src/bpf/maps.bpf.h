@@ -48,6 +48,10 @@ __u32 dt_sweep_flush = 0;
  * looks for an alias (nat.bpf.h), so a host without NAT pays nothing for
  * it. */
 __u32 dt_nat_seen = 0;
+/* Set once an entry of dt_pending was keyed beside another (a shared mark
+ * in its key): until then a sighting its client end does not match looks
+ * no further. */
+__u32 dt_keyed_beside = 0;
 
 /*
  * Not read by the program: a member of each type user space decodes, so
@@ -69,11 +73,23 @@ struct dt_abi {
 	enum dt_state state;
 } dt_abi = {};
 
-/* Queries waiting for their response (user space sizes it: --max-pending). */
+/*
+ * Queries waiting for their response (user space sizes it: --max-pending),
+ * each keyed by the client's end of its tuple alone (address, port, id,
+ * protocol, family: the first DT_CLIENT_END bytes of struct dt_key), its
+ * server's end kept in the value (key_server). DNAT changes only the
+ * server's end, so every sighting of a query beyond it, which carries the
+ * backend and no conntrack entry (nat.bpf.h), finds the query by the same
+ * one lookup, and DNAT costs no second entry. A second query from the
+ * same end with the same id to another server at the same time (a
+ * forwarder asking two upstreams) is keyed beside it, the key's shared
+ * mark set from its server's end, and so is a twin whose client end is
+ * taken; dt_keyed_beside says whether any such entry was ever made.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct dt_key);
+	__uint(key_size, DT_CLIENT_END);
 	__type(value, struct dt_pending);
 } dt_pending SEC(".maps");
 
@@ -173,6 +189,14 @@ struct dt_scratch {
 	struct dt_key alias;
 	struct dt_key other;
 	struct dt_nat_view nat;
+	/* What find_pending says, kept here rather than on the stack: the
+	 * verifier tracks a stack slot's every value apart, and the paths
+	 * after it would be walked once per value. */
+	__u16 shared;		/* the found query's shared mark */
+	__u16 twin_shared;	/* its twin's */
+	__u8 found;		/* enum dt_found */
+	__u8 alias_found;
+	__u8 _pad[2];
 };
 
 struct {
@@ -291,6 +315,190 @@ static __always_inline bool same_key(const struct dt_key *a, const struct dt_key
 	for (int n = 0; n < (int)(sizeof(*a) / 4); n++)
 		diff |= x[n] ^ y[n];
 	return diff == 0;
+}
+
+/* Whether a tuple's server end is this address and port. */
+static __always_inline bool server_is(const struct dt_key *k, const __u8 *addr, __u16 port)
+{
+	const __u32 *a = (const __u32 *)k->server_addr, *b = (const __u32 *)addr;
+
+	return !((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) &&
+	       k->server_port == port;
+}
+
+/* Whether two tuples have the same client end. */
+static __always_inline bool same_client_end(const struct dt_key *a, const struct dt_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+	for (int n = 0; n < (int)(DT_CLIENT_END / 4); n++)
+		diff |= x[n] ^ y[n];
+	return diff == 0;
+}
+
+/* A query's own tuple from its map key (its client end) and its entry. */
+static __always_inline void own_key(struct dt_key *key, const void *mkey,
+				    const struct dt_pending *q)
+{
+	__builtin_memcpy(key, mkey, DT_CLIENT_END);
+	key->shared = 0;
+	__builtin_memcpy(key->server_addr, q->key_server, sizeof(key->server_addr));
+	key->server_port = q->key_server_port;
+	key->_pad = 0;
+}
+
+/* The shared mark of a query keyed beside another on its client end: its
+ * server's end folded to 15 bits, the 16th set (never 0). Two servers
+ * with the same mark on one client end and id at once cannot both be
+ * tracked (insert_pending). */
+static __always_inline __u16 shared_mark(const struct dt_key *k)
+{
+	const __u32 *a = (const __u32 *)k->server_addr;
+	__u32 h = (a[0] ^ a[1] ^ a[2] ^ a[3] ^ k->server_port) * 0x9e3779b1;
+
+	return 0x8000 | (h >> 17);
+}
+
+/* How find_pending found a tuple. */
+enum dt_found {
+	DT_FOUND_NONE = 0,
+	DT_FOUND_OWN,		/* a query whose own tuple it is */
+	DT_FOUND_OTHER,		/* a query it is the other tuple of, after DNAT */
+	DT_FOUND_TAKEN,		/* none; its client end is another query's */
+};
+
+/*
+ * The shared mark under which a query keyed beside others on key's client
+ * end has key as its own tuple; 0 when none has. A global function, which
+ * the verifier checks once: it is rarely called (dt_keyed_beside), and the
+ * caller looks the entry up again under the mark.
+ */
+__noinline int dt_beside(struct dt_key *key)
+{
+	struct dt_pending *q;
+	__u16 mark;
+
+	if (!key)
+		return 0;
+	mark = shared_mark(key);
+	key->shared = mark;
+	q = bpf_map_lookup_elem(&dt_pending, key);
+	key->shared = 0;
+	return q && server_is(key, q->key_server, q->key_server_port) ? mark : 0;
+}
+
+/* The query dt_beside finds, and in *shared its mark. */
+static __always_inline struct dt_pending *find_beside(struct dt_key *key, __u16 *shared)
+{
+	struct dt_pending *q = NULL;
+	__u16 mark;
+
+	if (!dt_keyed_beside)
+		return NULL;
+	mark = dt_beside(key);
+	if (mark) {
+		key->shared = mark;
+		q = bpf_map_lookup_elem(&dt_pending, key);
+		key->shared = 0;
+	}
+	*shared = mark;
+	return q;
+}
+
+/*
+ * The pending query a tuple (key) stands for: under the tuple's client
+ * end, when the server's end is the query's own or, after DNAT, the other
+ * one (key then becomes the query's own tuple; twins have none); else
+ * beside it. *shared: the mark of the map key it was found under (0: the
+ * client end alone), to set in key to delete it.
+ */
+static __always_inline struct dt_pending *find_pending(struct dt_key *key, __u8 *found,
+						       __u16 *shared)
+{
+	struct dt_pending *q = bpf_map_lookup_elem(&dt_pending, key);
+
+	*shared = 0;
+	if (q) {
+		if (server_is(key, q->key_server, q->key_server_port)) {
+			*found = DT_FOUND_OWN;
+			return q;
+		}
+		if ((q->nat & (DT_NAT_DST | DT_NAT_TWIN)) == DT_NAT_DST &&
+		    server_is(key, q->other_server, q->other_server_port)) {
+			__builtin_memcpy(key->server_addr, q->key_server, sizeof(key->server_addr));
+			key->server_port = q->key_server_port;
+			*found = DT_FOUND_OTHER;
+			return q;
+		}
+	}
+	*found = q ? DT_FOUND_TAKEN : DT_FOUND_NONE;
+	q = find_beside(key, shared);
+	if (q)
+		*found = DT_FOUND_OWN;
+	return q;
+}
+
+/* The entry whose own tuple key is (a twin, or a query by the tuple it is
+ * keyed as): find_pending without the other tuple of a DNAT. */
+static __always_inline struct dt_pending *find_own(struct dt_key *key, __u16 *shared)
+{
+	struct dt_pending *q = bpf_map_lookup_elem(&dt_pending, key);
+
+	*shared = 0;
+	if (q && server_is(key, q->key_server, q->key_server_port))
+		return q;
+	return find_beside(key, shared);
+}
+
+/* Deletes the entry of key's client end, or of the mark shared beside it. */
+static __always_inline long delete_pending(struct dt_key *key, __u16 shared)
+{
+	long err;
+
+	key->shared = shared;
+	err = bpf_map_delete_elem(&dt_pending, key);
+	key->shared = 0;
+	return err;
+}
+
+/*
+ * Inserts v, the query of tuple key, under the tuple's client end, or
+ * beside it when that end is another query's (found, from find_pending,
+ * says it was; or it is by the time of the insert): *shared then says
+ * under which mark. Returns the map's error: -EEXIST when another CPU
+ * inserted the same query first; -ENOSPC when its mark is another
+ * server's too.
+ */
+static __always_inline long insert_pending(struct dt_key *key, struct dt_pending *v,
+					   __u8 found, __u16 *shared)
+{
+	struct dt_pending *held;
+	long err;
+
+	__builtin_memcpy(v->key_server, key->server_addr, sizeof(v->key_server));
+	v->key_server_port = key->server_port;
+	*shared = 0;
+	if (found != DT_FOUND_TAKEN) {
+		err = bpf_map_update_elem(&dt_pending, key, v, BPF_NOEXIST);
+		if (err != -17)
+			return err;
+		held = bpf_map_lookup_elem(&dt_pending, key);
+		if (!held || server_is(key, held->key_server, held->key_server_port))
+			return err;
+	}
+	if (!dt_keyed_beside)
+		dt_keyed_beside = 1;
+	key->shared = shared_mark(key);
+	err = bpf_map_update_elem(&dt_pending, key, v, BPF_NOEXIST);
+	if (err == -17) {
+		held = bpf_map_lookup_elem(&dt_pending, key);
+		if (held && !server_is(key, held->key_server, held->key_server_port))
+			err = -28;
+	}
+	*shared = key->shared;
+	key->shared = 0;
+	return err;
 }
 
 #endif /* DNSTRACE_MAPS_BPF_H */

@@ -14,14 +14,19 @@
  * - when the first sighting was after NAT (the client's own namespace
  *   translated it), every later one carries that tuple too, unless a
  *   second NAT translates it again (below);
- * - when it was before NAT (kube-proxy's DNAT on the node), the first
- *   sighting after NAT, which has the entry, makes the query a twin under
- *   the translated tuple (DT_NAT_TWIN): a copy of its head, found by one
- *   lookup like any query, which times the backend's leg. The query
- *   itself (DT_NAT_TWINNED) completes where it was first seen, takes the
+ * - when it was before DNAT alone (kube-proxy's DNAT on the node), the
+ *   first sighting after NAT, which has the entry, notes the backend in
+ *   the query (other_server) and when it reached it. The pending map keys
+ *   a query by its client end (maps.bpf.h), which DNAT leaves as it was:
+ *   the sightings beyond find the query itself, by one lookup;
+ * - when it was before SNAT (masquerade, or DNAT and SNAT), the first
+ *   sighting after NAT makes the query a twin under the translated tuple
+ *   (DT_NAT_TWIN): a copy of its head, found by one lookup like any
+ *   query, which times the backend's leg. The query itself
+ *   (DT_NAT_TWINNED) completes where it was first seen, takes the
  *   backend's leg from its twin and deletes it;
- * - a query translated a second time (double NAT: a twin, or a query its
- *   own namespace translated, seen translated again) gets a twin under
+ * - a query translated a second time (double NAT: a twin, or a query
+ *   already translated once, seen translated again) gets a twin under
  *   each further tuple, leading back to its key (chain_twin); its record
  *   names the first translation, and the sweep drops those twins.
  * Connections (encrypted.bpf.h) use dt_alias instead, a map from the
@@ -207,43 +212,58 @@ static __always_inline void other_key(struct dt_key *other, const struct dt_key 
 	other->netns = is_loopback(other->server_addr, other->family) ? key->netns : 0;
 }
 
-/* Whether the entry of key is a twin, deleted if so (a query's own twin,
- * or one another query no longer needs). */
-static __always_inline void drop_twin(const struct dt_key *key)
+/* Whether the entry of tuple key is a twin, deleted if so (a query's own
+ * twin, or one another query no longer needs). */
+static __always_inline void drop_twin(struct dt_key *key)
 {
-	struct dt_pending *t = bpf_map_lookup_elem(&dt_pending, key);
+	__u16 shared;
+	struct dt_pending *t = find_own(key, &shared);
 
-	if (t && (t->nat & DT_NAT_TWIN) && !bpf_map_delete_elem(&dt_pending, key))
+	if (t && (t->nat & DT_NAT_TWIN) && !delete_pending(key, shared))
 		stat_inc(DT_STAT_TWINS_REMOVED);
 }
 
 /* Inserts the twin built in s->query under twin_key. */
-static __always_inline void add_twin(struct dt_scratch *s, const struct dt_key *twin_key)
+static __always_inline void add_twin(struct dt_scratch *s, struct dt_key *twin_key)
 {
+	__u16 shared;
+
 	s->query.nat |= DT_NAT_TWIN;
 	s->query.backend_ts = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&dt_pending, twin_key, &s->query, BPF_NOEXIST))
+	if (insert_pending(twin_key, &s->query, DT_FOUND_NONE, &shared))
 		stat_inc(DT_STAT_ALIAS_FAILED);
 	else
 		stat_inc(DT_STAT_TWINS_ADDED);
 }
 
 /*
- * Makes q, keyed as the client sent it (s->alias), a twin under twin_key,
- * its tuple as NAT delivered it (nat bits, from s->nat): its head, the
+ * Notes in q, keyed as the client sent it (s->alias; beside another query
+ * on its client end when beside), its tuple as NAT delivered it (twin_key;
+ * nat bits, from s->nat). After DNAT alone, where q's map key is also
+ * twin_key's, q itself serves the sightings beyond: the backend and when
+ * it reached it go in q. Else q gets a twin under twin_key: its head, the
  * addresses swapped, and when it reached the backend. The twin's name is
  * not kept: only the query itself is ever reported. A twin it had under
  * another tuple (the backend changed, as endpoints do, and the client
  * sent the query again) goes.
  */
 static __always_inline void make_twin(struct dt_scratch *s, struct dt_pending *q, __u8 nat,
-				      const struct dt_key *twin_key)
+				      struct dt_key *twin_key, bool beside)
 {
+	if (nat == DT_NAT_DST && !(q->nat & DT_NAT_TWINNED) && !beside &&
+	    same_client_end(twin_key, &s->alias)) {
+		if (!(q->nat & DT_NAT_DST))
+			stat_inc(DT_STAT_NAT_QUERIES);
+		note_nat(q, &s->nat, nat, false);
+		q->backend_ts = bpf_ktime_get_ns();
+		q->backend_ns = 0;
+		return;
+	}
 	if (q->nat & DT_NAT_TWINNED) {
 		other_key(&s->other, &s->alias, q);
 		if (!same_key(&s->other, twin_key))
 			drop_twin(&s->other);
-	} else {
+	} else if (!(q->nat & DT_NAT_DST)) {
 		stat_inc(DT_STAT_NAT_QUERIES);
 	}
 	note_nat(q, &s->nat, nat, false);
@@ -255,13 +275,14 @@ static __always_inline void make_twin(struct dt_scratch *s, struct dt_pending *q
 
 /*
  * A query translated again, beyond a first NAT (q is its twin, or a query
- * its own namespace translated first, keyed as delivered), found under
- * s->alias: a twin under twin_key whose other addresses lead back to the
- * query's key. The query's record keeps the first translation; the sweep
- * drops this twin.
+ * its own namespace translated first, keyed as delivered, or one found by
+ * the tuple a first DNAT delivered it as), found under s->alias (which
+ * find_pending made the query's own tuple, but a twin's): a twin under
+ * twin_key whose other addresses lead back to the query's key. The
+ * query's record keeps the first translation; the sweep drops this twin.
  */
 static __always_inline void chain_twin(struct dt_scratch *s, struct dt_pending *q,
-				       const struct dt_key *twin_key)
+				       struct dt_key *twin_key)
 {
 	struct dt_key *k = &s->other;
 	struct dt_pending *t = &s->query;
@@ -280,20 +301,27 @@ static __always_inline void chain_twin(struct dt_scratch *s, struct dt_pending *
 	add_twin(s, twin_key);
 }
 
+/* How a query was found for dt_twin. */
+enum dt_twin_how {
+	DT_TWIN_VIA_OTHER = 1,	/* by its other tuple, after a first DNAT */
+	DT_TWIN_BESIDE = 2,	/* keyed beside another query on its client end */
+};
+
 /*
- * A twin for q, found under s->alias, under twin_key: its first (or a new
- * one), or one beyond a second NAT. A global function: the verifier
- * checks it once, not on every path of the readers that inline the rest.
+ * What NAT made of q, found under s->alias (how: enum dt_twin_how bits),
+ * seen as twin_key: its first translation (or a new backend), or one
+ * beyond a second NAT. A global function: the verifier checks it once,
+ * not on every path of the readers that inline the rest.
  */
 __noinline int dt_twin(struct dt_scratch *s, struct dt_pending *q, struct dt_key *twin_key,
-		       __u32 nat)
+		       __u32 nat, __u32 how)
 {
 	if (!s || !q || !twin_key)
 		return 0;
-	if (q->nat & (DT_NAT_TWIN | DT_NAT_KEYED_DELIVERED))
+	if ((how & DT_TWIN_VIA_OTHER) || (q->nat & (DT_NAT_TWIN | DT_NAT_KEYED_DELIVERED)))
 		chain_twin(s, q, twin_key);
 	else
-		make_twin(s, q, nat, twin_key);
+		make_twin(s, q, nat, twin_key, how & DT_TWIN_BESIDE);
 	return 0;
 }
 
@@ -332,13 +360,13 @@ static __always_inline void *lookup_or_alias(void *map, struct dt_key *key, bool
  * The pending query a DNS sighting stands for, when its own tuple (s->key)
  * found none: through the packet's conntrack entry, under the other tuple
  * (an answer translated back before this hook, of a query keyed as NAT
- * delivered it). s->key then becomes the query's key; *translated is set
- * when this sighting is of the query as NAT delivered it. NULL, s->key
- * unchanged, when there is none.
+ * delivered it). s->key then becomes the query's key, *shared the mark of
+ * its map key; *translated is set when this sighting is of the query as
+ * NAT delivered it. NULL, s->key unchanged, when there is none.
  */
 static __always_inline struct dt_pending *find_translated(struct dt_scratch *s,
 							  const struct dt_packet *p, __u32 netns,
-							  bool *translated)
+							  bool *translated, __u16 *shared)
 {
 	struct dt_pending *q;
 	enum dt_nat_side side;
@@ -348,7 +376,7 @@ static __always_inline struct dt_pending *find_translated(struct dt_scratch *s,
 	side = nat_other_key(&s->alias, &s->key, &s->nat, p, netns);
 	if (side == DT_SIDE_NONE)
 		return NULL;
-	q = bpf_map_lookup_elem(&dt_pending, &s->alias);
+	q = find_own(&s->alias, shared);
 	if (q) {
 		__builtin_memcpy(&s->key, &s->alias, sizeof(s->key));
 		*translated = side == DT_SIDE_DELIVERED;

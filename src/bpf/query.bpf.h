@@ -102,8 +102,9 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	key = &s->key;
 	make_key(key, p, id, netns, true);
 
-	/* The common repeat (the same query on the next hop) stops here. */
-	q = bpf_map_lookup_elem(&dt_pending, key);
+	/* The common repeat (the same query on the next hop, or beyond a
+	 * DNAT already noted) stops here. */
+	q = find_pending(key, &s->found, &s->shared);
 	if (q) {
 		query_seen_again();
 		return;
@@ -129,13 +130,15 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 	/* A query a process is sending now is seen for the first time:
 	 * its namespace's NAT is behind it, and no hook saw it before. */
 	if (nat && !(side == DT_SIDE_DELIVERED && p->task_ctx)) {
-		q = bpf_map_lookup_elem(&dt_pending, &s->alias);
+		q = find_pending(&s->alias, &s->alias_found, &s->shared);
 		if (q) {
-			/* Seen before this NAT, and not yet under this tuple:
-			 * a twin under it, for the sightings beyond, which
-			 * carry no conntrack entry. */
+			/* Seen before this NAT, and not yet as this tuple:
+			 * noted, for the sightings beyond, which carry no
+			 * conntrack entry. */
 			if (side == DT_SIDE_DELIVERED)
-				dt_twin(s, q, key, nat);
+				dt_twin(s, q, key, nat,
+					(s->alias_found == DT_FOUND_OTHER ? DT_TWIN_VIA_OTHER : 0) |
+						(s->shared ? DT_TWIN_BESIDE : 0));
 			else
 				query_seen_again();
 			return;
@@ -165,7 +168,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 		return;
 	fresh->name_len = name_len;
 
-	err = bpf_map_update_elem(&dt_pending, key, fresh, BPF_NOEXIST);
+	err = insert_pending(key, fresh, s->found, &s->shared);
 	if (err == 0) {
 		stat_inc(DT_STAT_QUERIES);
 		if (!nat)
@@ -175,10 +178,17 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 			return;
 		}
 		/* Seen before NAT with its conntrack entry already (rare):
-		 * the sightings beyond need its twin too. */
+		 * the sightings beyond need it noted too. dt_twin takes the
+		 * query's tuple in s->alias, the one beyond as twin_key. */
+		key->shared = s->shared;
 		q = bpf_map_lookup_elem(&dt_pending, key);
-		if (q)
-			dt_twin(s, q, &s->alias, nat);
+		key->shared = 0;
+		if (!q)
+			return;
+		__builtin_memcpy(&s->other, &s->alias, sizeof(s->other));
+		__builtin_memcpy(&s->alias, key, sizeof(s->alias));
+		__builtin_memcpy(key, &s->other, sizeof(*key));
+		dt_twin(s, q, key, nat, s->shared ? DT_TWIN_BESIDE : 0);
 	} else if (err == -17 /* EEXIST: another CPU was first */) {
 		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
 	} else {
@@ -278,11 +288,12 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	key = &s->key;
 	make_key(key, p, bpf_ntohs(h->id), netns, false);
 
-	q = bpf_map_lookup_elem(&dt_pending, key);
+	/* Found by the other tuple of a DNAT, key becomes the query's own. */
+	q = find_pending(key, &s->found, &s->shared);
 	if (q)
-		translated = keyed_delivered(q);
+		translated = (s->found == DT_FOUND_OTHER) != keyed_delivered(q);
 	else
-		q = find_translated(s, p, netns, &translated);
+		q = find_translated(s, p, netns, &translated, &s->shared);
 	if (!q) {
 		answer_after_end(r, rk, p, h, s, netns, dev, dir);
 		return;
@@ -300,7 +311,7 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	if (q->nat & DT_NAT_TWIN) {
 		twin = q;
 		other_key(&s->alias, key, twin);
-		q = bpf_map_lookup_elem(&dt_pending, &s->alias);
+		q = find_own(&s->alias, &s->shared);
 		if (!q)
 			return;
 		if (!q->backend_ns)
@@ -329,7 +340,7 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 	twinned = q->nat & DT_NAT_TWINNED;
 	if (twinned) {
 		other_key(&s->alias, key, q);
-		twin = bpf_map_lookup_elem(&dt_pending, &s->alias);
+		twin = find_own(&s->alias, &s->twin_shared);
 		if (!twin || !(twin->nat & DT_NAT_TWIN))
 			twinned = false;
 		else if (!q->backend_ns)
@@ -348,9 +359,11 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 		.done_ts = now,
 	};
 
+	/* The key of its entry: ends with the mark it was found under. */
+	key->shared = s->shared;
 	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
 		 &dt_pending, key, DT_STAT_ANSWERED) &&
-	    twinned && !bpf_map_delete_elem(&dt_pending, &s->alias))
+	    twinned && !delete_pending(&s->alias, s->twin_shared))
 		stat_inc(DT_STAT_TWINS_REMOVED);
 }
 
@@ -382,7 +395,7 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 	make_key(key, p, bpf_ntohs(h->id), netns, true);
 	/* Where the client is, the error quotes the query as the client's
 	 * side sees it: not its twin. */
-	q = bpf_map_lookup_elem(&dt_pending, key);
+	q = find_own(key, &s->shared);
 	if (!q || q->netns != netns || (q->nat & DT_NAT_TWIN))
 		return;
 	if (q->ifindex != RD(rk, dev, ifindex) && !(RD(rk, dev, flags) & IFF_LOOPBACK))
@@ -404,6 +417,7 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 	twinned = q->nat & DT_NAT_TWINNED;
 	if (twinned)
 		other_key(&s->alias, key, q);
+	key->shared = s->shared;
 	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), &dt_pending, key,
 		 DT_STAT_UNREACHABLE) &&
 	    twinned)

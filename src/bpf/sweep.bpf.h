@@ -33,16 +33,28 @@ __u64 dt_sweep_expired = 0;
  * records and sweeps again when a sweep used it all (dt_sweep_more). */
 #define DT_SWEEP_BUDGET ((13ULL << 19) / DT_RECORD_BYTES)
 
-/* A query unanswered for dt_timeout_ns: a TIMEOUT record, and its slot
- * among dt_done's timed-out ones kept for a late answer. */
-static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
-			 struct dt_sweep_ctx *c)
+/* Whether q's tuple as DNAT delivered it is its own entry's (nat.bpf.h:
+ * DNAT alone, the query keyed as sent). */
+static __always_inline bool beyond_dnat_in_entry(const struct dt_pending *q)
 {
+	return (q->nat & (DT_NAT_DST | DT_NAT_SRC | DT_NAT_KEYED_DELIVERED | DT_NAT_TWINNED |
+			  DT_NAT_TWIN)) == DT_NAT_DST;
+}
+
+/* A query unanswered for dt_timeout_ns: a TIMEOUT record, and its slot
+ * among dt_done's timed-out ones kept for a late answer. key: its map
+ * key, its client end (maps.bpf.h). */
+static long expire_query(void *map, void *key, struct dt_pending *q, struct dt_sweep_ctx *c)
+{
+	struct dt_key ends, tk;
+	__u16 shared;
+
+	own_key(&ends, key, q);
 	/* A twin goes with its query, unreported and uncounted; remembered
 	 * so that a late answer's sightings beyond NAT are known too. */
 	if (q->nat & DT_NAT_TWIN) {
 		if ((__s64)(c->now - q->ts) >= (__s64)dt_timeout_ns) {
-			struct dt_done *d = done_stage(key, q, DT_STATE_TIMED_OUT, 0, c->now);
+			struct dt_done *d = done_stage(&ends, q, DT_STATE_TIMED_OUT, 0, c->now);
 
 			if (!bpf_map_delete_elem(map, key)) {
 				done_mark(d, DT_STATE_TIMED_OUT);
@@ -62,11 +74,10 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 	/* The backend may have answered, its answer lost on the way back:
 	 * the twin timed that. */
 	if ((q->nat & DT_NAT_TWINNED) && !q->backend_ns) {
-		struct dt_key tk;
 		struct dt_pending *t;
 
-		other_key(&tk, key, q);
-		t = bpf_map_lookup_elem(&dt_pending, &tk);
+		other_key(&tk, &ends, q);
+		t = find_own(&tk, &shared);
 		if (t && (t->nat & DT_NAT_TWIN))
 			q->backend_ns = t->backend_ns;
 	}
@@ -75,14 +86,23 @@ static long expire_query(void *map, struct dt_key *key, struct dt_pending *q,
 		.kind = DT_KIND_TIMEOUT,
 		.service = DT_SERVICE_DNS,
 		.q = q,
-		.ends = key,
+		.ends = &ends,
 		.remember = DT_STATE_TIMED_OUT,
 		.done_ts = c->now,
 	};
 
+	struct dt_done *beyond = NULL;
+
+	/* Remembered as DNAT delivered it too, as a twin would be; staged
+	 * while the entry holds. */
+	if (beyond_dnat_in_entry(q)) {
+		other_key(&tk, &ends, q);
+		beyond = done_stage(&tk, q, DT_STATE_TIMED_OUT, 0, c->now);
+	}
 	/* Not ours: another CPU took it (answered just now), it is gone. */
-	emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_pending, key,
-	     DT_STAT_TIMEOUTS);
+	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_pending, key,
+		 DT_STAT_TIMEOUTS))
+		done_mark(beyond, DT_STATE_TIMED_OUT);
 	return 0;
 }
 

@@ -38,8 +38,8 @@ mod tests {
     #[test]
     fn layouts_match_the_kernel() {
         assert_eq!(std::mem::size_of::<RawEvent>(), 480);
-        assert_eq!(std::mem::size_of::<dt_key>(), 44);
-        assert_eq!(std::mem::size_of::<dt_pending>(), 392);
+        assert_eq!(std::mem::size_of::<dt_key>(), 48);
+        assert_eq!(std::mem::size_of::<dt_pending>(), 408);
         // SAFETY: rodata is plain integers; all-zero is a valid value.
         let ro: rodata = unsafe { std::mem::zeroed() };
         assert_eq!(ro.dt_ports.len(), MAX_PORTS);
