@@ -88,12 +88,11 @@ static __always_inline void fill_query(struct dt_event *e, const struct dt_pendi
 	e->cgroup_id = q->cgroup_id;
 	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
 	__builtin_memcpy(e->ifname, q->ifname, sizeof(e->ifname));
-	/* The name's own bytes only (user space reads name_len of them). */
-	for (int i = 0; i < (int)(sizeof(e->name) / 8); i++) {
-		if (i * 8 >= q->name_len)
-			break;
-		((__u64 *)e->name)[i] = ((const __u64 *)q->name)[i];
-	}
+	/* The name's own bytes only (user space reads name_len of them), in
+	 * one call: a loop of word copies cost the verifier 33 steps on every
+	 * path into each report, 7 % of a program's instructions checked. */
+	bpf_probe_read_kernel(e->name, q->name_len < sizeof(e->name) ? q->name_len : sizeof(e->name),
+			      q->name);
 }
 
 /* An encrypted connection: no question, but its bytes and duration. */
