@@ -230,8 +230,9 @@ fn same_id_from_three_clients_is_paired_per_client() {
 /// A forwarder asking two upstreams at once (dnsmasq's all-servers, or a
 /// retry to the next server): the same socket, the same id, two servers.
 /// The pending map keys a query by its client's end, so the second query
-/// finds that end taken and is keyed by its whole tuple: two transactions,
-/// each paired with its own server's answer, whichever answers first.
+/// finds that end taken and is keyed beside it (a mark from its server's
+/// address in the key): two transactions, each paired with its own
+/// server's answer, whichever answers first.
 #[test]
 fn same_id_from_one_socket_to_two_servers_is_two_transactions() {
     let Some(_serial) = privileged("same_id_from_one_socket_to_two_servers_is_two_transactions")
@@ -307,6 +308,69 @@ fn same_id_from_one_socket_to_two_servers_is_two_transactions() {
     }
     let expected = BTreeMap::from([("queries", 2), ("query_seen_again", 2), ("answered", 2)]);
     assert_counters(&out, &expected, &PAIRING);
+}
+
+/// The same on lo, where every packet passes both hooks: each answer
+/// completes its query going out and is seen again coming in, which only
+/// the cache of finished transactions recognises. That cache must know the
+/// query kept beside the first as well as the first: two repeats, no
+/// response to no query.
+#[test]
+fn same_id_from_one_socket_to_two_loopback_servers() {
+    let Some(_serial) = privileged("same_id_from_one_socket_to_two_loopback_servers") else {
+        return;
+    };
+    let ns = Netns::new("fwdlo");
+    let first: SocketAddr = "127.0.0.1:53".parse().unwrap();
+    let second: SocketAddr = "127.0.0.2:53".parse().unwrap();
+    let _r1 = Responder::start(&ns, first);
+    let _r2 = Responder::start(&ns, second);
+    let id = 0x5e5f;
+    let tracer = start_for_ids(
+        &["127.0.0.1".to_string(), "127.0.0.2".to_string()],
+        &[id],
+        &[],
+    );
+    let client: SocketAddr = "127.0.0.1:41021".parse().unwrap();
+    let asked = [
+        (first, "delay-150.one.fwdlo.test"),
+        (second, "two.fwdlo.test"),
+    ];
+    let answers = ns.within(move || {
+        let s = UdpSocket::bind(client).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        for (server, name) in asked {
+            s.send_to(&util::dns::build_query(id, name, 1), server)
+                .unwrap();
+        }
+        (0..2)
+            .filter(|_| s.recv_from(&mut [0u8; 512]).is_ok())
+            .count()
+    });
+    assert_eq!(answers, 2);
+    let out = tracer.stop();
+    assert_clean_exit(&out);
+    let ino = netns_inode(&ns);
+    let mine: Vec<&Value> = out.records.iter().filter(|r| r["netns"] == ino).collect();
+    assert_eq!(mine.len(), 2, "one per server:\n{}", out.stdout);
+    for (server, name) in asked {
+        let r = mine
+            .iter()
+            .find(|r| r["server_ip"] == server.ip().to_string().as_str())
+            .unwrap_or_else(|| panic!("{server}: {}", out.stdout));
+        assert_eq!(r["qname"], name, "paired with its own server's answer: {r}");
+        assert_eq!(r["rcode"], "NOERROR", "{r}");
+        assert_eq!(r["interface"], "lo", "{r}");
+    }
+    if mine.len() == out.records.len() {
+        let expected = BTreeMap::from([
+            ("queries", 2),
+            ("query_seen_again", 2),
+            ("answered", 2),
+            ("response_repeat", 2),
+        ]);
+        assert_counters(&out, &expected, &PAIRING);
+    }
 }
 
 #[test]

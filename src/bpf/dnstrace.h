@@ -126,8 +126,8 @@ enum dt_stat {
 /*
  * A query's tuple, the same for every sighting of it on the host.
  * Addresses are 16 bytes; IPv4 uses the first 4. The client's end comes
- * first: it alone (DT_CLIENT_END bytes) keys the pending map (maps.bpf.h
- * says why).
+ * first, with the namespace of a loopback server and a mark: it alone
+ * (DT_CLIENT_END bytes) keys the pending map (maps.bpf.h says why).
  */
 struct dt_key {
 	__u8 client_addr[16];

@@ -66,7 +66,6 @@ static __always_inline struct dt_done *done_stage(const struct dt_key *key,
 		return NULL;
 	d->state = DT_STATE_EMPTY;
 	__builtin_memcpy(&d->key, key, sizeof(d->key));
-	d->key.shared = 0;	/* a pending map key's mark (maps.bpf.h) */
 	d->done_ts = now;
 	d->rcode = rcode;
 	__builtin_memcpy(d->head, q, sizeof(d->head));

@@ -76,11 +76,13 @@ struct dt_abi {
 /*
  * Queries waiting for their response (user space sizes it: --max-pending),
  * each keyed by the client's end of its tuple alone (address, port, id,
- * protocol, family: the first DT_CLIENT_END bytes of struct dt_key), its
- * server's end kept in the value (key_server). DNAT changes only the
- * server's end, so every sighting of a query beyond it, which carries the
- * backend and no conntrack entry (nat.bpf.h), finds the query by the same
- * one lookup, and DNAT costs no second entry. A second query from the
+ * protocol, family, and the namespace when the server is a loopback
+ * address: the first DT_CLIENT_END bytes of struct dt_key), its server's
+ * end kept in the value (key_server). DNAT changes only the server's end
+ * (but to or from a loopback address, which nat.bpf.h twins), so every
+ * sighting of a query beyond it, which carries the backend and no
+ * conntrack entry (nat.bpf.h), finds the query by the same one lookup,
+ * and DNAT costs no second entry. A second query from the
  * same end with the same id to another server at the same time (a
  * forwarder asking two upstreams) is keyed beside it, the key's shared
  * mark set from its server's end, and so is a twin whose client end is
@@ -365,7 +367,6 @@ enum dt_found {
 	DT_FOUND_NONE = 0,
 	DT_FOUND_OWN,		/* a query whose own tuple it is */
 	DT_FOUND_OTHER,		/* a query it is the other tuple of, after DNAT */
-	DT_FOUND_TAKEN,		/* none; its client end is another query's */
 };
 
 /*
@@ -408,9 +409,8 @@ static __always_inline struct dt_pending *find_beside(struct dt_key *key, __u16 
 
 /*
  * The pending query a tuple (key) stands for: under the tuple's client
- * end, when the server's end is the query's own or, after DNAT, the other
- * one (key then becomes the query's own tuple; twins have none); else
- * beside it. *shared: the mark of the map key it was found under (0: the
+ * end, when the server's end is the query's own or, after DNAT alone, the
+ * other one (key then becomes the query's own tuple); else beside it. *shared: the mark of the map key it was found under (0: the
  * client end alone), to set in key to delete it.
  */
 static __always_inline struct dt_pending *find_pending(struct dt_key *key, __u8 *found,
@@ -424,7 +424,9 @@ static __always_inline struct dt_pending *find_pending(struct dt_key *key, __u8 
 			*found = DT_FOUND_OWN;
 			return q;
 		}
-		if ((q->nat & (DT_NAT_DST | DT_NAT_TWIN)) == DT_NAT_DST &&
+		/* DNAT alone: after SNAT too, its client end is not this. */
+		if ((q->nat & (DT_NAT_DST | DT_NAT_SRC | DT_NAT_TWIN | DT_NAT_TWINNED)) ==
+			    DT_NAT_DST &&
 		    server_is(key, q->other_server, q->other_server_port)) {
 			__builtin_memcpy(key->server_addr, q->key_server, sizeof(key->server_addr));
 			key->server_port = q->key_server_port;
@@ -432,7 +434,7 @@ static __always_inline struct dt_pending *find_pending(struct dt_key *key, __u8 
 			return q;
 		}
 	}
-	*found = q ? DT_FOUND_TAKEN : DT_FOUND_NONE;
+	*found = DT_FOUND_NONE;
 	q = find_beside(key, shared);
 	if (q)
 		*found = DT_FOUND_OWN;
@@ -464,14 +466,14 @@ static __always_inline long delete_pending(struct dt_key *key, __u16 shared)
 
 /*
  * Inserts v, the query of tuple key, under the tuple's client end, or
- * beside it when that end is another query's (found, from find_pending,
- * says it was; or it is by the time of the insert): *shared then says
- * under which mark. Returns the map's error: -EEXIST when another CPU
- * inserted the same query first; -ENOSPC when its mark is another
- * server's too.
+ * beside it when that end is another query's: *shared then says under
+ * which mark. Returns the map's error: -EEXIST when another CPU inserted
+ * the same query first; -ENOSPC when its mark is another server's too.
+ * The client end is tried first even when a lookup found it taken: its
+ * query may have completed since.
  */
 static __always_inline long insert_pending(struct dt_key *key, struct dt_pending *v,
-					   __u8 found, __u16 *shared)
+					   __u16 *shared)
 {
 	struct dt_pending *held;
 	long err;
@@ -479,14 +481,15 @@ static __always_inline long insert_pending(struct dt_key *key, struct dt_pending
 	__builtin_memcpy(v->key_server, key->server_addr, sizeof(v->key_server));
 	v->key_server_port = key->server_port;
 	*shared = 0;
-	if (found != DT_FOUND_TAKEN) {
-		err = bpf_map_update_elem(&dt_pending, key, v, BPF_NOEXIST);
-		if (err != -17)
-			return err;
-		held = bpf_map_lookup_elem(&dt_pending, key);
-		if (!held || server_is(key, held->key_server, held->key_server_port))
-			return err;
-	}
+	err = bpf_map_update_elem(&dt_pending, key, v, BPF_NOEXIST);
+	if (err != -17)
+		return err;
+	held = bpf_map_lookup_elem(&dt_pending, key);
+	/* Gone between the two: free again. */
+	if (!held)
+		return bpf_map_update_elem(&dt_pending, key, v, BPF_NOEXIST);
+	if (server_is(key, held->key_server, held->key_server_port))
+		return err;
 	if (!dt_keyed_beside)
 		dt_keyed_beside = 1;
 	key->shared = shared_mark(key);

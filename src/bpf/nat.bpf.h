@@ -5,8 +5,8 @@
  * attached to the packet still knows both: its original tuple is what the
  * client asked (the service VIP), its reply tuple who answers (the
  * backend) and to whom (the translated source).
- * A query is keyed by the tuple of its first sighting, and remembers the
- * other one (note_nat). A sighting that carries the entry finds the query
+ * A query is keyed by the client end of its first sighting's tuple
+ * (maps.bpf.h), and remembers the other tuple (note_nat). A sighting that carries the entry finds the query
  * under either tuple. One that does not (veth scrubs the entry when a
  * packet changes namespace: the backend's side, and the answer on its way
  * back before conntrack undoes the translation) carries the translated
@@ -230,7 +230,7 @@ static __always_inline void add_twin(struct dt_scratch *s, struct dt_key *twin_k
 
 	s->query.nat |= DT_NAT_TWIN;
 	s->query.backend_ts = bpf_ktime_get_ns();
-	if (insert_pending(twin_key, &s->query, DT_FOUND_NONE, &shared))
+	if (insert_pending(twin_key, &s->query, &shared))
 		stat_inc(DT_STAT_ALIAS_FAILED);
 	else
 		stat_inc(DT_STAT_TWINS_ADDED);
@@ -250,9 +250,13 @@ static __always_inline void add_twin(struct dt_scratch *s, struct dt_key *twin_k
 static __always_inline void make_twin(struct dt_scratch *s, struct dt_pending *q, __u8 nat,
 				      struct dt_key *twin_key, bool beside)
 {
+	/* Counted once, when first seen translated (the caller counts a
+	 * query noted before it was inserted). */
+	bool first = !(q->nat & (DT_NAT_DST | DT_NAT_SRC));
+
 	if (nat == DT_NAT_DST && !(q->nat & DT_NAT_TWINNED) && !beside &&
 	    same_client_end(twin_key, &s->alias)) {
-		if (!(q->nat & DT_NAT_DST))
+		if (first)
 			stat_inc(DT_STAT_NAT_QUERIES);
 		note_nat(q, &s->nat, nat, false);
 		q->backend_ts = bpf_ktime_get_ns();
@@ -263,7 +267,7 @@ static __always_inline void make_twin(struct dt_scratch *s, struct dt_pending *q
 		other_key(&s->other, &s->alias, q);
 		if (!same_key(&s->other, twin_key))
 			drop_twin(&s->other);
-	} else if (!(q->nat & DT_NAT_DST)) {
+	} else if (first) {
 		stat_inc(DT_STAT_NAT_QUERIES);
 	}
 	note_nat(q, &s->nat, nat, false);
@@ -360,7 +364,8 @@ static __always_inline void *lookup_or_alias(void *map, struct dt_key *key, bool
  * The pending query a DNS sighting stands for, when its own tuple (s->key)
  * found none: through the packet's conntrack entry, under the other tuple
  * (an answer translated back before this hook, of a query keyed as NAT
- * delivered it). s->key then becomes the query's key, *shared the mark of
+ * delivered it, where SNAT or a mark beside another tells the two apart:
+ * after DNAT alone find_pending finds it already). s->key then becomes the query's key, *shared the mark of
  * its map key; *translated is set when this sighting is of the query as
  * NAT delivered it. NULL, s->key unchanged, when there is none.
  */

@@ -168,7 +168,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 		return;
 	fresh->name_len = name_len;
 
-	err = insert_pending(key, fresh, s->found, &s->shared);
+	err = insert_pending(key, fresh, &s->shared);
 	if (err == 0) {
 		stat_inc(DT_STAT_QUERIES);
 		if (!nat)
@@ -188,6 +188,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct dt_reader *
 		__builtin_memcpy(&s->other, &s->alias, sizeof(s->other));
 		__builtin_memcpy(&s->alias, key, sizeof(s->alias));
 		__builtin_memcpy(key, &s->other, sizeof(*key));
+		stat_inc(DT_STAT_NAT_QUERIES);
 		dt_twin(s, q, key, nat, s->shared ? DT_TWIN_BESIDE : 0);
 	} else if (err == -17 /* EEXIST: another CPU was first */) {
 		stat_inc(DT_STAT_QUERY_SEEN_AGAIN);
@@ -359,10 +360,12 @@ static __always_inline void handle_response(struct dt_reader *r, enum dt_reader_
 		.done_ts = now,
 	};
 
-	/* The key of its entry: ends with the mark it was found under. */
-	key->shared = s->shared;
+	/* Its entry's key: its tuple with the mark it was found under, apart
+	 * from the record's ends (which key the cache of finished ones). */
+	__builtin_memcpy(&s->other, key, sizeof(s->other));
+	s->other.shared = s->shared;
 	if (emit(&rep, latency >= dt_min_latency_ns && (dt_rcode_mask & (1U << rcode)),
-		 &dt_pending, key, DT_STAT_ANSWERED) &&
+		 &dt_pending, &s->other, DT_STAT_ANSWERED) &&
 	    twinned && !delete_pending(&s->alias, s->twin_shared))
 		stat_inc(DT_STAT_TWINS_REMOVED);
 }
@@ -417,8 +420,9 @@ static __always_inline void handle_unreachable(struct dt_reader *r, enum dt_read
 	twinned = q->nat & DT_NAT_TWINNED;
 	if (twinned)
 		other_key(&s->alias, key, q);
-	key->shared = s->shared;
-	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), &dt_pending, key,
+	__builtin_memcpy(&s->other, key, sizeof(s->other));
+	s->other.shared = s->shared;
+	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_UNREACHABLE_BIT), &dt_pending, &s->other,
 		 DT_STAT_UNREACHABLE) &&
 	    twinned)
 		drop_twin(&s->alias);
