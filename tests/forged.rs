@@ -147,25 +147,7 @@ fn same_id_from_three_clients_is_paired_per_client() {
     };
     let link = Link::new("twin", 223);
     let other_v4 = Ipv4Addr::new(10, 77, 223, 3);
-    link.client.ip(&[
-        "addr",
-        "add",
-        &format!("{other_v4}/24"),
-        "dev",
-        &link.client_if,
-    ]);
-    let cmac = link.client_mac.map(|b| format!("{b:02x}")).join(":");
-    link.server.ip(&[
-        "neigh",
-        "replace",
-        &other_v4.to_string(),
-        "lladdr",
-        &cmac,
-        "dev",
-        &link.server_if,
-        "nud",
-        "permanent",
-    ]);
+    link.add_v4(false, other_v4);
     let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
     let _resp = Responder::start(&link.server, server);
     let id = 0x7777;
@@ -241,25 +223,7 @@ fn same_id_from_one_socket_to_two_servers_is_two_transactions() {
     };
     let link = Link::new("fwd", 228);
     let second_v4 = Ipv4Addr::new(10, 77, 228, 3);
-    link.server.ip(&[
-        "addr",
-        "add",
-        &format!("{second_v4}/24"),
-        "dev",
-        &link.server_if,
-    ]);
-    let smac = link.server_mac.map(|b| format!("{b:02x}")).join(":");
-    link.client.ip(&[
-        "neigh",
-        "replace",
-        &second_v4.to_string(),
-        "lladdr",
-        &smac,
-        "dev",
-        &link.client_if,
-        "nud",
-        "permanent",
-    ]);
+    link.add_v4(true, second_v4);
     let first = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
     let second = SocketAddr::new(IpAddr::V4(second_v4), 53);
     let _r1 = Responder::start(&link.server, first);

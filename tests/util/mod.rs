@@ -156,6 +156,41 @@ pub struct Link {
 }
 
 impl Link {
+    /// A second IPv4 address on the client's side (`on_server` false) or
+    /// the server's, and its permanent neighbour entry on the other side.
+    pub fn add_v4(&self, on_server: bool, addr: Ipv4Addr) {
+        let (ns, peer, dev, peer_dev, mac) = if on_server {
+            (
+                &self.server,
+                &self.client,
+                &self.server_if,
+                &self.client_if,
+                self.server_mac,
+            )
+        } else {
+            (
+                &self.client,
+                &self.server,
+                &self.client_if,
+                &self.server_if,
+                self.client_mac,
+            )
+        };
+        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev]);
+        let mac = mac.map(|b| format!("{b:02x}")).join(":");
+        peer.ip(&[
+            "neigh",
+            "replace",
+            &addr.to_string(),
+            "lladdr",
+            &mac,
+            "dev",
+            peer_dev,
+            "nud",
+            "permanent",
+        ]);
+    }
+
     /// `subnet` keeps the addresses of different tests apart (1-250).
     pub fn new(tag: &str, subnet: u8) -> Link {
         let client = Netns::new(&format!("{tag}c"));
