@@ -7,8 +7,9 @@
 //! `cargo bench --bench pipeline` prints, for JSON and text output, the
 //! median (min-max) nanoseconds per record over 7 runs of 200k varied
 //! records, and a digest of everything each mode produced (the lines, the
-//! exit summary, every view of the live table): two builds that print the
-//! same digests produce the same bytes.
+//! exit summary, every view of the live table), and of every lookup the
+//! tracker finished (its JSON line, as `--lookups` shows it): two builds
+//! that print the same digests produce the same bytes.
 //!
 //! As the app runs by default: each record's sender named (attribution),
 //! the transactions grouped into lookups for the exit summary, and each
@@ -154,11 +155,14 @@ impl Write for &mut Digest {
 }
 
 /// Pushes `records` records through a new pipeline; returns it, flushed.
+/// `show_lookups`: the lines are the finished lookups (as `--lookups`
+/// shows them) instead of the transactions.
 fn run<W: Write>(
     o: &Options,
     format: OutputFormat,
     templates: &mut [Vec<u8>],
     out: W,
+    show_lookups: bool,
 ) -> Pipeline<W> {
     let (filter, lookup_filter) = Args::parse_from(["dnstrace"]).filter().split_for_lookups();
     let mut pipeline = Pipeline::new(out, format, filter, Clock::fixed(EPOCH_NS), None, false);
@@ -175,7 +179,7 @@ fn run<W: Write>(
             kernel_timeout_ns: 5_000_000_000,
         };
         let tracker = Tracker::new(settings, Box::new(SystemResolv::default()));
-        pipeline.enable_lookups(tracker, lookup_filter, false, false);
+        pipeline.enable_lookups(tracker, lookup_filter, show_lookups, false);
     }
     // As the app does: each transaction assessed, with the host's
     // resolv.conf and /proc. The fixture's servers count as configured
@@ -261,7 +265,7 @@ fn main() {
         let mut times: Vec<f64> = (0..o.runs)
             .map(|_| {
                 let start = Instant::now();
-                black_box(run(&o, format, &mut templates, io::sink()));
+                black_box(run(&o, format, &mut templates, io::sink(), false));
                 start.elapsed().as_nanos() as f64 / o.records as f64
             })
             .collect();
@@ -276,7 +280,7 @@ fn main() {
         }
         if o.digest {
             let mut lines = Digest::new();
-            let pipeline = run(&o, format, &mut templates, &mut lines);
+            let pipeline = run(&o, format, &mut templates, &mut lines, false);
             let mut views = Digest::new();
             digest_views(&pipeline, &mut views);
             drop(pipeline);
@@ -284,6 +288,23 @@ fn main() {
                 "{name:>5}: output {} bytes, digest {:016x}; summary and views digest {:016x}",
                 lines.bytes, lines.hash, views.hash
             );
+            if o.lookups {
+                // Every lookup the tracker finished, as the JSON lines of
+                // `--lookups` show it (whatever the mode: they say the
+                // most of each).
+                let mut lookups = Digest::new();
+                drop(run(
+                    &o,
+                    OutputFormat::Json,
+                    &mut templates,
+                    &mut lookups,
+                    true,
+                ));
+                println!(
+                    "{name:>5}: lookups {} bytes, digest {:016x}",
+                    lookups.bytes, lookups.hash
+                );
+            }
         }
     }
 }
