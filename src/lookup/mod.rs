@@ -181,7 +181,17 @@ struct NameHashes {
 pub struct Tracker {
     settings: Settings,
     resolv: Box<dyn ResolvSource>,
-    open: HashMap<u64, Box<Lookup>, Fast>,
+    /// The open lookups, each in a slot: an id's low [`Tracker::slot_bits`]
+    /// bits are its slot, so that a lookup is found without a map's probe
+    /// and a box's indirection (a candidate walk visits dozens).
+    open: Vec<Option<Lookup>>,
+    /// Slots free for new lookups.
+    free: Vec<usize>,
+    open_count: usize,
+    /// Enough bits for a slot of each of at most `max_open` lookups; an
+    /// id's higher bits count lookups started, so that ids still order by
+    /// age.
+    slot_bits: u32,
     /// The hash of (client, first label, lowercase) to the open lookups
     /// there, newest last. Keyed hashing: the names are anyone's choice.
     index: HashMap<u64, VecDeque<Indexed>, Fast>,
@@ -244,10 +254,17 @@ fn client_of(t: &Transaction) -> Client {
 
 impl Tracker {
     pub fn new(settings: Settings, resolv: Box<dyn ResolvSource>) -> Tracker {
+        // A new lookup past the cap finishes the oldest first: at most
+        // `max_open` (one, when that is zero) are open.
+        // (Forty bits at most: far more than memory holds.)
+        let slots = settings.max_open.clamp(1, 1 << 40);
         Tracker {
             settings,
             resolv,
-            open: HashMap::default(),
+            open: Vec::new(),
+            free: Vec::new(),
+            open_count: 0,
+            slot_bits: usize::BITS - (slots - 1).leading_zeros(),
             index: HashMap::default(),
             questions: HashMap::default(),
             hasher: foldhash::fast::RandomState::default(),
@@ -267,7 +284,52 @@ impl Tracker {
     }
 
     pub fn open(&self) -> usize {
-        self.open.len()
+        self.open_count
+    }
+
+    fn slot(&self, id: u64) -> usize {
+        (id & ((1u64 << self.slot_bits) - 1)) as usize
+    }
+
+    /// Open lookup `id`.
+    fn get(&self, id: u64) -> Option<&Lookup> {
+        self.open
+            .get(self.slot(id))
+            .and_then(Option::as_ref)
+            .filter(|l| l.id == id)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Lookup> {
+        let slot = self.slot(id);
+        self.open
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .filter(|l| l.id == id)
+    }
+
+    fn is_open(&self, id: u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Takes lookup `id` out, freeing its slot.
+    fn remove(&mut self, id: u64) -> Option<Lookup> {
+        self.get(id)?;
+        let slot = self.slot(id);
+        self.free.push(slot);
+        self.open_count -= 1;
+        self.open[slot].take()
+    }
+
+    /// A new lookup's id, and its slot.
+    fn new_slot(&mut self) -> (u64, usize) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.open.push(None);
+            self.open.len() - 1
+        });
+        debug_assert!(slot < 1 << self.slot_bits, "more open than max_open");
+        let id = (self.next_id << self.slot_bits) | slot as u64;
+        self.next_id += 1;
+        (id, slot)
     }
 
     pub fn late_unmatched(&self) -> u64 {
@@ -310,7 +372,8 @@ impl Tracker {
                 let socket_key = self.index_key(&socket, names);
                 if let Some(id) = self.find(socket_key, &socket, t, sent, names) {
                     self.unindex(id, socket_key);
-                    let mut l = self.open.remove(&id).expect("an open lookup");
+                    let slot = self.slot(id);
+                    let mut l = self.open[slot].take().expect("an open lookup");
                     l.client = client.clone();
                     l.pid = Some(pid);
                     l.comm = t.comm;
@@ -323,7 +386,7 @@ impl Tracker {
                         Self::index_question(&mut self.questions, q.key, q.settled_ns, id);
                     }
                     let only_question = l.only_question();
-                    self.open.insert(id, l);
+                    self.open[slot] = Some(l);
                     self.index_lookup(key, Indexed { id, only_question });
                     found = Some(id);
                 }
@@ -351,13 +414,13 @@ impl Tracker {
         let id = match found {
             Some(id) => id,
             None => {
-                if self.open.len() >= self.settings.max_open {
+                if self.open_count >= self.settings.max_open {
                     self.evict_oldest(out);
                 }
-                let id = self.next_id;
-                self.next_id += 1;
-                let lookup = self.start(t, client, key);
-                self.open.insert(id, Box::new(lookup));
+                let (id, slot) = self.new_slot();
+                let lookup = self.start(t, client, key, id);
+                self.open[slot] = Some(lookup);
+                self.open_count += 1;
                 self.index_lookup(
                     key,
                     Indexed {
@@ -369,7 +432,8 @@ impl Tracker {
                 id
             }
         };
-        let lookup = self.open.get_mut(&id).expect("an open lookup");
+        let slot = self.slot(id);
+        let lookup = self.open[slot].as_mut().expect("an open lookup");
         if let Some(s) = suspicion {
             match &mut lookup.suspicion {
                 Some(mine) => mine.merge(s),
@@ -399,7 +463,8 @@ impl Tracker {
     /// Queues lookup `id` to be looked at when it may close, unless it is
     /// queued for then or earlier already.
     fn queue_close(&mut self, id: u64) {
-        let Some(l) = self.open.get_mut(&id) else {
+        let slot = self.slot(id);
+        let Some(l) = self.open[slot].as_mut().filter(|l| l.id == id) else {
             return;
         };
         let at = l.close_at(self.settings.kernel_timeout_ns);
@@ -424,8 +489,7 @@ impl Tracker {
         names: NameHashes,
     ) -> Option<u64> {
         let fits = |id: u64| {
-            self.open
-                .get(&id)
+            self.get(id)
                 .filter(|l| l.client == *client && l.accepts(t, sent))
         };
         let question = self.question_key(client, names, t.qtype);
@@ -445,7 +509,7 @@ impl Tracker {
                 .filter(|e| e.only_question != question)
                 .map(|e| e.id)
                 .find(|id| {
-                    self.open.get(id).is_some_and(|l| {
+                    self.get(*id).is_some_and(|l| {
                         l.client == *client && !l.asked(&t.qname, t.qtype) && l.accepts(t, sent)
                     })
                 })
@@ -563,7 +627,11 @@ impl Tracker {
             .map(AskedBy::ids)
             .unwrap_or_default();
         for id in ids {
-            let Some(l) = self.open.get_mut(&id).filter(|l| l.client == client) else {
+            let slot = self.slot(id);
+            let Some(l) = self.open[slot]
+                .as_mut()
+                .filter(|l| l.id == id && l.client == client)
+            else {
                 continue;
             };
             let names = &l.names;
@@ -609,7 +677,7 @@ impl Tracker {
         h.finish()
     }
 
-    fn start(&mut self, t: &Transaction, client: Client, index_key: u64) -> Lookup {
+    fn start(&mut self, t: &Transaction, client: Client, index_key: u64, id: u64) -> Lookup {
         let conf = self.resolv.lookup_at(t.pid, t.netns, t.mono_ns);
         let (base, settings, source, retry_s) = match &conf {
             Some((c, source)) => {
@@ -624,6 +692,7 @@ impl Tracker {
             ),
         };
         Lookup {
+            id,
             client,
             index_key,
             pid: t.pid,
@@ -666,7 +735,7 @@ impl Tracker {
                 break;
             }
             self.closing.pop();
-            let Some(l) = self.open.get_mut(&id).filter(|l| l.queued_at == at) else {
+            let Some(l) = self.get_mut(id).filter(|l| l.queued_at == at) else {
                 continue;
             };
             // It may have had more since: when does it close now?
@@ -688,7 +757,12 @@ impl Tracker {
 
     /// Finishes every open lookup (at exit).
     pub fn finish_all(&mut self, out: &mut Vec<LookupRecord>) {
-        let mut all: Vec<(u64, u64)> = self.open.iter().map(|(id, l)| (l.first_ns, *id)).collect();
+        let mut all: Vec<(u64, u64)> = self
+            .open
+            .iter()
+            .flatten()
+            .map(|l| (l.first_ns, l.id))
+            .collect();
         all.sort_unstable();
         for (_, id) in all {
             self.finish(id, false, out);
@@ -699,7 +773,7 @@ impl Tracker {
 
     fn evict_oldest(&mut self, out: &mut Vec<LookupRecord>) {
         while let Some(id) = self.order.pop_front() {
-            if self.open.contains_key(&id) {
+            if self.is_open(id) {
                 self.evicted += 1;
                 self.finish(id, true, out);
                 return;
@@ -713,18 +787,21 @@ impl Tracker {
     /// its time: during a flood of one-time names that is many seconds of
     /// them, so the closing queue would grow with the rate, not the cap.
     fn compact(&mut self) {
-        let open = &self.open;
-        if self.order.len() > 2 * open.len() + 64 {
-            self.order.retain(|id| open.contains_key(id));
+        let open = self.open_count;
+        if self.order.len() > 2 * open + 64 {
+            let mut order = std::mem::take(&mut self.order);
+            order.retain(|id| self.is_open(*id));
+            self.order = order;
         }
-        if self.closing.len() > 2 * open.len() + 64 {
-            self.closing
-                .retain(|Reverse((at, id))| open.get(id).is_some_and(|l| l.queued_at == *at));
+        if self.closing.len() > 2 * open + 64 {
+            let mut closing = std::mem::take(&mut self.closing);
+            closing.retain(|Reverse((at, id))| self.get(*id).is_some_and(|l| l.queued_at == *at));
+            self.closing = closing;
         }
     }
 
     fn finish(&mut self, id: u64, incomplete: bool, out: &mut Vec<LookupRecord>) {
-        let Some(l) = self.open.remove(&id) else {
+        let Some(l) = self.remove(id) else {
             return;
         };
         self.unindex(id, l.index_key);

@@ -98,6 +98,8 @@ pub(super) struct Resends {
 
 #[derive(Debug)]
 pub(super) struct Lookup {
+    /// Its id in the tracker (which names its slot).
+    pub(super) id: u64,
     pub(super) client: Client,
     /// Its key in the index: the hash of its client and first label.
     pub(super) index_key: u64,
@@ -382,7 +384,7 @@ impl Lookup {
         at
     }
 
-    pub(super) fn record(self: Box<Self>, incomplete: bool) -> LookupRecord {
+    pub(super) fn record(self, incomplete: bool) -> LookupRecord {
         // The first name with data, in the order asked; else the last
         // name asked.
         let answered = self
