@@ -28,6 +28,8 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::attribution::Attribution;
 use crate::record::{KernelStr, Kind, Transaction};
 use crate::resolv::{ResolvConf, ResolvSource, SearchSource};
@@ -684,8 +686,9 @@ impl Tracker {
                 let base = c.asked_name(&t.qname);
                 (base, Some(Rc::clone(c)), *source, c.timeout_s)
             }
+            // Set by the first query's name (see [`Lookup::shrink_base`]).
             None => (
-                t.qname.clone(),
+                String::new(),
                 None,
                 SearchSource::Inferred,
                 ResolvConf::default().timeout_s,
@@ -705,14 +708,11 @@ impl Tracker {
             settings,
             retry_interval_ns: u64::from(retry_s) * 1_000_000_000,
             source,
-            // Room for what most calls send (A and AAAA of one name), not
-            // the four a first push makes: thousands of lookups are open
-            // on a busy node.
-            names: Vec::with_capacity(1),
-            queries: Vec::with_capacity(2),
-            questions: Vec::with_capacity(2),
+            names: SmallVec::new(),
+            queries: SmallVec::new(),
+            questions: SmallVec::new(),
             query_count: 0,
-            qtypes: Vec::with_capacity(2),
+            qtypes: SmallVec::new(),
             udp: false,
             tcp: false,
             first_ns: t.mono_ns,

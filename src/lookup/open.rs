@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::rc::Rc;
 
+use smallvec::SmallVec;
+
 use super::{
     first_label, labels, Client, LookupRcode, LookupRecord, A, AAAA, LINGER_NS, MAX_QUERIES,
 };
@@ -117,13 +119,15 @@ pub(super) struct Lookup {
     pub(super) settings: Option<Rc<ResolvConf>>,
     pub(super) retry_interval_ns: u64,
     pub(super) source: SearchSource,
-    /// Names queried, in the order first queried.
-    pub(super) names: Vec<String>,
-    pub(super) queries: Vec<Query>,
+    /// Names queried, in the order first queried. Inline room for what
+    /// most calls send (A and AAAA of one name): thousands of lookups are
+    /// open on a busy node, and each allocation is a cache miss to visit.
+    pub(super) names: SmallVec<[String; 1]>,
+    pub(super) queries: SmallVec<[Query; 2]>,
     /// The questions among `queries`, each once.
-    pub(super) questions: Vec<Question>,
+    pub(super) questions: SmallVec<[Question; 2]>,
     pub(super) query_count: u32,
-    pub(super) qtypes: Vec<u16>,
+    pub(super) qtypes: SmallVec<[u16; 4]>,
     pub(super) udp: bool,
     pub(super) tcp: bool,
     pub(super) first_ns: u64,
