@@ -35,7 +35,7 @@ use crate::record::{KernelStr, Kind, Transaction};
 use crate::resolv::{ResolvConf, ResolvSource, SearchSource};
 use crate::security::Suspicion;
 use asked::AskedBy;
-use open::{End, Lookup};
+use open::{End, Lookup, Names};
 
 const A: u16 = 1;
 const AAAA: u16 = 28;
@@ -681,14 +681,17 @@ impl Tracker {
 
     fn start(&mut self, t: &Transaction, client: Client, index_key: u64, id: u64) -> Lookup {
         let conf = self.resolv.lookup_at(t.pid, t.netns, t.mono_ns);
-        let (base, settings, source, retry_s) = match &conf {
+        // The first query's name is the lookup's first (see [`Lookup::add`]):
+        // the name asked is a start of it.
+        let (base_len, settings, source, retry_s) = match &conf {
             Some((c, source)) => {
                 let base = c.asked_name(&t.qname);
-                (base, Some(Rc::clone(c)), *source, c.timeout_s)
+                debug_assert!(t.qname.starts_with(base.as_str()));
+                (base.len(), Some(Rc::clone(c)), *source, c.timeout_s)
             }
             // Set by the first query's name (see [`Lookup::shrink_base`]).
             None => (
-                String::new(),
+                0,
                 None,
                 SearchSource::Inferred,
                 ResolvConf::default().timeout_s,
@@ -704,11 +707,11 @@ impl Tracker {
             netns: t.netns,
             client_ip: t.client,
             client_port: t.client_port,
-            base,
+            base_len,
             settings,
             retry_interval_ns: u64::from(retry_s) * 1_000_000_000,
             source,
-            names: SmallVec::new(),
+            names: Names::default(),
             queries: SmallVec::new(),
             questions: SmallVec::new(),
             query_count: 0,

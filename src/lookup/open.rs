@@ -98,6 +98,53 @@ pub(super) struct Resends {
     pub(super) delay_ns: Option<u64>,
 }
 
+/// The names a lookup queried, in the order first queried, one after
+/// another in one buffer with inline room for what most calls ask (a name
+/// or two of a usual length): a lookup visited in a candidate walk is
+/// compared with a query's name without a load from elsewhere.
+#[derive(Debug, Default)]
+pub(super) struct Names {
+    /// The names' bytes, each a whole `str`.
+    bytes: SmallVec<[u8; 56]>,
+    /// Where each name ends in `bytes`.
+    ends: SmallVec<[u32; 2]>,
+}
+
+impl Names {
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub(super) fn push(&mut self, name: &str) {
+        self.bytes.extend_from_slice(name.as_bytes());
+        let end = u32::try_from(self.bytes.len()).expect("names of a lookup under 4 GiB");
+        self.ends.push(end);
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(move |i| &self[i])
+    }
+}
+
+impl std::ops::Index<usize> for Names {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        let bytes = &self.bytes[start..self.ends[i] as usize];
+        // SAFETY: `bytes` only ever grows by a whole `str` (`push`), and
+        // each name's ends are where one ended: the range is one of them.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Lookup {
     /// Its id in the tracker (which names its slot).
@@ -111,18 +158,21 @@ pub(super) struct Lookup {
     pub(super) netns: u32,
     pub(super) client_ip: IpAddr,
     pub(super) client_port: u16,
-    /// The name as asked (for an inferred search list, the labels all
-    /// names so far share).
-    pub(super) base: String,
+    /// The length of the name as asked (for an inferred search list, the
+    /// labels all names so far share): always the start of the first name
+    /// (see [`Lookup::base`]), kept there rather than in a string of its
+    /// own, one more load for every candidate walk's visit.
+    pub(super) base_len: usize,
     /// The resolver's settings, when known: the names it tries for
     /// `base` ([`ResolvConf::tries`]).
     pub(super) settings: Option<Rc<ResolvConf>>,
     pub(super) retry_interval_ns: u64,
     pub(super) source: SearchSource,
-    /// Names queried, in the order first queried. Inline room for what
-    /// most calls send (A and AAAA of one name): thousands of lookups are
-    /// open on a busy node, and each allocation is a cache miss to visit.
-    pub(super) names: SmallVec<[String; 1]>,
+    /// Names queried, in the order first queried.
+    pub(super) names: Names,
+    /// Inline room for what most calls send (A and AAAA of one name):
+    /// thousands of lookups are open on a busy node, and each allocation
+    /// is a cache miss to visit.
     pub(super) queries: SmallVec<[Query; 2]>,
     /// The questions among `queries`, each once.
     pub(super) questions: SmallVec<[Question; 2]>,
@@ -141,16 +191,26 @@ pub(super) struct Lookup {
 }
 
 impl Lookup {
+    /// The name as asked: the start of the first name queried (the name
+    /// the resolver's settings say was asked of it, or the labels an
+    /// inferred search list's names share).
+    pub(super) fn base(&self) -> &str {
+        if self.names.is_empty() {
+            return "";
+        }
+        &self.names[0][..self.base_len]
+    }
+
     /// Whether the same call could have asked `qname`: one of the names
     /// the resolver tries for the name asked, or, with the search list
     /// unknown, a name with the same first label.
     pub(super) fn could_ask(&self, qname: &str) -> bool {
         match &self.settings {
-            Some(conf) => conf.tries(&self.base, qname),
+            Some(conf) => conf.tries(self.base(), qname),
             // Inferred: a name that shares the first label of the name
             // asked (another search domain, or none). The index has
             // matched that label already.
-            None => first_label(&self.base).eq_ignore_ascii_case(first_label(qname)),
+            None => first_label(self.base()).eq_ignore_ascii_case(first_label(qname)),
         }
     }
 
@@ -258,17 +318,17 @@ impl Lookup {
             Proto::Udp => self.udp = true,
             Proto::Tcp => self.tcp = true,
         }
-        let name = match self
+        let known = self
             .names
             .iter()
-            .position(|n| n.eq_ignore_ascii_case(&t.qname))
-        {
+            .position(|n| n.eq_ignore_ascii_case(&t.qname));
+        let name = match known {
             Some(i) => i,
             None => {
                 if self.settings.is_none() {
                     self.shrink_base(&t.qname);
                 }
-                self.names.push(t.qname.clone());
+                self.names.push(&t.qname);
                 self.names.len() - 1
             }
         };
@@ -352,18 +412,19 @@ impl Lookup {
     /// Inferred search list: the name asked is what all names share.
     pub(super) fn shrink_base(&mut self, qname: &str) {
         if self.names.is_empty() {
-            self.base = qname.to_string();
+            self.base_len = qname.len();
             return;
         }
-        let base = self.base.clone();
-        let (a, b) = (labels(&base), labels(qname));
+        let (a, b) = (labels(self.base()), labels(qname));
         let common = a
             .iter()
             .zip(&b)
             .take_while(|(x, y)| x.eq_ignore_ascii_case(y))
             .count();
         if common > 0 && common < a.len() {
-            self.base = a[..common].join(".");
+            // Its first `common` labels: a start of it, so of the first
+            // name.
+            self.base_len = a[..common].iter().map(|l| l.len()).sum::<usize>() + common - 1;
         }
     }
 
@@ -422,9 +483,9 @@ impl Lookup {
         let sibling_lost = self.sibling_lost();
         let resends = self.resends();
         let base = if self.names.len() == 1 && self.settings.is_none() {
-            self.names[0].clone()
+            self.names[0].to_string()
         } else {
-            self.base
+            self.base().to_string()
         };
         // The types in the order first sent (records come in the order
         // the queries ended).
@@ -443,7 +504,7 @@ impl Lookup {
         LookupRecord {
             mono_ns: self.first_ns,
             name: base,
-            answered_name: answered.map(|n| self.names[n].clone()),
+            answered_name: answered.map(|n| self.names[n].to_string()),
             qtypes,
             queries: self.query_count,
             search_misses,
