@@ -504,21 +504,24 @@ impl Tracker {
                 .filter_map(|id| fits(id).map(|l| (l.sent_as(t), id)))
                 .max()
         });
-        let new = self.index.get(&key).and_then(|ids| {
-            ids.iter()
-                .rev()
-                .take(NEW_QUESTION_CANDIDATES)
-                .filter(|e| e.only_question != question)
-                .map(|e| e.id)
-                .find(|id| {
-                    self.get(*id).is_some_and(|l| {
-                        l.client == *client && !l.asked(&t.qname, t.qtype) && l.accepts(t, sent)
+        // Looked for only when no lookup sent this very query before.
+        let new = || {
+            self.index.get(&key).and_then(|ids| {
+                ids.iter()
+                    .rev()
+                    .take(NEW_QUESTION_CANDIDATES)
+                    .filter(|e| e.only_question != question)
+                    .map(|e| e.id)
+                    .find(|id| {
+                        self.get(*id).is_some_and(|l| {
+                            l.client == *client && !l.asked(&t.qname, t.qtype) && l.accepts(t, sent)
+                        })
                     })
-                })
-        });
+            })
+        };
         match again {
             Some((true, id)) => Some(id),
-            again => again.map(|(_, id)| id).max(new),
+            again => again.map(|(_, id)| id).max(new()),
         }
     }
 
