@@ -140,16 +140,11 @@ struct {
 } dt_done SEC(".maps");
 
 
-/* Encrypted connections tracked at once (dt_conns). */
-#define DT_MAX_CONNS 8192
-
 /* An encrypted connection as NAT delivered it (the translated tuple) to
- * its key as the client opened it (nat.bpf.h). Room for two tuples (DNAT
- * and SNAT) of each connection dt_conns holds: an alias of a connection
- * no longer there leads nowhere. */
+ * its key as the client opened it (nat.bpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 2 * DT_MAX_CONNS);
+	__uint(max_entries, 65536);
 	__type(key, struct dt_key);
 	__type(value, struct dt_key);
 } dt_alias SEC(".maps");
@@ -316,7 +311,7 @@ struct dt_conn {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, DT_MAX_CONNS);
+	__uint(max_entries, 8192);
 	__type(key, struct dt_key);
 	__type(value, struct dt_conn);
 } dt_conns SEC(".maps");
