@@ -94,6 +94,159 @@ fn dns_over_tcp_single_pipelined_and_split() {
     assert_eq!(sp["response_size"].as_u64(), split.size, "{sp}");
 }
 
+/// A message may be cut anywhere between two TCP segments: inside its
+/// length prefix, its header or its question (a sender short of window or
+/// buffer sends what fits). Queries and replies cut so are each traced
+/// once, with their names, and no part of them is counted as malformed.
+#[test]
+fn tcp_messages_cut_anywhere_between_segments() {
+    let Some(_serial) = privileged("tcp_messages_cut_anywhere_between_segments") else {
+        return;
+    };
+    let link = Link::new("cut", 31);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&["-v", "--server", &link.server_v4.to_string()]);
+    // Cut after 1 byte (inside the prefix), 7 (inside the header), 20
+    // (inside the question's name) and 2 + 12 (the header whole, no name).
+    let cuts = [1usize, 7, 20, 14];
+    for at in cuts {
+        let name = format!("q{at}.cut.test");
+        let rcode = util::tcp_split_query(&link.client, server, (3000 + at as u16, &name, 1), at);
+        assert_eq!(rcode, Some(0), "{name} answered");
+        let name = format!("split-{at}.r{at}.cut.test");
+        let got = util::tcp_pipeline(&link.client, server, &[(4000 + at as u16, &name, 28)]);
+        assert_eq!(got, 1, "{name} answered");
+    }
+    let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    for at in cuts {
+        let q = out.by_id(3000 + at as u16);
+        assert_eq!(
+            (q["qname"].as_str(), q["rcode"].as_str(), q["proto"].as_str()),
+            (Some(format!("q{at}.cut.test").as_str()), Some("NOERROR"), Some("tcp")),
+            "query cut after {at} bytes: {q}"
+        );
+        let r = out.by_id(4000 + at as u16);
+        assert_eq!(
+            (r["qname"].as_str(), r["qtype"].as_str(), r["rcode"].as_str()),
+            (Some(format!("split-{at}.r{at}.cut.test").as_str()), Some("AAAA"), Some("NOERROR")),
+            "reply cut after {at} bytes: {r}"
+        );
+    }
+    assert_eq!(out.records.len(), 2 * cuts.len(), "{}", out.stdout);
+    for key in [
+        "malformed_short",
+        "malformed_truncated",
+        "response_without_query",
+        "tcp_resync",
+    ] {
+        assert_eq!(util::counter(&out.stderr, key), 0, "{key}: {}", out.stderr);
+    }
+    // Each cut message was held at both ends of the veth pair.
+    assert_eq!(
+        util::counter(&out.stderr, "tcp_held"),
+        4 * cuts.len() as u64,
+        "{}",
+        out.stderr
+    );
+}
+
+/// More messages cut at once than dnstrace holds heads for (1024): each
+/// sighting of a cut query is held and read with its next segment, or lost
+/// with its stream's position and counted. No query is lost silently: each
+/// is traced, or its reply is counted as one to no tracked query.
+#[test]
+fn more_cut_messages_than_heads_held_are_counted() {
+    let Some(_serial) = privileged("more_cut_messages_than_heads_held_are_counted") else {
+        return;
+    };
+    const N: usize = 700;
+    // Two sockets per connection in this process, one at each end.
+    let want = 4 * N as u64 + 256;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write the struct given.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_cur.max(want.min(lim.rlim_max));
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    let link = Link::new("heads", 32);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let tracer = Tracer::start(&["-v", "--server", &link.server_v4.to_string()]);
+    let answered = link.client.within(move || {
+        use std::io::{Read, Write};
+        let framed: Vec<Vec<u8>> = (0..N)
+            .map(|i| {
+                let q = util::dns::build_query(5000 + i as u16, &format!("h{i}.heads.test"), 1);
+                let mut f = (q.len() as u16).to_be_bytes().to_vec();
+                f.extend_from_slice(&q);
+                f
+            })
+            .collect();
+        let mut conns: Vec<std::net::TcpStream> = (0..N)
+            .map(|_| {
+                let c = std::net::TcpStream::connect_timeout(&server, Duration::from_secs(2))
+                    .unwrap();
+                c.set_nodelay(true).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                c
+            })
+            .collect();
+        // Every query's first 7 bytes (inside its header), then the rest.
+        for (c, f) in conns.iter_mut().zip(&framed) {
+            c.write_all(&f[..7]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        for (c, f) in conns.iter_mut().zip(&framed) {
+            c.write_all(&f[7..]).unwrap();
+        }
+        let mut replies = 0;
+        for c in &mut conns {
+            let mut len = [0u8; 2];
+            if c.read_exact(&mut len).is_ok() {
+                let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                replies += usize::from(c.read_exact(&mut msg).is_ok());
+            }
+        }
+        replies
+    });
+    assert_eq!(answered, N, "the responder answered every query");
+    let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    let held = util::counter(&out.stderr, "tcp_held");
+    let lost = util::counter(&out.stderr, "tcp_resync");
+    // Two sightings of each query, at each end of the veth pair.
+    assert_eq!(held + lost, 2 * N as u64, "{}", out.stderr);
+    assert!(lost > 0, "more heads than the map holds: {}", out.stderr);
+    // A lost head costs its own message only: the map stays nearly full
+    // of the others (not one lost after another, each evicting the next).
+    assert!(held >= N as u64, "{}", out.stderr);
+    // A query both of whose heads were lost is not tracked, and its reply
+    // is counted at both ends as one to no tracked query.
+    let orphans = util::counter(&out.stderr, "response_without_query");
+    eprintln!(
+        "{N} queries cut: {held} heads held, {lost} lost, {} traced, {orphans} replies orphaned",
+        out.records.len()
+    );
+    assert_eq!(orphans % 2, 0, "{}", out.stderr);
+    assert_eq!(
+        out.records.len() as u64 + orphans / 2,
+        N as u64,
+        "{}",
+        out.stderr
+    );
+    for r in &out.records {
+        let id = r["id"].as_u64().unwrap();
+        assert_eq!(r["qname"], format!("h{}.heads.test", id - 5000), "{r}");
+        assert_eq!(r["rcode"], "NOERROR", "{r}");
+    }
+}
+
 /// A pipelining client puts many queries in one segment: dnstrace parses
 /// the first 64, counts each one it skips, and stays in step with the
 /// stream, so the next query on the connection is traced again.

@@ -80,6 +80,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	if (net_off < 0 || net_off > 1024)
 		return 0;
 	r.len = RD(rk, skb, len);
+	r.held = 0;
 	r.headlen = r.len - RD(rk, skb, data_len);
 	r.dp = &dp;
 	if (reads_dynptr(rk)) {
@@ -117,9 +118,9 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, __u8 dir,
 	} else if (p.service == DT_SERVICE_MDNS) {
 		dt_mdns(skb, &p, netns, dir);
 	} else if (p.proto == DT_PROTO_TCP) {
-		handle_tcp(skb, &r, dir, &p, netns, dev);
+		dt_tcp(skb, &p, netns, dir);
 	} else {
-		dt_message(skb, &p, netns, dir);
+		dt_message(skb, &p, netns, dir, 0);
 	}
 	return 0;
 }

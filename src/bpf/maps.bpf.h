@@ -230,10 +230,9 @@ struct dt_tcp_key {
 
 struct dt_tcp_state {
 	__u32 next_seq;		/* sequence number of the next length prefix */
-	__u32 body_seq;		/* a message body whose prefix came alone */
-	__u16 body_len;
-	__u8 body_pending;
-	__u8 _pad;
+	__u32 carry_seq;	/* where the segment that continues a cut message starts */
+	__u8 carrying;		/* a message's head is held in dt_tcp_carries */
+	__u8 _pad[3];
 };
 
 struct {
@@ -242,6 +241,49 @@ struct {
 	__type(key, struct dt_tcp_key);
 	__type(value, struct dt_tcp_state);
 } dt_tcp_streams SEC(".maps");
+
+/* The head of a DNS message cut between two TCP segments (a sender short
+ * of window or buffer cuts anywhere): its length prefix and as much of it
+ * as parsing needs, the header and the question. Held by the stream until
+ * the next segment completes it. */
+#define DT_TCP_HEAD (2 + 12 + DT_NAME_WIRE_MAX + 4)
+/* Offsets and lengths into buf are masked with this for the verifier. */
+#define DT_TCP_HEAD_MASK 511
+struct dt_tcp_carry {
+	__u32 len;		/* bytes held, from the length prefix on */
+	__u32 _pad;
+	/* Room for a masked length copied after a masked held part. */
+	__u8 buf[2 * (DT_TCP_HEAD_MASK + 1)];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct dt_tcp_key);
+	__type(value, struct dt_tcp_carry);
+} dt_tcp_carries SEC(".maps");
+
+/*
+ * The walk of one segment's messages, kept in memory: the verifier knows
+ * nothing of values loaded from a map, so the walk's loop looks the same at
+ * each step and is checked once, not once per step (as it would be if the
+ * position or the count were tracked). And a head: one being made before
+ * it is held, or one completed, which dt_message reads.
+ */
+struct dt_tcp_scratch {
+	struct dt_tcp_carry head;
+	__u32 at;		/* sequence number of the next length prefix */
+	__u32 cut;		/* offset in the segment of a cut message */
+	__u32 parsed;		/* messages parsed from this segment */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dt_tcp_scratch);
+} dt_tcp_scratch_map SEC(".maps");
 
 /* mDNS queries are keyed by name and type (mdns.bpf.h says why). No
  * namespace in the key: a multicast packet reaches every namespace on the

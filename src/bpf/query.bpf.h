@@ -440,7 +440,7 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 		stat_inc(DT_STAT_MAL_SHORT);
 		return;
 	}
-	h = rd_slice(r, rk, p->dns_off, &hbuf, sizeof(hbuf));
+	h = rd_fixed(r, rk, p->dns_off, &hbuf, sizeof(hbuf));
 	if (!h) {
 		stat_inc(DT_STAT_MAL_SHORT);
 		return;
@@ -454,10 +454,12 @@ static __always_inline void handle_message(struct sk_buff *skb, struct dt_reader
 /*
  * The same for the dynptr reader, as a global function: the verifier checks
  * it once, not once per message of every TCP segment, which would exceed
- * its budget.
+ * its budget. held: the message is the TCP head held in dt_tcp_scratch_map
+ * (tcp.bpf.h), not in this packet; the verifier sees it as unknown, so the
+ * two sources cost one more branch at each read, not a second walk.
  */
 __noinline int dt_message(struct sk_buff *skb __arg_trusted, struct dt_packet *p,
-			  __u32 netns, __u32 dir)
+			  __u32 netns, __u32 dir, __u32 held)
 {
 	struct net_device *dev = skb->dev;
 	struct bpf_dynptr dp;
@@ -465,6 +467,7 @@ __noinline int dt_message(struct sk_buff *skb __arg_trusted, struct dt_packet *p
 
 	if (!p || !dev || dynptr_reader(&r, &dp, skb))
 		return 0;
+	r.held = held;
 	handle_message(skb, &r, DT_READ_DYNPTR,
 		       dir == DT_DIR_INGRESS ? DT_DIR_INGRESS : DT_DIR_EGRESS, p, netns, dev);
 	return 0;

@@ -53,6 +53,10 @@ struct dt_reader {
 	unsigned char *data;	/* skb->data, for the linear reader */
 	__u32 headlen;		/* linear bytes from skb->data */
 	__u32 len;		/* all bytes from skb->data */
+	/* Dynptr reader: read the head of a TCP message held from earlier
+	 * segments (dt_tcp_scratch_map) instead of the packet, offsets from
+	 * its length prefix. */
+	__u32 held;
 };
 
 /*
@@ -64,6 +68,7 @@ static __always_inline int dynptr_reader(struct dt_reader *r, struct bpf_dynptr 
 					 struct sk_buff *skb)
 {
 	r->dp = dp;
+	r->held = 0;
 	if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, dp))
 		return -1;
 	r->len = skb->len;
@@ -85,6 +90,36 @@ static __always_inline void *rd_slice(struct dt_reader *r, enum dt_reader_kind r
 	return buf;
 }
 
+/* Copy len bytes at off of a held TCP message head; 0 on success. */
+static __always_inline long rd_held(__u32 off, void *buf, __u32 len)
+{
+	struct dt_tcp_scratch *w;
+	__u32 zero = 0;
+
+	w = bpf_map_lookup_elem(&dt_tcp_scratch_map, &zero);
+	if (!w || off >= DT_TCP_HEAD || len > DT_TCP_HEAD - off)
+		return -1;
+	barrier_var(off);
+	off &= DT_TCP_HEAD_MASK;
+	return bpf_probe_read_kernel(buf, len, w->head.buf + off);
+}
+
+/*
+ * size bytes at off copied into buf (a constant size); buf, or NULL when
+ * the message is shorter. Unlike rd_slice, the result is buf whatever the
+ * source, so that the verifier's paths for a packet and for a held head
+ * meet again after the read.
+ */
+static __always_inline void *rd_fixed(struct dt_reader *r, enum dt_reader_kind rk, __u32 off,
+				      void *buf, __u32 size)
+{
+	if (!reads_dynptr(rk))
+		return rd_slice(r, rk, off, buf, size);
+	if (r->held ? rd_held(off, buf, size) : bpf_dynptr_read(buf, size, r->dp, off, 0))
+		return NULL;
+	return buf;
+}
+
 /* Copy len (<= DT_QBUF_LEN) bytes at off into buf; 0 on success. */
 static __always_inline int rd_copy(struct dt_reader *r, enum dt_reader_kind rk, __u32 off,
 				   void *buf, __u32 len)
@@ -94,7 +129,7 @@ static __always_inline int rd_copy(struct dt_reader *r, enum dt_reader_kind rk, 
 	if (len > DT_QBUF_LEN)
 		return -1;
 	if (reads_dynptr(rk))
-		return bpf_dynptr_read(buf, len, r->dp, off, 0);
+		return r->held ? rd_held(off, buf, len) : bpf_dynptr_read(buf, len, r->dp, off, 0);
 	if (off > r->headlen || len > r->headlen - off) {
 		stat_inc(DT_STAT_NONLINEAR);
 		return -1;

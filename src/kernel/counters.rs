@@ -62,6 +62,7 @@ stats! {
     IpFragment = DT_STAT_IP_FRAGMENT, "ip_fragment", "later IP fragments (no UDP header) skipped";
     TcpResync = DT_STAT_TCP_RESYNC, "tcp_resync", "TCP stream position lost (a segment missed): restarted at the next";
     TcpSkipped = DT_STAT_TCP_SKIPPED, "tcp_skipped", "TCP messages beyond 64 in one segment, skipped";
+    TcpHeld = DT_STAT_TCP_HELD, "tcp_held", "TCP messages cut between segments, read when the next came";
     MdnsQueries = DT_STAT_MDNS_QUERIES, "mdns_queries", "mDNS queries tracked";
     MdnsAnnouncements = DT_STAT_MDNS_ANNOUNCEMENTS, "mdns_announcements", "mDNS answers to no query seen (announcements)";
     EncryptedConnections = DT_STAT_ENCRYPTED_CONNS, "encrypted_connections", "DoT and DoQ connections seen";

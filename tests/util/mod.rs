@@ -270,7 +270,8 @@ impl Link {
 /// `rcode-X` answers with rcode X (a name or number), `drop` never answers,
 /// `tc` answers UDP with the truncation flag (TCP normally), `big` answers
 /// with 200 A records, `split` sends a TCP reply's length prefix and its
-/// message in two segments, `twice` follows the answer at once with a
+/// message in two segments, `split-N` sends a TCP reply in two segments cut
+/// after its first N bytes (the prefix's counted), `twice` follows the answer at once with a
 /// second, conflicting one (NXDOMAIN, or NOERROR after an NXDOMAIN).
 /// Anything else: NOERROR.
 #[derive(Debug, Default, Clone, Copy)]
@@ -280,7 +281,9 @@ pub struct Behaviour {
     pub drop: bool,
     pub tc: bool,
     pub big: bool,
-    pub split: bool,
+    /// Where a TCP reply is cut in two segments: after this many bytes of
+    /// it, its 2-byte length prefix counted (0: not cut).
+    pub split_at: usize,
     pub twice: bool,
 }
 
@@ -292,12 +295,14 @@ impl Behaviour {
                 b.delay_ms = ms.parse().unwrap_or(0);
             } else if let Some(r) = label.strip_prefix("rcode-") {
                 b.rcode = dns::rcode_value(r);
+            } else if let Some(n) = label.strip_prefix("split-") {
+                b.split_at = n.parse().unwrap_or(0);
             } else {
                 match label {
                     "drop" => b.drop = true,
                     "tc" => b.tc = true,
                     "big" => b.big = true,
-                    "split" => b.split = true,
+                    "split" => b.split_at = 2,
                     "twice" => b.twice = true,
                     _ => {}
                 }
@@ -366,15 +371,15 @@ fn serve_tcp_conn(
             continue;
         };
         std::thread::sleep(Duration::from_millis(b.delay_ms));
-        let prefix = (reply.len() as u16).to_be_bytes();
-        let sent = if b.split {
-            conn.write_all(&prefix).is_ok() && {
+        let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&reply);
+        let sent = if b.split_at > 0 && b.split_at < framed.len() {
+            let (first, rest) = framed.split_at(b.split_at);
+            conn.write_all(first).is_ok() && {
                 std::thread::sleep(Duration::from_millis(20));
-                conn.write_all(&reply).is_ok()
+                conn.write_all(rest).is_ok()
             }
         } else {
-            let mut framed = prefix.to_vec();
-            framed.extend_from_slice(&reply);
             conn.write_all(&framed).is_ok()
         };
         if sent {
@@ -647,6 +652,36 @@ pub fn tcp_batches(ns: &Netns, server: SocketAddr, batches: &[&[(u16, &str, u16)
             }
         }
         got
+    })
+}
+
+/// One query on its own TCP connection, written in two segments cut after
+/// its first `at` bytes (its 2-byte length prefix counted); returns the
+/// reply's rcode, None when none came.
+pub fn tcp_split_query(
+    ns: &Netns,
+    server: SocketAddr,
+    (id, name, qtype): (u16, &str, u16),
+    at: usize,
+) -> Option<u16> {
+    let q = dns::build_query(id, name, qtype);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    assert!(at > 0 && at < framed.len(), "cut {at} of {}", framed.len());
+    ns.within(move || {
+        use std::io::{Read, Write};
+        let mut conn =
+            std::net::TcpStream::connect_timeout(&server, Duration::from_secs(2)).unwrap();
+        conn.set_nodelay(true).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        conn.write_all(&framed[..at]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        conn.write_all(&framed[at..]).unwrap();
+        let mut len = [0u8; 2];
+        conn.read_exact(&mut len).ok()?;
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        conn.read_exact(&mut msg).ok()?;
+        Some(u16::from_be_bytes([msg[2], msg[3]]) & 0xf)
     })
 }
 
