@@ -123,14 +123,30 @@ fn tcp_messages_cut_anywhere_between_segments() {
     for at in cuts {
         let q = out.by_id(3000 + at as u16);
         assert_eq!(
-            (q["qname"].as_str(), q["rcode"].as_str(), q["proto"].as_str()),
-            (Some(format!("q{at}.cut.test").as_str()), Some("NOERROR"), Some("tcp")),
+            (
+                q["qname"].as_str(),
+                q["rcode"].as_str(),
+                q["proto"].as_str()
+            ),
+            (
+                Some(format!("q{at}.cut.test").as_str()),
+                Some("NOERROR"),
+                Some("tcp")
+            ),
             "query cut after {at} bytes: {q}"
         );
         let r = out.by_id(4000 + at as u16);
         assert_eq!(
-            (r["qname"].as_str(), r["qtype"].as_str(), r["rcode"].as_str()),
-            (Some(format!("split-{at}.r{at}.cut.test").as_str()), Some("AAAA"), Some("NOERROR")),
+            (
+                r["qname"].as_str(),
+                r["qtype"].as_str(),
+                r["rcode"].as_str()
+            ),
+            (
+                Some(format!("split-{at}.r{at}.cut.test").as_str()),
+                Some("AAAA"),
+                Some("NOERROR")
+            ),
             "reply cut after {at} bytes: {r}"
         );
     }
@@ -190,8 +206,8 @@ fn more_cut_messages_than_heads_held_are_counted() {
             .collect();
         let mut conns: Vec<std::net::TcpStream> = (0..N)
             .map(|_| {
-                let c = std::net::TcpStream::connect_timeout(&server, Duration::from_secs(2))
-                    .unwrap();
+                let c =
+                    std::net::TcpStream::connect_timeout(&server, Duration::from_secs(2)).unwrap();
                 c.set_nodelay(true).unwrap();
                 c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                 c
