@@ -262,19 +262,27 @@ fn table_exits_when_its_terminal_hangs_up() {
     });
     // A few rounds of the table's loop first, as a user's terminal would.
     std::thread::sleep(std::time::Duration::from_secs(2));
+    // `--`: the pattern starts with a dash. pgrep exits 1 when nothing
+    // matches, 2 on a usage error (which must not read as "gone").
+    let running = || {
+        let status = std::process::Command::new("pgrep")
+            .args(["-f", "--", pattern])
+            .status()
+            .expect("pgrep");
+        assert!(matches!(status.code(), Some(0 | 1)), "pgrep: {status}");
+        status.success()
+    };
+    let ran = running();
     tmux(&["kill-server"]);
     assert!(drawn, "the table was not drawn");
+    assert!(ran, "dnstrace was not found running before the hang-up");
     let gone = (0..50).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        !std::process::Command::new("pgrep")
-            .args(["-f", pattern])
-            .status()
-            .expect("pgrep")
-            .success()
+        !running()
     });
     if !gone {
         let _ = std::process::Command::new("pkill")
-            .args(["-9", "-f", pattern])
+            .args(["-9", "-f", "--", pattern])
             .status();
     }
     assert!(gone, "dnstrace still runs 5 s after its terminal hung up");
