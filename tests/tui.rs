@@ -287,3 +287,93 @@ fn table_exits_when_its_terminal_hangs_up() {
     }
     assert!(gone, "dnstrace still runs 5 s after its terminal hung up");
 }
+
+/// A terminal that stops reading (a stalled SSH session, a suspended
+/// terminal) must not stop the tracing: frames are drawn by a thread of
+/// their own, so the ring buffer is still read and everything else still
+/// counts. Here the tmux server is stopped (SIGSTOP) until the pty is full,
+/// queries are sent, and the metrics, served by the same process, must
+/// count every one of them while the terminal is still stopped.
+#[test]
+fn table_keeps_tracing_while_its_terminal_is_stalled() {
+    let Some(_serial) = privileged("table_keeps_tracing_while_its_terminal_is_stalled") else {
+        return;
+    };
+    const METRICS: &str = "127.0.0.1:19263";
+    const N: u16 = 300;
+    let link = Link::new("stall", 33);
+    let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
+    let _resp = Responder::start(&link.server, server);
+    let socket = format!("dnstrace-stall-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let command = format!(
+        "{} --server {} --metrics {METRICS}",
+        util::DNSTRACE,
+        link.server_v4
+    );
+    let started = tmux(&["new-session", "-d", "-x", "160", "-y", "40", &command]);
+    assert!(started.status.success(), "{started:?}");
+    // The server is resumed and killed however the test ends.
+    struct Server(String, i32);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            // SAFETY: signals to a process of ours.
+            unsafe { libc::kill(self.1, libc::SIGCONT) };
+            let _ = Command::new("tmux")
+                .args(["-L", &self.0, "kill-server"])
+                .output();
+        }
+    }
+    let pid = String::from_utf8_lossy(&tmux(&["display-message", "-p", "#{pid}"]).stdout)
+        .trim()
+        .parse::<i32>()
+        .expect("the tmux server's pid");
+    let _server = Server(socket.clone(), pid);
+    let drawn = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).contains("LATENCY")
+    });
+    assert!(drawn, "the table was not drawn");
+    let answered = || {
+        let (status, _, body) = util::prometheus::http(METRICS, "GET", "/metrics");
+        assert_eq!(status, 200);
+        body.lines()
+            .filter(|l| l.starts_with("dnstrace_transactions_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let ask = |ids: std::ops::Range<u16>| {
+        for id in ids {
+            let reply = util::query(&link.client, server, id, &format!("s{id}.stall.test"), 1);
+            assert!(reply.is_some(), "query {id} answered");
+        }
+    };
+    let wait_for = |n: u16| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = answered();
+        while seen < f64::from(n) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            seen = answered();
+        }
+        seen
+    };
+    // Rows first, so that every frame fills the screen.
+    ask(0..N);
+    assert_eq!(wait_for(N), f64::from(N), "counted before the stop");
+    // SAFETY: a signal to the tmux server started above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    // Ten frames a second of 40 full lines fill the pty in about one.
+    std::thread::sleep(Duration::from_secs(3));
+    ask(N..2 * N);
+    assert_eq!(
+        wait_for(2 * N),
+        f64::from(2 * N),
+        "transactions counted while the terminal was stopped"
+    );
+}

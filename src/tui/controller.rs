@@ -1,6 +1,7 @@
 //! The live table's controller: the terminal, the view's state, the keys,
 //! and a frozen copy of the data while paused. Drawing is paced so that it
-//! never holds up the reading of the ring buffer.
+//! never holds up the reading of the ring buffer (and a stalled terminal
+//! blocks only the screen's writer thread).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

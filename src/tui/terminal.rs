@@ -2,7 +2,8 @@
 //! to draw in colour.
 
 use std::io::{self, Write};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once};
 
 use crossterm::{cursor, execute, queue, style, terminal};
 
@@ -14,8 +15,30 @@ fn restore_terminal() {
 
 /// The terminal in table mode. Dropping it (also while unwinding) puts the
 /// terminal back; a panic hook does the same before the message prints.
+///
+/// Frames are written by a thread of their own: a terminal that stops
+/// reading (a stalled SSH session, a suspended terminal) blocks that thread
+/// only, never the reading of the ring buffer. Every frame draws the whole
+/// screen, so one not yet written when the next is ready is replaced by it.
 pub struct Screen {
-    out: io::Stdout,
+    shared: Arc<Shared>,
+}
+
+/// What the table's loop and the writer share.
+struct Shared {
+    slot: Mutex<Slot>,
+    ready: Condvar,
+    /// Set before the terminal is put back: a frame not yet begun is not
+    /// written after that (frames are written with stdout locked, as the
+    /// terminal is put back).
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slot {
+    frame: Option<Vec<u8>>,
+    /// The writer's first error, for the next draw to return.
+    error: Option<io::Error>,
 }
 
 impl Screen {
@@ -36,33 +59,81 @@ impl Screen {
             cursor::Hide,
             terminal::Clear(terminal::ClearType::All)
         )?;
-        Ok(Screen { out })
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::default()),
+            ready: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
+        let writer = shared.clone();
+        std::thread::Builder::new()
+            .name("table-writer".into())
+            .spawn(move || write_frames(&writer))?;
+        Ok(Screen { shared })
     }
 
     pub fn size(&self) -> (u16, u16) {
         terminal::size().unwrap_or((80, 24))
     }
 
+    /// Hands the frame to the writer; the error of an earlier write, if
+    /// any (a terminal gone).
     pub fn draw(&mut self, lines: &[String]) -> io::Result<()> {
+        let mut frame = Vec::with_capacity(lines.iter().map(|l| l.len() + 16).sum());
         for (i, line) in lines.iter().enumerate() {
             queue!(
-                self.out,
+                frame,
                 cursor::MoveTo(0, i as u16),
                 style::Print(line),
                 terminal::Clear(terminal::ClearType::UntilNewLine)
             )?;
         }
-        queue!(
-            self.out,
-            terminal::Clear(terminal::ClearType::FromCursorDown)
-        )?;
-        self.out.flush()
+        queue!(frame, terminal::Clear(terminal::ClearType::FromCursorDown))?;
+        let mut slot = lock(&self.shared.slot);
+        if let Some(e) = slot.error.take() {
+            return Err(e);
+        }
+        slot.frame = Some(frame);
+        drop(slot);
+        self.shared.ready.notify_one();
+        Ok(())
     }
 }
 
 impl Drop for Screen {
     fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.ready.notify_one();
         restore_terminal();
+    }
+}
+
+/// A poisoned lock holds a frame still whole: take it.
+fn lock(m: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The writer: the newest frame, whenever there is one, until closed.
+fn write_frames(shared: &Shared) {
+    loop {
+        let mut slot = lock(&shared.slot);
+        let frame = loop {
+            if shared.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Some(f) = slot.frame.take() {
+                break f;
+            }
+            slot = shared.ready.wait(slot).unwrap_or_else(|p| p.into_inner());
+        };
+        drop(slot);
+        let mut out = io::stdout().lock();
+        if shared.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = out.write_all(&frame).and_then(|()| out.flush()) {
+            lock(&shared.slot).error = Some(e);
+            return;
+        }
     }
 }
 
