@@ -105,6 +105,7 @@ enum dt_stat {
 	DT_STAT_TCP_RESYNC,		/* TCP stream position lost: restarted at a segment */
 	DT_STAT_TCP_SKIPPED,		/* TCP messages beyond the per-segment limit, skipped */
 	DT_STAT_TCP_HELD,		/* TCP messages cut between segments, read with the next */
+	DT_STAT_TCP_LOST,		/* TCP messages cut between segments whose head was lost */
 	DT_STAT_MDNS_QUERIES,		/* mDNS queries tracked */
 	DT_STAT_MDNS_ANNOUNCEMENTS,	/* mDNS answers to no tracked query */
 	DT_STAT_ENCRYPTED_CONNS,	/* DoT and DoQ connections seen */

@@ -231,8 +231,11 @@ struct dt_tcp_key {
 struct dt_tcp_state {
 	__u32 next_seq;		/* sequence number of the next length prefix */
 	__u32 carry_seq;	/* where the segment that continues a cut message starts */
+	/* The cut message's length when its prefix was whole (0: cut inside
+	 * it): if its head is lost, the stream goes on after it. */
+	__u16 carry_msg_len;
 	__u8 carrying;		/* a message's head is held in dt_tcp_carries */
-	__u8 _pad[3];
+	__u8 _pad;
 };
 
 struct {
@@ -274,8 +277,8 @@ struct dt_tcp_scratch {
 	struct dt_tcp_carry head;
 	__u32 at;		/* sequence number of the next length prefix */
 	__u32 cut;		/* offset in the segment of a cut message */
+	__u32 cut_len;		/* its length, 0 when its prefix is cut too */
 	__u32 parsed;		/* messages parsed from this segment */
-	__u32 _pad;
 };
 
 struct {

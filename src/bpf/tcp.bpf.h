@@ -40,14 +40,22 @@ static __always_inline struct dt_tcp_state *tcp_stream(const struct dt_tcp_key *
 	struct dt_tcp_state fresh = {}, *st;
 
 	if (p->tcp_flags & DT_TH_SYN) {
+		/* A stream before on the same ends holds nothing now. */
+		st = bpf_map_lookup_elem(&dt_tcp_streams, k);
+		if (st && st->carrying)
+			bpf_map_delete_elem(&dt_tcp_carries, k);
 		/* The SYN takes one sequence number; data starts after it. */
 		fresh.next_seq = p->seq + 1;
 		bpf_map_update_elem(&dt_tcp_streams, k, &fresh, BPF_ANY);
 		return NULL;
 	}
 	if (p->dns_len == 0) {
-		if (p->tcp_flags & (DT_TH_FIN | DT_TH_RST))
+		if (p->tcp_flags & (DT_TH_FIN | DT_TH_RST)) {
+			st = bpf_map_lookup_elem(&dt_tcp_streams, k);
+			if (st && st->carrying)
+				bpf_map_delete_elem(&dt_tcp_carries, k);
 			bpf_map_delete_elem(&dt_tcp_streams, k);
+		}
 		return NULL;
 	}
 	st = bpf_map_lookup_elem(&dt_tcp_streams, k);
@@ -61,31 +69,35 @@ static __always_inline struct dt_tcp_state *tcp_stream(const struct dt_tcp_key *
 }
 
 /* Hold the head of a message cut at this segment's end: n bytes from off
- * (its length prefix on), 0 < n < DT_TCP_HEAD. */
-static __always_inline void carry_start(const struct dt_tcp_key *k, struct dt_reader *r,
-					struct dt_tcp_state *st, struct dt_tcp_scratch *w,
-					__u32 off, __u32 n, __u32 seq_after)
+ * (its length prefix on), 0 < n < DT_TCP_HEAD, the message msg_len long
+ * (0: not known, its prefix is cut). 0 when held. */
+static __always_inline int carry_start(const struct dt_tcp_key *k, struct dt_reader *r,
+				       struct dt_tcp_state *st, struct dt_tcp_scratch *w,
+				       __u32 off, __u32 n, __u32 msg_len, __u32 seq_after)
 {
 	if (n == 0 || n >= DT_TCP_HEAD)
-		return;
+		return -1;
 	/* A bound the verifier sees on the very register the helper gets:
 	 * clang may pass it a copy made before the test above. */
 	barrier_var(n);
 	n &= DT_TCP_HEAD_MASK;
 	if (bpf_dynptr_read(w->head.buf, n, r->dp, off, 0))
-		return;
+		return -1;
 	w->head.len = n;
 	if (bpf_map_update_elem(&dt_tcp_carries, k, &w->head, BPF_ANY))
-		return;
+		return -1;
 	st->carrying = 1;
 	st->carry_seq = seq_after;
+	st->carry_msg_len = msg_len;
+	return 0;
 }
 
 /*
  * A segment that continues a held head: more of it from the segment's
  * start. Returns the message's length when its head is complete now: it is
  * then in w->head, where dt_message reads it. 0 when still short (held
- * again, for the next segment), -1 when lost.
+ * again, for the next segment), -1 when lost, -2 when its length prefix
+ * says no DNS message (counted).
  */
 static __always_inline int carry_more(const struct dt_tcp_key *k, struct dt_reader *r,
 				      struct dt_tcp_state *st, struct dt_tcp_scratch *w,
@@ -116,7 +128,7 @@ static __always_inline int carry_more(const struct dt_tcp_key *k, struct dt_read
 		msg_len = (__u32)c->buf[0] << 8 | c->buf[1];
 		if (msg_len < sizeof(struct dt_dnshdr)) {
 			stat_inc(DT_STAT_MAL_SHORT);
-			return -1;
+			return -2;
 		}
 		need = msg_len < DT_TCP_HEAD - 2 ? msg_len : DT_TCP_HEAD - 2;
 		if (have - 2 >= need) {
@@ -172,33 +184,51 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 	w->parsed = 0;
 	if (st->carrying) {
 		/* A retransmission of what is held or parsed: nothing new. */
-		if ((__s32)(seq + plen - st->carry_seq) <= 0)
+		if ((__s32)(seq + plen - st->carry_seq) <= 0) {
+			tcp_segment_end(&k, st, p);
 			return;
+		}
 		st->carrying = 0;
 		if (seq == st->carry_seq) {
 			done = carry_more(&k, r, st, w, payload, plen, seq);
-			if (done == 0)
-				return;
-			if (done < 0) {
-				/* This segment goes on with a message of unknown
-				 * length: the stream starts again from the next
-				 * one. (Not from this one: what it would take for
-				 * a prefix is a message's inside, and a head held
-				 * from there would evict the next stream's.) */
-				stat_inc(DT_STAT_TCP_RESYNC);
-				st->next_seq = seq + plen;
+			if (done == 0) {
 				tcp_segment_end(&k, st, p);
 				return;
 			}
-			stat_inc(DT_STAT_TCP_HELD);
-			p->dns_off = 2;
-			p->dns_len = w->head.len - 2 < (__u32)done ? w->head.len - 2 : (__u32)done;
-			p->msg_size = done;
-			w->parsed = 1;
-			dt_message(skb, p, netns, dir, 1);
+			if (done < 0) {
+				if (done == -1)
+					stat_inc(DT_STAT_TCP_LOST);
+				bpf_map_delete_elem(&dt_tcp_carries, &k);
+				if (!st->carry_msg_len) {
+					/* This segment goes on with a message
+					 * of unknown length: the stream starts
+					 * again from the next one. (Not from
+					 * this one: what it would take for a
+					 * prefix is a message's inside, and a
+					 * head held from there would evict the
+					 * next stream's.) */
+					stat_inc(DT_STAT_TCP_RESYNC);
+					st->next_seq = seq + plen;
+					tcp_segment_end(&k, st, p);
+					return;
+				}
+				/* Its length is known: the walk goes on
+				 * after it. */
+				done = st->carry_msg_len;
+			} else {
+				stat_inc(DT_STAT_TCP_HELD);
+				p->dns_off = 2;
+				p->dns_len = w->head.len - 2 < (__u32)done ? w->head.len - 2
+									  : (__u32)done;
+				p->msg_size = done;
+				w->parsed = 1;
+				dt_message(skb, p, netns, dir, 1);
+			}
 			w->at += 2 + done;
-		} else if ((__s32)(seq - st->carry_seq) > 0) {
-			/* The segment that continued it was missed. */
+		} else {
+			/* The segment that continued it was missed, or this
+			 * one overlaps it (a retransmission that joined
+			 * segments): the walk takes what it can from here. */
 			bpf_map_delete_elem(&dt_tcp_carries, &k);
 		}
 	}
@@ -224,6 +254,7 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 		/* Cut inside its length prefix. */
 		if (off + 2 > plen) {
 			w->cut = off;
+			w->cut_len = 0;
 			cut = true;
 			break;
 		}
@@ -245,6 +276,7 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 		 * parsed with the next segment. */
 		if (avail < msg_len && avail < DT_TCP_HEAD - 2) {
 			w->cut = off;
+			w->cut_len = msg_len;
 			cut = true;
 			break;
 		}
@@ -259,8 +291,13 @@ static __always_inline void handle_tcp(struct sk_buff *skb, struct dt_reader *r,
 		p->msg_size = msg_len;
 		dt_message(skb, p, netns, dir, 0);
 	}
-	if (cut)
-		carry_start(&k, r, st, w, payload + w->cut, plen - w->cut, seq + plen);
+	if (cut && carry_start(&k, r, st, w, payload + w->cut, plen - w->cut, w->cut_len,
+			       seq + plen)) {
+		/* Not held: lost. After it when its length is known, else
+		 * from the next segment. */
+		stat_inc(DT_STAT_TCP_LOST);
+		w->at = w->cut_len ? w->at + 2 + w->cut_len : seq + plen;
+	}
 	if ((__s32)(w->at - st->next_seq) > 0)
 		st->next_seq = w->at;
 	tcp_segment_end(&k, st, p);

@@ -63,6 +63,7 @@ stats! {
     TcpResync = DT_STAT_TCP_RESYNC, "tcp_resync", "TCP stream position lost (a segment missed): restarted at the next";
     TcpSkipped = DT_STAT_TCP_SKIPPED, "tcp_skipped", "TCP messages beyond 64 in one segment, skipped";
     TcpHeld = DT_STAT_TCP_HELD, "tcp_held", "TCP messages cut between segments, read when the next came";
+    TcpLost = DT_STAT_TCP_LOST, "tcp_lost", "TCP messages cut between segments, lost: more held at once than the 1024 kept";
     MdnsQueries = DT_STAT_MDNS_QUERIES, "mdns_queries", "mDNS queries tracked";
     MdnsAnnouncements = DT_STAT_MDNS_ANNOUNCEMENTS, "mdns_announcements", "mDNS answers to no query seen (announcements)";
     EncryptedConnections = DT_STAT_ENCRYPTED_CONNS, "encrypted_connections", "DoT and DoQ connections seen";
