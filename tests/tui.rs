@@ -263,14 +263,21 @@ fn table_exits_when_its_terminal_hangs_up() {
     // A few rounds of the table's loop first, as a user's terminal would.
     std::thread::sleep(std::time::Duration::from_secs(2));
     // `--`: the pattern starts with a dash. pgrep exits 1 when nothing
-    // matches, 2 on a usage error (which must not read as "gone").
+    // matches, 2 on a usage error (which must not read as "gone"). The
+    // tmux server's command line holds the pattern too: only a process
+    // named dnstrace counts.
     let running = || {
-        let status = std::process::Command::new("pgrep")
+        let out = std::process::Command::new("pgrep")
             .args(["-f", "--", pattern])
-            .status()
+            .output()
             .expect("pgrep");
-        assert!(matches!(status.code(), Some(0 | 1)), "pgrep: {status}");
-        status.success()
+        assert!(matches!(out.status.code(), Some(0 | 1)), "pgrep: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "dnstrace")
+            })
     };
     let ran = running();
     tmux(&["kill-server"]);

@@ -7,7 +7,13 @@ use std::sync::{Arc, Condvar, Mutex, Once};
 
 use crossterm::{cursor, execute, queue, style, terminal};
 
+/// Set before the terminal is put back (by the screen's drop or the panic
+/// hook): the writer draws no frame after that. Frames are written with
+/// stdout locked, as the terminal is put back.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+
 fn restore_terminal() {
+    CLOSED.store(true, Ordering::SeqCst);
     let mut out = io::stdout();
     let _ = execute!(out, cursor::Show, terminal::LeaveAlternateScreen);
     let _ = terminal::disable_raw_mode();
@@ -28,10 +34,6 @@ pub struct Screen {
 struct Shared {
     slot: Mutex<Slot>,
     ready: Condvar,
-    /// Set before the terminal is put back: a frame not yet begun is not
-    /// written after that (frames are written with stdout locked, as the
-    /// terminal is put back).
-    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -51,6 +53,17 @@ impl Screen {
                 previous(info);
             }));
         });
+        CLOSED.store(false, Ordering::SeqCst);
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::default()),
+            ready: Condvar::new(),
+        });
+        let writer = shared.clone();
+        std::thread::Builder::new()
+            .name("table-writer".into())
+            .spawn(move || write_frames(&writer))?;
+        // From here on, dropping the screen puts the terminal back.
+        let screen = Screen { shared };
         terminal::enable_raw_mode()?;
         let mut out = io::stdout();
         execute!(
@@ -59,16 +72,7 @@ impl Screen {
             cursor::Hide,
             terminal::Clear(terminal::ClearType::All)
         )?;
-        let shared = Arc::new(Shared {
-            slot: Mutex::new(Slot::default()),
-            ready: Condvar::new(),
-            closed: AtomicBool::new(false),
-        });
-        let writer = shared.clone();
-        std::thread::Builder::new()
-            .name("table-writer".into())
-            .spawn(move || write_frames(&writer))?;
-        Ok(Screen { shared })
+        Ok(screen)
     }
 
     pub fn size(&self) -> (u16, u16) {
@@ -101,7 +105,10 @@ impl Screen {
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
+        // Under the lock, so that the writer cannot miss the wakeup.
+        let slot = lock(&self.shared.slot);
+        CLOSED.store(true, Ordering::SeqCst);
+        drop(slot);
         self.shared.ready.notify_one();
         restore_terminal();
     }
@@ -117,7 +124,7 @@ fn write_frames(shared: &Shared) {
     loop {
         let mut slot = lock(&shared.slot);
         let frame = loop {
-            if shared.closed.load(Ordering::SeqCst) {
+            if CLOSED.load(Ordering::SeqCst) {
                 return;
             }
             if let Some(f) = slot.frame.take() {
@@ -127,7 +134,7 @@ fn write_frames(shared: &Shared) {
         };
         drop(slot);
         let mut out = io::stdout().lock();
-        if shared.closed.load(Ordering::SeqCst) {
+        if CLOSED.load(Ordering::SeqCst) {
             return;
         }
         if let Err(e) = out.write_all(&frame).and_then(|()| out.flush()) {
