@@ -196,12 +196,7 @@ fn more_cut_messages_than_heads_held_are_counted() {
     let server = SocketAddr::new(IpAddr::V4(link.server_v4), 53);
     let _resp = Responder::start(&link.server, server);
     let tracer = Tracer::start(&["-v", "--server", &link.server_v4.to_string()]);
-    let framed = |id: u16, name: &str| {
-        let q = util::dns::build_query(id, name, 1);
-        let mut f = (q.len() as u16).to_be_bytes().to_vec();
-        f.extend_from_slice(&q);
-        f
-    };
+    let framed = |id: u16, name: &str| util::dns::tcp_framed(&util::dns::build_query(id, name, 1));
     // On each connection a query cut after 7 bytes (inside its header),
     // then its rest and a second, whole query in one segment.
     let writes: Vec<(Vec<u8>, Vec<u8>)> = (0..N)

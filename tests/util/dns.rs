@@ -17,6 +17,14 @@ pub fn encode_name(name: &str) -> Vec<u8> {
     out
 }
 
+/// A message as DNS over TCP sends it: after its 2-byte length.
+pub fn tcp_framed(msg: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(msg.len() + 2);
+    f.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    f.extend_from_slice(msg);
+    f
+}
+
 pub fn build_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut m = Vec::with_capacity(64);
     m.extend_from_slice(&id.to_be_bytes());

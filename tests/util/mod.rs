@@ -371,8 +371,7 @@ fn serve_tcp_conn(
             continue;
         };
         std::thread::sleep(Duration::from_millis(b.delay_ms));
-        let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(&reply);
+        let framed = dns::tcp_framed(&reply);
         let sent = if b.split_at > 0 && b.split_at < framed.len() {
             let (first, rest) = framed.split_at(b.split_at);
             conn.write_all(first).is_ok() && {
@@ -386,8 +385,7 @@ fn serve_tcp_conn(
             answered.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(second) = b.twice.then(|| b.second_reply(&query)).flatten() {
-            let mut framed = (second.len() as u16).to_be_bytes().to_vec();
-            framed.extend_from_slice(&second);
+            let framed = dns::tcp_framed(&second);
             let _ = conn.write_all(&framed);
         }
     }
@@ -624,9 +622,7 @@ pub fn tcp_batches(ns: &Netns, server: SocketAddr, batches: &[&[(u16, &str, u16)
         .map(|queries| {
             let mut framed = Vec::new();
             for (id, name, qtype) in *queries {
-                let q = dns::build_query(*id, name, *qtype);
-                framed.extend_from_slice(&(q.len() as u16).to_be_bytes());
-                framed.extend_from_slice(&q);
+                framed.extend(dns::tcp_framed(&dns::build_query(*id, name, *qtype)));
             }
             (framed, queries.len())
         })
@@ -664,9 +660,7 @@ pub fn tcp_split_query(
     (id, name, qtype): (u16, &str, u16),
     at: usize,
 ) -> Option<u16> {
-    let q = dns::build_query(id, name, qtype);
-    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
+    let framed = dns::tcp_framed(&dns::build_query(id, name, qtype));
     assert!(at > 0 && at < framed.len(), "cut {at} of {}", framed.len());
     ns.within(move || {
         use std::io::{Read, Write};
