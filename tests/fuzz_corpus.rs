@@ -15,7 +15,7 @@ use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 
 use dnstrace::kernel::abi::RawEvent;
-use dnstrace::testing::fixtures::{bytes_of, record, set_str, wire};
+use dnstrace::testing::fixtures::{bytes_of, record, set_str, whole_bytes_of, wire};
 
 const TARGETS: [&str; 2] = ["decode_record", "name"];
 
@@ -241,6 +241,12 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     let mut long = full.clone();
     long.extend_from_slice(b"trailing bytes after the record");
     recs.insert("trailing-bytes".to_string(), long);
+    // The kernel sends a record cut after its name; the whole struct
+    // decodes too.
+    recs.insert(
+        "whole-struct".to_string(),
+        whole_bytes_of(&record(&example)),
+    );
     out
 }
 

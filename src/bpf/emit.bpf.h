@@ -14,7 +14,11 @@
 #include "parse.bpf.h"
 #include "done.bpf.h"
 
-/* A record's room in the ring: an 8-byte header, rounded up to 8. */
+/* Where a record's name starts: what comes before it is sent whole. */
+#define DT_RECORD_HEAD __builtin_offsetof(struct dt_event, name)
+
+/* A record's room in the ring at most (the longest name): an 8-byte
+ * header, rounded up to 8. */
 #define DT_RECORD_BYTES ((sizeof(struct dt_event) + 8 + 7) / 8 * 8)
 
 /* Wake the reader only once this much is waiting: a wakeup costs more
@@ -23,6 +27,11 @@
 #define DT_WAKEUP_BYTES (1ULL << 20)
 
 /*
+ * A record goes out as long as its name: its fixed part, then name_len
+ * bytes of the name (a usual name is a tenth of the room for the longest,
+ * so a record is about half the struct). It is made in dt_records and
+ * copied into the ring at that length.
+ *
  * Records go out without waking the reader, which reads every 50 ms: a
  * wakeup is an interrupt, costly in a VM. Only when another
  * DT_WAKEUP_BYTES have piled up since the last mark does a record wake it,
@@ -32,17 +41,20 @@
  */
 static __always_inline void submit_event(struct dt_event *e)
 {
-	/* This record is counted already: it was reserved. */
-	__u64 waiting = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
-	__u64 before = waiting > DT_RECORD_BYTES ? waiting - DT_RECORD_BYTES : 0;
+	__u32 name_len = e->name_len < DT_QBUF_LEN ? e->name_len : DT_QBUF_LEN;
+	__u32 len = DT_RECORD_HEAD + name_len;
+	__u64 before = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
+	__u64 after = before + (len + 8 + 7) / 8 * 8;
 
-	bpf_ringbuf_submit(e, waiting / DT_WAKEUP_BYTES != before / DT_WAKEUP_BYTES
-				      ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	if (bpf_ringbuf_output(&dt_events, e, len,
+			       before / DT_WAKEUP_BYTES != after / DT_WAKEUP_BYTES
+				       ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP))
+		stat_inc(DT_STAT_RINGBUF_DROPS);
 }
 
 /*
  * What a record is made of: constants, and pointers to what the caller
- * holds already (fields are read only once a record is reserved, as a
+ * holds already (fields are read only for a record that goes out, as a
  * transaction the filters drop needs none of them). emit() is inlined, so
  * the struct costs no copy, and kind, a constant at every call, leaves
  * one way of filling in each caller.
@@ -69,11 +81,15 @@ struct dt_report {
 	__u64 remember;
 	__u8 done_rcode;
 	__u64 done_ts;
+	/* Reported by the sweep, which has a record's room of its own. */
+	bool sweep;
 };
 
 /* The part of a record that comes from the remembered query. */
 static __always_inline void fill_query(struct dt_event *e, const struct dt_pending *q)
 {
+	__u16 name_len;
+
 	e->ts = q->ts;
 	e->netns = q->netns;
 	e->ifindex = q->ifindex;
@@ -83,7 +99,9 @@ static __always_inline void fill_query(struct dt_event *e, const struct dt_pendi
 	e->qclass = q->qclass;
 	e->qflags = q->qflags;
 	e->query_size = q->query_size;
-	e->name_len = q->name_len;
+	/* Read once: its length sent and its bytes copied must agree. */
+	name_len = q->name_len;
+	e->name_len = name_len;
 	e->backend_ns = q->backend_ns;
 	e->cgroup_id = q->cgroup_id;
 	__builtin_memcpy(e->comm, q->comm, sizeof(e->comm));
@@ -91,7 +109,7 @@ static __always_inline void fill_query(struct dt_event *e, const struct dt_pendi
 	/* The name's own bytes only (user space reads name_len of them), in
 	 * one call: a loop of word copies cost the verifier 33 steps on every
 	 * path into each report, 7 % of a program's instructions checked. */
-	bpf_probe_read_kernel(e->name, q->name_len < sizeof(e->name) ? q->name_len : sizeof(e->name),
+	bpf_probe_read_kernel(e->name, name_len < sizeof(e->name) ? name_len : sizeof(e->name),
 			      q->name);
 }
 
@@ -171,8 +189,9 @@ static __always_inline void fill_response(struct dt_event *e, const struct dt_dn
 
 static __always_inline void fill_record(struct dt_event *e, const struct dt_report *r)
 {
-	/* Everything before the strings is cleared first: ring-buffer memory
-	 * is not zeroed, and each kind leaves some of it unset. The kinds
+	/* Everything before the strings is cleared first: the room holds the
+	 * last record made on this CPU, and each kind leaves some of it
+	 * unset. The kinds
 	 * that answer a query (ANSWERED, LATE, DUPLICATE) differ in data
 	 * only: one path for the verifier. */
 	__builtin_memset(e, 0, __builtin_offsetof(struct dt_event, comm));
@@ -200,11 +219,10 @@ static __always_inline void fill_record(struct dt_event *e, const struct dt_repo
 /*
  * Reports a finished transaction exactly once, even when the sweep or
  * another CPU races for it: only whoever takes it reports it. An entry of
- * a map (map and key) is taken by deleting it, last: the record is
- * reserved and filled while the entry still holds, and discarded by the
- * loser. What has no entry of its own (a remembered transaction, a closed
- * connection) is taken by moving its state (r->claim, a
- * compare-and-swap), first.
+ * a map (map and key) is taken by deleting it, last: the record is made
+ * while the entry still holds, and sent by the winner only. What has no
+ * entry of its own (a remembered transaction, a closed connection) is
+ * taken by moving its state (r->claim, a compare-and-swap), first.
  * A record goes out only when the filters want it (wanted). The owner
  * counts stat (DT_STAT_MAX: nothing). map NULL and no claim: nothing to
  * take (an announcement).
@@ -213,17 +231,15 @@ static __always_inline void fill_record(struct dt_event *e, const struct dt_repo
 static __always_inline bool emit(const struct dt_report *r, bool wanted, void *map,
 				 const void *key, enum dt_stat stat)
 {
+	__u32 room = r->sweep;
 	struct dt_event *e = NULL;
 	struct dt_done *d = NULL;
 
 	if (r->claim &&
 	    __sync_val_compare_and_swap(r->claim, r->claim_from, r->claim_to) != r->claim_from)
 		return false;
-	if (wanted) {
-		e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
-		if (!e)
-			stat_inc(DT_STAT_RINGBUF_DROPS);
-	}
+	if (wanted)
+		e = bpf_map_lookup_elem(&dt_records, &room);
 	if (e)
 		fill_record(e, r);
 	/* Remembered before the entry goes (its memory may be reused at
@@ -231,11 +247,8 @@ static __always_inline bool emit(const struct dt_report *r, bool wanted, void *m
 	 * can be read: a repeat on lo seen then counts as one. */
 	if (r->remember)
 		d = done_stage(r->ends, r->q, r->remember, r->done_rcode, r->done_ts);
-	if (map && bpf_map_delete_elem(map, key)) {
-		if (e)
-			bpf_ringbuf_discard(e, 0);
+	if (map && bpf_map_delete_elem(map, key))
 		return false;
-	}
 	if (r->remember)
 		done_mark(d, r->remember);
 	if (stat != DT_STAT_MAX)

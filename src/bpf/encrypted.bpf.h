@@ -27,8 +27,9 @@
 #define DT_CONN_CLOSED_KEEP_NS 10000000000ULL
 
 /* Reports the connection (it was counted when first seen). At its close it
- * stays as a tombstone (claim); idle or at exit it is deleted (NULL). */
-static __always_inline bool emit_conn(const struct dt_key *key, struct dt_conn *c, bool keep)
+ * stays as a tombstone (claim); idle or at exit, found by the sweep, it is
+ * deleted. */
+static __always_inline bool emit_conn(const struct dt_key *key, struct dt_conn *c, bool sweep)
 {
 	struct dt_report rep = {
 		.kind = DT_KIND_ENCRYPTED,
@@ -37,11 +38,12 @@ static __always_inline bool emit_conn(const struct dt_key *key, struct dt_conn *
 		.claim = &c->closed,
 		.claim_from = 0,
 		.claim_to = 1,
+		.sweep = sweep,
 	};
 
 	if (!emit(&rep, dt_rcode_mask & (1U << DT_RCODE_ENCRYPTED_BIT), NULL, NULL, DT_STAT_MAX))
 		return false;
-	if (!keep)
+	if (sweep)
 		bpf_map_delete_elem(&dt_conns, key);
 	return true;
 }
@@ -141,7 +143,7 @@ static __always_inline void handle_encrypted(struct sk_buff *skb, struct dt_pack
 	if (p->proto == DT_PROTO_TCP && (p->tcp_flags & DT_TH_FIN))
 		c->fins |= to_server ? 1 : 2;
 	if (p->proto == DT_PROTO_TCP && ((p->tcp_flags & DT_TH_RST) || c->fins == 3))
-		emit_conn(&s->key, c, true);
+		emit_conn(&s->key, c, false);
 }
 
 #endif /* DNSTRACE_ENCRYPTED_BPF_H */

@@ -27,11 +27,12 @@ struct dt_sweep_ctx {
  * budget exactly, one state per value, and give up. */
 __u64 dt_sweep_expired = 0;
 
-/* Timeouts one sweep may report: 6.5 MiB of records, of the 8 MiB ring
- * buffer, so that a flood of unanswered queries cannot overflow it (a
- * count, 16384, outgrew it as the record grew). User space reads the
- * records and sweeps again when a sweep used it all (dt_sweep_more). */
-#define DT_SWEEP_BUDGET ((13ULL << 19) / DT_RECORD_BYTES)
+/* Timeouts one sweep may report: 3.25 MiB of records of the longest name,
+ * of the 4 MiB ring buffer, so that a flood of unanswered queries cannot
+ * overflow it (a count, 16384, outgrew it as the record grew). User space
+ * reads the records and sweeps again when a sweep used it all
+ * (dt_sweep_more). */
+#define DT_SWEEP_BUDGET ((13ULL << 18) / DT_RECORD_BYTES)
 
 /* Whether q's tuple as DNAT delivered it is its own entry's (nat.bpf.h:
  * DNAT alone, the query keyed as sent). */
@@ -89,6 +90,7 @@ static long expire_query(void *map, void *key, struct dt_pending *q, struct dt_s
 		.ends = &ends,
 		.remember = DT_STATE_TIMED_OUT,
 		.done_ts = c->now,
+		.sweep = true,
 	};
 
 	struct dt_done *beyond = NULL;
@@ -134,6 +136,7 @@ static long expire_mdns(void *map, struct dt_mdns_key *key, struct dt_mdns_pendi
 		.service = DT_SERVICE_MDNS,
 		.q = &m->q,
 		.ends = &ends,
+		.sweep = true,
 	};
 
 	if (emit(&rep, dt_rcode_mask & (1U << DT_RCODE_TIMEOUT_BIT), &dt_mdns_pending, key,
@@ -158,7 +161,7 @@ static long expire_conn(void *map, struct dt_key *key, struct dt_conn *conn,
 		return 0;
 	if (dt_sweep_flush || idle >= (__s64)DT_CONN_IDLE_NS) {
 		dt_sweep_expired++;
-		emit_conn(key, conn, false);
+		emit_conn(key, conn, true);
 	}
 	return 0;
 }

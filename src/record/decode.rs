@@ -39,17 +39,35 @@ fn addr(bytes: &[u8; 16], family: u8) -> Result<IpAddr, DecodeError> {
     }
 }
 
+/// A record's bytes before its name. The kernel sends a record cut after
+/// its name's own bytes (`name_len` of them), not the whole struct.
+const HEAD: usize = std::mem::offset_of!(RawEvent, name);
+
+/// Room for a whole record, aligned as the struct, to read a cut one in.
+#[repr(C, align(8))]
+struct Whole([u8; std::mem::size_of::<RawEvent>()]);
+
 impl Transaction {
-    /// Decodes one ring-buffer record.
+    /// Decodes one ring-buffer record: the struct, or the struct cut after
+    /// its name's bytes.
     pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
-        // Read in place: ring-buffer records are 8-byte aligned. Bytes
-        // from elsewhere (tests, fuzzers) may not be, and are copied.
+        // Whole and 8-byte aligned, read in place.
         if let Ok(ev) = plain::from_bytes::<RawEvent>(bytes) {
             return Transaction::from_raw(ev);
         }
-        let mut ev = RawEvent::default();
-        plain::copy_from_bytes(&mut ev, bytes).map_err(|_| DecodeError::Short(bytes.len()))?;
-        Transaction::from_raw(&ev)
+        if bytes.len() < HEAD {
+            return Err(DecodeError::Short(bytes.len()));
+        }
+        let mut whole = Whole([0; std::mem::size_of::<RawEvent>()]);
+        let n = bytes.len().min(whole.0.len());
+        whole.0[..n].copy_from_slice(&bytes[..n]);
+        let ev = plain::from_bytes::<RawEvent>(&whole.0).expect("aligned and whole");
+        // The name's bytes must all be there (a name_len past the struct's
+        // room is from_raw's to refuse).
+        if n < HEAD + usize::from(ev.name_len).min(ev.name.len()) {
+            return Err(DecodeError::Short(bytes.len()));
+        }
+        Transaction::from_raw(ev)
     }
 
     pub fn from_raw(ev: &RawEvent) -> Result<Transaction, DecodeError> {

@@ -268,6 +268,8 @@ pub(crate) mod tests {
     use crate::kernel::abi::dt_kind;
     use std::net::Ipv6Addr;
 
+    use crate::kernel::abi::RawEvent;
+    use crate::testing::fixtures::whole_bytes_of;
     pub(crate) use crate::testing::fixtures::{bytes_of, record as raw};
 
     const EXAMPLE: &[u8] = b"\x03www\x07example\x03com\x00";
@@ -313,7 +315,8 @@ pub(crate) mod tests {
 
     #[test]
     fn decodes_records_at_any_alignment() {
-        let bytes = bytes_of(&raw(EXAMPLE));
+        // Whole: read in place where aligned. (Cut ones are copied.)
+        let bytes = whole_bytes_of(&raw(EXAMPLE));
         let expected = Transaction::decode(&bytes).unwrap();
         let mut buf = vec![0u8; bytes.len() + 16];
         let aligned = buf.as_ptr().align_offset(8);
@@ -327,6 +330,40 @@ pub(crate) mod tests {
                 Err(DecodeError::Short(100))
             );
         }
+    }
+
+    #[test]
+    fn decodes_records_cut_after_their_name() {
+        let ev = raw(EXAMPLE);
+        let whole = whole_bytes_of(&ev);
+        let cut = bytes_of(&ev);
+        let head = std::mem::offset_of!(RawEvent, name);
+        assert_eq!(cut.len(), head + EXAMPLE.len());
+        assert!(cut.len() < whole.len());
+        let expected = Transaction::decode(&whole).unwrap();
+        assert_eq!(expected.qname, "www.example.com");
+        assert_eq!(Transaction::decode(&cut), Ok(expected.clone()));
+        // Bytes past the name are not read.
+        assert_eq!(Transaction::decode(&whole[..cut.len() + 5]), Ok(expected));
+        // A name's byte missing, or the fixed part cut.
+        let short = &cut[..cut.len() - 1];
+        assert_eq!(
+            Transaction::decode(short),
+            Err(DecodeError::Short(short.len()))
+        );
+        assert_eq!(
+            Transaction::decode(&cut[..head - 1]),
+            Err(DecodeError::Short(head - 1))
+        );
+        // A connection has no name: its fixed part is all of it.
+        let mut conn = raw(b"");
+        conn.kind = dt_kind::DT_KIND_ENCRYPTED.0 as u8;
+        conn.name_len = 0;
+        let cut = bytes_of(&conn);
+        assert_eq!(cut.len(), head);
+        let t = Transaction::decode(&cut).unwrap();
+        assert_eq!(t.kind, Kind::Encrypted);
+        assert_eq!(Ok(t), Transaction::decode(&whole_bytes_of(&conn)));
     }
 
     #[test]

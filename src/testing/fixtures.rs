@@ -45,7 +45,16 @@ pub fn record(name: &[u8]) -> RawEvent {
 }
 
 /// The record's bytes, as they arrive from the ring buffer.
+/// The kernel cuts a record after its name's bytes (`name_len` of them).
 pub fn bytes_of(ev: &RawEvent) -> Vec<u8> {
+    let mut bytes = whole_bytes_of(ev);
+    let name = usize::from(ev.name_len).min(ev.name.len());
+    bytes.truncate(std::mem::offset_of!(RawEvent, name) + name);
+    bytes
+}
+
+/// The record's whole struct, the name's room included.
+pub fn whole_bytes_of(ev: &RawEvent) -> Vec<u8> {
     // SAFETY: RawEvent is a plain C struct of integers and byte arrays,
     // built from a zeroed default, so every byte is initialised.
     unsafe { plain::as_bytes(ev) }.to_vec()
