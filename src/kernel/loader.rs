@@ -3,11 +3,12 @@
 //! TIMEOUT records.
 
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, ProgramInput};
 
 use super::abi::{MAX_IDS, MAX_PORTS, STAT_COUNT};
@@ -94,30 +95,60 @@ pub struct Sweep {
     pub more: bool,
 }
 
-/// Storage the loaded objects borrow from: one per load attempt.
+/// Storage the loaded objects borrow from: the maps' object, and each
+/// reader's two halves (a second reader when the first did not load).
 pub struct ObjectStorage {
-    first: MaybeUninit<OpenObject>,
-    second: MaybeUninit<OpenObject>,
+    maps: MaybeUninit<OpenObject>,
+    egress: MaybeUninit<OpenObject>,
+    ingress: MaybeUninit<OpenObject>,
+    egress_again: MaybeUninit<OpenObject>,
+    ingress_again: MaybeUninit<OpenObject>,
 }
 
 impl Default for ObjectStorage {
     fn default() -> Self {
         ObjectStorage {
-            first: MaybeUninit::uninit(),
-            second: MaybeUninit::uninit(),
+            maps: MaybeUninit::uninit(),
+            egress: MaybeUninit::uninit(),
+            ingress: MaybeUninit::uninit(),
+            egress_again: MaybeUninit::uninit(),
+            ingress_again: MaybeUninit::uninit(),
         }
     }
 }
 
 /// The loaded and attached programs.
+///
+/// Three instances of the one object: the first makes every map and loads
+/// no program; the other two use its maps and load one tracepoint's
+/// program each, at the same time on two threads. Start-up is the
+/// verifier's time, and the two programs take about as long each.
 pub struct Tracer<'obj> {
-    skel: DnstraceSkel<'obj>,
+    /// First, so that the programs are detached before the objects close.
     links: Vec<Link>,
+    /// The maps. Its global sections are the ones user space reads and
+    /// writes (the halves' own copies of them are not the maps).
+    maps: DnstraceSkel<'obj>,
+    /// The egress program and the timeout sweep.
+    egress: DnstraceSkel<'obj>,
+    /// The ingress program.
+    ingress: DnstraceSkel<'obj>,
     pub reader: Reader,
     pub max_pending: u32,
 }
 
-fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &LoaderConfig, reader: Reader) -> Result<()> {
+/// Which programs one instance of the object loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// None: it makes the maps.
+    Maps,
+    /// The egress program and the sweep.
+    Egress,
+    Ingress,
+}
+
+/// The settings, into the maps' instance before it makes them.
+fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &LoaderConfig) -> Result<()> {
     let ro = open
         .maps
         .rodata_data
@@ -141,28 +172,40 @@ fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &LoaderConfig, reader: Reader
         .dt_pending
         .set_max_entries(cfg.max_pending)
         .context("sizing the pending-query map")?;
-    // Load only the programs of the chosen reader: a kernel that cannot
-    // verify the others must not be asked to.
-    let typed = reader != Reader::Tracepoint;
-    let progs = &mut open.progs;
-    progs.dt_egress.set_autoload(reader == Reader::Dynptr);
-    progs.dt_ingress.set_autoload(reader == Reader::Dynptr);
-    progs
-        .dt_egress_linear
-        .set_autoload(reader == Reader::Linear);
-    progs
-        .dt_ingress_linear
-        .set_autoload(reader == Reader::Linear);
-    progs.dt_egress_classic.set_autoload(!typed);
-    progs.dt_ingress_classic.set_autoload(!typed);
     Ok(())
 }
 
-fn open_and_load<'obj>(
+/// Loads only the part's programs of the chosen reader: a kernel that
+/// cannot verify the others must not be asked to.
+fn choose_programs(open: &mut OpenDnstraceSkel<'_>, reader: Reader, part: Part) {
+    let progs = &mut open.progs;
+    let egress = part == Part::Egress;
+    let ingress = part == Part::Ingress;
+    progs
+        .dt_egress
+        .set_autoload(egress && reader == Reader::Dynptr);
+    progs
+        .dt_ingress
+        .set_autoload(ingress && reader == Reader::Dynptr);
+    progs
+        .dt_egress_linear
+        .set_autoload(egress && reader == Reader::Linear);
+    progs
+        .dt_ingress_linear
+        .set_autoload(ingress && reader == Reader::Linear);
+    progs
+        .dt_egress_classic
+        .set_autoload(egress && reader == Reader::Tracepoint);
+    progs
+        .dt_ingress_classic
+        .set_autoload(ingress && reader == Reader::Tracepoint);
+    progs.dt_sweep.set_autoload(egress);
+}
+
+fn open<'obj>(
     storage: &'obj mut MaybeUninit<OpenObject>,
     cfg: &LoaderConfig,
-    reader: Reader,
-) -> Result<DnstraceSkel<'obj>> {
+) -> Result<OpenDnstraceSkel<'obj>> {
     let mut builder = DnstraceSkelBuilder::default();
     if let Some(btf) = &cfg.btf {
         builder
@@ -170,8 +213,10 @@ fn open_and_load<'obj>(
             .btf_custom_path(btf)
             .with_context(|| format!("using --btf {}", btf.display()))?;
     }
-    let mut open = builder.open(storage).context("opening the BPF object")?;
-    configure(&mut open, cfg, reader)?;
+    builder.open(storage).context("opening the BPF object")
+}
+
+fn load<'obj>(open: OpenDnstraceSkel<'obj>, cfg: &LoaderConfig) -> Result<DnstraceSkel<'obj>> {
     // With --btf, a load failure is as likely the file's fault (types of
     // another kernel) as the kernel's: say which file was used.
     open.load().with_context(|| match &cfg.btf {
@@ -183,47 +228,126 @@ fn open_and_load<'obj>(
     })
 }
 
+/// Makes every map, loading no program.
+fn make_maps<'obj>(
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoaderConfig,
+) -> Result<DnstraceSkel<'obj>> {
+    let mut open = open(storage, cfg)?;
+    configure(&mut open, cfg)?;
+    choose_programs(&mut open, Reader::Dynptr, Part::Maps);
+    load(open, cfg)
+}
+
+/// An instance for one part of `reader`'s programs, on `maps`'s maps.
+fn open_part<'obj>(
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoaderConfig,
+    maps: &DnstraceSkel<'_>,
+    reader: Reader,
+    part: Part,
+) -> Result<OpenDnstraceSkel<'obj>> {
+    let mut open = open(storage, cfg)?;
+    choose_programs(&mut open, reader, part);
+    for mut map in open.open_object_mut().maps_mut() {
+        let name = map.name().to_owned();
+        let made = maps
+            .object()
+            .maps()
+            .find(|m| m.name() == name)
+            .with_context(|| format!("the map {name:?} was not made"))?;
+        map.reuse_fd(made.as_fd())
+            .with_context(|| format!("sharing the map {name:?}"))?;
+    }
+    Ok(open)
+}
+
+/// A half moved to the thread that loads it, and its result back.
+struct Moved<T>(T);
+
+// SAFETY: libbpf's objects are not tied to a thread. A half is opened
+// here, moved to the one thread that loads it, and moved back once that
+// thread has ended: no two threads ever use one object. (Its maps are
+// duplicated descriptors of the maps' instance, which no thread touches
+// meanwhile.)
+unsafe impl Send for Moved<OpenDnstraceSkel<'_>> {}
+unsafe impl Send for Moved<Result<DnstraceSkel<'_>>> {}
+
+/// Loads `reader`'s two halves on `maps`'s maps, the ingress one on a
+/// thread of its own.
+fn load_halves<'obj>(
+    egress: &'obj mut MaybeUninit<OpenObject>,
+    ingress: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoaderConfig,
+    maps: &DnstraceSkel<'_>,
+    reader: Reader,
+) -> Result<(DnstraceSkel<'obj>, DnstraceSkel<'obj>)> {
+    let egress = open_part(egress, cfg, maps, reader, Part::Egress)?;
+    let ingress = Moved(open_part(ingress, cfg, maps, reader, Part::Ingress)?);
+    std::thread::scope(|s| {
+        let other = s.spawn(move || {
+            let ingress = ingress;
+            Moved(load(ingress.0, cfg))
+        });
+        let egress = load(egress, cfg);
+        let ingress = match other.join() {
+            Ok(loaded) => loaded.0,
+            Err(_) => Err(anyhow::anyhow!(
+                "loading the BPF programs into the kernel: the loading thread panicked"
+            )),
+        };
+        match (egress, ingress) {
+            (Ok(egress), Ok(ingress)) => Ok((egress, ingress)),
+            (Err(e), Ok(_)) => Err(e.context("the egress program")),
+            (Ok(_), Err(e)) => Err(e.context("the ingress program")),
+            (Err(e), Err(other)) => Err(e.context(format!(
+                "the egress program (the ingress one too: {other:#})"
+            ))),
+        }
+    })
+}
+
 impl<'obj> Tracer<'obj> {
     /// Loads the programs (dynptr reader first, unless told otherwise) and
     /// attaches them to both tracepoints.
     pub fn start(storage: &'obj mut ObjectStorage, cfg: &LoaderConfig) -> Result<Tracer<'obj>> {
-        let (skel, reader) = match cfg.reader {
-            ReaderChoice::Dynptr => (
-                open_and_load(&mut storage.first, cfg, Reader::Dynptr)?,
-                Reader::Dynptr,
-            ),
-            ReaderChoice::Linear => (
-                open_and_load(&mut storage.first, cfg, Reader::Linear)?,
-                Reader::Linear,
-            ),
-            ReaderChoice::Tracepoint => (
-                open_and_load(&mut storage.first, cfg, Reader::Tracepoint)?,
-                Reader::Tracepoint,
-            ),
+        let maps = make_maps(&mut storage.maps, cfg)?;
+        let first = match cfg.reader {
+            ReaderChoice::Dynptr => Reader::Dynptr,
+            ReaderChoice::Linear => Reader::Linear,
+            ReaderChoice::Tracepoint => Reader::Tracepoint,
+            ReaderChoice::Auto if kernel_has_btf() => Reader::Dynptr,
             // Typed tracepoints need the kernel's own BTF; without it only
             // the classic ones, relocated against --btf, can work.
-            ReaderChoice::Auto if !kernel_has_btf() => (
-                open_and_load(&mut storage.first, cfg, Reader::Tracepoint)?,
-                Reader::Tracepoint,
-            ),
-            ReaderChoice::Auto => match open_and_load(&mut storage.first, cfg, Reader::Dynptr) {
-                Ok(skel) => (skel, Reader::Dynptr),
-                Err(dynptr_err) => {
-                    if cfg.verbose > 0 {
-                        eprintln!(
-                            "dnstrace: the dynptr reader did not load ({dynptr_err:#}); trying the linear reader"
-                        );
-                    }
-                    let skel =
-                        open_and_load(&mut storage.second, cfg, Reader::Linear).map_err(|e| {
-                            e.context(format!("(the dynptr reader failed too: {dynptr_err:#})"))
-                        })?;
-                    (skel, Reader::Linear)
+            ReaderChoice::Auto => Reader::Tracepoint,
+        };
+        let halves = load_halves(&mut storage.egress, &mut storage.ingress, cfg, &maps, first);
+        let ((egress, ingress), reader) = match halves {
+            Ok(halves) => (halves, first),
+            Err(dynptr_err) if cfg.reader == ReaderChoice::Auto && first == Reader::Dynptr => {
+                if cfg.verbose > 0 {
+                    eprintln!(
+                        "dnstrace: the dynptr reader did not load ({dynptr_err:#}); trying the linear reader"
+                    );
                 }
-            },
+                let halves = load_halves(
+                    &mut storage.egress_again,
+                    &mut storage.ingress_again,
+                    cfg,
+                    &maps,
+                    Reader::Linear,
+                )
+                .map_err(|e| {
+                    e.context(format!("(the dynptr reader failed too: {dynptr_err:#})"))
+                })?;
+                (halves, Reader::Linear)
+            }
+            Err(e) => return Err(e),
         };
         let mut tracer = Tracer {
-            skel,
+            maps,
+            egress,
+            ingress,
             links: Vec::new(),
             reader,
             max_pending: cfg.max_pending,
@@ -233,19 +357,19 @@ impl<'obj> Tracer<'obj> {
     }
 
     fn attach(&mut self) -> Result<()> {
-        let progs = &self.skel.progs;
+        let (egress, ingress) = (&self.egress.progs, &self.ingress.progs);
         let pair = match self.reader {
             Reader::Dynptr => [
-                ("net_dev_queue", &progs.dt_egress),
-                ("netif_receive_skb", &progs.dt_ingress),
+                ("net_dev_queue", &egress.dt_egress),
+                ("netif_receive_skb", &ingress.dt_ingress),
             ],
             Reader::Linear => [
-                ("net_dev_queue", &progs.dt_egress_linear),
-                ("netif_receive_skb", &progs.dt_ingress_linear),
+                ("net_dev_queue", &egress.dt_egress_linear),
+                ("netif_receive_skb", &ingress.dt_ingress_linear),
             ],
             Reader::Tracepoint => [
-                ("net_dev_queue", &progs.dt_egress_classic),
-                ("netif_receive_skb", &progs.dt_ingress_classic),
+                ("net_dev_queue", &egress.dt_egress_classic),
+                ("netif_receive_skb", &ingress.dt_ingress_classic),
             ],
         };
         for (tp, prog) in pair {
@@ -271,13 +395,13 @@ impl<'obj> Tracer<'obj> {
     /// in the ring buffer. A sweep stops at a budget; when `more` is set,
     /// read the ring buffer and sweep again.
     pub fn expire(&self) -> Result<Sweep> {
-        self.skel
+        self.egress
             .progs
             .dt_sweep
             .test_run(ProgramInput::default())
             .context("running the timeout sweep")?;
         let bss = self
-            .skel
+            .maps
             .maps
             .bss_data
             .as_deref()
@@ -298,14 +422,14 @@ impl<'obj> Tracer<'obj> {
     /// The sweep at exit: open encrypted connections are reported too, as
     /// they stand.
     pub fn expire_at_exit(&mut self) -> Result<Sweep> {
-        if let Some(bss) = self.skel.maps.bss_data.as_deref_mut() {
+        if let Some(bss) = self.maps.maps.bss_data.as_deref_mut() {
             bss.dt_sweep_flush = 1;
         }
         self.expire()
     }
 
     pub fn counters(&self) -> Result<Counters> {
-        let map = &self.skel.maps.dt_stats;
+        let map = &self.maps.maps.dt_stats;
         let mut out = Vec::with_capacity(STAT_COUNT);
         for i in 0..STAT_COUNT as u32 {
             let per_cpu = map
@@ -325,6 +449,6 @@ impl<'obj> Tracer<'obj> {
     }
 
     pub fn events_map(&self) -> &dyn MapCore {
-        &self.skel.maps.dt_events
+        &self.maps.maps.dt_events
     }
 }
