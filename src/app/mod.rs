@@ -17,7 +17,7 @@ use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
 use crate::attribution::Resolver;
 use crate::cli::Args;
 use crate::filter::Filter;
-use crate::kernel::loader::{kernel_has_btf, ObjectStorage, ReaderChoice, Tracer};
+use crate::kernel::loader::{kernel_has_btf, ObjectStorage, ReaderChoice, Sweep, Tracer};
 use crate::kernel::preflight::{self, PreflightError, EXIT_KERNEL, EXIT_PRIVILEGES};
 use crate::kernel::Stat;
 use crate::lookup;
@@ -270,16 +270,9 @@ impl<'a> App<'a> {
         }
         // poll() reads only after a wakeup; consume() takes what arrived
         // without one.
-        for res in [self.ring.poll(wait), self.ring.consume()] {
-            if let Err(e) = res {
-                // EINTR from a signal, or our callback asking to stop: the
-                // loop condition decides; anything else is a real error.
-                let interrupted = e.kind() == libbpf_rs::ErrorKind::Interrupted;
-                if !interrupted && !self.pipeline.borrow().done() && !self.stop.raised() {
-                    return Err(e).context("reading the ring buffer");
-                }
-            }
-        }
+        let polled = self.ring.poll(wait);
+        self.ring_read(polled)?;
+        self.consume_ring()?;
         let mut pipeline = self.pipeline.borrow_mut();
         pipeline.flush();
         if let (Some(server), Some(m)) = (&mut self.metrics, pipeline.metrics()) {
@@ -289,9 +282,27 @@ impl<'a> App<'a> {
         Ok(())
     }
 
+    /// Takes what the kernel has sent, without waiting.
+    fn consume_ring(&mut self) -> Result<()> {
+        let consumed = self.ring.consume();
+        self.ring_read(consumed)
+    }
+
+    fn ring_read(&self, res: libbpf_rs::Result<()>) -> Result<()> {
+        if let Err(e) = res {
+            // EINTR from a signal, or our callback asking to stop: the
+            // loop condition decides; anything else is a real error.
+            let interrupted = e.kind() == libbpf_rs::ErrorKind::Interrupted;
+            if !interrupted && !self.pipeline.borrow().done() && !self.stop.raised() {
+                return Err(e).context("reading the ring buffer");
+            }
+        }
+        Ok(())
+    }
+
     /// Expires timed-out queries; warns once when the pending map nears
     /// its limit.
-    fn expire(&mut self, now: Instant) -> Result<()> {
+    fn expire(&mut self, now: Instant) -> Result<Sweep> {
         let sweep = self.tracer.expire()?;
         // A sweep that stopped at its budget has left expired queries:
         // read what it reported and come back at once.
@@ -308,7 +319,7 @@ impl<'a> App<'a> {
                 sweep.pending
             ));
         }
-        Ok(())
+        Ok(sweep)
     }
 
     /// Once a second: the kernel's counters into the metrics, and new
@@ -318,8 +329,11 @@ impl<'a> App<'a> {
         // deletes after it, and what the sweep left in between (see
         // Counters::evicted: never more than the true count).
         let evicted = if self.metrics.is_some() {
+            // What a sweep just now reported is taken first: two sweeps'
+            // budgets together would not fit in the ring.
+            self.consume_ring()?;
             let before = self.tracer.counters()?;
-            let sweep = self.tracer.expire()?;
+            let sweep = self.expire(Instant::now())?;
             Some((before, sweep))
         } else {
             None
