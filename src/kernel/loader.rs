@@ -179,27 +179,26 @@ fn configure(open: &mut OpenDnstraceSkel<'_>, cfg: &LoaderConfig) -> Result<()> 
 /// cannot verify the others must not be asked to.
 fn choose_programs(open: &mut OpenDnstraceSkel<'_>, reader: Reader, part: Part) {
     let progs = &mut open.progs;
-    let egress = part == Part::Egress;
-    let ingress = part == Part::Ingress;
-    progs
-        .dt_egress
-        .set_autoload(egress && reader == Reader::Dynptr);
-    progs
-        .dt_ingress
-        .set_autoload(ingress && reader == Reader::Dynptr);
-    progs
-        .dt_egress_linear
-        .set_autoload(egress && reader == Reader::Linear);
-    progs
-        .dt_ingress_linear
-        .set_autoload(ingress && reader == Reader::Linear);
-    progs
-        .dt_egress_classic
-        .set_autoload(egress && reader == Reader::Tracepoint);
-    progs
-        .dt_ingress_classic
-        .set_autoload(ingress && reader == Reader::Tracepoint);
-    progs.dt_sweep.set_autoload(egress);
+    let each = [
+        (&mut progs.dt_egress, Part::Egress, Reader::Dynptr),
+        (&mut progs.dt_ingress, Part::Ingress, Reader::Dynptr),
+        (&mut progs.dt_egress_linear, Part::Egress, Reader::Linear),
+        (&mut progs.dt_ingress_linear, Part::Ingress, Reader::Linear),
+        (
+            &mut progs.dt_egress_classic,
+            Part::Egress,
+            Reader::Tracepoint,
+        ),
+        (
+            &mut progs.dt_ingress_classic,
+            Part::Ingress,
+            Reader::Tracepoint,
+        ),
+    ];
+    for (prog, its_part, its_reader) in each {
+        prog.set_autoload(part == its_part && reader == its_reader);
+    }
+    progs.dt_sweep.set_autoload(part == Part::Egress);
 }
 
 fn open<'obj>(
